@@ -1,0 +1,3 @@
+from courriel.cli.main import main
+
+main()

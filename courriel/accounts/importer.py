@@ -1,0 +1,216 @@
+"""Batch creation of mailboxes ("Batch create users") from pasted or uploaded text.
+
+Two formats, recognised automatically:
+- CSV with a header line: login, real_name, password, quota, addresses, forward_to,
+  disabled, primary_enabled (aliases: username, realname, pass, extras, forwards...);
+- Virtualmin's batch format, so that providers can move over unchanged:
+  `username:realname:password:ftp:email:quota:extras:forwards` (quota in 1 kB blocks,
+  extras and forwards comma-separated).
+
+Each line is created on its own, with every rule and the plan limit checked on it;
+the report says line by line what was created and why a line was refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from courriel.accounts.models import Domain
+from courriel.accounts.permissions import Actor
+from courriel.accounts.services.mailboxes import UNSET, _Unset, create_mailbox
+from courriel.errors import CourrielError, ValidationError
+from courriel.units import parse_size
+
+MAX_LINES = 5000
+
+_COLUMNS = {
+    "login": "login",
+    "username": "login",
+    "user": "login",
+    "real_name": "real_name",
+    "realname": "real_name",
+    "name": "real_name",
+    "password": "password",
+    "pass": "password",
+    "quota": "quota",
+    "addresses": "addresses",
+    "additional_addresses": "addresses",
+    "extras": "addresses",
+    "extra": "addresses",
+    "forward_to": "forward_to",
+    "forwards": "forward_to",
+    "forward": "forward_to",
+    "disabled": "disabled",
+    "primary_enabled": "primary_enabled",
+    "email": "primary_enabled",
+}
+_TRUE = {"1", "yes", "true", "y", "on", "oui", "ja"}
+
+
+@dataclass
+class ImportRow:
+    line: int
+    login: str | None
+    real_name: str = ""
+    password: str | None = None
+    quota: int | _Unset | None = UNSET
+    addresses: list[str] = field(default_factory=list)
+    forward_to: list[str] = field(default_factory=list)
+    disabled: bool = False
+    primary_enabled: bool = True
+
+
+@dataclass
+class LineReport:
+    line: int
+    login: str
+    ok: bool
+    message: str
+    password: str | None = None  # generated when the line had none, shown once
+
+
+def _split_list(text: str) -> list[str]:
+    return [
+        item.strip() for item in text.replace(";", ",").replace(" ", ",").split(",") if item.strip()
+    ]
+
+
+def _flag(text: str, default: bool) -> bool:
+    text = text.strip().lower()
+    return default if not text else text in _TRUE
+
+
+def _parse_csv(text: str) -> list[ImportRow | LineReport]:
+    reader = csv.reader(io.StringIO(text))
+    header = [cell.strip().lower() for cell in next(reader)]
+    names = [_COLUMNS.get(cell) for cell in header]
+    if "login" not in names and "real_name" not in names:
+        raise ValidationError(
+            "The CSV header must name the columns, e.g. login,real_name,password,quota,addresses."
+        )
+    unknown = [cell for cell, name in zip(header, names, strict=True) if name is None and cell]
+    if unknown:
+        raise ValidationError(
+            f"Unknown CSV column(s): {', '.join(unknown)}. Known: "
+            "login, real_name, password, quota, addresses, forward_to, disabled, primary_enabled."
+        )
+    rows: list[ImportRow | LineReport] = []
+    for cells in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        values = {name: cell.strip() for name, cell in zip(names, cells, strict=False) if name}
+        try:
+            rows.append(
+                ImportRow(
+                    line=line,
+                    login=values.get("login") or None,
+                    real_name=values.get("real_name", ""),
+                    password=values.get("password") or None,
+                    quota=parse_size(values["quota"]) if values.get("quota") else UNSET,
+                    addresses=_split_list(values.get("addresses", "")),
+                    forward_to=_split_list(values.get("forward_to", "")),
+                    disabled=_flag(values.get("disabled", ""), False),
+                    primary_enabled=_flag(values.get("primary_enabled", ""), True),
+                )
+            )
+        except CourrielError as error:
+            rows.append(LineReport(line, values.get("login", ""), False, error.message))
+    return rows
+
+
+def _parse_virtualmin(text: str) -> list[ImportRow | LineReport]:
+    rows: list[ImportRow | LineReport] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split(":")
+        if len(fields) < 3:
+            rows.append(
+                LineReport(
+                    number,
+                    fields[0],
+                    False,
+                    "Expected username:realname:password:ftp:email:quota:extras:forwards.",
+                )
+            )
+            continue
+        fields += [""] * (8 - len(fields))
+        login, real_name, password, _ftp, email, quota, extras, forwards = fields[:8]
+        try:
+            quota_value: int | _Unset | None = UNSET
+            if quota.strip():
+                blocks = int(quota)
+                if blocks < 0:
+                    raise ValueError
+                quota_value = None if blocks == 0 else blocks * 1024
+        except ValueError:
+            rows.append(
+                LineReport(
+                    number, login, False, f"Invalid quota {quota!r}: a number of 1 kB blocks."
+                )
+            )
+            continue
+        rows.append(
+            ImportRow(
+                line=number,
+                login=login.strip() or None,
+                real_name=real_name.strip(),
+                password=password or None,
+                quota=quota_value,
+                addresses=_split_list(extras),
+                forward_to=_split_list(forwards),
+                primary_enabled=_flag(email, True),
+            )
+        )
+    return rows
+
+
+def parse(text: str) -> list[ImportRow | LineReport]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ValidationError("The file is empty: one mailbox per line is expected.")
+    if len(lines) > MAX_LINES + 1:
+        raise ValidationError(f"At most {MAX_LINES} mailboxes at once.")
+    first = lines[0].lower()
+    looks_csv = "," in first and any(name in first for name in ("login", "username", "real"))
+    return _parse_csv(text) if looks_csv else _parse_virtualmin(text)
+
+
+def import_mailboxes(
+    actor: Actor,
+    domain: Domain,
+    text: str,
+    progress: Callable[[int], None] | None = None,
+) -> list[LineReport]:
+    reports: list[LineReport] = []
+    for item in parse(text):
+        if isinstance(item, LineReport):
+            reports.append(item)
+        else:
+            try:
+                created = create_mailbox(
+                    actor,
+                    domain,
+                    login=item.login,
+                    real_name=item.real_name,
+                    password=item.password,
+                    generate_password=item.password is None,
+                    quota=item.quota,
+                    addresses=item.addresses,
+                    forward_to=item.forward_to,
+                    disabled=item.disabled,
+                    primary_enabled=item.primary_enabled,
+                )
+                reports.append(
+                    LineReport(item.line, created.mailbox.login, True, "created", created.password)
+                )
+            except CourrielError as error:
+                reports.append(LineReport(item.line, item.login or "", False, error.message))
+        if progress:
+            progress(1)
+    return reports

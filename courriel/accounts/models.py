@@ -1,0 +1,247 @@
+"""The account model of the manual: hosting servers, plans, virtual servers (domains),
+domain aliases, mailboxes, aliases and the address registry.
+
+Rules live in `courriel.accounts.services`; these classes hold data and the few
+derived values every interface shows the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from courriel.accounts.addresses import to_unicode
+
+
+class HostingServer(models.Model):
+    """A machine that hosts mail domains (the manual's maximusconfessor, moses...)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    hostname = models.CharField(_("host name"), max_length=253, unique=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    admin_url = models.CharField(_("administration URL"), max_length=300, blank=True)
+    accepts_domains = models.BooleanField(_("takes new domains"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def effective_admin_url(self) -> str:
+        return self.admin_url or f"https://{self.hostname}:10000/"
+
+
+class Plan(models.Model):
+    """An account plan ("formule d'hébergement"); None means unlimited everywhere."""
+
+    name = models.SlugField(_("name"), max_length=50, unique=True)
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    web_quota = models.BigIntegerField(_("web quota"), null=True, blank=True)
+    mail_quota = models.BigIntegerField(_("mail quota"), null=True, blank=True)
+    max_mailboxes = models.IntegerField(_("mailboxes"), null=True, blank=True)
+    max_servers = models.IntegerField(_("virtual servers"), null=True, blank=True)
+    max_domain_aliases = models.IntegerField(_("domain aliases"), null=True, blank=True)
+    default_mailbox_quota = models.BigIntegerField(
+        _("default mailbox quota"), null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+
+class Domain(models.Model):
+    """A virtual server: a mail domain of a customer, or a sub-server of one.
+
+    A sub-server has a parent and no plan of its own: it shares the parent's plan,
+    owner and limits (Virtualmin's model, one level deep).
+    """
+
+    name = models.CharField(_("domain name"), max_length=253, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="subservers"
+    )
+    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT)
+    server = models.ForeignKey(HostingServer, on_delete=models.PROTECT, related_name="domains")
+    owner = models.ForeignKey(
+        "Mailbox",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="owned_domains",
+    )
+    prefix = models.CharField(_("login prefix"), max_length=40, unique=True)
+    admin_group = models.CharField(_("administration group"), max_length=64)
+    home_directory = models.CharField(_("home directory"), max_length=500)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    contact_email = models.CharField(_("contact e-mail"), max_length=254, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    features = models.JSONField(_("enabled features"), default=list)
+    created_at = models.DateTimeField(_("created on"), auto_now_add=True)
+    created_by = models.CharField(_("created by"), max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return to_unicode(self.name)
+
+    @property
+    def top(self) -> Domain:
+        return self.parent if self.parent_id else self
+
+    @property
+    def effective_plan(self) -> Plan:
+        top = self.top
+        assert top.plan is not None
+        return top.plan
+
+    @property
+    def is_subserver(self) -> bool:
+        return self.parent_id is not None
+
+
+class DomainAlias(models.Model):
+    """Another domain name whose mail goes to the same addresses (monsite.eu -> monsite.be)."""
+
+    name = models.CharField(_("alias domain"), max_length=253, unique=True)
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="domain_aliases")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return to_unicode(self.name)
+
+
+class Mailbox(models.Model):
+    """A mailbox user: a login, a password, a Maildir and what happens to its mail.
+
+    Its addresses (primary and additional) are rows of the `Address` registry.
+    Mailboxes also sign in to the panel (owners and self-service users), hence
+    `is_authenticated`, `is_active` and `last_login` for Django's session machinery.
+    """
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="mailboxes")
+    login = models.CharField(_("login"), max_length=64, unique=True)
+    real_name = models.CharField(_("real name"), max_length=200, blank=True)
+    password_hash = models.CharField(max_length=255)
+    password_changed_at = models.DateTimeField(_("password last changed"), null=True)
+    login_disabled = models.BooleanField(_("login temporarily disabled"), default=False)
+    quota = models.BigIntegerField(_("home directory quota"), null=True, blank=True)
+    deliver_normally = models.BooleanField(_("deliver to this user normally"), default=True)
+    forward_to = models.JSONField(_("forward to other addresses"), default=list)
+    autoreply_enabled = models.BooleanField(_("send automatic reply"), default=False)
+    autoreply_message = models.TextField(_("automatic reply message"), blank=True)
+    autoreply_interval = models.IntegerField(
+        _("minimum time between autoreplies (seconds)"), null=True, blank=True
+    )
+    autoreply_start = models.DateField(_("automatic reply start date"), null=True, blank=True)
+    autoreply_end = models.DateField(_("automatic reply end date"), null=True, blank=True)
+    last_mail_at = models.DateTimeField(_("new mail received"), null=True, blank=True)
+    last_login = models.DateTimeField(null=True, blank=True)
+    maildir = models.CharField(_("inbox mail file"), max_length=500)
+    language = models.CharField(max_length=8, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["login"]
+        verbose_name_plural = "mailboxes"
+
+    def __str__(self) -> str:
+        return self.login
+
+    # Django's auth machinery treats a signed-in mailbox like a user.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return not self.login_disabled
+
+    def get_session_auth_hash(self) -> str:
+        """Changing the password ends the mailbox's other panel sessions."""
+        from django.utils.crypto import salted_hmac
+
+        return salted_hmac(
+            "courriel.mailbox.session", self.password_hash, algorithm="sha256"
+        ).hexdigest()
+
+    def maildir_path(self, mail_root: Path) -> Path:
+        return mail_root / self.maildir
+
+
+class Address(models.Model):
+    """The registry of every address of a domain: one row per local part.
+
+    Mailbox primary and additional addresses and aliases all claim their local part
+    here, so the database itself guarantees that an address means one thing.
+    The catch-all alias ("All mailboxes") claims the empty local part.
+    """
+
+    PRIMARY = "primary"
+    ADDITIONAL = "additional"
+    ALIAS = "alias"
+    KINDS = [(PRIMARY, _("primary")), (ADDITIONAL, _("additional")), (ALIAS, _("alias"))]
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="addresses")
+    local_part = models.CharField(max_length=64)
+    kind = models.CharField(max_length=12, choices=KINDS)
+    enabled = models.BooleanField(default=True)
+    mailbox = models.ForeignKey(
+        Mailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="addresses"
+    )
+    alias = models.ForeignKey(
+        "Alias", null=True, blank=True, on_delete=models.CASCADE, related_name="addresses"
+    )
+
+    class Meta:
+        ordering = ["local_part"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "local_part"], name="unique_address"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(mailbox__isnull=False, alias__isnull=True)
+                    | models.Q(mailbox__isnull=True, alias__isnull=False)
+                ),
+                name="address_has_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def email(self) -> str:
+        return f"{self.local_part or '*'}@{self.domain.name}"
+
+
+class Alias(models.Model):
+    """A mail alias ("Edit Mail Aliases"): a name, or every unknown name (catch-all),
+    with destinations: mailboxes of the domain, other addresses, everyone, or a bounce.
+    """
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="aliases")
+    mailboxes = models.ManyToManyField(Mailbox, blank=True, related_name="alias_memberships")
+    forward_to = models.JSONField(_("forward to other addresses"), default=list)
+    everyone = models.BooleanField(_("forward to everyone in domain"), default=False)
+    bounce = models.BooleanField(_("bounce mail"), default=False)
+    bounce_message = models.CharField(_("bounce message"), max_length=300, blank=True)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "aliases"

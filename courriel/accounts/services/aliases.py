@@ -1,0 +1,257 @@
+"""Mail aliases (chapter 10): a name, or every unknown name of the domain ("All
+mailboxes", the catch-all), delivered to mailboxes, forwarded to other addresses,
+sent to everyone in the domain, or bounced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from courriel.accounts.addresses import to_unicode, validate_hosted_local_part
+from courriel.accounts.models import Address, Alias, Domain, Mailbox
+from courriel.accounts.permissions import Actor, require_domain_manager
+from courriel.accounts.services import limits
+from courriel.accounts.services.mailboxes import clean_forward_list
+from courriel.audit.log import record
+from courriel.errors import ConflictError, NotFoundError, ValidationError
+
+CATCH_ALL = ""  # the local part claimed by "All mailboxes"
+CATCH_ALL_NAMES = {"", "*", "@"}
+MAX_BOUNCE_MESSAGE = 300
+
+
+def alias_name(alias: Alias) -> str:
+    """The alias's local part ("" for the catch-all)."""
+    for address in alias.addresses.all():
+        return address.local_part
+    return CATCH_ALL
+
+
+def alias_email(alias: Alias) -> str:
+    name = alias_name(alias)
+    return f"{name or '*'}@{to_unicode(alias.domain.name)}"
+
+
+def aliases_of(actor: Actor, domain: Domain) -> QuerySet[Alias]:
+    require_domain_manager(actor, domain)
+    return (
+        Alias.objects.filter(domain=domain)
+        .select_related("domain")
+        .prefetch_related("addresses", "mailboxes")
+        .order_by("addresses__local_part")
+    )
+
+
+def get_alias(actor: Actor, domain: Domain, name: str) -> Alias:
+    require_domain_manager(actor, domain)
+    local_part = _local_part(name)
+    address = (
+        Address.objects.filter(domain=domain, local_part=local_part, kind=Address.ALIAS)
+        .select_related("alias")
+        .first()
+    )
+    if address is None or address.alias is None:
+        shown = "the catch-all" if local_part == CATCH_ALL else f"{name!r}"
+        raise NotFoundError(f"No alias {shown} in {domain.display_name}.")
+    return address.alias
+
+
+def _local_part(name: str | None) -> str:
+    text = (name or "").strip().lower()
+    if text in CATCH_ALL_NAMES:
+        return CATCH_ALL
+    if "@" in text:
+        text = text.split("@", 1)[0]
+    return validate_hosted_local_part(text)
+
+
+def _mailboxes(domain: Domain, logins: Iterable[str | Mailbox]) -> list[Mailbox]:
+    family = limits.family(domain.top)
+    found: list[Mailbox] = []
+    for item in logins:
+        login = item.login if isinstance(item, Mailbox) else item.strip().lower()
+        if not login:
+            continue
+        mailbox = Mailbox.objects.filter(family, login=login).first()
+        if mailbox is None:
+            raise ValidationError(
+                f"No mailbox {login!r} in {domain.top.display_name} to deliver to.",
+                field="mailboxes",
+            )
+        if mailbox not in found:
+            found.append(mailbox)
+    return found
+
+
+def _check_destinations(
+    mailboxes: list[Mailbox], forward_to: list[str], everyone: bool, bounce: bool, message: str
+) -> None:
+    if len(message) > MAX_BOUNCE_MESSAGE:
+        raise ValidationError(
+            f"The bounce message is too long (at most {MAX_BOUNCE_MESSAGE} characters).",
+            field="bounce_message",
+        )
+    if any(ord(c) < 32 for c in message):
+        raise ValidationError("The bounce message must be a single line.", field="bounce_message")
+    if bounce and (mailboxes or forward_to or everyone):
+        raise ValidationError(
+            "An alias that bounces mail cannot also deliver or forward it.", field="bounce"
+        )
+    if not (bounce or mailboxes or forward_to or everyone):
+        raise ValidationError(
+            "Choose where the alias sends mail: a mailbox, other addresses, everyone "
+            "in the domain, or a bounce.",
+            field="destinations",
+        )
+
+
+@transaction.atomic
+def create_alias(
+    actor: Actor,
+    domain: Domain,
+    name: str | None,
+    *,
+    mailboxes: Iterable[str | Mailbox] = (),
+    forward_to: Iterable[str] = (),
+    everyone: bool = False,
+    bounce: bool = False,
+    bounce_message: str = "",
+    description: str = "",
+) -> Alias:
+    require_domain_manager(actor, domain)
+    local_part = _local_part(name)
+    targets = _mailboxes(domain, mailboxes)
+    forwards = clean_forward_list(forward_to)
+    bounce_message = (bounce_message or "").strip()
+    _check_destinations(targets, forwards, everyone, bounce, bounce_message)
+    _ensure_free(domain, local_part)
+    alias = Alias.objects.create(
+        domain=domain,
+        forward_to=forwards,
+        everyone=everyone,
+        bounce=bounce,
+        bounce_message=bounce_message,
+        description=description.strip()[:300],
+    )
+    alias.mailboxes.set(targets)
+    Address.objects.create(domain=domain, local_part=local_part, kind=Address.ALIAS, alias=alias)
+    record(
+        actor,
+        "alias.create",
+        f"{local_part or '*'}@{domain.name}",
+        domain=domain.name,
+        mailboxes=[m.login for m in targets],
+        forward_to=forwards,
+        everyone=everyone,
+        bounce=bounce,
+    )
+    return alias
+
+
+def _ensure_free(domain: Domain, local_part: str) -> None:
+    existing = Address.objects.filter(domain=domain, local_part=local_part).select_related(
+        "mailbox"
+    )
+    address = existing.first()
+    if address is None:
+        return
+    shown = "The catch-all" if local_part == CATCH_ALL else f"{local_part}@{domain.display_name}"
+    if address.mailbox_id:
+        raise ConflictError(f"{shown} is already an address of mailbox {address.mailbox.login}.")  # type: ignore[union-attr]
+    raise ConflictError(f"{shown} already exists as an alias.")
+
+
+def create_default_alias(domain: Domain, local_part: str, owner: Mailbox) -> Alias | None:
+    """abuse@, hostmaster@, postmaster@, webmaster@ for a new domain, to the owner."""
+    if Address.objects.filter(domain=domain, local_part=local_part).exists():
+        return None
+    alias = Alias.objects.create(domain=domain, description="created with the domain")
+    alias.mailboxes.set([owner])
+    Address.objects.create(domain=domain, local_part=local_part, kind=Address.ALIAS, alias=alias)
+    return alias
+
+
+@transaction.atomic
+def modify_alias(actor: Actor, alias: Alias, **changes: Any) -> Alias:
+    require_domain_manager(actor, alias.domain)
+    allowed = {
+        "name",
+        "mailboxes",
+        "forward_to",
+        "everyone",
+        "bounce",
+        "bounce_message",
+        "description",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))} of an alias.")
+    domain = alias.domain
+    targets = (
+        _mailboxes(domain, changes["mailboxes"])
+        if "mailboxes" in changes
+        else list(alias.mailboxes.all())
+    )
+    forwards = (
+        clean_forward_list(changes["forward_to"] or [])
+        if "forward_to" in changes
+        else alias.forward_to
+    )
+    everyone = bool(changes.get("everyone", alias.everyone))
+    bounce = bool(changes.get("bounce", alias.bounce))
+    message = str(changes.get("bounce_message", alias.bounce_message) or "").strip()
+    _check_destinations(targets, forwards, everyone, bounce, message)
+    if "name" in changes:
+        local_part = _local_part(changes["name"])
+        address = alias.addresses.get()
+        if address.local_part != local_part:
+            _ensure_free(domain, local_part)
+            address.local_part = local_part
+            address.save(update_fields=["local_part"])
+    alias.forward_to, alias.everyone, alias.bounce, alias.bounce_message = (
+        forwards,
+        everyone,
+        bounce,
+        message,
+    )
+    if "description" in changes:
+        alias.description = str(changes["description"] or "")[:300]
+    alias.save()
+    alias.mailboxes.set(targets)
+    record(
+        actor,
+        "alias.modify",
+        alias_email(alias),
+        domain=domain.name,
+        **{
+            k: ([m if isinstance(m, str) else m.login for m in v] if k == "mailboxes" else v)
+            for k, v in changes.items()
+        },
+    )
+    return alias
+
+
+@transaction.atomic
+def delete_aliases(actor: Actor, aliases: Iterable[Alias]) -> list[str]:
+    deleted = []
+    for alias in aliases:
+        require_domain_manager(actor, alias.domain)
+        email = alias_email(alias)
+        record(actor, "alias.delete", email, domain=alias.domain.name)
+        deleted.append(email)
+        alias.delete()
+    return deleted
+
+
+def describe_destinations(alias: Alias) -> list[str]:
+    """Lines like the manual's "Alias destinations" column."""
+    lines = [f"Mailbox {m.login}" for m in alias.mailboxes.all()]
+    lines += [f"Address {address}" for address in alias.forward_to]
+    if alias.everyone:
+        lines.append("Everyone in the domain")
+    if alias.bounce:
+        lines.append("Bounce" + (f": {alias.bounce_message}" if alias.bounce_message else ""))
+    return lines

@@ -1,0 +1,367 @@
+"""Virtual servers (mail domains), their sub-servers and domain aliases.
+
+Creating a customer domain is chapter 1 of the manual: an owner login and a strong
+password are generated, the owner's mailbox is created, and abuse@, hostmaster@,
+postmaster@ and webmaster@ point to it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from courriel.accounts.addresses import (
+    normalize_address,
+    normalize_domain,
+    to_unicode,
+    validate_login,
+)
+from courriel.accounts.models import Domain, DomainAlias, HostingServer, Mailbox, Plan
+from courriel.accounts.permissions import (
+    Actor,
+    require_domain_manager,
+    require_provider,
+    visible_domains,
+)
+from courriel.accounts.services import limits
+from courriel.accounts.services.mailboxes import login_taken
+from courriel.accounts.services.plans import get_plan
+from courriel.accounts.services.servers import get_server, pick_server
+from courriel.audit.log import record
+from courriel.config import get_config
+from courriel.errors import ConflictError, LimitError, ValidationError
+from courriel.mailstore.layout import domain_home
+
+DEFAULT_ALIASES = ("abuse", "hostmaster", "postmaster", "webmaster")
+FEATURES = ("mail", "dns", "web", "spam", "virus", "ssl", "logrotate")
+DEFAULT_FEATURES = ["mail", "dns", "spam"]
+
+
+@dataclass
+class CreatedDomain:
+    domain: Domain
+    owner: Mailbox | None
+    password: str | None  # generated owner password, shown once
+
+
+def _ensure_name_free(name: str) -> None:
+    if Domain.objects.filter(name=name).exists():
+        raise ConflictError(f"The virtual server {to_unicode(name)} already exists.", field="name")
+    if DomainAlias.objects.filter(name=name).exists():
+        raise ConflictError(
+            f"{to_unicode(name)} is already a domain alias of another virtual server.",
+            field="name",
+        )
+
+
+def _login_candidates(name: str) -> list[str]:
+    """monsite.be -> monsite, monsite-be, monsite-be2...; accents dropped from IDNs."""
+    unicode_name = to_unicode(name)
+    plain = unicodedata.normalize("NFKD", unicode_name).encode("ascii", "ignore").decode()
+    plain = re.sub(r"[^a-z0-9.-]", "", plain.lower()).strip(".-") or "domain"
+    first = plain.split(".")[0][:30].strip("-") or "domain"
+    dashed = plain.replace(".", "-")[:36].strip("-")
+    return [first, dashed] + [f"{dashed[:34]}{n}" for n in range(2, 100)]
+
+
+def _free_prefix(name: str) -> str:
+    for candidate in _login_candidates(name):
+        if not Domain.objects.filter(prefix=candidate).exists() and not login_taken(candidate):
+            return candidate
+    raise ConflictError(f"Could not find a free login for {to_unicode(name)}: give --owner-login.")
+
+
+def _owner_login(login: str) -> str:
+    value = validate_login(login)
+    if Domain.objects.filter(prefix=value).exists() or login_taken(value):
+        raise ConflictError(f"The login {value!r} is already taken.", field="owner_login")
+    return value
+
+
+def _clean_features(features: list[str] | None) -> list[str]:
+    if features is None:
+        return list(DEFAULT_FEATURES)
+    cleaned = []
+    for feature in features:
+        value = feature.strip().lower()
+        if value not in FEATURES:
+            raise ValidationError(
+                f"Unknown feature {feature!r}; features are: {', '.join(FEATURES)}.",
+                field="features",
+            )
+        if value not in cleaned:
+            cleaned.append(value)
+    if "mail" not in cleaned:
+        cleaned.insert(0, "mail")
+    return cleaned
+
+
+def _clean_ip(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValidationError(f"{value!r} is not an IP address.", field="ip_address") from None
+
+
+def _clean_contact(value: str) -> str:
+    return normalize_address(value) if value and value.strip() else ""
+
+
+@transaction.atomic
+def create_domain(
+    actor: Actor,
+    name: str,
+    *,
+    plan: str | Plan | None = None,
+    server: str | HostingServer | None = None,
+    parent: Domain | None = None,
+    owner_login: str | None = None,
+    password: str | None = None,
+    real_name: str = "",
+    description: str = "",
+    contact_email: str = "",
+    features: list[str] | None = None,
+    ip_address: str | None = None,
+) -> CreatedDomain:
+    """Create a customer's virtual server, or a sub-server when `parent` is given."""
+    from courriel.accounts.services import aliases as alias_service
+    from courriel.accounts.services import mailboxes as mailbox_service
+
+    ascii_name = normalize_domain(name)
+    contact = _clean_contact(contact_email)
+    features_list = _clean_features(features)
+    ip = _clean_ip(ip_address)
+    config = get_config()
+
+    if parent is not None:
+        require_domain_manager(actor, parent)
+        if parent.is_subserver:
+            raise ValidationError(
+                f"{parent.display_name} is itself a sub-server: add the new one under "
+                f"{parent.top.display_name}.",
+                field="parent",
+            )
+        if plan is not None and get_plan(plan).pk != parent.top.effective_plan.pk:
+            raise ValidationError(
+                "A sub-server shares its parent's plan; do not give another one.", field="plan"
+            )
+        top = limits.lock_family(parent)
+        _ensure_name_free(ascii_name)
+        limits.check_can_add_server(top)
+        prefix = _free_prefix(ascii_name)
+        domain = Domain.objects.create(
+            name=ascii_name,
+            parent=top,
+            plan=None,
+            server=top.server,
+            owner=top.owner,
+            prefix=prefix,
+            admin_group=top.admin_group,
+            home_directory=str(domain_home(config.mail_root, ascii_name)),
+            description=description or top.description,
+            contact_email=contact or top.contact_email,
+            ip_address=ip or top.ip_address,
+            features=features_list,
+            created_by=actor.name,
+        )
+        owner = top.owner
+        generated = None
+        assert owner is not None
+    else:
+        require_provider(actor, "create customer domains")
+        if plan is None:
+            raise ValidationError(
+                "Choose a plan for the new domain (e.g. --plan recommended).", field="plan"
+            )
+        plan_obj = get_plan(plan)
+        if isinstance(server, HostingServer):
+            host = server
+        elif server:
+            host = get_server(server)
+        else:
+            host = pick_server(config.hostname)
+        _ensure_name_free(ascii_name)
+        prefix = _free_prefix(ascii_name) if owner_login is None else _owner_login(owner_login)
+        domain = Domain.objects.create(
+            name=ascii_name,
+            plan=plan_obj,
+            server=host,
+            prefix=prefix,
+            admin_group=prefix,
+            home_directory=str(domain_home(config.mail_root, ascii_name)),
+            description=description,
+            contact_email=contact,
+            ip_address=ip or host.ip_address,
+            features=features_list,
+            created_by=actor.name,
+        )
+        created = mailbox_service.create_owner_mailbox(
+            domain,
+            login=prefix,
+            real_name=real_name or description or prefix.capitalize(),
+            password=password,
+        )
+        owner, generated = created.mailbox, created.password
+        domain.owner = owner
+        domain.save(update_fields=["owner"])
+
+    for local_part in DEFAULT_ALIASES:
+        alias_service.create_default_alias(domain, local_part, owner)
+    record(
+        actor,
+        "domain.create",
+        ascii_name,
+        domain=ascii_name,
+        plan=domain.effective_plan.name,
+        server=domain.server.name,
+        parent=parent.name if parent else None,
+    )
+    return CreatedDomain(domain=domain, owner=owner, password=generated)
+
+
+@transaction.atomic
+def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
+    require_domain_manager(actor, domain)
+    provider_only = {"plan", "server", "ip_address"}
+    if provider_only & set(changes):
+        require_provider(actor, "change the plan, hosting server or IP address")
+    if "plan" in changes:
+        if domain.is_subserver:
+            raise ValidationError("A sub-server uses its parent's plan.", field="plan")
+        new_plan = get_plan(changes["plan"])  # type: ignore[arg-type]
+        _check_fits_plan(domain, new_plan)
+        domain.plan = new_plan
+    if "server" in changes:
+        domain.server = get_server(str(changes["server"]))
+    if "ip_address" in changes:
+        domain.ip_address = _clean_ip(changes["ip_address"])  # type: ignore[arg-type]
+    if "description" in changes:
+        domain.description = str(changes["description"] or "")[:300]
+    if "contact_email" in changes:
+        domain.contact_email = _clean_contact(str(changes["contact_email"] or ""))
+    if "features" in changes:
+        domain.features = _clean_features(changes["features"])  # type: ignore[arg-type]
+    if "admin_group" in changes:
+        domain.admin_group = str(changes["admin_group"] or domain.prefix)[:64]
+    unknown = set(changes) - {
+        "plan",
+        "server",
+        "ip_address",
+        "description",
+        "contact_email",
+        "features",
+        "admin_group",
+    }
+    if unknown:
+        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))} of a virtual server.")
+    domain.save()
+    record(
+        actor,
+        "domain.modify",
+        domain.name,
+        domain=domain.name,
+        **{key: str(value) for key, value in changes.items()},
+    )
+    return domain
+
+
+def _check_fits_plan(domain: Domain, plan: Plan) -> None:
+    current = limits.usage(domain)
+    problems = []
+    if plan.max_mailboxes is not None and current.mailboxes > plan.max_mailboxes:
+        problems.append(f"{current.mailboxes} mailboxes (plan allows {plan.max_mailboxes})")
+    if plan.max_servers is not None and current.servers > plan.max_servers:
+        problems.append(f"{current.servers} virtual servers (plan allows {plan.max_servers})")
+    if plan.max_domain_aliases is not None and current.domain_aliases > plan.max_domain_aliases:
+        problems.append(
+            f"{current.domain_aliases} domain aliases (plan allows {plan.max_domain_aliases})"
+        )
+    if plan.mail_quota is not None:
+        too_big = Mailbox.objects.filter(limits.family(domain.top), quota__gt=plan.mail_quota)
+        if too_big.exists():
+            problems.append("mailbox quotas above the plan's mail quota")
+    if problems:
+        raise LimitError(
+            f"{domain.display_name} does not fit plan {plan.name}: it has "
+            + "; ".join(problems)
+            + "."
+        )
+
+
+@transaction.atomic
+def delete_domain(actor: Actor, domain: Domain) -> list[str]:
+    """Delete a virtual server, its sub-servers, mailboxes and aliases.
+
+    Maildirs are moved to `<data>/deleted` once the deletion is committed.
+    Returns the names of the deleted domains.
+    """
+    from courriel.accounts.services.mailboxes import retire_maildirs_on_commit
+
+    if domain.is_subserver:
+        require_domain_manager(actor, domain)
+    else:
+        require_provider(actor, "delete a customer's virtual server")
+    deleted: list[str] = []
+    for sub in Domain.objects.filter(parent=domain):
+        deleted += delete_domain(actor, sub)
+    mailboxes = list(Mailbox.objects.filter(domain=domain))
+    if domain.owner_id and not domain.is_subserver:
+        Domain.objects.filter(pk=domain.pk).update(owner=None)
+    retire_maildirs_on_commit(mailboxes)
+    record(actor, "domain.delete", domain.name, domain=domain.name, mailboxes=len(mailboxes))
+    deleted.append(domain.name)
+    domain.delete()
+    return deleted
+
+
+def list_domains(actor: Actor, search: str = "") -> list[Domain]:
+    domains = visible_domains(actor)
+    if search:
+        domains = domains.filter(name__icontains=search.strip().lower())
+    return list(domains)
+
+
+# --- domain aliases -------------------------------------------------------------------
+
+
+@transaction.atomic
+def add_domain_alias(actor: Actor, domain: Domain, name: str) -> DomainAlias:
+    require_domain_manager(actor, domain)
+    ascii_name = normalize_domain(name)
+    limits.lock_family(domain)
+    _ensure_name_free(ascii_name)
+    limits.check_can_add_domain_alias(domain)
+    alias = DomainAlias.objects.create(name=ascii_name, domain=domain)
+    record(actor, "domain_alias.add", ascii_name, domain=domain.name)
+    return alias
+
+
+def list_domain_aliases(actor: Actor, domain: Domain) -> list[DomainAlias]:
+    require_domain_manager(actor, domain)
+    return list(domain.domain_aliases.all())
+
+
+@transaction.atomic
+def delete_domain_alias(actor: Actor, domain: Domain, name: str) -> None:
+    require_domain_manager(actor, domain)
+    ascii_name = normalize_domain(name)
+    alias = DomainAlias.objects.filter(domain=domain, name=ascii_name).first()
+    if alias is None:
+        raise ValidationError(f"{to_unicode(ascii_name)} is not an alias of {domain.display_name}.")
+    record(actor, "domain_alias.delete", ascii_name, domain=domain.name)
+    alias.delete()
+
+
+def domain_for_mail(name: str) -> Domain | None:
+    """The hosted domain that receives mail for `name` (directly or as a domain alias)."""
+    domain = Domain.objects.filter(name=name).first()
+    if domain is not None:
+        return domain
+    alias = DomainAlias.objects.select_related("domain").filter(name=name).first()
+    return alias.domain if alias else None

@@ -1,0 +1,607 @@
+"""Mailboxes (chapter 6), their additional addresses (7), forwarding (8), automatic
+replies (9) and passwords (11)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import Enum
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from courriel.accounts import passwords
+from courriel.accounts.addresses import (
+    parse_address,
+    to_unicode,
+    validate_hosted_local_part,
+    validate_login,
+)
+from courriel.accounts.models import Address, Domain, DomainAlias, Mailbox
+from courriel.accounts.permissions import (
+    Actor,
+    require_domain_manager,
+    require_mailbox_change,
+    visible_mailboxes,
+)
+from courriel.accounts.services import limits
+from courriel.audit.log import record
+from courriel.config import get_config
+from courriel.errors import ConflictError, ValidationError
+from courriel.mailstore.layout import create_maildir, relative_maildir, retire
+
+MAX_FORWARDS = 50
+MAX_AUTOREPLY_CHARS = 10_000
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+UNSET = _Unset.UNSET
+
+
+@dataclass
+class CreatedMailbox:
+    mailbox: Mailbox
+    password: str | None  # the generated password, shown once
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def primary_address(mailbox: Mailbox) -> Address | None:
+    for address in mailbox.addresses.all():
+        if address.kind == Address.PRIMARY:
+            return address
+    return None
+
+
+def primary_email(mailbox: Mailbox) -> str:
+    address = primary_address(mailbox)
+    if address is None:
+        return ""
+    return f"{address.local_part}@{to_unicode(mailbox.domain.name)}"
+
+
+def additional_emails(mailbox: Mailbox) -> list[str]:
+    return sorted(
+        f"{a.local_part}@{to_unicode(a.domain.name)}"
+        for a in mailbox.addresses.all()
+        if a.kind == Address.ADDITIONAL
+    )
+
+
+def mailboxes_of(actor: Actor, domain: Domain) -> QuerySet[Mailbox]:
+    require_domain_manager(actor, domain)
+    return (
+        visible_mailboxes(actor)
+        .filter(domain=domain)
+        .prefetch_related("addresses__domain")
+        .order_by("login")
+    )
+
+
+def suggest_login(domain: Domain) -> str:
+    """The manual's naming convention: domain prefix + 0001, 0002..."""
+    pattern = re.compile(rf"^{re.escape(domain.prefix)}(\d{{4,}})$")
+    taken = {
+        int(match.group(1))
+        for login in Mailbox.objects.filter(login__startswith=domain.prefix).values_list(
+            "login", flat=True
+        )
+        if (match := pattern.match(login))
+    }
+    number = 1
+    while number in taken:
+        number += 1
+    return f"{domain.prefix}{number:04d}"
+
+
+# --- validation helpers -------------------------------------------------------------------
+
+
+def _family_domains(domain: Domain) -> dict[str, Domain]:
+    top = domain.top
+    return {d.name: d for d in Domain.objects.filter(pk=top.pk) | Domain.objects.filter(parent=top)}
+
+
+def _claim_address(
+    domain: Domain,
+    text: str,
+    *,
+    kind: str,
+    mailbox: Mailbox,
+    family: dict[str, Domain],
+    enabled: bool = True,
+) -> Address:
+    """Register an address for a mailbox: `info` or `info@monsite.be` (any domain of the
+    customer's family of virtual servers)."""
+    text = text.strip()
+    if "@" in text:
+        parsed = parse_address(text)
+        target = family.get(parsed.domain)
+        if target is None:
+            alias = DomainAlias.objects.filter(name=parsed.domain).select_related("domain").first()
+            if alias and alias.domain.name in family:
+                raise ValidationError(
+                    f"{text} is in {to_unicode(alias.name)}, an alias of "
+                    f"{alias.domain.display_name}: add "
+                    f"{parsed.local_part}@{alias.domain.display_name} instead.",
+                    field="addresses",
+                )
+            raise ValidationError(
+                f"{text} is not in {domain.display_name} or its sub-servers.", field="addresses"
+            )
+        local_part = validate_hosted_local_part(parsed.local_part)
+    else:
+        target = domain
+        local_part = validate_hosted_local_part(text)
+    existing = Address.objects.filter(domain=target, local_part=local_part).first()
+    if existing is not None:
+        owner = existing.mailbox.login if existing.mailbox_id else "an alias"  # type: ignore[union-attr]
+        raise ConflictError(
+            f"{local_part}@{target.display_name} is already used by {owner}.", field="addresses"
+        )
+    return Address.objects.create(
+        domain=target, local_part=local_part, kind=kind, mailbox=mailbox, enabled=enabled
+    )
+
+
+def clean_forward_list(addresses: Iterable[str]) -> list[str]:
+    cleaned: list[str] = []
+    for text in addresses:
+        if not text or not text.strip():
+            continue
+        address = str(parse_address(text))
+        if address not in cleaned:
+            cleaned.append(address)
+    if len(cleaned) > MAX_FORWARDS:
+        raise ValidationError(f"At most {MAX_FORWARDS} forwarding addresses.", field="forward_to")
+    _check_hosted_targets(cleaned)
+    return cleaned
+
+
+def _check_hosted_targets(addresses: list[str]) -> None:
+    """A forward to one of our own domains must reach something: a typo there would
+    bounce every message."""
+    from courriel.accounts.resolution import hosted_domain, resolve
+
+    for address in addresses:
+        domain = address.rsplit("@", 1)[1]
+        if hosted_domain(domain) is None:
+            continue
+        if resolve(address).status in {"unknown", "invalid"}:
+            raise ValidationError(
+                f"{address} does not exist here: create that mailbox or alias first, "
+                "or check the spelling.",
+                field="forward_to",
+            )
+
+
+def _check_not_dropping_mail(deliver_normally: bool, forward_to: list[str]) -> None:
+    if not deliver_normally and not forward_to:
+        raise ValidationError(
+            "Mail would be thrown away: keep delivering to the mailbox or give at least "
+            "one address to forward to.",
+            field="forward_to",
+        )
+
+
+def _check_autoreply(
+    enabled: bool, message: str, interval: int | None, start: date | None, end: date | None
+) -> None:
+    if enabled and not message.strip():
+        raise ValidationError(
+            "Write the automatic reply message before turning it on.", field="autoreply_message"
+        )
+    if len(message) > MAX_AUTOREPLY_CHARS:
+        raise ValidationError(
+            f"The automatic reply is too long (at most {MAX_AUTOREPLY_CHARS} characters).",
+            field="autoreply_message",
+        )
+    if interval is not None and interval < 0:
+        raise ValidationError("The minimum time between replies cannot be negative.")
+    if start and end and end < start:
+        raise ValidationError(
+            "The automatic reply end date is before its start date.", field="autoreply_end"
+        )
+
+
+def login_taken(login: str) -> bool:
+    """Mailbox logins and provider admin usernames share one name space (one login form)."""
+    from django.contrib.auth.models import User
+
+    return (
+        Mailbox.objects.filter(login=login).exists()
+        or User.objects.filter(username__iexact=login).exists()
+    )
+
+
+def _ensure_login_free(login: str, field: str = "login") -> None:
+    if login_taken(login):
+        raise ConflictError(f"The login {login!r} is already taken.", field=field)
+
+
+def _maildir_on_commit(mailbox: Mailbox) -> None:
+    path = mailbox.maildir_path(get_config().mail_root)
+    transaction.on_commit(lambda: create_maildir(path))
+
+
+def retire_maildirs_on_commit(mailboxes: list[Mailbox]) -> None:
+    config = get_config()
+    paths = [m.maildir_path(config.mail_root) for m in mailboxes]
+
+    def move() -> None:
+        for path in paths:
+            retire(path, config.data_dir / "deleted")
+
+    transaction.on_commit(move)
+
+
+# --- creating -----------------------------------------------------------------------------
+
+
+def create_owner_mailbox(
+    domain: Domain, *, login: str, real_name: str, password: str | None
+) -> CreatedMailbox:
+    """The owner's own mailbox, made with a new customer domain (no plan check: it does
+    not count against the mailbox limit)."""
+    login = validate_login(login)
+    _ensure_login_free(login, "owner_login")
+    generated = None
+    if password is None:
+        password = generated = passwords.generate_password()
+    else:
+        passwords.check_strength(password, login)
+    mailbox = Mailbox.objects.create(
+        domain=domain,
+        login=login,
+        real_name=real_name[:200],
+        password_hash=passwords.hash_password(password),
+        password_changed_at=timezone.now(),
+        quota=None,
+        maildir=relative_maildir(domain.name, login),
+    )
+    Address.objects.create(domain=domain, local_part=login, kind=Address.PRIMARY, mailbox=mailbox)
+    _maildir_on_commit(mailbox)
+    return CreatedMailbox(mailbox, generated)
+
+
+@transaction.atomic
+def create_mailbox(
+    actor: Actor,
+    domain: Domain,
+    *,
+    login: str | None = None,
+    real_name: str = "",
+    password: str | None = None,
+    generate_password: bool = False,
+    quota: int | _Unset | None = UNSET,
+    addresses: Iterable[str] = (),
+    primary_local_part: str | None = None,
+    primary_enabled: bool = True,
+    disabled: bool = False,
+    deliver_normally: bool = True,
+    forward_to: Iterable[str] = (),
+) -> CreatedMailbox:
+    require_domain_manager(actor, domain)
+    limits.lock_family(domain)
+    limits.check_can_add_mailboxes(domain)
+    login = validate_login(login) if login else suggest_login(domain)
+    _ensure_login_free(login)
+    local_part = validate_hosted_local_part(primary_local_part or login)
+    generated = None
+    if password and generate_password:
+        raise ValidationError("Give a password or ask for a generated one, not both.")
+    if generate_password:
+        password = generated = passwords.generate_password()
+    elif password is None:
+        raise ValidationError("A password is required (or generate one).", field="password")
+    passwords.check_strength(password, login)
+    if quota is UNSET:
+        quota = domain.top.effective_plan.default_mailbox_quota
+    limits.check_mailbox_quota(domain, quota)
+    forwards = clean_forward_list(forward_to)
+    _check_not_dropping_mail(deliver_normally, forwards)
+
+    mailbox = Mailbox.objects.create(
+        domain=domain,
+        login=login,
+        real_name=real_name.strip()[:200],
+        password_hash=passwords.hash_password(password),
+        password_changed_at=timezone.now(),
+        login_disabled=disabled,
+        quota=quota,
+        deliver_normally=deliver_normally,
+        forward_to=forwards,
+        maildir=relative_maildir(domain.name, login),
+    )
+    family = _family_domains(domain)
+    _claim_address(
+        domain,
+        local_part,
+        kind=Address.PRIMARY,
+        mailbox=mailbox,
+        family=family,
+        enabled=primary_enabled,
+    )
+    for text in addresses:
+        if text.strip():
+            _claim_address(domain, text, kind=Address.ADDITIONAL, mailbox=mailbox, family=family)
+    _maildir_on_commit(mailbox)
+    record(
+        actor,
+        "mailbox.create",
+        login,
+        domain=domain.name,
+        real_name=mailbox.real_name,
+        quota=quota,
+        addresses=[a.email for a in mailbox.addresses.all()],
+    )
+    return CreatedMailbox(mailbox, generated)
+
+
+# --- changing -----------------------------------------------------------------------------
+
+MODIFIABLE = {
+    "login",
+    "primary_local_part",
+    "real_name",
+    "password",
+    "login_disabled",
+    "quota",
+    "primary_enabled",
+    "addresses",
+    "deliver_normally",
+    "forward_to",
+    "autoreply_enabled",
+    "autoreply_message",
+    "autoreply_interval",
+    "autoreply_start",
+    "autoreply_end",
+    "language",
+}
+
+
+@transaction.atomic
+def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
+    """Change any of MODIFIABLE at once; every value is checked before anything is saved."""
+    unknown = set(changes) - MODIFIABLE
+    if unknown:
+        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))} of a mailbox.")
+    require_mailbox_change(actor, mailbox, set(changes))
+    mailbox = Mailbox.objects.select_for_update().select_related("domain").get(pk=mailbox.pk)
+    domain = mailbox.domain
+    is_owner = Domain.objects.filter(owner=mailbox).exists()
+
+    if "login" in changes and changes["login"] != mailbox.login:
+        if is_owner:
+            raise ValidationError("The owner's login is the domain's administration login.")
+        new_login = validate_login(changes["login"])
+        _ensure_login_free(new_login)
+        mailbox.login = new_login
+    if "real_name" in changes:
+        mailbox.real_name = str(changes["real_name"] or "").strip()[:200]
+    if changes.get("password"):
+        passwords.check_strength(changes["password"], mailbox.login)
+        mailbox.password_hash = passwords.hash_password(changes["password"])
+        mailbox.password_changed_at = timezone.now()
+    if "login_disabled" in changes:
+        mailbox.login_disabled = bool(changes["login_disabled"])
+    if "quota" in changes:
+        limits.check_mailbox_quota(domain, changes["quota"])
+        mailbox.quota = changes["quota"]
+    if "language" in changes:
+        language = str(changes["language"] or "")
+        if language not in {"", "en", "fr", "nl"}:
+            raise ValidationError("Language must be en, fr or nl.", field="language")
+        mailbox.language = language
+    if "deliver_normally" in changes:
+        mailbox.deliver_normally = bool(changes["deliver_normally"])
+    if "forward_to" in changes:
+        mailbox.forward_to = clean_forward_list(changes["forward_to"] or [])
+    _check_not_dropping_mail(mailbox.deliver_normally, mailbox.forward_to)
+    for key in ("autoreply_enabled", "autoreply_message", "autoreply_interval"):
+        if key in changes:
+            setattr(
+                mailbox, key, changes[key] if key != "autoreply_message" else changes[key] or ""
+            )
+    for key in ("autoreply_start", "autoreply_end"):
+        if key in changes:
+            setattr(mailbox, key, changes[key])
+    _check_autoreply(
+        mailbox.autoreply_enabled,
+        mailbox.autoreply_message,
+        mailbox.autoreply_interval,
+        mailbox.autoreply_start,
+        mailbox.autoreply_end,
+    )
+    mailbox.save()
+
+    family = _family_domains(domain)
+    primary = Address.objects.filter(mailbox=mailbox, kind=Address.PRIMARY).first()
+    if "primary_local_part" in changes:
+        local_part = validate_hosted_local_part(changes["primary_local_part"])
+        if primary is None or primary.local_part != local_part:
+            if primary is not None:
+                primary.delete()
+            _claim_address(domain, local_part, kind=Address.PRIMARY, mailbox=mailbox, family=family)
+            primary = Address.objects.get(mailbox=mailbox, kind=Address.PRIMARY)
+    if "primary_enabled" in changes and primary is not None:
+        primary.enabled = bool(changes["primary_enabled"])
+        primary.save(update_fields=["enabled"])
+    if "addresses" in changes:
+        _replace_additional(mailbox, changes["addresses"] or [], family)
+
+    shown = {k: v for k, v in changes.items() if k != "password"}
+    if "password" in changes:
+        shown["password_changed"] = True
+    record(actor, "mailbox.modify", mailbox.login, domain=domain.name, **_jsonable(shown))
+    return mailbox
+
+
+def _replace_additional(mailbox: Mailbox, wanted: Iterable[str], family: dict[str, Domain]) -> None:
+    current = {
+        f"{a.local_part}@{a.domain.name}": a
+        for a in mailbox.addresses.select_related("domain").filter(kind=Address.ADDITIONAL)
+    }
+    keep: set[str] = set()
+    new: list[str] = []
+    for text in wanted:
+        text = text.strip()
+        if not text:
+            continue
+        full = text if "@" in text else f"{text}@{mailbox.domain.name}"
+        key = str(parse_address(full))
+        if key in current:
+            keep.add(key)
+        elif key not in new:
+            new.append(key)
+    for key, address in current.items():
+        if key not in keep:
+            address.delete()
+    for key in new:
+        _claim_address(mailbox.domain, key, kind=Address.ADDITIONAL, mailbox=mailbox, family=family)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, date) else value
+        for key, value in values.items()
+    }
+
+
+def set_password(actor: Actor, mailbox: Mailbox, password: str) -> Mailbox:
+    return modify_mailbox(actor, mailbox, password=password)
+
+
+def generate_new_password(actor: Actor, mailbox: Mailbox) -> str:
+    """Replace the password by a random one and return it, to be shown once."""
+    password = passwords.generate_password()
+    modify_mailbox(actor, mailbox, password=password)
+    return password
+
+
+def set_forwarding(actor: Actor, mailbox: Mailbox, to: Iterable[str], *, keep: bool) -> Mailbox:
+    return modify_mailbox(actor, mailbox, forward_to=list(to), deliver_normally=keep)
+
+
+def set_autoreply(
+    actor: Actor,
+    mailbox: Mailbox,
+    *,
+    enabled: bool,
+    message: str | None = None,
+    interval: timedelta | _Unset | None = UNSET,
+    start: date | _Unset | None = UNSET,
+    end: date | _Unset | None = UNSET,
+) -> Mailbox:
+    changes: dict[str, Any] = {"autoreply_enabled": enabled}
+    if message is not None:
+        changes["autoreply_message"] = message
+    if interval is not UNSET:
+        changes["autoreply_interval"] = (
+            None if interval is None else int(interval.total_seconds())  # type: ignore[union-attr]
+        )
+    if start is not UNSET:
+        changes["autoreply_start"] = start
+    if end is not UNSET:
+        changes["autoreply_end"] = end
+    return modify_mailbox(actor, mailbox, **changes)
+
+
+# --- deleting -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def delete_mailboxes(actor: Actor, mailboxes: Iterable[Mailbox]) -> list[str]:
+    """Delete mailboxes ("Delete Selected Users"); the owner's own mailbox stays."""
+    targets = list(mailboxes)
+    for mailbox in targets:
+        require_domain_manager(actor, mailbox.domain)
+        if Domain.objects.filter(owner=mailbox).exists():
+            raise ConflictError(
+                f"{mailbox.login} is the owner's mailbox of {mailbox.domain.display_name}: "
+                "it goes only with the virtual server itself."
+            )
+    retire_maildirs_on_commit(targets)
+    logins = []
+    for mailbox in targets:
+        record(actor, "mailbox.delete", mailbox.login, domain=mailbox.domain.name)
+        logins.append(mailbox.login)
+        mailbox.delete()
+    return logins
+
+
+# --- signing in ---------------------------------------------------------------------------
+
+
+class AuthOutcome(Enum):
+    OK = "ok"
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+
+@dataclass
+class AuthResult:
+    outcome: AuthOutcome
+    mailbox: Mailbox | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is AuthOutcome.OK
+
+
+_DUMMY_HASH: str | None = None
+
+
+def find_login(identifier: str) -> Mailbox | None:
+    """A mailbox by login, or by its primary address as an alternative."""
+    identifier = (identifier or "").strip().lower()
+    if not identifier:
+        return None
+    mailbox = Mailbox.objects.select_related("domain").filter(login=identifier).first()
+    if mailbox is not None or "@" not in identifier:
+        return mailbox
+    try:
+        parsed = parse_address(identifier)
+    except ValidationError:
+        return None
+    address = (
+        Address.objects.select_related("mailbox__domain")
+        .filter(
+            domain__name=parsed.domain,
+            local_part=parsed.local_part,
+            kind=Address.PRIMARY,
+            enabled=True,
+        )
+        .first()
+    )
+    return address.mailbox if address else None
+
+
+def authenticate(identifier: str, password: str) -> AuthResult:
+    """Check a mailbox login (IMAP, POP3, SMTP AUTH, panel). Slow on purpose (Argon2):
+    callers on an event loop run it in a thread. An unknown login costs the same time
+    as a wrong password, so timing does not reveal which logins exist."""
+    global _DUMMY_HASH
+    mailbox = find_login(identifier)
+    if mailbox is None:
+        if _DUMMY_HASH is None:
+            _DUMMY_HASH = passwords.hash_password(passwords.generate_password())
+        passwords.verify_password(_DUMMY_HASH, password)
+        return AuthResult(AuthOutcome.FAILED)
+    if not passwords.verify_password(mailbox.password_hash, password):
+        return AuthResult(AuthOutcome.FAILED)
+    if mailbox.login_disabled:
+        return AuthResult(AuthOutcome.DISABLED, mailbox)
+    if passwords.needs_rehash(mailbox.password_hash):
+        Mailbox.objects.filter(pk=mailbox.pk).update(
+            password_hash=passwords.hash_password(password)
+        )
+    return AuthResult(AuthOutcome.OK, mailbox)

@@ -1,0 +1,28 @@
+"""Recording changes. Services call `record` inside their transaction, so an entry
+exists exactly when the change it describes was committed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from courriel.audit.models import AuditEntry
+
+if TYPE_CHECKING:
+    from courriel.accounts.permissions import Actor
+
+# Never written to the log, whatever a caller passes.
+_SECRET_DETAILS = {"password", "password_hash", "secret", "token"}
+
+
+def record(
+    actor: Actor, action: str, target: str, *, domain: str = "", **details: Any
+) -> AuditEntry:
+    clean = {key: value for key, value in details.items() if key not in _SECRET_DETAILS}
+    return AuditEntry.objects.create(
+        actor=actor.name,
+        role=actor.role,
+        action=action,
+        target=target,
+        domain=domain,
+        details=clean,
+    )

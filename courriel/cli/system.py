@@ -1,0 +1,91 @@
+"""`courriel init`, `courriel serve` and `courriel config`."""
+
+from __future__ import annotations
+
+import click
+
+from courriel.cli.common import emit_json, json_option
+from courriel.config import default_config_text, get_config
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(init)
+    cli.add_command(serve)
+    cli.add_command(config)
+
+
+@click.command()
+def init() -> None:
+    """Create the data directory, database, default plans, TLS certificate and admin."""
+    from courriel.bootstrap import initialize
+
+    cfg = get_config()
+    result = initialize(cfg)
+    click.echo(f"Data directory: {cfg.data_dir}")
+    _announce(result)
+
+
+def _announce(result: object) -> None:
+    from courriel.bootstrap import InitResult
+
+    assert isinstance(result, InitResult)
+    if result.certificate_created:
+        click.echo("Created a self-signed TLS certificate (set [tls] cert/key for a real one).")
+    if result.admin_password:
+        click.echo(
+            f"Provider admin login: {result.admin_username}\n"
+            f"Provider admin password: {result.admin_password}\n"
+            "This password is shown only once: keep it now."
+        )
+
+
+@click.command()
+def serve() -> None:
+    """Start every service: web panel (HTTPS, port 10000) and the mail services."""
+    from courriel.bootstrap import initialize
+    from courriel.runtime import run
+
+    cfg = get_config()
+    result = initialize(cfg)
+    _announce(result)
+    run(cfg)
+
+
+@click.group()
+def config() -> None:
+    """Show the configuration."""
+
+
+@config.command("show")
+@json_option
+def config_show(as_json: bool) -> None:
+    """Print the effective configuration (file, then COURRIEL_* variables); secrets masked."""
+    cfg = get_config()
+    shown = cfg.as_dict()
+    if as_json:
+        emit_json(shown)
+        return
+    click.echo(f"# file: {cfg.path or '(none, defaults only)'}")
+    click.echo(f"# data directory: {cfg.data_dir}")
+    for section, values in shown.items():
+        click.echo(f"\n[{section}]")
+        for key, value in values.items():
+            note = "  # from environment" if (section, key) in cfg.overridden else ""
+            click.echo(f"{key} = {_toml(value)}{note}")
+
+
+@config.command("default")
+def config_default() -> None:
+    """Print the documented default configuration file."""
+    click.echo(default_config_text(), nl=False)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

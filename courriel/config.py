@@ -1,0 +1,183 @@
+"""Effective configuration: shipped defaults, then the TOML file, then COURRIEL_* variables.
+
+The defaults file (`default_config.toml`) is the documentation of every key: a key
+that is not in it does not exist, so a typo in the operator's file is an error
+rather than a silently ignored setting. Environment variables follow one rule,
+`[section] key` -> `COURRIEL_SECTION_KEY`, so that tests and operators can move
+every port without editing files.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from courriel.errors import ConfigError
+
+ENV_PREFIX = "COURRIEL_"
+SECRET_KEYS = {("general", "secret_key"), ("tls", "key")}
+LISTENERS = ("web", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "policy")
+
+
+def default_config_text() -> str:
+    return resources.files("courriel").joinpath("default_config.toml").read_text("utf-8")
+
+
+def _coerce(value: str, like: Any, name: str) -> Any:
+    """Turn an environment string into the type of the default value."""
+    if isinstance(like, bool):
+        lowered = value.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    if isinstance(like, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a whole number, got {value!r}") from None
+    if isinstance(like, list):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Section(dict[str, Any]):
+    """One `[section]` of the configuration, readable as attributes."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+@dataclass
+class Config:
+    sections: dict[str, Section]
+    path: Path | None = None
+    overridden: set[tuple[str, str]] = field(default_factory=set)
+
+    def __getattr__(self, name: str) -> Section:
+        try:
+            return self.__dict__["sections"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_dir(self) -> Path:
+        configured = self.sections["general"]["data_dir"]
+        return Path(configured or os.environ.get("COURRIEL_DATA") or "courriel-data").resolve()
+
+    @property
+    def mail_root(self) -> Path:
+        return Path(self.sections["mail"]["root"] or self.data_dir / "mail").resolve()
+
+    @property
+    def hostname(self) -> str:
+        return self.sections["general"]["hostname"] or socket.getfqdn()
+
+    @property
+    def database_url(self) -> str:
+        return self.sections["database"]["url"]
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "courriel.sqlite3"
+
+    @property
+    def tls_cert(self) -> Path:
+        return Path(self.sections["tls"]["cert"] or self.data_dir / "tls" / "cert.pem")
+
+    @property
+    def tls_key(self) -> Path:
+        return Path(self.sections["tls"]["key"] or self.data_dir / "tls" / "key.pem")
+
+    @property
+    def tls_generated(self) -> bool:
+        return not self.sections["tls"]["cert"]
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    def as_dict(self, mask_secrets: bool = True) -> dict[str, dict[str, Any]]:
+        shown: dict[str, dict[str, Any]] = {}
+        for name, section in self.sections.items():
+            shown[name] = {}
+            for key, value in section.items():
+                if mask_secrets and (name, key) in SECRET_KEYS and value:
+                    value = "********"
+                if mask_secrets and name == "database" and key == "url":
+                    value = mask_url_password(value)
+                shown[name][key] = value
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password of a database URL (`postgresql://u:secret@h/db`)."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    if ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":********"
+    return f"{scheme}://{credentials}@{host}"
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("COURRIEL_CONFIG")
+    if explicit:
+        return Path(explicit).resolve()
+    data = os.environ.get("COURRIEL_DATA") or "courriel-data"
+    return (Path(data) / "courriel.toml").resolve()
+
+
+def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    environ = dict(os.environ if environ is None else environ)
+    defaults = tomllib.loads(default_config_text())
+    sections = {name: Section(values) for name, values in defaults.items()}
+    path = path or config_path()
+    if path.exists():
+        try:
+            user = tomllib.loads(path.read_text("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        for name, values in user.items():
+            if name not in sections or not isinstance(values, dict):
+                raise ConfigError(f"{path}: unknown section [{name}]")
+            for key, value in values.items():
+                if key not in sections[name]:
+                    raise ConfigError(f"{path}: unknown key {key!r} in [{name}]")
+                expected = type(sections[name][key])
+                if not isinstance(value, expected) or (
+                    isinstance(value, bool) and expected is not bool
+                ):
+                    raise ConfigError(
+                        f"{path}: [{name}] {key} should be a {expected.__name__}, got {value!r}"
+                    )
+                sections[name][key] = value
+    overridden: set[tuple[str, str]] = set()
+    for name, section in sections.items():
+        for key, value in list(section.items()):
+            var = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"
+            if var in environ:
+                section[key] = _coerce(environ[var], value, var)
+                overridden.add((name, key))
+    return Config(sections=sections, path=path if path.exists() else None, overridden=overridden)
+
+
+@cache
+def get_config() -> Config:
+    return load()
+
+
+def reload() -> Config:
+    get_config.cache_clear()
+    return get_config()

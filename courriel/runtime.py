@@ -1,0 +1,89 @@
+"""`courriel serve`: every service of the platform in one asyncio process.
+
+Each service binds its sockets first (so a port already in use is reported clearly
+before anything starts), then runs until SIGTERM or SIGINT, then stops cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from typing import Protocol
+
+from courriel.config import Config
+from courriel.errors import ConfigError
+
+log = logging.getLogger("courriel.serve")
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def bind(config: Config, section: str) -> socket.socket:
+    """Listen on `[section] bind`:`port`, with a message that says what to change."""
+    values = getattr(config, section)
+    host, port = values.bind, values.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        var = f"COURRIEL_{section.upper()}_PORT"
+        raise ConfigError(
+            f"Cannot listen on {host}:{port} for {section} ({error.strerror}). "
+            f"Is another server using it? Set [{section}] port or {var}, "
+            f"or [{section}] enabled = false."
+        ) from None
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def build_services(config: Config) -> list[Service]:
+    from courriel.web.server import WebService
+
+    services: list[Service] = []
+    if config.web.enabled:
+        services.append(WebService(config, bind(config, "web")))
+    return services
+
+
+async def serve(config: Config) -> None:
+    services = build_services(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    started: list[Service] = []
+    try:
+        for service in services:
+            await service.start()
+            started.append(service)
+        for section in ("web",):
+            values = getattr(config, section)
+            if values.enabled:
+                scheme = "https" if section == "web" else section
+                print(
+                    f"{section}: listening on {scheme}://{values.bind}:{values.port}/", flush=True
+                )
+        print("Courriel is running. Stop with Ctrl-C or SIGTERM.", flush=True)
+        await stop.wait()
+    finally:
+        for service in reversed(started):
+            try:
+                await service.stop()
+            except Exception:  # keep stopping the others
+                log.exception("error while stopping %s", service.name)
+
+
+def run(config: Config) -> None:
+    asyncio.run(serve(config))

@@ -1,0 +1,25 @@
+"""Test set-up shared by every suite.
+
+Each test session gets its own data directory, and Argon2 runs with small costs so
+that hundreds of real password hashes stay fast (the algorithm is the same).
+PostgreSQL is used when COURRIEL_DATABASE_URL is set (CI runs the suite both ways).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_SESSION_DATA = tempfile.mkdtemp(prefix="courriel-test-")
+os.environ.setdefault("COURRIEL_DATA", _SESSION_DATA)
+os.environ.setdefault("COURRIEL_PASSWORDS_ARGON2_TIME_COST", "1")
+os.environ.setdefault("COURRIEL_PASSWORDS_ARGON2_MEMORY_KIB", "1024")
+os.environ.setdefault("COURRIEL_GENERAL_HOSTNAME", "maximusconfessor.all2all.org")
+os.environ.pop("COURRIEL_CONFIG", None)
+os.environ["DJANGO_SETTINGS_MODULE"] = "courriel.settings"
+
+import django  # noqa: E402
+
+django.setup()
+
+pytest_plugins = ["tests.fixtures.accounts", "tests.fixtures.processes"]
