@@ -48,6 +48,7 @@ def initialize(config: Config | None = None) -> InitResult:
     config = config or get_config()
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     config.mail_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_config_template(config)
     setup_django()
     from django.core.management import call_command
     from django.db import DatabaseError, connection
@@ -73,6 +74,21 @@ def initialize(config: Config | None = None) -> InitResult:
     certificate = ensure_certificate(config)
     username, password = _ensure_admin()
     return InitResult(bool(pending), plans, certificate, username, password)
+
+
+def _write_config_template(config: Config) -> None:
+    """Leave a documented configuration file in the data directory, every key commented
+    out (so it changes nothing until the operator edits it)."""
+    from courriel.config import config_path, default_config_text
+
+    path = config_path()
+    if path.exists() or path.parent != config.data_dir:
+        return
+    lines = [
+        line if not line.strip() or line.startswith(("#", "[")) else f"# {line}"
+        for line in default_config_text().splitlines()
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _ensure_local_server(config: Config) -> None:

@@ -148,7 +148,7 @@ USE_TZ = True
 TIME_ZONE = _local_time_zone()
 
 STATIC_URL = "/static/"
-STATIC_ROOT = CONFIG.data_dir / "static"
+STATIC_ROOT = None  # served from the package by WhiteNoise, no collectstatic step
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

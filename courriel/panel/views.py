@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,7 +25,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user, backend=user.backend)  # type: ignore[attr-defined]
             if request.POST.get("remember"):
-                request.session.set_expiry(None)  # SESSION_COOKIE_AGE: one year
+                request.session.set_expiry(settings.SESSION_COOKIE_AGE)  # one year
             else:
                 request.session.set_expiry(0)  # ends with the browser
             return redirect("home")

@@ -1,0 +1,72 @@
+"""`courriel serve` on an empty machine: data directory, database, plans, certificate,
+admin password printed once, and the panel over HTTPS."""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import urllib.request
+
+from tests.fixtures.processes import Courriel, start_serve
+
+
+def fetch(url: str, cafile: str) -> tuple[int, str, dict[str, str]]:
+    context = ssl.create_default_context(cafile=cafile)
+    context.check_hostname = False  # the certificate names the host, we use 127.0.0.1
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+        return response.status, response.read().decode(), dict(response.headers)
+
+
+def test_first_start_creates_everything_and_serves_https(courriel: Courriel) -> None:
+    served = start_serve(courriel)
+    try:
+        log = "".join(served.output)
+        match = re.search(r"Provider admin password: (\S+)", log)
+        assert match and len(match.group(1)) >= 20
+        data = courriel.data
+        assert (data / "tls" / "cert.pem").exists() and (data / "tls" / "key.pem").exists()
+        assert oct((data / "tls" / "key.pem").stat().st_mode & 0o777) == "0o600"
+        if not courriel.env.get("COURRIEL_DATABASE_URL"):
+            assert (data / "courriel.sqlite3").exists()
+        status, body, headers = fetch(served.web_url + "/login/", str(data / "tls" / "cert.pem"))
+        assert status == 200 and 'name="password"' in body
+        assert "Remember login permanently?" in body
+        assert headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert "max-age" in headers["Strict-Transport-Security"]
+        # Plain HTTP on the TLS port gets nowhere.
+        with socket.create_connection(("127.0.0.1", served.ports["web"]), timeout=5) as sock:
+            sock.sendall(b"GET /login/ HTTP/1.0\r\n\r\n")
+            assert b"Remember login" not in sock.recv(4096)
+    finally:
+        assert served.stop() == 0
+    plans = courriel("plan", "list", "--json").json
+    assert [p["name"] for p in plans] == ["simple", "recommended", "large"]
+    # A second start keeps the admin account: the password is printed only once.
+    again = start_serve(courriel)
+    try:
+        assert "Provider admin password" not in "".join(again.output)
+    finally:
+        again.stop()
+
+
+def test_port_in_use_is_a_clear_error(courriel: Courriel) -> None:
+    courriel("init")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = dict(courriel.env, COURRIEL_WEB_BIND="127.0.0.1", COURRIEL_WEB_PORT=str(port))
+        result = subprocess.run(
+            [sys.executable, "-m", "courriel", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 78
+    assert f"Cannot listen on 127.0.0.1:{port} for web" in result.stderr
+    assert "COURRIEL_WEB_PORT" in result.stderr and "Traceback" not in result.stderr
