@@ -12,7 +12,7 @@ from courriel.accounts.services.aliases import alias_name
 from courriel.accounts.services.limits import Usage
 from courriel.accounts.services.mailboxes import additional_emails, primary_address
 from courriel.config import get_config
-from courriel.mailstore.usage import maildir_usage
+from courriel.mailstore.quota import maildir_usage
 
 
 class ServerOut(BaseModel):

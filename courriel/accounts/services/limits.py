@@ -114,7 +114,7 @@ def check_mailbox_quota(domain: Domain, quota: int | None) -> None:
 def disk_usage(domain: Domain) -> int:
     """Bytes of mail stored by every mailbox of the customer's family of servers."""
     from courriel.config import get_config
-    from courriel.mailstore.usage import maildir_usage
+    from courriel.mailstore.quota import maildir_usage
 
     root = get_config().mail_root
     return sum(

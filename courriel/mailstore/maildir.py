@@ -1,0 +1,152 @@
+"""Writing messages into Maildirs the durable way, and Maildir++ folders.
+
+A message is written to `tmp/`, fsynced, renamed into `new/` (or `cur/` with flags),
+and the directory is fsynced: once `deliver` returns, the message survives a crash.
+That is what lets the SMTP server answer "250" only after this call.
+
+Messages are stored exactly as received, with CRLF line ends, so IMAP and POP3 serve
+the bytes as they are and the sizes in the file name (`S=`, and Dovecot's `W=`) are
+the RFC822.SIZE clients see. Dovecot reads such files as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from courriel.mailstore import quota
+
+SPECIAL_FOLDERS = ("Sent", "Drafts", "Trash", "Junk")
+_counter = itertools.count()
+_HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072") or "localhost"
+
+
+class MaildirError(OSError):
+    """A Maildir could not be written (disk full, permissions...)."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    path: Path
+    size: int
+
+
+def unique_name(size: int) -> str:
+    """Dovecot-style unique name: `<sec>.M<usec>P<pid>Q<n>R<rand>.<host>,S=<size>,W=<size>`."""
+    now = time.time()
+    seconds = int(now)
+    micro = int((now - seconds) * 1_000_000)
+    return (
+        f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}R{secrets.token_hex(4)}.{_HOST}"
+        f",S={size},W={size}"
+    )
+
+
+def folder_path(maildir: Path, folder: str = "") -> Path:
+    """The directory of a folder: "" (INBOX) is the Maildir itself; "Sent" is `.Sent`;
+    a nested "Archive/2024" is `.Archive.2024` (Maildir++ with '.' as separator)."""
+    if not folder or folder.upper() == "INBOX":
+        return maildir
+    return maildir / ("." + folder.replace("/", "."))
+
+
+def create_folder(maildir: Path, folder: str) -> Path:
+    path = folder_path(maildir, folder)
+    for sub in ("cur", "new", "tmp"):
+        (path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+    marker = path / "maildirfolder"
+    if path != maildir and not marker.exists():
+        marker.touch(mode=0o600)
+    return path
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def deliver(
+    maildir: Path,
+    data: bytes | Iterable[bytes],
+    *,
+    folder: str = "",
+    flags: str = "",
+    mtime: float | None = None,
+    durable: bool = True,
+    seen_by_client: bool = False,
+) -> Stored:
+    """Store one message; returns its final path. Raises MaildirError with nothing left
+    behind when the disk is full or the Maildir cannot be written.
+
+    Delivered mail goes to `new/`; a message a client stores itself (IMAP APPEND,
+    `seen_by_client`) goes to `cur/` with its flags, as Dovecot does."""
+    target = folder_path(maildir, folder)
+    if not (target / "tmp").is_dir():
+        create_folder(maildir, folder) if folder else _create_inbox(maildir)
+    chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else data
+    tmp_path = target / "tmp" / f"{time.time():.6f}.{os.getpid()}.{secrets.token_hex(6)}"
+    size = 0
+    try:
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                size += len(chunk)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if mtime is not None:
+            os.utime(tmp_path, (mtime, mtime))
+        name = unique_name(size)
+        if flags or seen_by_client:
+            final = target / "cur" / f"{name}:2,{''.join(sorted(set(flags)))}"
+        else:
+            final = target / "new" / name
+        os.rename(tmp_path, final)
+        if durable:
+            fsync_dir(final.parent)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise MaildirError(
+            error.errno, f"cannot store message in {target}: {error.strerror}"
+        ) from None
+    quota.add(maildir, size, 1)
+    return Stored(final, size)
+
+
+def _create_inbox(maildir: Path) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def clean_tmp(maildir: Path, older_than: float = 36 * 3600) -> int:
+    """Remove leftovers of interrupted writes (Maildir rule: tmp files older than 36 h)."""
+    removed = 0
+    limit = time.time() - older_than
+    for folder in [maildir, *(p for p in maildir.glob(".*") if p.is_dir())]:
+        tmp = folder / "tmp"
+        if not tmp.is_dir():
+            continue
+        for entry in os.scandir(tmp):
+            try:
+                if entry.stat().st_mtime < limit:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                continue
+    return removed

@@ -1,0 +1,151 @@
+"""Maildir++ quota accounting (`maildirsize`), kept right by every writer.
+
+The file's first line is the limit (`<bytes>S`, `0S` for none); every later line is
+a change `<bytes> <messages>`, appended atomically (O_APPEND) by delivery (+) and by
+IMAP/POP3 expunges (-). Reading sums the lines; when the file grows past 5120 bytes
+(the Maildir++ rule) or is missing or damaged, it is recalculated from the files.
+Dovecot's `maildir` quota backend reads and writes the same file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+SIZEFILE = "maildirsize"
+RECALC_ABOVE = 5120
+
+
+def _size_from_name(name: str) -> int | None:
+    for part in name.split(":")[0].split(","):
+        if part.startswith("S="):
+            try:
+                return int(part[2:])
+            except ValueError:
+                return None
+    return None
+
+
+def folders(maildir: Path) -> list[Path]:
+    """The INBOX and every Maildir++ subfolder (`.Sent`, `.Archive.2024`...)."""
+    if not maildir.is_dir():
+        return []
+    found = [maildir]
+    with os.scandir(maildir) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name not in {".", ".."} and entry.is_dir():
+                found.append(Path(entry.path))
+    return found
+
+
+def scan(maildir: Path, *, exclude_trash: bool = False) -> tuple[int, int]:
+    """(bytes, messages) of every folder, counted from the files themselves."""
+    total = count = 0
+    for folder in folders(maildir):
+        if exclude_trash and folder.name == ".Trash":
+            continue
+        for sub in ("cur", "new"):
+            try:
+                entries = os.scandir(folder / sub)
+            except OSError:
+                continue
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    size = _size_from_name(entry.name)
+                    if size is None:
+                        try:
+                            size = entry.stat().st_size
+                        except OSError:
+                            continue
+                    total += size
+                    count += 1
+    return total, count
+
+
+def _header(limit: int | None) -> str:
+    return f"{limit or 0}S\n"
+
+
+def recalculate(maildir: Path, limit: int | None = None) -> tuple[int, int]:
+    """Rewrite `maildirsize` from the files (atomically); returns (bytes, messages)."""
+    if limit is None:
+        limit = read_limit(maildir)
+    total, count = scan(maildir)
+    path = maildir / SIZEFILE
+    tmp = maildir / f".{SIZEFILE}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(_header(limit) + f"{total} {count}\n", "ascii")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return total, count
+
+
+def read_limit(maildir: Path) -> int | None:
+    try:
+        with open(maildir / SIZEFILE, "rb") as handle:
+            first = handle.readline().decode("ascii", "replace")
+    except OSError:
+        return None
+    for part in first.strip().split(","):
+        if part.endswith("S"):
+            try:
+                return int(part[:-1]) or None
+            except ValueError:
+                return None
+    return None
+
+
+def usage(maildir: Path) -> tuple[int, int]:
+    """(bytes, messages) used, from `maildirsize` (recalculated when needed)."""
+    path = maildir / SIZEFILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return recalculate(maildir) if maildir.is_dir() else (0, 0)
+    except OSError:
+        return scan(maildir)
+    if len(raw) > RECALC_ABOVE:
+        return recalculate(maildir)
+    total = count = 0
+    try:
+        for line in raw.decode("ascii").splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 2:
+                total += int(parts[0])
+                count += int(parts[1])
+    except (UnicodeDecodeError, ValueError):
+        return recalculate(maildir)
+    if total < 0 or count < 0:
+        return recalculate(maildir)
+    return total, count
+
+
+def add(maildir: Path, size: int, count: int) -> None:
+    """Record a change (+ on delivery, - on expunge) with one atomic append."""
+    path = maildir / SIZEFILE
+    if not path.exists():
+        recalculate(maildir)  # includes the message just written
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return
+    try:
+        os.write(fd, f"{size} {count}\n".encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+def set_limit(maildir: Path, limit: int | None) -> None:
+    if maildir.is_dir():
+        recalculate(maildir, limit)
+
+
+def maildir_usage(maildir: Path) -> int:
+    """Bytes used by a mailbox (0 when its Maildir does not exist yet)."""
+    return usage(maildir)[0] if maildir.is_dir() else 0

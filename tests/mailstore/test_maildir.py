@@ -1,0 +1,110 @@
+"""Durable Maildir writes and Maildir++ quota accounting."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from courriel.mailstore import quota
+from courriel.mailstore.layout import create_maildir
+from courriel.mailstore.maildir import MaildirError, clean_tmp, deliver, folder_path
+
+MESSAGE = b"From: a@b.be\r\nSubject: hi\r\n\r\nhello\r\n"
+
+
+def test_delivery_is_byte_exact_with_sizes_in_the_name(tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    for folder in ("Sent", "Drafts", "Trash", "Junk"):
+        assert (maildir / f".{folder}" / "maildirfolder").exists()
+    stored = deliver(maildir, MESSAGE)
+    assert stored.path.parent == maildir / "new"
+    assert stored.path.read_bytes() == MESSAGE
+    assert f",S={len(MESSAGE)},W={len(MESSAGE)}" in stored.path.name
+    assert list((maildir / "tmp").iterdir()) == []
+    assert quota.usage(maildir) == (len(MESSAGE), 1)
+
+
+def test_client_stored_message_goes_to_cur_with_flags(tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    stored = deliver(maildir, [b"a", b"bc"], folder="Sent", flags="SR")
+    assert stored.path.parent == folder_path(maildir, "Sent") / "cur"
+    assert stored.path.name.endswith(":2,RS") and stored.size == 3
+
+
+def test_names_are_unique(tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    names = {deliver(maildir, MESSAGE, durable=False).path.name for _ in range(200)}
+    assert len(names) == 200
+
+
+def test_quota_follows_deletions_and_recalculates(tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    first = deliver(maildir, MESSAGE)
+    deliver(maildir, MESSAGE * 2)
+    assert quota.usage(maildir) == (3 * len(MESSAGE), 2)
+    first.path.unlink()
+    quota.add(maildir, -len(MESSAGE), -1)
+    assert quota.usage(maildir) == (2 * len(MESSAGE), 1)
+    # A file damaged or grown too big is rebuilt from the messages themselves.
+    (maildir / "maildirsize").write_text("garbage\nx y\n")
+    assert quota.usage(maildir) == (2 * len(MESSAGE), 1)
+    with open(maildir / "maildirsize", "a") as handle:
+        handle.write("0 0\n" * 2000)
+    assert quota.usage(maildir) == (2 * len(MESSAGE), 1)
+    assert (maildir / "maildirsize").stat().st_size < 100
+
+
+def test_full_disk_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if fd > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(MaildirError) as caught:
+        deliver(maildir, MESSAGE)
+    assert caught.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert list((maildir / "tmp").iterdir()) == []
+    assert list((maildir / "new").iterdir()) == []
+
+
+def test_old_tmp_leftovers_are_cleaned(tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    stale = maildir / "tmp" / "crashed"
+    stale.write_bytes(b"partial")
+    os.utime(stale, (1, 1))
+    fresh = maildir / "tmp" / "writing"
+    fresh.write_bytes(b"now")
+    assert clean_tmp(maildir) == 1
+    assert not stale.exists() and fresh.exists()
+
+
+def test_idle_waiters_hear_about_deliveries_from_threads(tmp_path: Path) -> None:
+    import asyncio
+
+    from courriel.mailstore.events import events
+
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+
+    async def scenario() -> None:
+        event = events.subscribe(maildir)
+        try:
+            await asyncio.to_thread(lambda: (deliver(maildir, MESSAGE), events.notify(maildir)))
+            await asyncio.wait_for(event.wait(), 2)
+        finally:
+            events.unsubscribe(maildir, event)
+
+    asyncio.run(scenario())
