@@ -1,15 +1,18 @@
 """`courriel serve`: every service of the platform in one asyncio process.
 
-Each service binds its sockets first (so a port already in use is reported clearly
+Each capability package offers a `services(config)` factory (listed in FACTORIES);
+every service binds its sockets first (so a port already in use is reported clearly
 before anything starts), then runs until SIGTERM or SIGINT, then stops cleanly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from typing import Protocol
 
 from courriel.config import Config
@@ -17,9 +20,15 @@ from courriel.errors import ConfigError
 
 log = logging.getLogger("courriel.serve")
 
+# "module:function" returning the services of one capability; order is start order.
+FACTORIES = [
+    "courriel.web.server:services",
+]
+
 
 class Service(Protocol):
     name: str
+    listening: list[str]  # human lines such as "web: https://0.0.0.0:10000/"
 
     async def start(self) -> None: ...
 
@@ -49,11 +58,13 @@ def bind(config: Config, section: str) -> socket.socket:
 
 
 def build_services(config: Config) -> list[Service]:
-    from courriel.web.server import WebService
-
     services: list[Service] = []
-    if config.web.enabled:
-        services.append(WebService(config, bind(config, "web")))
+    for target in FACTORIES:
+        module_name, function = target.split(":")
+        factory: Callable[[Config], list[Service]] = getattr(
+            importlib.import_module(module_name), function
+        )
+        services.extend(factory(config))
     return services
 
 
@@ -68,13 +79,8 @@ async def serve(config: Config) -> None:
         for service in services:
             await service.start()
             started.append(service)
-        for section in ("web",):
-            values = getattr(config, section)
-            if values.enabled:
-                scheme = "https" if section == "web" else section
-                print(
-                    f"{section}: listening on {scheme}://{values.bind}:{values.port}/", flush=True
-                )
+            for line in service.listening:
+                print(line, flush=True)
         print("Courriel is running. Stop with Ctrl-C or SIGTERM.", flush=True)
         await stop.wait()
     finally:

@@ -29,6 +29,7 @@ class WebService:
         from courriel.web.asgi import application
 
         self.sock = sock
+        self.listening = [f"web: https://{config.web.bind}:{config.web.port}/"]
         self.server = _EmbeddedServer(
             uvicorn.Config(
                 application,
@@ -56,3 +57,9 @@ class WebService:
         self.server.should_exit = True
         if self.task is not None:
             await self.task
+
+
+def services(config: Config) -> list[WebService]:
+    from courriel.runtime import bind
+
+    return [WebService(config, bind(config, "web"))] if config.web.enabled else []
