@@ -22,6 +22,7 @@ log = logging.getLogger("courriel.serve")
 
 # "module:function" returning the services of one capability; order is start order.
 FACTORIES = [
+    "courriel.greylist.service:services",
     "courriel.web.server:services",
 ]
 

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "courriel.accounts",
     "courriel.audit",
+    "courriel.greylist",
     "courriel.panel",
 ]
 

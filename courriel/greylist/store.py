@@ -1,0 +1,175 @@
+"""The database side of greylisting: point reads on a cache miss, batched writes.
+
+The engine never writes on the hot path: it changes its in-memory entries and this
+store writes them in one transaction per flush (every second by default). Rows are
+merged, not overwritten, because several hosting servers share the table: the
+earliest first-seen and pass times and the latest last-seen win, and counters add up.
+Raw SQL keeps a flush of thousands of rows to one `executemany` (SQLite 3.24+ and
+PostgreSQL both speak `INSERT ... ON CONFLICT DO UPDATE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import connections, transaction
+
+from courriel.greylist.models import AutoWhitelist, DailyCount, Revision, Triplet
+
+RULES_REVISION = "rules"
+
+# id, client_net, sender, recipient, client_ip, first_seen, last_seen, passed_at,
+# deferrals (added), passes (added)
+TripletRow = tuple[int, str, str, str, str, float, float, float | None, int, int]
+# network, passes (added), first_seen, last_seen, last_counted
+NetworkRow = tuple[str, int, float, float, float]
+
+COUNTERS = (
+    "deferred",
+    "passed_retry",
+    "passed_known",
+    "passed_whitelist",
+    "passed_auto",
+    "store_errors",
+)
+
+
+@dataclass(frozen=True)
+class StoredTriplet:
+    first_seen: float
+    last_seen: float
+    passed_at: float | None
+
+
+def _table(model: type) -> str:
+    return model._meta.db_table  # type: ignore[attr-defined]
+
+
+_T = _table(Triplet)
+_A = _table(AutoWhitelist)
+_D = _table(DailyCount)
+_COLUMNS = (
+    "id, client_net, sender, recipient, client_ip, first_seen, last_seen, passed_at, "
+    "deferrals, passes"
+)
+_INSERT = f"INSERT INTO {_T} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+# Another server may have written the same triplet: keep the earliest sighting.
+MERGE_TRIPLET = _INSERT + (
+    "ON CONFLICT (id) DO UPDATE SET "
+    f"first_seen = CASE WHEN excluded.first_seen < {_T}.first_seen "
+    f"THEN excluded.first_seen ELSE {_T}.first_seen END, "
+    f"last_seen = CASE WHEN excluded.last_seen > {_T}.last_seen "
+    f"THEN excluded.last_seen ELSE {_T}.last_seen END, "
+    f"passed_at = CASE WHEN {_T}.passed_at IS NULL OR (excluded.passed_at IS NOT NULL "
+    f"AND excluded.passed_at < {_T}.passed_at) THEN excluded.passed_at ELSE {_T}.passed_at END, "
+    f"deferrals = {_T}.deferrals + excluded.deferrals, "
+    f"passes = {_T}.passes + excluded.passes"
+)
+# The engine started the triplet afresh (it had expired): its values replace the row's.
+RESET_TRIPLET = _INSERT + (
+    "ON CONFLICT (id) DO UPDATE SET client_ip = excluded.client_ip, "
+    "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
+    "passed_at = excluded.passed_at, deferrals = excluded.deferrals, passes = excluded.passes"
+)
+MERGE_NETWORK = (
+    f"INSERT INTO {_A} (network, passes, first_seen, last_seen, last_counted) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (network) DO UPDATE SET "
+    f"passes = {_A}.passes + excluded.passes, "
+    f"first_seen = CASE WHEN excluded.first_seen < {_A}.first_seen "
+    f"THEN excluded.first_seen ELSE {_A}.first_seen END, "
+    f"last_seen = CASE WHEN excluded.last_seen > {_A}.last_seen "
+    f"THEN excluded.last_seen ELSE {_A}.last_seen END, "
+    f"last_counted = CASE WHEN excluded.last_counted > {_A}.last_counted "
+    f"THEN excluded.last_counted ELSE {_A}.last_counted END"
+)
+ADD_COUNTS = (
+    f"INSERT INTO {_D} (day, host, {', '.join(COUNTERS)}) "
+    f"VALUES (%s, %s, {', '.join(['%s'] * len(COUNTERS))}) "
+    "ON CONFLICT (day, host) DO UPDATE SET "
+    + ", ".join(f"{name} = {_D}.{name} + excluded.{name}" for name in COUNTERS)
+)
+
+
+class Store:
+    """Greylisting rows in the database named by the Django alias `using`."""
+
+    def __init__(self, using: str = "default") -> None:
+        self.using = using
+
+    def _cursor(self):  # type: ignore[no-untyped-def]
+        return connections[self.using].cursor()
+
+    def load(self, key: int) -> StoredTriplet | None:
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"SELECT first_seen, last_seen, passed_at FROM {_T} WHERE id = %s", [key]
+            )
+            row = cursor.fetchone()
+        return StoredTriplet(*row) if row else None
+
+    def save(
+        self,
+        merged: Sequence[TripletRow],
+        reset: Sequence[TripletRow],
+        networks: Sequence[NetworkRow],
+        counts: tuple[date, str, dict[str, int]] | None,
+    ) -> None:
+        """Write one flush in one transaction: all of it, or nothing (retried later)."""
+        with transaction.atomic(using=self.using), self._cursor() as cursor:
+            if reset:
+                cursor.executemany(RESET_TRIPLET, reset)
+            if merged:
+                cursor.executemany(MERGE_TRIPLET, merged)
+            if networks:
+                cursor.executemany(MERGE_NETWORK, networks)
+            if counts is not None:
+                day, host, values = counts
+                cursor.execute(
+                    ADD_COUNTS, [day.isoformat(), host, *(values.get(n, 0) for n in COUNTERS)]
+                )
+
+    def networks(self, seen_since: float = 0) -> list[tuple[str, int, float, float]]:
+        """Auto-whitelist counters: network, passes, last_counted, last_seen."""
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"SELECT network, passes, last_counted, last_seen FROM {_A} WHERE last_seen >= %s",
+                [seen_since],
+            )
+            return list(cursor.fetchall())
+
+    def revision(self) -> int:
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"SELECT value FROM {_table(Revision)} WHERE name = %s", [RULES_REVISION]
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def purge(self, now: float, retry_window: float, expiry: float) -> tuple[int, int]:
+        """Forget triplets never retried in time or unseen too long; returns the counts."""
+        with transaction.atomic(using=self.using), self._cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {_T} WHERE (passed_at IS NULL AND first_seen < %s) OR last_seen < %s",
+                [now - retry_window, now - expiry],
+            )
+            triplets = cursor.rowcount
+            cursor.execute(f"DELETE FROM {_A} WHERE last_seen < %s", [now - expiry])
+            networks = cursor.rowcount
+        return triplets, networks
+
+    def insert_many(self, rows: Iterable[TripletRow]) -> None:
+        """Bulk load (benchmarks, migrations from another system)."""
+        with transaction.atomic(using=self.using), self._cursor() as cursor:
+            cursor.executemany(MERGE_TRIPLET, list(rows))
+
+
+def bump_revision(using: str = "default") -> None:
+    """Tell every running engine that whitelists or switches changed (call inside the
+    transaction that changes them)."""
+    from django.db.models import F
+
+    updated = Revision.objects.using(using).filter(name=RULES_REVISION).update(value=F("value") + 1)
+    if not updated:
+        Revision.objects.using(using).get_or_create(name=RULES_REVISION, defaults={"value": 1})
