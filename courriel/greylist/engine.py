@@ -118,7 +118,7 @@ class Miss:
 
 def _human(seconds: int) -> str:
     if seconds < 120:
-        return f"{seconds} seconds"
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
     if seconds < 2 * 3600:
         return f"{math.ceil(seconds / 60)} minutes"
     return f"{math.ceil(seconds / 3600)} hours"
