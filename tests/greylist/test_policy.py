@@ -149,7 +149,9 @@ def test_chapter_13_through_postfix_policy_requests(client: Client, clock: Clock
     assert deferred(client.ask())  # too early: again
     clock.advance(250)
     passed = client.ask()
-    assert passed.startswith(f"PREPEND X-Greylist: delayed 310 seconds by Courriel-0.1.0 at {HOST};")
+    assert passed.startswith(
+        f"PREPEND X-Greylist: delayed 310 seconds by Courriel-0.1.0 at {HOST};"
+    )
     clock.advance(1)
     assert client.ask(instance="next.message") == "DUNNO"  # trusted: at once, no header
 
