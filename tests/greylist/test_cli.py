@@ -36,9 +36,10 @@ def test_status_list_and_lookup(
 
 
 def test_whitelist_commands(cli: InProcess, tmp_path: Path) -> None:
-    assert "Added 192.0.2.0/24" in cli(
-        "greylist", "whitelist", "add", "client", "192.0.2.1/24", "--comment", "partner"
-    ).out
+    assert (
+        "Added 192.0.2.0/24"
+        in cli("greylist", "whitelist", "add", "client", "192.0.2.1/24", "--comment", "partner").out
+    )
     dup = cli("greylist", "whitelist", "add", "client", "192.0.2.0/24", ok=False)
     assert dup.code == 65 and "already in the client whitelist" in dup.err
     bad = cli("greylist", "whitelist", "add", "client", "300.1.2.3/8", ok=False)
@@ -83,9 +84,10 @@ def test_domain_and_mailbox_switches(cli: InProcess, monsite: Customer) -> None:
     assert "Greylisting                     on" in text and "(server default)" in text
     missing = cli("greylist", "domain", "nosuch.be", ok=False)
     assert missing.code == 66
-    assert "monsite (monsite.be): off." in cli(
-        "greylist", "mailbox", "monsite.be", "monsite", "--off"
-    ).out
+    assert (
+        "monsite (monsite.be): off."
+        in cli("greylist", "mailbox", "monsite.be", "monsite", "--off").out
+    )
     mailbox = cli("greylist", "mailbox", "monsite.be", "monsite", "--json").json
     assert mailbox == {
         "login": "monsite",

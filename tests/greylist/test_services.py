@@ -173,9 +173,7 @@ def test_postgrey_import_is_all_or_nothing(provider: Actor) -> None:
     assert not WhitelistEntry.objects.filter(value="ok.example").exists()
 
 
-def test_domain_switch_permissions(
-    provider: Actor, monsite: Customer, autre: Customer
-) -> None:
+def test_domain_switch_permissions(provider: Actor, monsite: Customer, autre: Customer) -> None:
     out = services.set_domain_greylisting(monsite.actor, "monsite.be", enabled=False)
     assert out.enabled is False and out.delay_seconds == 900
     with pytest.raises(NotFoundError):  # another customer's domain does not exist for them
@@ -226,8 +224,7 @@ def test_purge(make_engine: EngineFactory, clock: Clock, provider: Actor) -> Non
 def test_metrics(make_engine: EngineFactory, clock: Clock, provider: Actor) -> None:
     traffic(make_engine, clock)
     figures = {
-        (m.name, tuple(sorted(m.labels.items()))): m.value
-        for m in services.metrics(now=clock.now)
+        (m.name, tuple(sorted(m.labels.items()))): m.value for m in services.metrics(now=clock.now)
     }
     host = ("host", "maximusconfessor.all2all.org")
     assert figures[("courriel_greylist_decisions_total", (host, ("result", "deferred")))] == 4
