@@ -161,6 +161,7 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
+        self._inline: Callable[[int], StoredTriplet | None] | None = None
         self.started = False
 
     # -- life cycle ------------------------------------------------------------------------
@@ -168,6 +169,7 @@ class Engine:
         """Read the rules and auto-whitelist, then start the background writer.
         Blocking (database reads): call it from a thread in async code."""
         self.reload(force=True)
+        self._inline = self.store.inline_loader()
         if self.background:
             self._readers = ThreadPoolExecutor(2, thread_name_prefix="greylist-read")
             self._thread = threading.Thread(
@@ -178,6 +180,7 @@ class Engine:
 
     def close(self) -> None:
         """Stop the background work and write what is still in memory."""
+        self.store.close_inline()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -426,8 +429,11 @@ class Engine:
         return Verdict("defer", text)
 
     def _logged(self, verdict: Verdict, miss: Miss) -> Verdict:
-        if verdict.deferred or verdict.header:
-            log.info(
+        """Each decision at DEBUG level only: at thousands per second, formatting log
+        records would cost more than deciding (`courriel greylist lookup` and the
+        store keep the per-triplet record)."""
+        if (verdict.deferred or verdict.header) and log.isEnabledFor(logging.DEBUG):
+            log.debug(
                 "%s client=%s[%s] sender=%s recipient=%s: %s",
                 "deferred" if verdict.deferred else "passed",
                 miss.client_name or "unknown",
@@ -493,8 +499,21 @@ class Engine:
             return outcome
         return await self.resolve(outcome, now)
 
+    def resolve_inline(self, miss: Miss, now: float) -> Verdict | None:
+        """Read a missed triplet right here when the store allows it (SQLite)."""
+        if self._inline is None:
+            return None
+        try:
+            stored = self._inline(miss.key)
+        except Exception as error:
+            return self.unavailable(miss, error)
+        return self.settle(miss, stored, now)
+
     async def resolve(self, miss: Miss, now: float) -> Verdict:
-        """Read a missed triplet in a worker thread, then judge it."""
+        """Read a missed triplet (in a worker thread unless cheap), then judge it."""
+        verdict = self.resolve_inline(miss, now)
+        if verdict is not None:
+            return verdict
         loop = asyncio.get_running_loop()
         try:
             stored = await loop.run_in_executor(self._readers, self.store.load, miss.key)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import time
 from collections import deque
@@ -42,16 +43,21 @@ HEADERED_INSTANCES = 16
 REQUIRED = ("client_address", "sender", "recipient")
 
 
+# The attributes the decision needs; Postfix sends about thirty, the rest are skipped.
+_ATTRIBUTES = re.compile(
+    rb"^(request|protocol_state|client_address|client_name|sender|recipient|instance"
+    rb"|sasl_username)=(.*)$",
+    re.MULTILINE,
+)
+
+
 def parse_request(block: bytes) -> dict[str, str]:
-    """`name=value` lines into a dict; lines without `=` are ignored (postgrey does)."""
-    attrs: dict[str, str] = {}
-    for line in block.split(b"\n"):
-        name, sep, value = line.partition(b"=")
-        if sep and name:
-            attrs[name.decode("ascii", "replace").strip()] = value.decode("utf-8", "replace")[
-                :MAX_VALUE
-            ]
-    return attrs
+    """The attributes we use, from `name=value` lines (anything else is ignored, as
+    postgrey does: unknown attributes, lines without `=`, binary garbage)."""
+    return {
+        name.decode(): value.decode("utf-8", "replace")[:MAX_VALUE]
+        for name, value in _ATTRIBUTES.findall(block)
+    }
 
 
 def format_answer(action: str) -> bytes:
@@ -101,9 +107,12 @@ class PolicyHandler:
             now=request.now,
             stage=stage,
         )
-        if isinstance(outcome, Verdict):
-            return self.action(outcome, request, headered)
-        return self._resolve(outcome, request, headered)
+        if isinstance(outcome, Miss):
+            verdict = self.engine.resolve_inline(outcome, request.now)
+            if verdict is None:
+                return self._resolve(outcome, request, headered)
+            outcome = verdict
+        return self.action(outcome, request, headered)
 
     async def _resolve(self, miss: Miss, request: _Request, headered: deque[str]) -> str:
         return self.action(await self.engine.resolve(miss, request.now), request, headered)
