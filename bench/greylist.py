@@ -465,11 +465,13 @@ def report(args: argparse.Namespace, runs: list[list[Result]]) -> None:
     ]
     if len(results) > 2:
         big = results[2]
+        # Compare within each round (the two runs are seconds apart), then take the median.
+        kept = statistics.median(b.rate / e.rate for b, e in zip(runs[2], runs[1], strict=True))
         checks.append(
             (
-                f"no slow-down with {args.preload:,} triplets "
-                f"({big.rate / ours.rate:.2f} of the empty store's rate, p99 {big.p99_ms:.2f} ms)",
-                big.rate >= 0.9 * ours.rate and big.p99_ms <= peer.p99_ms,
+                f"no slow-down with {args.preload:,} triplets ({kept:.2f} of the empty "
+                f"store's rate in the same round, p99 {big.p99_ms:.2f} ms)",
+                kept >= 0.9 and big.p99_ms <= peer.p99_ms,
             )
         )
     for text, ok in checks:

@@ -22,8 +22,8 @@ log = logging.getLogger("courriel.serve")
 
 # "module:function" returning the services of one capability; order is start order.
 FACTORIES = [
-    "courriel.greylist.service:services",
     "courriel.web.server:services",
+    "courriel.greylist.service:services",  # before the SMTP server, which calls it
 ]
 
 

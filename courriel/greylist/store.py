@@ -122,6 +122,8 @@ class Store:
             connection = getattr(self._local, "sqlite", None)
             if connection is None:  # one connection per thread that reads
                 connection = sqlite3.connect(uri, uri=True, timeout=0.5, check_same_thread=False)
+                # Keep the upper levels of a million-row index in memory (16 MiB).
+                connection.execute("PRAGMA cache_size = -16384")
                 self._local.sqlite = connection
                 self._opened.append(connection)
             row = connection.execute(_SELECT.replace("%s", "?"), (key,)).fetchone()
