@@ -367,6 +367,7 @@ def main() -> None:
     parser.add_argument("--fill", type=int, help=argparse.SUPPRESS)  # internal: preload
     args = parser.parse_args()
     if args.fill:
+        sys.path.insert(0, str(ROOT))  # this checkout's courriel, not an installed one
         fill(args.fill, seed=7)
         return
 

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Literal
 
 import courriel
@@ -48,6 +49,9 @@ log = logging.getLogger("courriel.greylist")
 
 Stage = Literal["rcpt", "data"]
 MAX_UNSAVED_ROWS = 1_000_000  # kept for a later flush while the database is down
+# A trusted triplet's last-seen time is written again only when it moved this much:
+# it only matters for the 35-day expiry, and a write per message would be most writes.
+LAST_SEEN_STEP = 3600.0
 _URL_SAFE = re.compile(r"^[a-z0-9.-]+$")
 
 
@@ -64,8 +68,12 @@ class Verdict:
         return self.action == "defer"
 
 
+_KNOWN = Verdict("pass", "known triplet, trusted since it passed greylisting")
+
+
 class _Entry:
-    """A triplet in memory. `deferrals`/`passes` count what is not yet written."""
+    """A triplet in memory. `deferrals`/`passes` count what is not yet written;
+    `stored_last` is the last-seen time the store has."""
 
     __slots__ = (
         "client_ip",
@@ -78,6 +86,7 @@ class _Entry:
         "recipient",
         "reset",
         "sender",
+        "stored_last",
     )
 
     def __init__(
@@ -100,6 +109,7 @@ class _Entry:
         self.deferrals = 0
         self.passes = 0
         self.reset = False  # started afresh: overwrite the stored row, do not merge
+        self.stored_last = last
 
 
 @dataclass(slots=True)
@@ -124,7 +134,9 @@ def _human(seconds: int) -> str:
     return f"{math.ceil(seconds / 3600)} hours"
 
 
-def utc(timestamp: float) -> str:
+@lru_cache(maxsize=1024)
+def utc(timestamp: int) -> str:
+    """Cached: every deferral in the same second says the same "after" time."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -185,6 +197,10 @@ class Engine:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        with self._lock:  # counters not written yet (deferrals ride with later changes)
+            for key, entry in self._cache.items():
+                if entry.deferrals or entry.passes:
+                    self._dirty[key] = entry
         self.flush()
         if self._readers is not None:
             barrier = threading.Barrier(2)
@@ -326,8 +342,9 @@ class Engine:
         if now - record[2] > self.settings.expiry:
             return False
         with self._lock:
+            if now - record[2] > LAST_SEEN_STEP:  # keep it from expiring, hourly
+                self._network_changed(network, 0, now, record[1])
             record[2] = max(record[2], now)
-            self._network_changed(network, 0, now, record[1])
             self._bump("passed_auto")
         return True
 
@@ -348,8 +365,7 @@ class Engine:
         record = self._networks.setdefault(network, [0, 0.0, now])
         record[2] = max(record[2], now)
         if record[1] and now - record[1] < self.settings.auto_whitelist_interval:
-            self._network_changed(network, 0, now, record[1])
-            return
+            return  # counted recently: once per interval
         record[0] += 1
         record[1] = now
         self._network_changed(network, 1, now, now)
@@ -359,12 +375,14 @@ class Engine:
     def _remember(self, key: int, entry: _Entry) -> None:
         cache = self._cache
         cache[key] = entry
-        skipped = 0
-        while len(cache) > self.settings.cache_size and skipped <= len(self._dirty):
+        for _ in range(len(cache) - self.settings.cache_size + 64):
+            if len(cache) <= self.settings.cache_size:
+                break
             oldest = next(iter(cache))
-            if oldest in self._dirty:  # not written yet: keep it
+            held = cache[oldest]
+            if oldest in self._dirty or held.deferrals or held.passes:
+                self._dirty[oldest] = held  # write it first; evicted on a later pass
                 cache.move_to_end(oldest)
-                skipped += 1
                 continue
             del cache[oldest]
 
@@ -393,9 +411,10 @@ class Engine:
             if now - entry.last <= settings.expiry:
                 entry.last = max(entry.last, now)
                 entry.passes += 1
-                self._dirty[key] = entry
+                if entry.last - entry.stored_last > LAST_SEEN_STEP:
+                    self._dirty[key] = entry
                 self._bump("passed_known")
-                return Verdict("pass", f"known triplet, trusted since {utc(entry.passed)}")
+                return _KNOWN
             self._restart(key, miss, entry, now)  # trusted, but unseen too long
             return self._defer(delay, now, miss.domain)
         if entry is None or now - entry.first > settings.retry_window:
@@ -403,10 +422,10 @@ class Engine:
             return self._defer(delay, now, miss.domain)
         age = max(0.0, now - entry.first)
         entry.last = max(entry.last, now)
-        self._dirty[key] = entry
         if age < delay:
-            entry.deferrals += 1
+            entry.deferrals += 1  # written with the next change that matters
             return self._defer(delay - age, now, miss.domain)
+        self._dirty[key] = entry
         entry.passed = now
         entry.passes += 1
         self._bump("passed_retry")
@@ -420,9 +439,8 @@ class Engine:
     def _defer(self, wait: float, now: float, domain: str) -> Verdict:
         self._bump("deferred")
         seconds = max(1, math.ceil(wait))
-        text = (
-            f"Greylisting in effect, please retry in {_human(seconds)} (after {utc(now + seconds)})"
-        )
+        after = utc(int(now) + seconds)
+        text = f"Greylisting in effect, please retry in {_human(seconds)} (after {after})"
         if self.settings.help_url:
             safe = domain if _URL_SAFE.match(domain) else ""
             text += f"; see {self.settings.help_url.replace('{domain}', safe)}"
@@ -468,6 +486,11 @@ class Engine:
         )
         if isinstance(outcome, Verdict):
             return outcome
+        # Inside a transaction of this thread, only its own connection sees its writes.
+        if not self.store.in_transaction():
+            verdict = self.resolve_inline(outcome, now)
+            if verdict is not None:
+                return verdict
         try:
             stored = self.store.load(outcome.key)
         except Exception as error:
@@ -545,6 +568,7 @@ class Engine:
                     (reset if e.reset else merged).append(row)
                     e.deferrals = e.passes = 0
                     e.reset = False
+                    e.stored_last = e.last
                 networks = [(net, *values) for net, values in self._networks_dirty.items()]
                 self._networks_dirty = {}
                 counts = dict(self._counts)

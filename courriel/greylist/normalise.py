@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import socket
 from functools import lru_cache
 
 import idna
@@ -34,21 +35,36 @@ _NUMBER = re.compile(r"\b\d+\b")
 _HEX_ID = re.compile(r"\b(?=[0-9a-f]*\d)[0-9a-f]{8,}\b")
 
 
+def parse_ip(address: str) -> tuple[int, int]:
+    """(4 or 6, the address as an integer); IPv4-mapped IPv6 addresses count as IPv4.
+
+    `inet_pton` is some fifty times faster than the `ipaddress` module, and this runs
+    for every client the cache has not seen. Raises ValueError for anything else.
+    """
+    text = address.strip().strip("[]")
+    if text[:5].lower() == "ipv6:":
+        text = text[5:]
+    try:
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except OSError:
+        pass
+    try:
+        number = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except (OSError, ValueError):
+        raise ValueError(f"{address!r} is not an IP address") from None
+    if number >> 32 == 0xFFFF:
+        return 4, number & 0xFFFFFFFF
+    return 6, number
+
+
 @lru_cache(maxsize=65536)
 def client_network(address: str, ipv4_prefix: int = 24, ipv6_prefix: int = 64) -> str:
-    """`192.0.2.77` -> `192.0.2.0/24`; `2001:db8::5` -> `2001:db8::/64`.
-
-    IPv4-mapped IPv6 addresses count as IPv4. Raises ValueError for anything that is
-    not an IP address.
-    """
-    ip = ipaddress.ip_address(address.strip().strip("[]").removeprefix("IPv6:"))
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    prefix = ipv4_prefix if ip.version == 4 else ipv6_prefix
-    bits = ip.max_prefixlen
+    """`192.0.2.77` -> `192.0.2.0/24`; `2001:db8::5` -> `2001:db8::/64`."""
+    version, number = parse_ip(address)
+    bits, prefix = (32, ipv4_prefix) if version == 4 else (128, ipv6_prefix)
     prefix = max(0, min(prefix, bits))
-    mask = ((1 << prefix) - 1) << (bits - prefix)
-    network = type(ip)(int(ip) & mask)
+    masked = number & (((1 << prefix) - 1) << (bits - prefix))
+    network = ipaddress.IPv4Address(masked) if version == 4 else ipaddress.IPv6Address(masked)
     return f"{network}/{prefix}"
 
 

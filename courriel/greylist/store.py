@@ -131,6 +131,9 @@ class Store:
 
         return load
 
+    def in_transaction(self) -> bool:
+        return connections[self.using].in_atomic_block
+
     def close_inline(self) -> None:
         """Close the inline readers' connections (their threads no longer read)."""
         self._local = threading.local()

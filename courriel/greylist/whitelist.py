@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from courriel.errors import ValidationError
+from courriel.greylist.normalise import parse_ip
 
 CLIENT = "client"
 SENDER = "sender"
@@ -178,14 +179,12 @@ class _Networks:
         if not self.by_prefix:
             return None
         try:
-            ip = ipaddress.ip_address(address)
+            ip_version, number = parse_ip(address)
         except ValueError:
             return None
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        number, bits = int(ip), ip.max_prefixlen
+        bits = 32 if ip_version == 4 else 128
         for (version, prefix), networks in self.by_prefix.items():
-            if version != ip.version:
+            if version != ip_version:
                 continue
             rule = networks.get(number & (((1 << prefix) - 1) << (bits - prefix)))
             if rule is not None:
