@@ -213,6 +213,10 @@ class Engine:
     def _run(self) -> None:
         from django.db import connections
 
+        try:
+            self.store.prepare_writer()
+        except Exception as error:
+            log.warning("cannot tune the greylist store connection: %s", error)
         next_reload = time.monotonic() + self.settings.reload_interval
         next_purge = time.monotonic() + min(60.0, self.settings.purge_interval)
         try:
@@ -221,7 +225,11 @@ class Engine:
                     self.flush()
                     if time.monotonic() >= next_reload:
                         self.reload()
-                        next_reload = time.monotonic() + self.settings.reload_interval
+                        try:
+            self.store.prepare_writer()
+        except Exception as error:
+            log.warning("cannot tune the greylist store connection: %s", error)
+        next_reload = time.monotonic() + self.settings.reload_interval
                     if time.monotonic() >= next_purge:
                         self.purge()
                         next_purge = time.monotonic() + self.settings.purge_interval

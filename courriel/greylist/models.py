@@ -16,12 +16,15 @@ class Triplet(models.Model):
 
     The primary key is a 64-bit hash of the normalised triplet: one fixed-size index
     serves the hot-path look-up whatever the length of the addresses (the chance of
-    two triplets sharing a key among a million is about 1 in 30 million).
+    two triplets sharing a key among a million is about 1 in 30 million). The only
+    other index is on the recipient, for "why was mail to me delayed?": every index
+    is a random write per new triplet, and a million-row store must stay cheap to
+    write; searches by sender or client network alone read the table.
     """
 
     id = models.BigIntegerField(primary_key=True)
-    client_net = models.CharField(_("client network"), max_length=49, db_index=True)
-    sender = models.CharField(_("sender"), max_length=320, db_index=True)
+    client_net = models.CharField(_("client network"), max_length=49)
+    sender = models.CharField(_("sender"), max_length=320)
     recipient = models.CharField(_("recipient"), max_length=320, db_index=True)
     client_ip = models.CharField(_("client address"), max_length=45)
     first_seen = models.FloatField(_("first seen"))

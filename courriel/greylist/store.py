@@ -131,6 +131,17 @@ class Store:
 
         return load
 
+    def prepare_writer(self) -> None:
+        """Tune the connection of the thread that writes flushes (SQLite): a page cache
+        large enough for the upper levels of million-row indexes, and a commit that
+        does not wait for the disk (WAL keeps the file consistent; a power cut may lose
+        the last flushes, which only means a few extra deferrals)."""
+        if connections[self.using].vendor != "sqlite":
+            return
+        with self._cursor() as cursor:
+            cursor.execute("PRAGMA cache_size = -65536")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+
     def in_transaction(self) -> bool:
         return connections[self.using].in_atomic_block
 
