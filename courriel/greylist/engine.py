@@ -225,11 +225,7 @@ class Engine:
                     self.flush()
                     if time.monotonic() >= next_reload:
                         self.reload()
-                        try:
-            self.store.prepare_writer()
-        except Exception as error:
-            log.warning("cannot tune the greylist store connection: %s", error)
-        next_reload = time.monotonic() + self.settings.reload_interval
+                        next_reload = time.monotonic() + self.settings.reload_interval
                     if time.monotonic() >= next_purge:
                         self.purge()
                         next_purge = time.monotonic() + self.settings.purge_interval
