@@ -7,7 +7,7 @@ decisions per second, p50/p99 latency and the ratio to postgrey; then runs Courr
 again with 1,000,000 other triplets in its store, to show that a big store does not
 slow it down.
 
-    python bench/greylist.py                       # 20,000 requests, 4 connections
+    python bench/greylist.py                       # 5 rounds of 10,000 requests, 4 connections
     python bench/greylist.py --connections 16 --requests 40000
     COURRIEL_DATABASE_URL=postgresql://... python bench/greylist.py   # on PostgreSQL
 
@@ -354,15 +354,15 @@ def agreement(a: list[bytes], b: list[bytes]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--requests", type=int, default=10000, help="per round")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--new", type=float, default=0.3, help="share of new triplets")
     parser.add_argument("--known", type=int, default=3000, help="triplets seen beforehand")
     parser.add_argument(
-        "--delay", type=int, default=90, help="greylisting delay (s), longer than one run"
+        "--delay", type=int, default=150, help="greylisting delay (s), longer than one run"
     )
     parser.add_argument("--preload", type=int, default=1_000_000, help="0 to skip")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per server")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating runs per server")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--fill", type=int, help=argparse.SUPPRESS)  # internal: preload
     args = parser.parse_args()
@@ -405,7 +405,10 @@ def main() -> None:
         # Rounds alternate between the servers, so that a busy moment on the machine
         # (other work on the same cores) does not land on one server only.
         for number, plan in enumerate(plans, 1):
-            for index, (name, label, _, port) in enumerate(servers):
+            order = list(enumerate(servers))
+            if number % 2 == 0:  # the two Courriel runs swap places every other round
+                order = [order[0], *reversed(order[1:])]
+            for index, (name, label, _, port) in order:
                 began = time.monotonic()
                 result = drive(name, label, port, plan.requests, args.connections)
                 runs.setdefault(index, []).append(result)
