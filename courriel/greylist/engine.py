@@ -41,6 +41,7 @@ from courriel.greylist.normalise import (
     triplet_key,
 )
 from courriel.greylist.rdns import ConfirmedNames
+from courriel.greylist.readers import PostgresReader, SQLiteReader, readers_for
 from courriel.greylist.rules import Rules, load_rules, shipped_rules
 from courriel.greylist.settings import Settings
 from courriel.greylist.store import NetworkRow, Store, StoredTriplet, TripletRow
@@ -173,7 +174,8 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
-        self._inline: Callable[[int], StoredTriplet | None] | None = None
+        self._inline: SQLiteReader | None = None
+        self._async: PostgresReader | None = None
         self.started = False
 
     # -- life cycle ------------------------------------------------------------------------
@@ -181,7 +183,7 @@ class Engine:
         """Read the rules and auto-whitelist, then start the background writer.
         Blocking (database reads): call it from a thread in async code."""
         self.reload(force=True)
-        self._inline = self.store.inline_loader()
+        self._inline, self._async = readers_for(self.store.using)
         if self.background:
             self._readers = ThreadPoolExecutor(2, thread_name_prefix="greylist-read")
             self._thread = threading.Thread(
@@ -192,7 +194,8 @@ class Engine:
 
     def close(self) -> None:
         """Stop the background work and write what is still in memory."""
-        self.store.close_inline()
+        if self._inline is not None:
+            self._inline.close()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -537,16 +540,24 @@ class Engine:
         return self.settle(miss, stored, now)
 
     async def resolve(self, miss: Miss, now: float) -> Verdict:
-        """Read a missed triplet (in a worker thread unless cheap), then judge it."""
+        """Read a missed triplet without blocking the event loop, then judge it."""
         verdict = self.resolve_inline(miss, now)
         if verdict is not None:
             return verdict
-        loop = asyncio.get_running_loop()
         try:
-            stored = await loop.run_in_executor(self._readers, self.store.load, miss.key)
+            if self._async is not None:
+                stored = await self._async.load(miss.key)
+            else:  # another database: a worker thread
+                loop = asyncio.get_running_loop()
+                stored = await loop.run_in_executor(self._readers, self.store.load, miss.key)
         except Exception as error:
             return self.unavailable(miss, error)
         return self.settle(miss, stored, now)
+
+    async def aclose(self) -> None:
+        """Close what the engine opened on the running event loop (call before `close`)."""
+        if self._async is not None:
+            await self._async.close()
 
     # -- maintenance -----------------------------------------------------------------------
     def flush(self) -> bool:

@@ -27,6 +27,7 @@ class EngineService:
 
     async def stop(self) -> None:
         set_engine(None)
+        await self.engine.aclose()
         await asyncio.to_thread(self.engine.close)
 
 

@@ -10,9 +10,7 @@ PostgreSQL both speak `INSERT ... ON CONFLICT DO UPDATE`).
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -94,6 +92,7 @@ ADD_COUNTS = (
 )
 
 
+TRIPLET_TABLE = _T
 _SELECT = f"SELECT first_seen, last_seen, passed_at FROM {_T} WHERE id = %s"
 
 
@@ -102,34 +101,6 @@ class Store:
 
     def __init__(self, using: str = "default") -> None:
         self.using = using
-        self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
-
-    def inline_loader(self) -> Callable[[int], StoredTriplet | None] | None:
-        """A point read cheap enough to run on the event loop itself, or None.
-
-        On SQLite a read is a few microseconds on a local file that writers never
-        lock (WAL), far cheaper than handing it to a thread (and waiting for the GIL
-        to come back). On PostgreSQL it is a network round trip: use a thread.
-        """
-        settings = connections[self.using].settings_dict
-        if settings["ENGINE"] != "django.db.backends.sqlite3":
-            return None
-        name = str(settings["NAME"])
-        uri = name if name.startswith("file:") else f"file:{name}"
-
-        def load(key: int) -> StoredTriplet | None:
-            connection = getattr(self._local, "sqlite", None)
-            if connection is None:  # one connection per thread that reads
-                connection = sqlite3.connect(uri, uri=True, timeout=0.5, check_same_thread=False)
-                # Keep the upper levels of a million-row index in memory (16 MiB).
-                connection.execute("PRAGMA cache_size = -16384")
-                self._local.sqlite = connection
-                self._opened.append(connection)
-            row = connection.execute(_SELECT.replace("%s", "?"), (key,)).fetchone()
-            return StoredTriplet(*row) if row else None
-
-        return load
 
     def prepare_writer(self) -> None:
         """Tune the connection of the thread that writes flushes (SQLite): a page cache
@@ -144,12 +115,6 @@ class Store:
 
     def in_transaction(self) -> bool:
         return connections[self.using].in_atomic_block
-
-    def close_inline(self) -> None:
-        """Close the inline readers' connections (their threads no longer read)."""
-        self._local = threading.local()
-        while self._opened:
-            self._opened.pop().close()
 
     def _cursor(self):  # type: ignore[no-untyped-def]
         return connections[self.using].cursor()

@@ -38,6 +38,7 @@ def test_concurrent_sessions_never_wait_for_a_write(
             later = await asyncio.gather(
                 *(rcpt(n, now=clock.now + 10) for n in range(60))  # type: ignore[arg-type]
             )
+            await engine.aclose()
             return first, retry, later
 
         first, retry, later = asyncio.run(run())
@@ -55,7 +56,14 @@ def test_concurrent_sessions_never_wait_for_a_write(
 def test_engine_starts_on_first_use() -> None:
     previous = engine_module.set_engine(None)
     try:
-        verdict = asyncio.run(rcpt(1))
+
+        async def run() -> Verdict:
+            verdict = await rcpt(1)  # type: ignore[misc]
+            assert engine_module._engine is not None
+            await engine_module._engine.aclose()
+            return verdict
+
+        verdict = asyncio.run(run())
         assert verdict.action == "defer" and "retry in 15 minutes" in verdict.text
         started = engine_module._engine
         assert started is not None and started.settings.hostname == HOST

@@ -41,6 +41,7 @@ class Running:
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(5)
+        asyncio.run_coroutine_threadsafe(self.engine.aclose(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()

@@ -143,6 +143,7 @@ def test_check_looks_names_up_when_the_caller_has_none(tiny_dns: TinyDNS, clock:
                     ("192.0.2.25", "x@monsite.be"),
                 )
             ]
+            await engine.aclose()
             return [v.action for v in verdicts]
 
         assert asyncio.run(run()) == ["pass", "defer", "pass"]
