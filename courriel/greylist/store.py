@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from django.db import connections, transaction
 
@@ -54,9 +55,20 @@ _COLUMNS = (
     "id, client_net, sender, recipient, client_ip, first_seen, last_seen, passed_at, "
     "deferrals, passes"
 )
-_INSERT = f"INSERT INTO {_T} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+_TYPES = (
+    "bigint",
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "float8",
+    "float8",
+    "float8",
+    "integer",
+    "integer",
+)
 # Another server may have written the same triplet: keep the earliest sighting.
-MERGE_TRIPLET = _INSERT + (
+_MERGE = (
     "ON CONFLICT (id) DO UPDATE SET "
     f"first_seen = CASE WHEN excluded.first_seen < {_T}.first_seen "
     f"THEN excluded.first_seen ELSE {_T}.first_seen END, "
@@ -68,14 +80,15 @@ MERGE_TRIPLET = _INSERT + (
     f"passes = {_T}.passes + excluded.passes"
 )
 # The engine started the triplet afresh (it had expired): its values replace the row's.
-RESET_TRIPLET = _INSERT + (
+_RESET = (
     "ON CONFLICT (id) DO UPDATE SET client_ip = excluded.client_ip, "
     "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
     "passed_at = excluded.passed_at, deferrals = excluded.deferrals, passes = excluded.passes"
 )
-MERGE_NETWORK = (
-    f"INSERT INTO {_A} (network, passes, first_seen, last_seen, last_counted) "
-    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (network) DO UPDATE SET "
+_NETWORK_COLUMNS = "network, passes, first_seen, last_seen, last_counted"
+_NETWORK_TYPES = ("varchar", "integer", "float8", "float8", "float8")
+_MERGE_NETWORK = (
+    "ON CONFLICT (network) DO UPDATE SET "
     f"passes = {_A}.passes + excluded.passes, "
     f"first_seen = CASE WHEN excluded.first_seen < {_A}.first_seen "
     f"THEN excluded.first_seen ELSE {_A}.first_seen END, "
@@ -84,6 +97,40 @@ MERGE_NETWORK = (
     f"last_counted = CASE WHEN excluded.last_counted > {_A}.last_counted "
     f"THEN excluded.last_counted ELSE {_A}.last_counted END"
 )
+
+
+@dataclass(frozen=True)
+class _Upsert:
+    """One upsert, as `executemany` of VALUES rows (SQLite: in-process, cheap per row) or
+    as one statement over arrays (PostgreSQL: one round trip and one plan for a whole
+    flush, instead of one statement per row)."""
+
+    table: str
+    columns: str
+    types: tuple[str, ...]
+    conflict: str
+
+    def run(self, cursor: Any, vendor: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if vendor == "postgresql":
+            arrays = ", ".join(f"%s::{kind}[]" for kind in self.types)
+            cursor.execute(
+                f"INSERT INTO {self.table} ({self.columns}) SELECT * FROM unnest({arrays}) "
+                + self.conflict,
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:
+            values = ", ".join(["%s"] * len(self.types))
+            cursor.executemany(
+                f"INSERT INTO {self.table} ({self.columns}) VALUES ({values}) " + self.conflict,
+                rows,
+            )
+
+
+MERGE_TRIPLETS = _Upsert(_T, _COLUMNS, _TYPES, _MERGE)
+RESET_TRIPLETS = _Upsert(_T, _COLUMNS, _TYPES, _RESET)
+MERGE_NETWORKS = _Upsert(_A, _NETWORK_COLUMNS, _NETWORK_TYPES, _MERGE_NETWORK)
 ADD_COUNTS = (
     f"INSERT INTO {_D} (day, host, {', '.join(COUNTERS)}) "
     f"VALUES (%s, %s, {', '.join(['%s'] * len(COUNTERS))}) "
@@ -133,13 +180,11 @@ class Store:
         counts: tuple[date, str, dict[str, int]] | None,
     ) -> None:
         """Write one flush in one transaction: all of it, or nothing (retried later)."""
+        vendor = connections[self.using].vendor
         with transaction.atomic(using=self.using), self._cursor() as cursor:
-            if reset:
-                cursor.executemany(RESET_TRIPLET, reset)
-            if merged:
-                cursor.executemany(MERGE_TRIPLET, merged)
-            if networks:
-                cursor.executemany(MERGE_NETWORK, networks)
+            RESET_TRIPLETS.run(cursor, vendor, reset)
+            MERGE_TRIPLETS.run(cursor, vendor, merged)
+            MERGE_NETWORKS.run(cursor, vendor, networks)
             if counts is not None:
                 day, host, values = counts
                 cursor.execute(
@@ -178,7 +223,7 @@ class Store:
     def insert_many(self, rows: Iterable[TripletRow]) -> None:
         """Bulk load (benchmarks, migrations from another system)."""
         with transaction.atomic(using=self.using), self._cursor() as cursor:
-            cursor.executemany(MERGE_TRIPLET, list(rows))
+            MERGE_TRIPLETS.run(cursor, "sqlite", list(rows))  # duplicates allowed
 
 
 def bump_revision(using: str = "default") -> None:
