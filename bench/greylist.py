@@ -469,12 +469,14 @@ def report(args: argparse.Namespace, runs: list[list[Result]]) -> None:
     ]
     if len(results) > 2:
         big = results[2]
-        # Compare within each round (the two runs are seconds apart), then take the median.
-        kept = statistics.median(b.rate / e.rate for b, e in zip(runs[2], runs[1], strict=True))
+        kept = big.rate / ours.rate
+        per_round = ", ".join(
+            f"{b.rate / e.rate:.2f}" for b, e in zip(runs[2], runs[1], strict=True)
+        )
         checks.append(
             (
-                f"no slow-down with {args.preload:,} triplets ({kept:.2f} of the empty "
-                f"store's rate in the same round, p99 {big.p99_ms:.2f} ms)",
+                f"no slow-down with {args.preload:,} triplets (median rate {kept:.2f} of the "
+                f"empty store's; per round {per_round}; p99 {big.p99_ms:.2f} ms)",
                 kept >= 0.9 and big.p99_ms <= peer.p99_ms,
             )
         )

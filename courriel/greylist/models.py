@@ -22,7 +22,9 @@ class Triplet(models.Model):
     write; searches by sender or client network alone read the table.
     """
 
-    id = models.BigIntegerField(primary_key=True)
+    # Always given (the hash), never generated: an auto field only because SQLite then
+    # makes it the rowid, so a look-up or an insert walks one B-tree instead of two.
+    id = models.BigAutoField(primary_key=True)
     client_net = models.CharField(_("client network"), max_length=49)
     sender = models.CharField(_("sender"), max_length=320)
     recipient = models.CharField(_("recipient"), max_length=320, db_index=True)
