@@ -185,7 +185,8 @@ class Engine:
         self.reload(force=True)
         self._inline, self._async = readers_for(self.store.using)
         if self.background:
-            self._readers = ThreadPoolExecutor(2, thread_name_prefix="greylist-read")
+            if self._inline is None and self._async is None:  # another database engine
+                self._readers = ThreadPoolExecutor(2, thread_name_prefix="greylist-read")
             self._thread = threading.Thread(
                 target=self._run, name="greylist-maintenance", daemon=True
             )

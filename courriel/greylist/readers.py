@@ -23,6 +23,7 @@ from django.db import connections
 from courriel.greylist.store import TRIPLET_TABLE, StoredTriplet
 
 _SELECT = f"SELECT first_seen, last_seen, passed_at FROM {TRIPLET_TABLE} WHERE id = ?"
+_SELECT_ONE = f"SELECT id, first_seen, last_seen, passed_at FROM {TRIPLET_TABLE} WHERE id = %s"
 _SELECT_MANY = (
     f"SELECT id, first_seen, last_seen, passed_at FROM {TRIPLET_TABLE} WHERE id = ANY(%s)"
 )
@@ -60,13 +61,15 @@ class PostgresReader:
         self.params = params
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: Any = None
+        self._cursor: Any = None
         self._pending: dict[int, list[asyncio.Future[StoredTriplet | None]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def load(self, key: int) -> StoredTriplet | None:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a connection belongs to the loop that opened it
-            self._loop, self._connection, self._pending, self._task = loop, None, {}, None
+            self._loop, self._connection, self._cursor = loop, None, None
+            self._pending, self._task = {}, None
         future: asyncio.Future[StoredTriplet | None] = loop.create_future()
         self._pending.setdefault(key, []).append(future)
         if self._task is None or self._task.done():
@@ -83,7 +86,12 @@ class PostgresReader:
                     self._connection = await psycopg.AsyncConnection.connect(
                         **self.params, autocommit=True
                     )
-                cursor = await self._connection.execute(_SELECT_MANY, (list(batch),))
+                    self._cursor = self._connection.cursor()
+                cursor = self._cursor
+                if len(batch) == 1:
+                    await cursor.execute(_SELECT_ONE, (next(iter(batch)),), prepare=True)
+                else:
+                    await cursor.execute(_SELECT_MANY, (list(batch),), prepare=True)
                 found = {row[0]: StoredTriplet(*row[1:]) for row in await cursor.fetchall()}
             except Exception as error:
                 await self._drop_connection()
@@ -98,7 +106,7 @@ class PostgresReader:
                         future.set_result(found.get(key))
 
     async def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
+        connection, self._connection, self._cursor = self._connection, None, None
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()
