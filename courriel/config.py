@@ -21,8 +21,13 @@ from typing import Any
 from courriel.errors import ConfigError
 
 ENV_PREFIX = "COURRIEL_"
-SECRET_KEYS = {("general", "secret_key"), ("tls", "key")}
-LISTENERS = ("web", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "policy")
+SECRET_KEYS = {
+    ("general", "secret_key"),
+    ("tls", "key"),
+    ("queue", "relay_password"),
+    ("srs", "secret"),
+}
+LISTENERS = ("web", "smtp", "submission", "lmtp", "imap", "imaps", "pop3", "pop3s", "policy")
 
 
 def default_config_text() -> str:

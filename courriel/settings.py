@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "courriel.accounts",
     "courriel.audit",
+    "courriel.delivery",
     "courriel.panel",
 ]
 
@@ -179,6 +180,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "uvicorn.access": {"level": "WARNING"},
-        "mail.log": {"level": "INFO"},
+        "mail.log": {"level": "WARNING"},  # aiosmtpd logs every command at INFO
     },
 }

@@ -71,6 +71,12 @@ def _login_access(mailbox: Any) -> str:
 @click.option("--disabled", is_flag=True, help="Login temporarily disabled.")
 @click.option("--forward", "forwards", multiple=True, help="Forward to this address (repeatable).")
 @click.option("--no-keep", is_flag=True, help="With --forward: do not keep a copy.")
+@click.option(
+    "--send-account-mail",
+    "send_to",
+    metavar="mailbox|ADDRESS",
+    help="E-mail the account's settings to the new mailbox or to an address.",
+)
 @json_option
 @needs_db
 def user_create(
@@ -86,6 +92,7 @@ def user_create(
     disabled: bool,
     forwards: tuple[str, ...],
     no_keep: bool,
+    send_to: str | None,
     as_json: bool,
 ) -> None:
     """Add a mailbox to DOMAIN ("Add a user to this server")."""
@@ -110,6 +117,7 @@ def user_create(
         disabled=disabled,
         forward_to=forwards,
         deliver_normally=not no_keep,
+        send_account_mail_to=send_to,
     )
     shown = MailboxOut.of(created.mailbox)
     left = usage(target).additional_mailboxes

@@ -20,6 +20,7 @@ from courriel.accounts.addresses import (
     to_unicode,
     validate_login,
 )
+from courriel.accounts.dkimkeys import generate_private_key
 from courriel.accounts.models import Domain, DomainAlias, HostingServer, Mailbox, Plan
 from courriel.accounts.permissions import (
     Actor,
@@ -169,6 +170,7 @@ def create_domain(
             ip_address=ip or top.ip_address,
             features=features_list,
             created_by=actor.name,
+            dkim_private_key=generate_private_key(),
         )
         owner = top.owner
         generated = None
@@ -200,6 +202,7 @@ def create_domain(
             ip_address=ip or host.ip_address,
             features=features_list,
             created_by=actor.name,
+            dkim_private_key=generate_private_key(),
         )
         created = mailbox_service.create_owner_mailbox(
             domain,
@@ -213,6 +216,8 @@ def create_domain(
 
     for local_part in DEFAULT_ALIASES:
         alias_service.create_default_alias(domain, local_part, owner)
+    if contact and parent is None:
+        _send_setup_mail_on_commit(domain, generated)
     record(
         actor,
         "domain.create",
@@ -223,6 +228,17 @@ def create_domain(
         parent=parent.name if parent else None,
     )
     return CreatedDomain(domain=domain, owner=owner, password=generated)
+
+
+def _send_setup_mail_on_commit(domain: Domain, password: str | None) -> None:
+    """Chapter 1: the access codes go to the customer once the domain exists."""
+
+    def send() -> None:
+        from courriel.delivery.notices import send_setup_mail
+
+        send_setup_mail(domain, password)
+
+    transaction.on_commit(send)
 
 
 @transaction.atomic

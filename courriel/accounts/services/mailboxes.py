@@ -288,7 +288,10 @@ def create_mailbox(
     disabled: bool = False,
     deliver_normally: bool = True,
     forward_to: Iterable[str] = (),
+    send_account_mail_to: str | None = None,
 ) -> CreatedMailbox:
+    """Add a mailbox. `send_account_mail_to`: None (don't send), "mailbox" (the new
+    mailbox itself) or an address: where its settings are e-mailed."""
     require_domain_manager(actor, domain)
     limits.lock_family(domain)
     limits.check_can_add_mailboxes(domain)
@@ -334,6 +337,9 @@ def create_mailbox(
         if text.strip():
             _claim_address(domain, text, kind=Address.ADDITIONAL, mailbox=mailbox, family=family)
     _maildir_on_commit(mailbox)
+    if send_account_mail_to:
+        target = _account_mail_target(mailbox, send_account_mail_to)
+        transaction.on_commit(lambda: _send_account_mail(mailbox, target, generated))
     record(
         actor,
         "mailbox.create",
@@ -344,6 +350,18 @@ def create_mailbox(
         addresses=[a.email for a in mailbox.addresses.all()],
     )
     return CreatedMailbox(mailbox, generated)
+
+
+def _account_mail_target(mailbox: Mailbox, choice: str) -> str:
+    if choice == "mailbox":
+        return primary_email(mailbox) or f"{mailbox.login}@{mailbox.domain.name}"
+    return str(parse_address(choice))
+
+
+def _send_account_mail(mailbox: Mailbox, to: str, password: str | None) -> None:
+    from courriel.delivery.notices import send_account_mail
+
+    send_account_mail(mailbox, to, password)
 
 
 # --- changing -----------------------------------------------------------------------------

@@ -1,0 +1,353 @@
+"""Routing of an accepted message: local copies into Maildirs, forwards and relayed
+mail into the outbound queue, automatic replies and quota warnings.
+
+`accept` is called (in a worker thread) after DATA, once the recipients have been
+resolved at RCPT time. It returns only when every local copy and every queued copy
+is durable on disk; if any write fails, everything this message already wrote is
+removed again and the caller answers with a temporary error, so the sender's retry
+cannot produce duplicates. Follow-ups (automatic replies, warnings, "last new mail")
+come after and never put the message itself at risk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import DatabaseError
+
+from courriel.accounts.models import Mailbox
+from courriel.accounts.resolution import LocalCopy, Resolution, hosted_domain
+from courriel.config import get_config
+from courriel.delivery import lastmail
+from courriel.delivery.dkim import sign
+from courriel.delivery.message import check_loop, received_header, trace_headers
+from courriel.delivery.quota import (
+    check_warnings,
+    has_room,
+    maildir_of,
+    note_domain_growth,
+    too_big_ever,
+)
+from courriel.delivery.srs import from_config as srs_from_config
+from courriel.mailstore import quota as maildirsize
+from courriel.mailstore.events import events
+from courriel.mailstore.maildir import MaildirError, Stored, deliver
+from courriel.queue.spool import Entry, Recipient, get_spool, new_id
+
+log = logging.getLogger("courriel.mail")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    enhanced: str
+    text: str
+
+    def reply(self) -> str:
+        return f"{self.code} {self.enhanced} {self.text}"
+
+    @property
+    def ok(self) -> bool:
+        return self.code < 400
+
+
+class TemporaryFailure(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.text)
+        self.outcome = outcome
+
+
+@dataclass
+class Incoming:
+    """An accepted message and what was decided about each recipient at RCPT time."""
+
+    sender: str
+    recipients: list[str]
+    resolutions: list[Resolution | None]  # None: relayed (signed-in user) or SRS return
+    content: bytes
+    srs_returns: dict[int, str] = field(default_factory=dict)  # index -> original address
+    client_ip: str = "127.0.0.1"
+    helo: str = ""
+    tls: str | None = None
+    authenticated: str | None = None
+    protocol: str = "ESMTP"
+    queue_id: str = field(default_factory=new_id)
+    defer_full_mailboxes: bool = True  # SMTP: queue a copy for a full mailbox; LMTP: 452
+
+
+@dataclass
+class _Plan:
+    local: dict[int, tuple[LocalCopy, int]] = field(default_factory=dict)
+    forwards: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    relay: list[str] = field(default_factory=list)
+    returns: list[str] = field(default_factory=list)
+    autoreplies: dict[int, str] = field(default_factory=dict)
+    keep_forwarding: set[int] = field(default_factory=set)  # recipients with a forward
+
+
+def _outcome_for(resolution: Resolution) -> Outcome | None:
+    if resolution.status == "deliver":
+        return None
+    if resolution.status == "bounce":
+        return Outcome(550, "5.1.1", resolution.bounce_message or "Mailbox unavailable")
+    if resolution.status == "loop":
+        return Outcome(554, "5.4.6", "Alias loop, mail cannot be delivered")
+    if resolution.status == "not_local":
+        return Outcome(554, "5.7.1", "Relay access denied")
+    return Outcome(550, "5.1.1", "No such user here")
+
+
+def _plan(incoming: Incoming, outcomes: list[Outcome | None]) -> _Plan:
+    plan = _Plan()
+    seen_forwards: set[str] = set()
+    for index, rcpt in enumerate(incoming.recipients):
+        if index in incoming.srs_returns:
+            plan.returns.append(incoming.srs_returns[index])
+            continue
+        resolution = incoming.resolutions[index]
+        if resolution is None:
+            plan.relay.append(rcpt)
+            continue
+        refusal = _outcome_for(resolution)
+        if refusal is not None:
+            outcomes[index] = refusal
+            continue
+        for copy in resolution.copies:
+            plan.local.setdefault(copy.mailbox_id, (copy, index))
+        if resolution.forwards:
+            plan.keep_forwarding.add(index)
+        for target in resolution.forwards:
+            if target not in seen_forwards:
+                seen_forwards.add(target)
+                plan.forwards.setdefault((resolution.domain, rcpt), []).append(target)
+        for mailbox_id in resolution.autoreplies:
+            reached = next(
+                (c.address for c in resolution.copies if c.mailbox_id == mailbox_id), rcpt
+            )
+            plan.autoreplies.setdefault(mailbox_id, _without_tag(reached))
+    return plan
+
+
+def _without_tag(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return f"{local.partition('+')[0]}@{domain}"
+
+
+def accept(incoming: Incoming) -> list[Outcome]:
+    """Store the message for every recipient; one outcome per recipient.
+
+    Raises TemporaryFailure (nothing stored) when it cannot be made durable now.
+    """
+    config = get_config()
+    outcomes: list[Outcome | None] = [None] * len(incoming.recipients)
+    loop = check_loop(incoming.content, incoming.recipients, config.smtp.max_received_headers)
+    if loop is not None:
+        return [Outcome(loop.code, loop.enhanced, loop.text)] * len(incoming.recipients)
+    try:
+        plan = _plan(incoming, outcomes)
+        mailboxes = {
+            m.pk: m
+            for m in Mailbox.objects.select_related("domain__parent__plan", "domain__plan").filter(
+                pk__in=list(plan.local) + list(plan.autoreplies)
+            )
+        }
+    except DatabaseError as error:
+        log.error("%s: database unavailable while routing: %s", incoming.queue_id, error)
+        raise TemporaryFailure(
+            Outcome(451, "4.3.0", "Temporary local problem (database), try again later")
+        ) from None
+    stored: list[tuple[Path, Stored]] = []
+    queued: list[Entry] = []
+    delivered: list[Mailbox] = []
+    try:
+        _store_local(incoming, plan, mailboxes, outcomes, stored, queued, delivered)
+        _queue_outbound(incoming, plan, queued)
+    except (MaildirError, OSError) as error:
+        _rollback(stored, queued)
+        log.error("%s: cannot store message: %s", incoming.queue_id, error)
+        if getattr(error, "errno", None) in (28, 122):  # ENOSPC, EDQUOT
+            raise TemporaryFailure(
+                Outcome(452, "4.3.1", "Insufficient system storage, try again later")
+            ) from None
+        raise TemporaryFailure(
+            Outcome(451, "4.3.0", "Temporary local problem, try again later")
+        ) from None
+    except Exception:
+        _rollback(stored, queued)
+        raise
+    _follow_up(incoming, plan, mailboxes, delivered)
+    final: list[Outcome] = []
+    accepted = Outcome(250, "2.0.0", f"OK: queued as {incoming.queue_id}")
+    for outcome in outcomes:
+        final.append(outcome if outcome is not None else accepted)
+    return final
+
+
+def _store_local(
+    incoming: Incoming,
+    plan: _Plan,
+    mailboxes: dict[int, Mailbox],
+    outcomes: list[Outcome | None],
+    stored: list[tuple[Path, Stored]],
+    queued: list[Entry],
+    delivered: list[Mailbox],
+) -> None:
+    config = get_config()
+    for mailbox_id, (copy, index) in plan.local.items():
+        mailbox = mailboxes.get(mailbox_id)
+        if mailbox is None:  # deleted since RCPT
+            continue
+        received = received_header(
+            helo=incoming.helo,
+            client_ip=incoming.client_ip,
+            hostname=config.hostname,
+            protocol=incoming.protocol,
+            queue_id=incoming.queue_id,
+            recipient=copy.address,
+            tls=incoming.tls,
+        )
+        data = [trace_headers(incoming.sender, copy.address, received), incoming.content]
+        total = sum(len(part) for part in data)
+        if not has_room(mailbox, total):
+            if too_big_ever(mailbox, total):
+                outcomes[index] = Outcome(552, "5.2.2", "Message too big for the mailbox quota")
+            elif index in plan.keep_forwarding:
+                log.warning(
+                    "%s: mailbox %s is full: local copy skipped, forward still sent",
+                    incoming.queue_id,
+                    mailbox.login,
+                )
+            elif incoming.defer_full_mailboxes:
+                queued.append(
+                    get_spool().enqueue(
+                        incoming.sender,
+                        [
+                            Recipient(
+                                copy.address,
+                                mailbox_id=mailbox.pk,
+                                delivered_to=copy.address,
+                                original=copy.address,
+                            )
+                        ],
+                        data,
+                        kind="local",
+                        note=f"{incoming.queue_id}: mailbox {mailbox.login} full",
+                    )
+                )
+                log.info(
+                    "%s: mailbox %s full, copy queued for retry", incoming.queue_id, mailbox.login
+                )
+            else:
+                outcomes[index] = Outcome(452, "4.2.2", "Mailbox full, try again later")
+            continue
+        maildir = maildir_of(mailbox)
+        result = deliver(maildir, data)
+        stored.append((maildir, result))
+        delivered.append(mailbox)
+        note_domain_growth(mailbox.domain, result.size)
+        log.info(
+            "%s: from=<%s> to=<%s> mailbox=%s size=%d status=delivered",
+            incoming.queue_id,
+            incoming.sender,
+            copy.address,
+            mailbox.login,
+            result.size,
+        )
+
+
+def _sender_domain_hosted(sender: str) -> bool:
+    return bool(sender) and hosted_domain(sender.rpartition("@")[2].lower()) is not None
+
+
+def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> None:
+    config = get_config()
+    spool = get_spool()
+    if plan.forwards:
+        srs = srs_from_config()
+        hosted_sender = _sender_domain_hosted(incoming.sender)
+        for (forwarder, via), targets in plan.forwards.items():
+            received = received_header(
+                helo=incoming.helo,
+                client_ip=incoming.client_ip,
+                hostname=config.hostname,
+                protocol=incoming.protocol,
+                queue_id=incoming.queue_id,
+                recipient=via,
+                tls=incoming.tls,
+            )
+            message = trace_headers(incoming.sender, via, received, final=False) + incoming.content
+            sender = incoming.sender
+            if config.srs.enabled and sender and not hosted_sender:
+                sender = srs.forward(sender, forwarder)
+            queued.append(
+                spool.enqueue(
+                    sender,
+                    [Recipient(t, original=via) for t in targets],
+                    sign(message, forwarder),
+                    kind="forward",
+                    note=f"{incoming.queue_id}: forwarded for {via}",
+                )
+            )
+    if plan.relay or plan.returns:
+        received = received_header(
+            helo=incoming.helo,
+            client_ip=incoming.client_ip,
+            hostname=config.hostname,
+            protocol=incoming.protocol,
+            queue_id=incoming.queue_id,
+            recipient=None,
+            tls=incoming.tls,
+        )
+        message = received + incoming.content
+    if plan.relay:
+        domain = incoming.sender.rpartition("@")[2].lower()
+        queued.append(
+            spool.enqueue(
+                incoming.sender,
+                plan.relay,
+                sign(message, domain) if _sender_domain_hosted(incoming.sender) else message,
+                kind="relay",
+                note=f"{incoming.queue_id}: submitted by {incoming.authenticated}",
+            )
+        )
+    if plan.returns:
+        queued.append(
+            spool.enqueue(
+                incoming.sender,
+                plan.returns,
+                message,
+                kind="forward",
+                note=f"{incoming.queue_id}: SRS return",
+            )
+        )
+
+
+def _rollback(stored: list[tuple[Path, Stored]], queued: list[Entry]) -> None:
+    for maildir, result in stored:
+        with contextlib.suppress(OSError):
+            result.path.unlink()
+            maildirsize.add(maildir, -result.size, -1)
+    spool = get_spool()
+    for entry in queued:
+        spool.remove(entry.id)
+
+
+def _follow_up(
+    incoming: Incoming, plan: _Plan, mailboxes: dict[int, Mailbox], delivered: list[Mailbox]
+) -> None:
+    """After the message is safe: last-mail times, IDLE notifications, warnings and
+    automatic replies. A failure here is logged; the message is already delivered."""
+    from courriel.delivery.autoreply import send_autoreplies
+
+    lastmail.note(m.pk for m in delivered)
+    for mailbox in delivered:
+        events.notify(maildir_of(mailbox))
+    try:
+        for mailbox in delivered:
+            check_warnings(mailbox)
+        send_autoreplies(incoming, plan.autoreplies, mailboxes)
+    except Exception:
+        log.exception("%s: follow-up after delivery failed", incoming.queue_id)
