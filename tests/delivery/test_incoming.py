@@ -126,7 +126,7 @@ def test_sub_address_reaches_the_mailbox(accounts: Platform) -> None:
 
 def test_extensions_and_enhanced_codes(accounts: Platform) -> None:
     with accounts.smtp() as client:
-        code, text = client.ehlo("client.example.org")
+        code, _ = client.ehlo("client.example.org")
         assert code == 250
         for extension in (
             "size",
