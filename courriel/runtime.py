@@ -8,8 +8,10 @@ before anything starts), then runs until SIGTERM or SIGINT, then stops cleanly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable
@@ -70,12 +72,23 @@ def build_services(config: Config) -> list[Service]:
     return services
 
 
+def _wake(services: list[Service]) -> None:
+    """SIGUSR1 (`courriel queue retry`): services with pending work look at it now."""
+    for service in services:
+        wake = getattr(service, "wake_up", None)
+        if wake is not None:
+            wake()
+
+
 async def serve(config: Config) -> None:
     services = build_services(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, _wake, services)
+    pid_file = config.data_dir / "courriel.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
     started: list[Service] = []
     try:
         for service in services:
@@ -91,6 +104,8 @@ async def serve(config: Config) -> None:
                 await service.stop()
             except Exception:  # keep stopping the others
                 log.exception("error while stopping %s", service.name)
+        with contextlib.suppress(OSError):
+            pid_file.unlink()
 
 
 def run(config: Config) -> None:

@@ -44,6 +44,9 @@ def database_settings(url: str, sqlite_path: Path) -> dict[str, object]:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;",
             },
             "TEST": {"NAME": os.environ.get("COURRIEL_TEST_SQLITE") or None},
+            # The mail servers' worker threads keep their connection (opening one per
+            # SMTP command would cost more than the query).
+            "CONN_MAX_AGE": None,
         }
     parsed = urlparse(url)
     if parsed.scheme not in {"postgresql", "postgres", "pgsql"}:

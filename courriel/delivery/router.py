@@ -212,14 +212,14 @@ def _store_local(
         data = [trace_headers(incoming.sender, copy.address, received), incoming.content]
         total = sum(len(part) for part in data)
         if not has_room(mailbox, total):
-            if too_big_ever(mailbox, total):
-                outcomes[index] = Outcome(552, "5.2.2", "Message too big for the mailbox quota")
-            elif index in plan.keep_forwarding:
+            if index in plan.keep_forwarding:
                 log.warning(
                     "%s: mailbox %s is full: local copy skipped, forward still sent",
                     incoming.queue_id,
                     mailbox.login,
                 )
+            elif too_big_ever(mailbox, total):
+                outcomes[index] = Outcome(552, "5.2.2", "Message too big for the mailbox quota")
             elif incoming.defer_full_mailboxes:
                 queued.append(
                     get_spool().enqueue(

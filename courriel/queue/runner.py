@@ -205,6 +205,9 @@ class QueueRunner:
         self._run_db = run_db
         self.task = asyncio.create_task(self._loop())
 
+    def wake_up(self) -> None:
+        self.wake.set()
+
     async def _loop(self) -> None:
         while True:
             self.wake.clear()

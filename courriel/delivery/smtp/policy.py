@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
+from courriel.accounts.addresses import parse_address
 from courriel.accounts.throttle import throttle
 from courriel.config import Config
 from courriel.dbthread import run_db
@@ -27,6 +28,7 @@ from courriel.delivery.message import check_content
 from courriel.delivery.recipients import Classified, classify
 from courriel.delivery.router import Incoming, TemporaryFailure, accept
 from courriel.delivery.smtp import hooks
+from courriel.errors import ValidationError
 
 log = logging.getLogger("courriel.smtp")
 Kind = Literal["smtp", "submission", "lmtp"]
@@ -163,6 +165,11 @@ class SmtpPolicy:
         login = self._login(session)
         # aiosmtpd hands the null sender over as "<>" (and needs mail_from non-empty).
         sender = "" if address == "<>" else address
+        if sender:
+            try:
+                parse_address(sender)
+            except ValidationError:
+                return "553 5.1.3 Bad sender address syntax"
         if self.kind == "submission":
             if not login:
                 return "530 5.7.0 Authentication required"
