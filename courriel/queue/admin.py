@@ -68,7 +68,8 @@ def pid_path() -> os.PathLike[str]:
 
 def running_pid() -> int | None:
     try:
-        pid = int(open(pid_path()).read().strip())
+        with open(pid_path()) as handle:
+            pid = int(handle.read().strip())
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
