@@ -78,11 +78,12 @@ class Config:
     @property
     def data_dir(self) -> Path:
         configured = self.sections["general"]["data_dir"]
-        return Path(configured or os.environ.get("COURRIEL_DATA") or "courriel-data").resolve()
+        return _absolute(configured or os.environ.get("COURRIEL_DATA") or "courriel-data")
 
     @property
     def mail_root(self) -> Path:
-        return Path(self.sections["mail"]["root"] or self.data_dir / "mail").resolve()
+        configured = self.sections["mail"]["root"]
+        return _absolute(configured) if configured else self.data_dir / "mail"
 
     @property
     def hostname(self) -> str:
@@ -123,6 +124,12 @@ class Config:
                     value = mask_url_password(value)
                 shown[name][key] = value
         return shown
+
+
+@cache
+def _absolute(path: str) -> Path:
+    """Resolved once per distinct value: on the mail path this is asked per message."""
+    return Path(path).resolve()
 
 
 def mask_url_password(url: str) -> str:

@@ -29,8 +29,9 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def own_data_directory(tmp_path_factory: pytest.TempPathFactory,
-                       monkeypatch: pytest.MonkeyPatch) -> None:
+def own_data_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every test gets its own data directory (Maildirs, queue), so no test sees the
     mail another one left behind."""
     from courriel.config import get_config
@@ -39,3 +40,6 @@ def own_data_directory(tmp_path_factory: pytest.TempPathFactory,
     base = tmp_path_factory.mktemp("data")
     monkeypatch.setitem(config.general, "data_dir", str(base))
     monkeypatch.setitem(config.mail, "root", str(base / "mail"))
+    # In-process tests change accounts inside a transaction that never commits, so
+    # the routing cache would never hear of it: resolve afresh every time here.
+    monkeypatch.setitem(config.smtp, "routing_cache_seconds", 0)

@@ -17,7 +17,14 @@ _SECRET_DETAILS = {"password", "password_hash", "secret", "token"}
 def record(
     actor: Actor, action: str, target: str, *, domain: str = "", **details: Any
 ) -> AuditEntry:
+    from django.db import transaction
+
+    from courriel.accounts.routing_cache import bump
+
     clean = {key: value for key, value in details.items() if key not in _SECRET_DETAILS}
+    # Every change to accounts is recorded here: the mail plane's routing cache is
+    # told once the change is committed.
+    transaction.on_commit(bump)
     return AuditEntry.objects.create(
         actor=actor.name,
         role=actor.role,

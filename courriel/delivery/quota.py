@@ -57,6 +57,15 @@ def domain_used(domain: Domain) -> int:
     return used
 
 
+def domain_used_is_known(domain: Domain) -> bool:
+    """Whether domain_used() would answer from its cache (no database access)."""
+    if domain.top.effective_plan.mail_quota is None:
+        return True
+    with _lock:
+        cached = _domain_usage.get(domain.top.pk)
+    return cached is not None and cached[0] > time.monotonic()
+
+
 def note_domain_growth(domain: Domain, size: int) -> None:
     with _lock:
         cached = _domain_usage.get(domain.top.pk)

@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from django.utils import timezone
+
 from courriel.accounts.resolution import Resolution, hosted_domain, resolve
+from courriel.accounts.routing_cache import cache
 from courriel.delivery.router import Outcome
 from courriel.delivery.srs import Srs, from_config
 
@@ -23,7 +26,28 @@ class Classified:
     refusal: Outcome | None = None
 
 
+def _key(address: str, may_relay: bool) -> tuple[object, ...]:
+    return ("classify", address.lower(), may_relay, timezone.localdate())
+
+
 def classify(address: str, *, may_relay: bool, srs: Srs | None = None) -> Classified:
+    if Srs.is_srs(address):
+        return _classify(address, may_relay=may_relay, srs=srs)
+    return cache.get(
+        _key(address, may_relay), lambda: _classify(address, may_relay=may_relay, srs=srs)
+    )
+
+
+def classify_cached(address: str, *, may_relay: bool) -> Classified | None:
+    """The answer if it is already known: the SMTP server then decides on its event
+    loop, without a trip to a worker thread."""
+    if Srs.is_srs(address):
+        return None
+    found = cache.peek(_key(address, may_relay))
+    return found if isinstance(found, Classified) else None
+
+
+def _classify(address: str, *, may_relay: bool, srs: Srs | None = None) -> Classified:
     domain = address.rpartition("@")[2].lower()
     if Srs.is_srs(address) and hosted_domain(domain) is not None:
         target = (srs or from_config()).reverse(address)

@@ -20,6 +20,7 @@ from django.db import DatabaseError
 
 from courriel.accounts.models import Mailbox
 from courriel.accounts.resolution import LocalCopy, Resolution, hosted_domain
+from courriel.accounts.routing_cache import cached_mailboxes
 from courriel.config import get_config
 from courriel.delivery import lastmail
 from courriel.delivery.dkim import sign
@@ -148,12 +149,7 @@ def accept(incoming: Incoming) -> list[Outcome]:
         return [Outcome(loop.code, loop.enhanced, loop.text)] * len(incoming.recipients)
     try:
         plan = _plan(incoming, outcomes)
-        mailboxes = {
-            m.pk: m
-            for m in Mailbox.objects.select_related("domain__parent__plan", "domain__plan").filter(
-                pk__in=list(plan.local) + list(plan.autoreplies)
-            )
-        }
+        mailboxes = cached_mailboxes(list(plan.local) + list(plan.autoreplies))
     except DatabaseError as error:
         log.error("%s: database unavailable while routing: %s", incoming.queue_id, error)
         raise TemporaryFailure(

@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import secrets
+import random
 import socket
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,8 +45,8 @@ def unique_name(size: int) -> str:
     seconds = int(now)
     micro = int((now - seconds) * 1_000_000)
     return (
-        f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}R{secrets.token_hex(4)}.{_HOST}"
-        f",S={size},W={size}"
+        f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}R{random.getrandbits(32):08x}"
+        f".{_HOST},S={size},W={size}"
     )
 
 
@@ -75,6 +76,32 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _DirectorySync:
+    """Group commit of directory fsyncs: when several threads have just renamed files
+    into one directory, a single fsync started after all the renames covers them all,
+    so concurrent deliveries to one mailbox do not queue up one fsync each."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._states: dict[Path, list] = {}  # path -> [lock, requested, done]
+
+    def sync(self, path: Path) -> None:
+        with self._guard:
+            state = self._states.setdefault(path, [threading.Lock(), 0, 0])
+            state[1] += 1
+            ticket = state[1]
+        with state[0]:
+            if state[2] >= ticket:
+                return  # an fsync that began after our rename already covered it
+            with self._guard:
+                target = state[1]
+            fsync_dir(path)
+            state[2] = target
+
+
+sync_directory = _DirectorySync().sync
+
+
 def deliver(
     maildir: Path,
     data: bytes | Iterable[bytes],
@@ -94,7 +121,7 @@ def deliver(
     if not (target / "tmp").is_dir():
         create_folder(maildir, folder) if folder else _create_inbox(maildir)
     chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else data
-    tmp_path = target / "tmp" / f"{time.time():.6f}.{os.getpid()}.{secrets.token_hex(6)}"
+    tmp_path = target / "tmp" / f"{time.time():.6f}.{os.getpid()}.{next(_counter)}"
     size = 0
     try:
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -118,7 +145,7 @@ def deliver(
             final = target / "new" / name
         os.rename(tmp_path, final)
         if durable:
-            fsync_dir(final.parent)
+            sync_directory(final.parent)
     except OSError as error:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

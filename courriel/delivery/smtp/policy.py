@@ -25,7 +25,7 @@ from courriel.config import Config
 from courriel.dbthread import run_db
 from courriel.delivery import quota
 from courriel.delivery.message import check_content
-from courriel.delivery.recipients import Classified, classify
+from courriel.delivery.recipients import Classified, classify, classify_cached
 from courriel.delivery.router import Incoming, TemporaryFailure, accept
 from courriel.delivery.smtp import hooks
 from courriel.errors import ValidationError
@@ -194,7 +194,9 @@ class SmtpPolicy:
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return "452 4.5.3 Too many recipients"
         login = self._login(session)
-        classified: Classified = await run_db(classify, address, may_relay=bool(login))
+        classified = classify_cached(address, may_relay=bool(login)) or await run_db(
+            classify, address, may_relay=bool(login)
+        )
         if classified.kind == "refused":
             assert classified.refusal is not None
             log.info(
@@ -206,7 +208,11 @@ class SmtpPolicy:
             return classified.refusal.reply()
         if classified.kind == "local":
             assert classified.resolution is not None
-            refusal = await run_db(_quota_refusal, classified, _size_option(envelope.mail_options))
+            refusal = _quota_refusal(classified, _size_option(envelope.mail_options), cached=True)
+            if refusal is _UNKNOWN:
+                refusal = await run_db(
+                    _quota_refusal, classified, _size_option(envelope.mail_options)
+                )
             if refusal:
                 return refusal
             if self.kind == "smtp" and not login:
@@ -302,19 +308,28 @@ def _owns_address(login: str, address: str) -> bool:
     return login in resolve(address).reached
 
 
-def _quota_refusal(classified: Classified, size: int) -> str | None:
+_UNKNOWN = "unknown"
+
+
+def _quota_refusal(classified: Classified, size: int, *, cached: bool = False) -> str | None:
     """Refuse at RCPT when a local copy cannot be stored and nothing else happens to
-    the mail: 452 4.2.2 (full, retry later) or 552 5.2.2 (bigger than the quota)."""
-    from courriel.accounts.models import Mailbox
+    the mail: 452 4.2.2 (full, retry later) or 552 5.2.2 (bigger than the quota).
+    With `cached`, only mailbox rows already in the routing cache are used (no
+    database access, safe on the event loop); _UNKNOWN if one is missing."""
+    from courriel.accounts.routing_cache import cache, cached_mailboxes
 
     resolution = classified.resolution
     assert resolution is not None
     if resolution.forwards:
         return None  # forwarding keeps working when the mailbox is full
     ids = [copy.mailbox_id for copy in resolution.copies]
-    mailboxes = Mailbox.objects.select_related("domain__parent__plan", "domain__plan").filter(
-        pk__in=ids
-    )
+    if cached:
+        rows = [cache.peek(("mailbox", i)) for i in ids]
+        if any(row is None or not quota.domain_used_is_known(row.domain) for row in rows):
+            return _UNKNOWN
+        mailboxes = rows
+    else:
+        mailboxes = list(cached_mailboxes(ids).values())
     for mailbox in mailboxes:
         if quota.too_big_ever(mailbox, size):
             return "552 5.2.2 Message too big for the mailbox quota"
