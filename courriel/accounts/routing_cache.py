@@ -45,13 +45,22 @@ class RoutingCache:
         self._lock = threading.Lock()
         self._entries: dict[Hashable, tuple[float, object]] = {}
         self._stamp: tuple[str, int] | None = None
+        self._last_check: tuple[str, float, tuple[str, int]] | None = None
 
     def _current_stamp(self) -> tuple[str, int]:
+        """The generation file's identity, looked at no more than every 50 ms (a
+        change is still seen before any client could notice the difference)."""
         path = _generation_path()
+        now = time.monotonic()
+        last = self._last_check
+        if last is not None and last[0] == path and now - last[1] < 0.05:
+            return last[2]
         try:
-            return path, os.stat(path).st_mtime_ns
+            stamp = (path, os.stat(path).st_mtime_ns)
         except OSError:
-            return path, 0
+            stamp = (path, 0)
+        self._last_check = (path, now, stamp)
+        return stamp
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         ttl = get_config().smtp.routing_cache_seconds

@@ -74,8 +74,7 @@ def note_domain_growth(domain: Domain, size: int) -> None:
 
 
 def mailbox_room(mailbox: Mailbox) -> Room:
-    used = maildirsize.usage(maildir_of(mailbox))[0] if maildir_of(mailbox).is_dir() else 0
-    return Room(used, mailbox.quota)
+    return Room(maildirsize.usage(maildir_of(mailbox))[0], mailbox.quota)
 
 
 def domain_room(mailbox: Mailbox) -> Room:

@@ -41,6 +41,8 @@ class MailboxEvents:
                 del self._waiters[key]
 
     def notify(self, maildir: Path) -> None:
+        if not self._waiters:  # nobody in IDLE: the common case on the delivery path
+            return
         with self._lock:
             waiters = list(self._waiters.get(maildir.resolve(), ()))
         for loop, event in waiters:

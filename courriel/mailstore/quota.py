@@ -153,17 +153,36 @@ def usage(maildir: Path) -> tuple[int, int]:
 def add(maildir: Path, size: int, count: int) -> None:
     """Record a change (+ on delivery, - on expunge) with one atomic append."""
     path = maildir / SIZEFILE
-    if not path.exists():
-        recalculate(maildir)  # includes the message just written
-        return
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        recalculate(maildir)  # includes the message just written
+        return
     except OSError:
         return
+    line = f"{size} {count}\n".encode("ascii")
     try:
-        os.write(fd, f"{size} {count}\n".encode("ascii"))
+        before = os.fstat(fd)
+        os.write(fd, line)
+        after = os.fstat(fd)
     finally:
         os.close(fd)
+    # Keep the parsed sum current when nobody else wrote in between, so the next
+    # usage() is a stat, not a read of the file.
+    with _parsed_lock:
+        known = _parsed.get(path)
+        if (
+            known is not None
+            and known[0] == (before.st_ino, before.st_size, before.st_mtime_ns)
+            and after.st_size == before.st_size + len(line)
+        ):
+            total, messages = known[1]
+            _parsed[path] = (
+                (after.st_ino, after.st_size, after.st_mtime_ns),
+                (total + size, messages + count),
+            )
+        else:
+            _parsed.pop(path, None)
 
 
 def set_limit(maildir: Path, limit: int | None) -> None:
