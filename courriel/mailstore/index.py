@@ -283,7 +283,7 @@ class FolderIndex:
         return [uid for uid, _ in added]
 
     @contextlib.contextmanager
-    def _own_change(self) -> Iterator[None]:
+    def own_change(self) -> Iterator[None]:
         """Our own change moves the directory times; adopt them if nobody else changed
         the folder since we last looked, so our change does not cost a rescan."""
         before = self._stats()
@@ -331,7 +331,7 @@ class FolderIndex:
         if not self.in_new:
             return []
         claimed = []
-        with self._own_change():
+        with self.own_change():
             for uid in sorted(self.in_new):
                 message = self.by_uid[uid]
                 try:
@@ -348,7 +348,7 @@ class FolderIndex:
         if message.info == info and message.sub == "cur":
             return True
         target = self.path / "cur" / f"{message.base}:2,{info}"
-        with self._own_change():
+        with self.own_change():
             for _attempt in range(2):
                 try:
                     os.rename(self.file(message), target)
@@ -370,7 +370,7 @@ class FolderIndex:
         """Delete messages (files, then index, then quota); returns their UIDs."""
         gone = []
         size = 0
-        with self._own_change():
+        with self.own_change():
             for message in messages:
                 try:
                     os.unlink(self.file(message))
@@ -410,7 +410,7 @@ class FolderIndex:
         if not sizes:
             base = unique_name(os.stat(source).st_size)
         target = self.path / "cur" / f"{base}:2,{info}"
-        with self._own_change():
+        with self.own_change():
             if link:
                 tmp = self.path / "tmp" / base
                 os.link(source, tmp)
@@ -422,10 +422,30 @@ class FolderIndex:
             fsync_dir(target.parent)
             return self._register([base], {base: ("cur", info)})[0]
 
+    def move_to(self, message: Message, target: FolderIndex, origin: int) -> int | None:
+        """MOVE: rename the file into `target` (same disk, no copy); its UID there, or
+        None if it was gone."""
+        with self.own_change():
+            for _attempt in range(2):
+                try:
+                    uid = target.add_file(self.file(message), message.info, link=False)
+                    break
+                except FileNotFoundError:
+                    self.refresh()
+                    if message.uid not in self.by_uid:
+                        return None
+            else:
+                return None
+            self._forget(message, origin)
+            return uid
+
     def adopt(self, path: Path) -> int:
         """Index a file just written into cur/ (APPEND) and return its UID."""
         base, info = split_name(path.name)
-        with self._own_change():
+        known = self.by_base.get(base)
+        if known is not None:
+            return known.uid
+        with self.own_change():
             return self._register([base], {base: (path.parent.name, info)})[0]
 
 
