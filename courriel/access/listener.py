@@ -127,7 +127,7 @@ class Listener:
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError):
             pass
         except asyncio.CancelledError:
-            raise
+            pass  # the service is stopping; the client gets its connection closed
         except Exception:  # one broken session never takes the server down
             log.exception("%s session from %s failed", self.name, stream.ip)
         finally:

@@ -149,6 +149,11 @@ def create(maildir: Path, name: str) -> Path:
     name = check_name(name)
     if name == "INBOX" or exists(maildir, name):
         raise FolderError(f"Mailbox {name} already exists.", "ALREADYEXISTS")
+    levels = name.split(SEPARATOR)
+    for depth in range(1, len(levels)):  # RFC 3501: create the superior names too
+        parent = SEPARATOR.join(levels[:depth])
+        if parent != "INBOX" and not exists(maildir, parent):
+            create_folder(maildir, parent)
     return create_folder(maildir, name)
 
 

@@ -129,11 +129,18 @@ def stop_listeners(loop: asyncio.AbstractEventLoop, thread: threading.Thread, li
 
 @pytest.fixture
 def mailbox_user(transactional_db: None, monsite: Customer) -> tuple[str, str, Path]:
-    from courriel.accounts.services.mailboxes import create_mailbox
+    import shutil
 
+    from courriel.accounts.services.mailboxes import create_mailbox
+    from courriel.mailstore import index
+    from courriel.mailstore.layout import create_maildir
+
+    shutil.rmtree(get_config().mail_root / "monsite.be", ignore_errors=True)
+    index._open.clear()
     created = create_mailbox(monsite.actor, monsite.domain, login="monsite0001",
                              real_name="Info", password=PASSWORD, addresses=["info"])
     mailbox = created.mailbox
+    create_maildir(mailbox.maildir_path(get_config().mail_root))
     return mailbox.login, "monsite0001@monsite.be", mailbox.maildir_path(get_config().mail_root)
 
 

@@ -170,4 +170,8 @@ def find(root: Part, numbers: tuple[int, ...]) -> Part | None:
 
 
 def line_count(data: bytes, start: int, end: int) -> int:
-    return data.count(b"\n", start, end)
+    """Lines of a body; a last line without its end (before a boundary) counts too."""
+    lines = data.count(b"\n", start, end)
+    if end > start and data[end - 1 : end] != b"\n":
+        lines += 1
+    return lines

@@ -109,12 +109,13 @@ class Reader:
         while self.pos < len(data) and (
             data[self.pos] not in ATOM_SPECIALS or data[self.pos] in allowed_extra
         ):
-            if data[self.pos] > 0x7E:
-                raise ParseError("8-bit characters are not allowed here")
             self.pos += 1
         if self.pos == start:
             raise ParseError("Expected an atom")
-        return data[start : self.pos].decode("ascii")
+        try:
+            return data[start : self.pos].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseError("Invalid UTF-8 in the command") from None
 
     def quoted(self) -> bytes:
         self.expect(b'"', "a quoted string")
@@ -158,7 +159,7 @@ class Reader:
     def astring(self) -> bytes:
         if self.peek() in (0x22, 0x7B):
             return self.string()
-        return self.atom(extra=b"]").encode()
+        return self.atom(extra=b"]").encode("utf-8")
 
     def nstring(self) -> bytes | None:
         if self.take(b"NIL"):

@@ -521,9 +521,9 @@ class ImapSession:
         return f"[APPENDUID {validity} {uid}] APPEND completed."
 
     async def cmd_idle(self, command: Command) -> str:
+        event = events.subscribe(self.user_store.maildir)  # before "+": miss nothing
         self.send("+ idling")
         await self.stream.drain()
-        event = events.subscribe(self.user_store.maildir)
         reader = asyncio.ensure_future(self.stream.readline(self.settings.imap_autologout))
         try:
             while True:
@@ -664,6 +664,7 @@ class ImapSession:
         missing = 0
         if names <= {"UID", "FLAGS"}:  # what synchronising clients ask for, fast
             flag_cache: dict[str, bytes] = {}
+            recent = selected.recent
             lines = []
             for position, uid in targets:
                 message = by_uid.get(uid)
@@ -675,11 +676,10 @@ class ImapSession:
                     if item.name == "UID":
                         parts.append(b"UID %d" % uid)
                     else:
-                        flags = flag_cache.get(message.info)
+                        key = message.info + ("R" if uid in recent else "")
+                        flags = flag_cache.get(key)
                         if flags is None:
-                            flags = flag_cache[message.info] = fetch.flags_item(
-                                index.flags(message)
-                            )
+                            flags = flag_cache[key] = fetch.flags_item(self._flags(message))
                         parts.append(flags)
                 lines.append(b"* %d FETCH (%s)\r\n" % (position, b" ".join(parts)))
                 if len(lines) >= 2000:
