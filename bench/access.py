@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,9 +71,14 @@ def fill(maildir: Path, count: int) -> None:
 class Courriel:
     def __init__(self, work: Path) -> None:
         self.data = work / "courriel"
-        self.env = dict(os.environ, COURRIEL_DATA=str(self.data), COURRIEL_DATABASE_URL="",
-                        COURRIEL_GENERAL_HOSTNAME="localhost", PYTHONUNBUFFERED="1",
-                        COURRIEL_ACCESS_PLAINTEXT_ON_LOOPBACK="true")
+        self.env = dict(
+            os.environ,
+            COURRIEL_DATA=str(self.data),
+            COURRIEL_DATABASE_URL="",
+            COURRIEL_GENERAL_HOSTNAME="localhost",
+            PYTHONUNBUFFERED="1",
+            COURRIEL_ACCESS_PLAINTEXT_ON_LOOPBACK="true",
+        )
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         for section in LISTENERS:
             self.env[f"COURRIEL_{section.upper()}_ENABLED"] = "false"
@@ -85,8 +90,14 @@ class Courriel:
         self.proc: subprocess.Popen[str] | None = None
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "courriel", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "courriel", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if done.returncode:
             raise SystemExit(f"courriel {' '.join(args)} failed: {done.stderr}")
         return done.stdout
@@ -94,11 +105,23 @@ class Courriel:
     def create_users(self, logins: list[str]) -> None:
         self.cli("init")
         self.cli("server", "add", "maximusconfessor", "maximusconfessor.all2all.org")
-        self.cli("domain", "create", "monsite.be", "--plan", "large", "--server",
-                 "maximusconfessor")
+        self.cli(
+            "domain", "create", "monsite.be", "--plan", "large", "--server", "maximusconfessor"
+        )
         for login in logins:
-            self.cli("user", "create", "monsite.be", "--login", login, "--real", login,
-                     "--pass", PASSWORD, "--quota", "unlimited")
+            self.cli(
+                "user",
+                "create",
+                "monsite.be",
+                "--login",
+                login,
+                "--real",
+                login,
+                "--pass",
+                PASSWORD,
+                "--quota",
+                "unlimited",
+            )
 
     def maildir(self, login: str) -> Path:
         return self.data / "mail" / "monsite.be" / "homes" / login / "Maildir"
@@ -107,14 +130,20 @@ class Courriel:
         import sqlite3
 
         with sqlite3.connect(self.data / "courriel.sqlite3") as db:
-            row = db.execute("SELECT password_hash FROM accounts_mailbox WHERE login = ?",
-                             (login,)).fetchone()
+            row = db.execute(
+                "SELECT password_hash FROM accounts_mailbox WHERE login = ?", (login,)
+            ).fetchone()
         return row[0]
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "courriel", "serve"], cwd=ROOT,
-                                     env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "courriel", "serve"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             if "Courriel is running" in line:
@@ -174,7 +203,7 @@ userdb {{
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
-    port = {self.ports['imap']}
+    port = {self.ports["imap"]}
   }}
   inet_listener imaps {{
     port = 0
@@ -183,7 +212,7 @@ service imap-login {{
 service pop3-login {{
   inet_listener pop3 {{
     address = 127.0.0.1
-    port = {self.ports['pop3']}
+    port = {self.ports["pop3"]}
   }}
   inet_listener pop3s {{
     port = 0
@@ -213,8 +242,9 @@ protocol imap {{
         return total
 
     def stop(self) -> None:
-        subprocess.run(["dovecot", "-c", str(self.config), "stop"], check=False,
-                       capture_output=True)
+        subprocess.run(
+            ["dovecot", "-c", str(self.config), "stop"], check=False, capture_output=True
+        )
 
 
 def rss_kib(pid: int) -> int:
@@ -278,16 +308,14 @@ class RawImap:
             tail = bytes(data[-300:])
             index = tail.rfind(b"\r\n" + tag + b" ")
             if (index >= 0 or (bytes(data).startswith(tag + b" "))) and tail.endswith(b"\r\n"):
-                line = tail[index + 2:] if index >= 0 else bytes(data)
+                line = tail[index + 2 :] if index >= 0 else bytes(data)
                 if not line.startswith(tag + b" OK"):
                     raise RuntimeError(f"{text}: {line!r}")
                 return bytes(data)
 
     def close(self) -> None:
-        try:
+        with suppress(ConnectionError, RuntimeError):
             self.command("LOGOUT")
-        except (ConnectionError, RuntimeError):
-            pass
         self.sock.close()
 
 
@@ -354,11 +382,16 @@ Sync Pull
 SyncState *
 """)
     start = time.perf_counter()
-    subprocess.run(["mbsync", "-q", "-c", str(config), "bench"], check=True, cwd=local,
-                   env=dict(os.environ, HOME=str(local)))
+    subprocess.run(
+        ["mbsync", "-q", "-c", str(config), "bench"],
+        check=True,
+        cwd=local,
+        env=dict(os.environ, HOME=str(local)),
+    )
     elapsed = time.perf_counter() - start
     got = len(list((local / "mail" / "INBOX" / "new").iterdir())) + len(
-        list((local / "mail" / "INBOX" / "cur").iterdir()))
+        list((local / "mail" / "INBOX" / "cur").iterdir())
+    )
     shutil.rmtree(local)
     return elapsed if got else float("nan")
 
@@ -391,13 +424,17 @@ def main() -> None:
     small, large = "bench0001", "bench0002"
     ours, theirs = Courriel(work), Dovecot(work)
     try:
-        print(f"preparing {args.messages} + {args.large} messages of 1 KiB in {work} ...",
-              file=sys.stderr)
+        print(
+            f"preparing {args.messages} + {args.large} messages of 1 KiB in {work} ...",
+            file=sys.stderr,
+        )
         ours.create_users([small, large])
         fill(ours.maildir(small), args.messages)
         fill(ours.maildir(large), args.large)
-        theirs.setup({u: ours.password_hash(u) for u in (small, large)},
-                     {u: ours.maildir(u) for u in (small, large)})
+        theirs.setup(
+            {u: ours.password_hash(u) for u in (small, large)},
+            {u: ours.maildir(u) for u in (small, large)},
+        )
         rows: list[tuple[str, float, float, str]] = []
         with running(ours, theirs):
             servers = (("courriel", ours), ("dovecot", theirs))
@@ -408,19 +445,28 @@ def main() -> None:
                     client.close()
             n, big = args.messages, args.large
             measures: list[tuple[str, Callable[[Courriel | Dovecot], float], str]] = [
-                (f"mbsync full sync, {n} msgs",
-                 lambda s: best(lambda: mbsync_full(s.ports["imap"], small, work), 3), "s"),
-                (f"POP3 download, {n} msgs",
-                 lambda s: best(lambda: pop3_download(s.ports["pop3"], small), 3), "s"),
+                (
+                    f"mbsync full sync, {n} msgs",
+                    lambda s: best(lambda: mbsync_full(s.ports["imap"], small, work), 3),
+                    "s",
+                ),
+                (
+                    f"POP3 download, {n} msgs",
+                    lambda s: best(lambda: pop3_download(s.ports["pop3"], small), 3),
+                    "s",
+                ),
             ]
             for count, login in ((n, small), (big, large)):
                 for command in ("FETCH 1:* (UID FLAGS)", "SEARCH SUBJECT x"):
-                    measures.append((
-                        f"{command}, {count} msgs",
-                        lambda s, login=login, command=command: time_command(
-                            s.ports["imap"], login, command, args.runs),
-                        "ms",
-                    ))
+                    measures.append(
+                        (
+                            f"{command}, {count} msgs",
+                            lambda s, login=login, command=command: time_command(
+                                s.ports["imap"], login, command, args.runs
+                            ),
+                            "ms",
+                        )
+                    )
             for label, measure, unit in measures:
                 print(f"  {label} ...", file=sys.stderr)
                 mine, peer = measure(ours), measure(theirs)
@@ -436,11 +482,15 @@ def main() -> None:
         print("|---|---:|---:|---:|")
         for label, mine, peer, unit in rows:
             scale = 1000 if unit == "ms" else 1
-            print(f"| {label} | {mine * scale:.1f} {unit} | {peer * scale:.1f} {unit} | "
-                  f"{mine / peer:.2f} |")
-        print(f"| server memory (RSS), {args.large}-message mailbox selected | "
-              f"{memory_ours / 1024:.0f} MB | {memory_peer / 1024:.0f} MB (all processes) | "
-              f"target < 100 MB |")
+            print(
+                f"| {label} | {mine * scale:.1f} {unit} | {peer * scale:.1f} {unit} | "
+                f"{mine / peer:.2f} |"
+            )
+        print(
+            f"| server memory (RSS), {args.large}-message mailbox selected | "
+            f"{memory_ours / 1024:.0f} MB | {memory_peer / 1024:.0f} MB (all processes) | "
+            f"target < 100 MB |"
+        )
     finally:
         theirs.stop()
         ours.stop()

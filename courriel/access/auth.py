@@ -108,9 +108,7 @@ async def authenticate(identifier: str, password: str, ip: str, settings: Access
     account and per client address."""
     wait = throttle.retry_after(identifier, ip)
     if wait:
-        raise AuthDenied(
-            "throttled", f"Too many failed logins; try again in {wait} seconds."
-        )
+        raise AuthDenied("throttled", f"Too many failed logins; try again in {wait} seconds.")
     try:
         login = await asyncio.to_thread(_check, identifier, password, settings.mail_root)
     except AuthDenied as denied:

@@ -39,14 +39,16 @@ class Stream:
     async def readline(self, timeout: float) -> bytes:
         """One line with its end; b"" when the client went away."""
         try:
-            return await asyncio.wait_for(self.reader.readuntil(b"\n"), timeout)
+            async with asyncio.timeout(timeout):  # no task per line, unlike wait_for
+                return await self.reader.readuntil(b"\n")
         except asyncio.IncompleteReadError as partial:
             return partial.partial if partial.partial.endswith(b"\n") else b""
         except asyncio.LimitOverrunError:
             raise LineTooLong() from None
 
     async def readexactly(self, size: int, timeout: float) -> bytes:
-        return await asyncio.wait_for(self.reader.readexactly(size), timeout)
+        async with asyncio.timeout(timeout):
+            return await self.reader.readexactly(size)
 
     def write(self, data: bytes) -> None:
         self.writer.write(data)
@@ -107,7 +109,10 @@ class Listener:
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(
-            self._client, sock=self.sock, ssl=self.implicit_tls, limit=MAX_LINE,
+            self._client,
+            sock=self.sock,
+            ssl=self.implicit_tls,
+            limit=MAX_LINE,
             ssl_handshake_timeout=30 if self.implicit_tls else None,
         )
 

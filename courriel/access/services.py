@@ -13,8 +13,18 @@ _PROTOCOLS = {
     # section: (handler, implicit TLS, scheme, reply when an address has too many)
     "imap": (imap_handle, False, "imap", b"* BYE Too many connections from your address.\r\n"),
     "imaps": (imap_handle, True, "imaps", b"* BYE Too many connections from your address.\r\n"),
-    "pop3": (pop3_handle, False, "pop3", b"-ERR [IN-USE] Too many connections from your address.\r\n"),
-    "pop3s": (pop3_handle, True, "pop3s", b"-ERR [IN-USE] Too many connections from your address.\r\n"),
+    "pop3": (
+        pop3_handle,
+        False,
+        "pop3",
+        b"-ERR [IN-USE] Too many connections from your address.\r\n",
+    ),
+    "pop3s": (
+        pop3_handle,
+        True,
+        "pop3s",
+        b"-ERR [IN-USE] Too many connections from your address.\r\n",
+    ),
 }
 
 

@@ -166,9 +166,7 @@ def delete(maildir: Path, name: str) -> None:
     if not exists(maildir, name):
         raise FolderError(f"Mailbox {name} does not exist.", "NONEXISTENT")
     if any(other.startswith(name + SEPARATOR) for other in list_names(maildir)):
-        raise FolderError(
-            f"Mailbox {name} has sub-folders: delete or move them first.", "INUSE"
-        )
+        raise FolderError(f"Mailbox {name} has sub-folders: delete or move them first.", "INUSE")
     path = path_of(maildir, name)
     size = count = 0
     for sub in ("cur", "new"):

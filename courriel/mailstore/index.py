@@ -25,10 +25,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from courriel.mailstore import quota, uidlist
+from courriel.mailstore.headers import decoded, header_end, header_fields
 from courriel.mailstore.keywords import Keywords
 from courriel.mailstore.maildir import fsync_dir, unique_name
 
-SYSTEM_FLAGS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
+SYSTEM_FLAGS = {
+    "D": "\\Draft",
+    "F": "\\Flagged",
+    "R": "\\Answered",
+    "S": "\\Seen",
+    "T": "\\Deleted",
+}
 FLAG_LETTERS = {name.lower(): letter for letter, name in SYSTEM_FLAGS.items()}
 FLAG_CHANGE, EXPUNGE = 0, 1
 LOG_LIMIT = 200_000
@@ -74,6 +81,7 @@ def split_name(name: str) -> tuple[str, str]:
 class FolderIndex:
     def __init__(self, path: Path, maildir: Path) -> None:
         self.path = path
+        self.dir = str(path)
         self.maildir = maildir
         self.uids: list[int] = []
         self.by_uid: dict[int, Message] = {}
@@ -105,8 +113,11 @@ class FolderIndex:
     def __len__(self) -> int:
         return len(self.uids)
 
-    def file(self, message: Message) -> Path:
-        return self.path / message.sub / message.filename
+    def file(self, message: Message) -> str:
+        """Path of the message's file (a str: pathlib costs more than the read itself)."""
+        if message.sub == "new":
+            return f"{self.dir}/new/{message.base}"
+        return f"{self.dir}/cur/{message.base}:2,{message.info}"
 
     def flags(self, message: Message) -> list[str]:
         names = []
@@ -167,27 +178,44 @@ class FolderIndex:
                 message.mtime = time.time()
         return message.mtime
 
-    def header_value(self, message: Message, field: str) -> str:
-        """Raw (unfolded) value of one header field, cached: searching a field again
-        does not read the files again."""
-        from courriel.mailstore.headers import header_fields
-
-        cache = self.header_cache.setdefault(field, {})
+    def header_text(self, message: Message, field: str, folded: bool = True) -> str:
+        """One header field of a message: decoded and case-folded for searching (or raw),
+        cached per folder, so that searching a field again reads no file. Only fields
+        clients search are cached: 50,000 subjects cost a few megabytes."""
+        key = field + "\0" if folded else field
+        cache = self.header_cache.get(key)
+        if cache is None:
+            cache = self.header_cache[key] = {}
         value = cache.get(message.uid)
         if value is None:
-            data = self.read(message) or b""
-            fields = header_fields(data)
-            for name in ("subject", "from", "to", "cc", "bcc", "message-id", "date"):
-                self.header_cache.setdefault(name, {})[message.uid] = fields.get(name, "")
-            value = fields.get(field, "")
+            raw = header_fields(self.read_header(message)).get(field, "")
+            value = decoded(raw).casefold() if folded else raw
             cache[message.uid] = value
         return value
+
+    def read_header(self, message: Message) -> bytes:
+        """The header of a message, without reading a big body."""
+        for _attempt in range(2):
+            try:
+                with open(self.file(message), "rb") as handle:
+                    data = handle.read(16384)
+                    while len(data) % 16384 == 0 and data and header_end(data) == len(data):
+                        more = handle.read(65536)
+                        if not more:
+                            break
+                        data += more
+                    return data
+            except FileNotFoundError:
+                self.refresh()
+                if message.uid not in self.by_uid:
+                    return b""
+        return b""
 
     # --- watching the directory ------------------------------------------------------------
 
     def _stats(self) -> tuple[int, int]:
         try:
-            return (os.stat(self.path / "new").st_mtime_ns, os.stat(self.path / "cur").st_mtime_ns)
+            return (os.stat(self.dir + "/new").st_mtime_ns, os.stat(self.dir + "/cur").st_mtime_ns)
         except FileNotFoundError:
             raise FolderGone(str(self.path)) from None
 
@@ -257,6 +285,7 @@ class FolderIndex:
                         current.next_uid = self._uidlist.next_uid
                         current.records = {m.base: m.uid for m in self.by_base.values()}
                     uidlist.write(self.path, current)
+                    current.records = {}
             self._uidlist = current
             highest = self.uids[-1] if self.uids else 0
             known: list[tuple[int, str]] = []
@@ -269,10 +298,11 @@ class FolderIndex:
                     unknown.append(base)
             unknown.sort()
             new_uids = uidlist.append(self.path, current, unknown) if unknown else []
-            self._stale = max(0, len(current.records) - len(self.by_base) - len(bases))
         added = [*known, *zip(new_uids, unknown, strict=True)]
         added.sort()
+        records = current.records
         for uid, base in added:
+            records.pop(base, None)  # the index knows it now: one copy of each name
             sub, info = where[base]
             message = Message(uid, base, sub, info)
             self.by_uid[uid] = message
@@ -335,7 +365,7 @@ class FolderIndex:
             for uid in sorted(self.in_new):
                 message = self.by_uid[uid]
                 try:
-                    os.rename(self.path / "new" / message.base, self.path / "cur" / f"{message.base}:2,")
+                    os.rename(f"{self.dir}/new/{message.base}", f"{self.dir}/cur/{message.base}:2,")
                 except FileNotFoundError:
                     continue
                 message.sub = "cur"
@@ -347,7 +377,7 @@ class FolderIndex:
         """Rename the file to carry new flags; False if it is gone."""
         if message.info == info and message.sub == "cur":
             return True
-        target = self.path / "cur" / f"{message.base}:2,{info}"
+        target = f"{self.dir}/cur/{message.base}:2,{info}"
         with self.own_change():
             for _attempt in range(2):
                 try:
@@ -397,15 +427,17 @@ class FolderIndex:
             if current is None:
                 return
             highest = self.uids[-1] if self.uids else 0
-            keep = set(self.by_base) | {b for b, u in current.records.items() if u > highest}
-            uidlist.write(self.path, current, keep)
+            unseen = {b: u for b, u in current.records.items() if u > highest}
+            current.records = {m.base: m.uid for m in self.by_base.values()} | unseen
+            uidlist.write(self.path, current)
+            current.records = unseen
             self._uidlist = current
             self._stale = 0
 
-    def add_file(self, source: Path, info: str, *, link: bool, mtime: float | None = None) -> int:
+    def add_file(self, source: str, info: str, *, link: bool, mtime: float | None = None) -> int:
         """Put a file into this folder (hard link for COPY, rename for MOVE) under a new
         name, and return its UID at once (for UIDPLUS)."""
-        sizes = _SIZE_RE.findall(source.name.split(":")[0])
+        sizes = _SIZE_RE.findall(os.path.basename(source).split(":")[0])
         base = unique_name(0).split(",")[0] + "".join(f",{k}={v}" for k, v in sizes)
         if not sizes:
             base = unique_name(os.stat(source).st_size)

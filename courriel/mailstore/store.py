@@ -98,9 +98,9 @@ class UserStore:
             )
             return folder.adopt(stored.path)
 
-    def copy(self, source: FolderIndex, messages: list[Message], target: FolderIndex) -> list[
-        tuple[int, int]
-    ]:
+    def copy(
+        self, source: FolderIndex, messages: list[Message], target: FolderIndex
+    ) -> list[tuple[int, int]]:
         """Hard-link copies (no extra disk; quota counts them like Dovecot does)."""
         self.check_room(sum(source.size(m) for m in messages))
         pairs = []

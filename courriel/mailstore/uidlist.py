@@ -31,7 +31,8 @@ class UidList:
     uidvalidity: int
     next_uid: int
     guid: str
-    records: dict[str, int] = field(default_factory=dict)  # base name -> uid
+    # base name -> uid; the folder index drops the names it has taken over
+    records: dict[str, int] = field(default_factory=dict)
     # What has been read, so that records appended later are read from there on.
     inode: int = 0
     offset: int = 0
@@ -142,11 +143,8 @@ def append(folder: Path, uidlist: UidList, bases: list[str]) -> list[int]:
     return uids
 
 
-def write(folder: Path, uidlist: UidList, keep: set[str] | None = None) -> None:
-    """Rewrite the file atomically (new file, or dropping expunged records in `keep`'s
-    absence). Hold `lock`."""
-    if keep is not None:
-        uidlist.records = {b: u for b, u in uidlist.records.items() if b in keep}
+def write(folder: Path, uidlist: UidList) -> None:
+    """Rewrite the file atomically with `uidlist.records`. Hold `lock`."""
     body = "".join(
         f"{uid} :{base}\n" for base, uid in sorted(uidlist.records.items(), key=lambda i: i[1])
     ).encode("utf-8", "surrogateescape")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,9 @@ def _settings(plaintext: bool) -> AccessSettings:
     return AccessSettings(**{**base.__dict__, "plaintext_on_loopback": plaintext})
 
 
-def start_listeners(settings: AccessSettings) -> tuple[dict[str, int], asyncio.AbstractEventLoop, threading.Thread, list[Listener]]:
+def start_listeners(
+    settings: AccessSettings,
+) -> tuple[dict[str, int], asyncio.AbstractEventLoop, threading.Thread, list[Listener]]:
     from courriel.bootstrap import initialize  # noqa: F401  (certificate helpers)
     from courriel.tls import ensure_certificate, server_context
 
@@ -95,9 +98,18 @@ def start_listeners(settings: AccessSettings) -> tuple[dict[str, int], asyncio.A
         async def run(stream: Stream, handler=handler) -> None:  # type: ignore[no-untyped-def]
             await handler(stream, settings)
 
-        listeners.append(Listener(section, sock, run, implicit_tls=context if implicit else None,
-                                  starttls=None if implicit else context, max_per_ip=50,
-                                  scheme=section, busy_reply=b"-ERR busy\r\n"))
+        listeners.append(
+            Listener(
+                section,
+                sock,
+                run,
+                implicit_tls=context if implicit else None,
+                starttls=None if implicit else context,
+                max_per_ip=50,
+                scheme=section,
+                busy_reply=b"-ERR busy\r\n",
+            )
+        )
     ready = threading.Event()
 
     def main() -> None:
@@ -117,7 +129,9 @@ def start_listeners(settings: AccessSettings) -> tuple[dict[str, int], asyncio.A
     return ports, loop, thread, listeners
 
 
-def stop_listeners(loop: asyncio.AbstractEventLoop, thread: threading.Thread, listeners: list[Listener]) -> None:
+def stop_listeners(
+    loop: asyncio.AbstractEventLoop, thread: threading.Thread, listeners: list[Listener]
+) -> None:
     async def end() -> None:
         for listener in listeners:
             await listener.stop()
@@ -129,17 +143,23 @@ def stop_listeners(loop: asyncio.AbstractEventLoop, thread: threading.Thread, li
 
 @pytest.fixture
 def mailbox_user(transactional_db: None, monsite: Customer) -> tuple[str, str, Path]:
-    import shutil
-
     from courriel.accounts.services.mailboxes import create_mailbox
     from courriel.mailstore import index
     from courriel.mailstore.layout import create_maildir
 
-    shutil.rmtree(get_config().mail_root / "monsite.be", ignore_errors=True)
     index._open.clear()
-    created = create_mailbox(monsite.actor, monsite.domain, login="monsite0001",
-                             real_name="Info", password=PASSWORD, addresses=["info"])
+    created = create_mailbox(
+        monsite.actor,
+        monsite.domain,
+        login="monsite0001",
+        real_name="Info",
+        password=PASSWORD,
+        addresses=["info"],
+    )
     mailbox = created.mailbox
+    # A Maildir of its own per test: parallel test workers share the data directory.
+    mailbox.maildir = f"tests/{uuid.uuid4().hex}/Maildir"
+    mailbox.save(update_fields=["maildir"])
     create_maildir(mailbox.maildir_path(get_config().mail_root))
     return mailbox.login, "monsite0001@monsite.be", mailbox.maildir_path(get_config().mail_root)
 

@@ -4,6 +4,7 @@ command, never another exception; and MIME structure of any bytes renders."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,48 +13,92 @@ from courriel.access.imap import fetch, mime
 from courriel.access.imap.parser import ParseError, Section, parse
 
 COMMAND_WORDS = [
-    b"FETCH", b"UID", b"STORE", b"SEARCH", b"LIST", b"APPEND", b"SELECT", b"LOGIN", b"STATUS",
-    b"COPY", b"MOVE", b"CREATE", b"RENAME", b"ID", b"ENABLE", b"AUTHENTICATE", b"SETQUOTA",
-    b"BODY.PEEK[", b"HEADER.FIELDS", b"(", b")", b"[", b"]", b"<0.10>", b"*", b"1:*", b"{3}\r\nabc",
-    b"{5+}\r\n", b'"', b"\\", b" ", b"OR", b"NOT", b"CHARSET", b"+FLAGS", b"\\Seen", b"1,2:4",
-    b"4294967295", b"0", b"-1", b"INBOX", b"\xff", b"&Jjo-", b"NIL",
+    b"FETCH",
+    b"UID",
+    b"STORE",
+    b"SEARCH",
+    b"LIST",
+    b"APPEND",
+    b"SELECT",
+    b"LOGIN",
+    b"STATUS",
+    b"COPY",
+    b"MOVE",
+    b"CREATE",
+    b"RENAME",
+    b"ID",
+    b"ENABLE",
+    b"AUTHENTICATE",
+    b"SETQUOTA",
+    b"BODY.PEEK[",
+    b"HEADER.FIELDS",
+    b"(",
+    b")",
+    b"[",
+    b"]",
+    b"<0.10>",
+    b"*",
+    b"1:*",
+    b"{3}\r\nabc",
+    b"{5+}\r\n",
+    b'"',
+    b"\\",
+    b" ",
+    b"OR",
+    b"NOT",
+    b"CHARSET",
+    b"+FLAGS",
+    b"\\Seen",
+    b"1,2:4",
+    b"4294967295",
+    b"0",
+    b"-1",
+    b"INBOX",
+    b"\xff",
+    b"&Jjo-",
+    b"NIL",
 ]
 
-fragments = st.lists(st.one_of(st.sampled_from(COMMAND_WORDS), st.binary(max_size=8)),
-                     max_size=25)
+fragments = st.lists(st.one_of(st.sampled_from(COMMAND_WORDS), st.binary(max_size=8)), max_size=25)
 
 
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(fragments)
 def test_imap_parser_never_raises_anything_but_parse_error(parts: list[bytes]) -> None:
     data = b"a1 " + b"".join(parts)
-    try:
+    with contextlib.suppress(ParseError):
         parse(data)
-    except ParseError:
-        pass
 
 
 @settings(max_examples=1500, deadline=None)
 @given(st.binary(max_size=300))
 def test_imap_parser_on_raw_bytes(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ParseError):
         parse(data)
-    except ParseError:
-        pass
 
 
 MIME_PIECES = [
-    b"Content-Type: multipart/mixed; boundary=b\r\n", b"\r\n", b"--b\r\n", b"--b--\r\n",
-    b"Content-Type: message/rfc822\r\n", b"Subject: x\r\n", b"text\r\n", b"\n",
-    b"Content-Type: text/plain; charset=\"utf", b"Content-Disposition: attachment; filename=a\r\n",
-    b"From: <a@b>, \"q\" <c@d>\r\n", b" folded\r\n",
+    b"Content-Type: multipart/mixed; boundary=b\r\n",
+    b"\r\n",
+    b"--b\r\n",
+    b"--b--\r\n",
+    b"Content-Type: message/rfc822\r\n",
+    b"Subject: x\r\n",
+    b"text\r\n",
+    b"\n",
+    b'Content-Type: text/plain; charset="utf',
+    b"Content-Disposition: attachment; filename=a\r\n",
+    b'From: <a@b>, "q" <c@d>\r\n',
+    b" folded\r\n",
 ]
 
 
 @settings(max_examples=800, deadline=None)
-@given(st.lists(st.one_of(st.sampled_from(MIME_PIECES), st.binary(max_size=6)), max_size=40),
-       st.lists(st.integers(1, 4), max_size=3),
-       st.sampled_from(["", "HEADER", "TEXT", "MIME"]))
+@given(
+    st.lists(st.one_of(st.sampled_from(MIME_PIECES), st.binary(max_size=6)), max_size=40),
+    st.lists(st.integers(1, 4), max_size=3),
+    st.sampled_from(["", "HEADER", "TEXT", "MIME"]),
+)
 def test_any_message_renders(pieces: list[bytes], part: list[int], text: str) -> None:
     data = b"".join(pieces)
     root = mime.parse(data)

@@ -49,7 +49,7 @@ def test_reads_a_delivered_message_byte_exact(access: Access) -> None:
     client = connect(access)
     typ, info = client.select("INBOX")
     assert typ == "OK" and info == [b"1"]
-    typ, fetched = client.fetch("1", "(RFC822.SIZE BODY.PEEK[])")
+    _typ, fetched = client.fetch("1", "(RFC822.SIZE BODY.PEEK[])")
     assert fetched[0][1] == data
     assert b"RFC822.SIZE %d" % len(data) in fetched[0][0]
     typ, fetched = client.uid("FETCH", "1:*", "(UID FLAGS)")
@@ -62,11 +62,21 @@ def test_login_with_primary_address_and_capabilities(access: Access) -> None:
     typ, _ = client.login(access.address, access.password)
     assert typ == "OK"
     typ, caps = client.capability()
-    for cap in (b"IDLE", b"UIDPLUS", b"MOVE", b"NAMESPACE", b"SPECIAL-USE", b"LITERAL+",
-                b"ENABLE", b"ID", b"CHILDREN", b"QUOTA"):
+    for cap in (
+        b"IDLE",
+        b"UIDPLUS",
+        b"MOVE",
+        b"NAMESPACE",
+        b"SPECIAL-USE",
+        b"LITERAL+",
+        b"ENABLE",
+        b"ID",
+        b"CHILDREN",
+        b"QUOTA",
+    ):
         assert cap in caps[0].split()
     assert client.namespace()[1] == [b'(("" "/")) NIL NIL']
-    typ, data = client.xatom("ID", "NIL")
+    typ, _data = client.xatom("ID", "NIL")
     assert typ == "OK"
     assert client.enable("CONDSTORE")[0] == "OK"
     client.logout()
@@ -95,7 +105,7 @@ def test_special_folders_hierarchy_and_subscriptions(access: Access) -> None:
     assert client.delete("Old")[0] == "NO"  # has a sub-folder
     assert client.delete("Old/2024")[0] == "OK"
     assert client.delete("INBOX")[0] == "NO"
-    typ, data = client.create("bad.name")
+    typ, _data = client.create("bad.name")
     assert typ == "NO"
     client.logout()
 
@@ -152,27 +162,29 @@ def test_fetch_structure_envelope_and_sections(access: Access) -> None:
     access.deliver(MULTIPART)
     client = connect(access)
     client.select("INBOX", readonly=True)
-    typ, data = client.fetch("1", "(ENVELOPE BODYSTRUCTURE INTERNALDATE)")
+    _typ, data = client.fetch("1", "(ENVELOPE BODYSTRUCTURE INTERNALDATE)")
     text = data[0].decode() if isinstance(data[0], bytes) else data[0][0].decode()
     assert '"=?utf-8?q?R=C3=A9union?="' in text
     assert '("Other" NIL "other" "example.org")' in text
     assert '"mixed" ("boundary" "XYZ")' in text
     assert '("attachment" ("filename" "agenda.pdf"))' in text
     assert '"text" "plain" ("charset" "utf-8") NIL NIL "7bit" 24 1' in text
-    typ, data = client.fetch("1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    _typ, data = client.fetch(
+        "1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
+    )
     parts = [item[1] for item in data if isinstance(item, tuple)]
     assert parts[0] == b"See the agenda attached."  # the CRLF belongs to the boundary
     assert parts[1].startswith(b"Content-Type: application/pdf") and parts[1].endswith(b"\r\n\r\n")
     assert parts[2] == b"Subject: =?utf-8?q?R=C3=A9union?=\r\n\r\n"
-    typ, data = client.fetch("1", "(BODY.PEEK[]<0.4>)")
+    _typ, data = client.fetch("1", "(BODY.PEEK[]<0.4>)")
     assert data[0][1] == b"From" and b"BODY[]<0>" in data[0][0]
     assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS (\\Recent))"]
-    typ, data = client.fetch("1", "(BODY[TEXT])")  # read-only: \Seen is not set
+    _typ, data = client.fetch("1", "(BODY[TEXT])")  # read-only: \Seen is not set
     assert b"\\Seen" not in b"".join(p if isinstance(p, bytes) else p[0] for p in data)
     client.logout()
     client = connect(access)
     client.select("INBOX")
-    typ, data = client.fetch("1", "(BODY[TEXT])")
+    _typ, data = client.fetch("1", "(BODY[TEXT])")
     assert b"FLAGS (\\Seen" in b"".join(p if isinstance(p, bytes) else p[0] for p in data)
     client.logout()
 
@@ -202,7 +214,7 @@ def test_quota_from_the_panel(access: Access, mailbox_user) -> None:  # type: ig
     typ, data = client.getquotaroot("INBOX")
     assert typ == "OK"
     flat = b" ".join(d if isinstance(d, bytes) else b" ".join(d) for d in data[0] + data[1])
-    assert b'QUOTAROOT' not in flat or True
+    assert True
     assert re.search(rb"STORAGE [34] 10", flat), flat
     assert client._simple_command("SETQUOTA", '""', "(STORAGE 1)")[0] == "NO"
     typ, data = client.append("INBOX", None, None, message("Too big", body="y" * 20_000))
@@ -247,7 +259,7 @@ def test_message_removed_by_another_process(access: Access) -> None:
             path.unlink()
     typ, data = client.fetch("1", "(BODY.PEEK[])")
     assert typ == "NO" and b"EXPUNGEISSUED" in data[0]
-    typ, data = client.noop()
+    client.noop()
     assert client.response("EXPUNGE")[1] == [b"1"]
     assert client.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1].startswith(
         b"Subject: Kept"
@@ -258,7 +270,7 @@ def test_message_removed_by_another_process(access: Access) -> None:
 def test_unselect_examine_and_check(access: Access) -> None:
     access.deliver(message("One"))
     client = connect(access)
-    typ, data = client.select("INBOX", readonly=True)
+    typ, _data = client.select("INBOX", readonly=True)
     assert typ == "OK"
     assert client.store("1", "+FLAGS", "\\Seen")[0] == "NO"
     assert client.xatom("CHECK")[0] == "OK"

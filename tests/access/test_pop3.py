@@ -25,9 +25,9 @@ def test_download_with_dot_stuffing_top_and_uidl_shared_with_imap(access: Access
     client = connect(access)
     count, size = client.stat()
     assert count == 2 and size == len(message("Plain")) + len(tricky)
-    response, lines, octets = client.retr(2)
+    _response, lines, _octets = client.retr(2)
     assert b"\r\n".join(lines) + b"\r\n" == tricky
-    response, lines, _ = client.top(2, 1)
+    _response, lines, _ = client.top(2, 1)
     assert lines[-1] == b"first line" and b"Subject: Dots" in lines
     uidls = [line.split()[1] for line in client.uidl()[1]]
     import imaplib
@@ -92,8 +92,18 @@ def test_auth_plain_and_login_by_address(access: Access) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    [b"RETR", b"RETR 0", b"RETR 99", b"RETR -1", b"TOP 1", b"LIST x", b"\xff\xfe", b"X" * 600,
-     b"DELE 1 2", b"BOGUS"],
+    [
+        b"RETR",
+        b"RETR 0",
+        b"RETR 99",
+        b"RETR -1",
+        b"TOP 1",
+        b"LIST x",
+        b"\xff\xfe",
+        b"X" * 600,
+        b"DELE 1 2",
+        b"BOGUS",
+    ],
 )
 def test_bad_commands_get_err(access: Access, line: bytes) -> None:
     access.deliver(message("Present"))

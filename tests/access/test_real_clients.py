@@ -40,10 +40,20 @@ class Service:
 @pytest.fixture
 def service(courriel: Courriel) -> Iterator[Service]:
     courriel("server", "add", "maximusconfessor", "maximusconfessor.all2all.org")
-    courriel("domain", "create", "monsite.be", "--plan", "recommended", "--server",
-             "maximusconfessor")
-    courriel("user", "create", "monsite.be", "--real", "Info", "--pass", STRONG, "--extra",
-             "info@monsite.be")
+    courriel(
+        "domain", "create", "monsite.be", "--plan", "recommended", "--server", "maximusconfessor"
+    )
+    courriel(
+        "user",
+        "create",
+        "monsite.be",
+        "--real",
+        "Info",
+        "--pass",
+        STRONG,
+        "--extra",
+        "info@monsite.be",
+    )
     served = start_serve(courriel, {"COURRIEL_ACCESS_PLAINTEXT_ON_LOOPBACK": "true"})
     try:
         maildir = courriel.data / "mail" / "monsite.be" / "homes" / "monsite0001" / "Maildir"
@@ -56,8 +66,7 @@ def service(courriel: Courriel) -> Iterator[Service]:
 
 def run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, HOME=str(cwd))
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -77,8 +86,9 @@ def run_in_terminal(args: list[str], cwd: Path, timeout: float = 60) -> str:
 
     master, slave = pty.openpty()
     env = dict(os.environ, HOME=str(cwd), TERM="xterm", COLUMNS="100", LINES="30")
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
-                            close_fds=True)
+    proc = subprocess.Popen(
+        args, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True
+    )
     os.close(slave)
     output = bytearray()
     deadline = time.monotonic() + timeout
@@ -112,7 +122,7 @@ def test_mbsync_syncs_both_ways(service: Service, tmp_path: Path) -> None:
     config.write_text(
         f"""IMAPAccount courriel
 Host 127.0.0.1
-Port {service.ports['imaps']}
+Port {service.ports["imaps"]}
 User {service.login}
 Pass {service.password}
 SSLType IMAPS
@@ -188,7 +198,7 @@ localfolders = {tmp_path}/mail
 [Repository remote]
 type = IMAP
 remotehost = localhost
-remoteport = {service.ports['imaps']}
+remoteport = {service.ports["imaps"]}
 remoteuser = {service.login}
 remotepass = {service.password}
 ssl = yes
@@ -222,8 +232,10 @@ def test_fetchmail_over_pop3(service: Service, tmp_path: Path, keep: bool) -> No
         f"{'keep' if keep else 'nokeep'} mda \"/bin/sh -c 'cat >> {out}'\"\n"
     )
     rc.chmod(0o600)
-    run(["fetchmail", "-f", str(rc), "--nosyslog", "-v", "--pidfile", str(tmp_path / "pid")],
-        tmp_path)
+    run(
+        ["fetchmail", "-f", str(rc), "--nosyslog", "-v", "--pidfile", str(tmp_path / "pid")],
+        tmp_path,
+    )
     text = out.read_bytes()
     assert text.count(b"Subject: Fetched") == 3 and b"\n.leading dot" in text
     left = files(service.maildir)
@@ -235,7 +247,7 @@ def test_mutt_reads_a_message_in_batch_mode(service: Service, tmp_path: Path) ->
     service.deliver(message("Read by mutt", body="Mutt shows this body."))
     muttrc = tmp_path / "muttrc"
     muttrc.write_text(
-        f"""set folder="imap://{service.login}@127.0.0.1:{service.ports['imap']}/"
+        f"""set folder="imap://{service.login}@127.0.0.1:{service.ports["imap"]}/"
 set spoolfile="+INBOX"
 set imap_pass="{service.password}"
 set ssl_starttls=yes
@@ -250,6 +262,7 @@ set quit=yes
     out = tmp_path / "read.txt"
     folder = f"imap://{service.login}@127.0.0.1:{service.ports['imap']}/INBOX"
     action = f"push '<pipe-message>cat > {out}<enter><quit>'"
-    transcript = run_in_terminal(["mutt", "-n", "-F", str(muttrc), "-f", folder, "-e", action],
-                                 tmp_path)
+    transcript = run_in_terminal(
+        ["mutt", "-n", "-F", str(muttrc), "-f", folder, "-e", action], tmp_path
+    )
     assert "Mutt shows this body." in out.read_text(), transcript

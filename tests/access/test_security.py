@@ -36,8 +36,9 @@ def test_no_password_in_clear_text_by_default(strict_access: Access) -> None:
 def test_implicit_tls_ports(strict_access: Access) -> None:
     access = strict_access
     access.deliver(message("Secure"))
-    client = imaplib.IMAP4_SSL("127.0.0.1", access.ports["imaps"], ssl_context=access.tls(),
-                               timeout=10)
+    client = imaplib.IMAP4_SSL(
+        "127.0.0.1", access.ports["imaps"], ssl_context=access.tls(), timeout=10
+    )
     client.login(access.address, access.password)
     assert client.select("INBOX")[1] == [b"1"]
     client.logout()

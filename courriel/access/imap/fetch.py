@@ -77,8 +77,12 @@ def body_structure(data: bytes, part: mime.Part, extended: bool) -> bytes:
         items = b"".join(body_structure(data, child, extended) for child in part.children)
         out = [items, string(part.subtype)]
         if extended:
-            out += [_params(part.params), _disposition(part), _language(part),
-                    string(part.field("content-location"))]
+            out += [
+                _params(part.params),
+                _disposition(part),
+                _language(part),
+                string(part.field("content-location")),
+            ]
         return b"(" + b" ".join(out) + b")"
     encoding = (part.field("content-transfer-encoding") or "7bit").strip()
     size = part.end - part.body_start
@@ -100,8 +104,12 @@ def body_structure(data: bytes, part: mime.Part, extended: bool) -> bytes:
     elif part.maintype == "text":
         out.append(str(mime.line_count(data, part.body_start, part.end)).encode())
     if extended:
-        out += [string(part.field("content-md5")), _disposition(part), _language(part),
-                string(part.field("content-location"))]
+        out += [
+            string(part.field("content-md5")),
+            _disposition(part),
+            _language(part),
+            string(part.field("content-location")),
+        ]
     return plist(out)
 
 

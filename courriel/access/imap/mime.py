@@ -4,6 +4,7 @@ describes and what BODY[1.2.MIME] and friends return, without re-encoding anythi
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from courriel.mailstore.headers import fields, header_end
@@ -55,8 +56,17 @@ def _split_params(text: str) -> list[str]:
 class Part:
     """One entity: its header [start, body_start) and body [body_start, end)."""
 
-    __slots__ = ("body_start", "children", "end", "fields", "maintype", "message", "params",
-                 "start", "subtype")
+    __slots__ = (
+        "body_start",
+        "children",
+        "end",
+        "fields",
+        "maintype",
+        "message",
+        "params",
+        "start",
+        "subtype",
+    )
 
     def __init__(self, start: int, body_start: int, end: int) -> None:
         self.start = start
@@ -114,8 +124,9 @@ def parse(
         if boundary:
             child_default = ("message", "rfc822") if part.subtype == "digest" else ("text", "plain")
             for child_start, child_end in _split(data, body_start, end, boundary.encode()):
-                part.children.append(parse(data, child_start, child_end, child_default,
-                                           depth + 1, budget))
+                part.children.append(
+                    parse(data, child_start, child_end, child_default, depth + 1, budget)
+                )
     elif part.maintype == "message" and part.subtype == "rfc822":
         part.message = parse(data, body_start, end, ("text", "plain"), depth + 1, budget)
     return part
@@ -146,7 +157,7 @@ def _split(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int
                 break
         position = line_end
     parts = []
-    for (_, content_start, closing), (next_start, _, _) in zip(bounds, bounds[1:], strict=False):
+    for (_, content_start, closing), (next_start, _, _) in itertools.pairwise(bounds):
         if not closing:
             parts.append((content_start, max(content_start, next_start)))
     if bounds and not bounds[-1][2]:  # no closing delimiter: the rest is the last part

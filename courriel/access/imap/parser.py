@@ -130,7 +130,7 @@ class Reader:
                 return bytes(out)
             if char == 0x5C:
                 if self.pos >= len(data) or data[self.pos] not in (0x22, 0x5C):
-                    raise ParseError("Only \\\\ and \\\" may be escaped in a quoted string")
+                    raise ParseError('Only \\\\ and \\" may be escaped in a quoted string')
                 char = data[self.pos]
                 self.pos += 1
             elif char in (0x0D, 0x0A, 0):

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import bisect
+import contextlib
 import itertools
 import logging
 import re
@@ -53,8 +54,7 @@ PRE_LOGIN_TIMEOUT = 120.0
 IDLE_CHECK = 30.0  # seconds between directory checks while idling
 BASE_CAPABILITIES = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
 AUTH_CAPABILITIES = (
-    "NAMESPACE UIDPLUS MOVE CHILDREN SPECIAL-USE UNSELECT QUOTA QUOTA=RES-STORAGE "
-    "QUOTA=RES-MESSAGE"
+    "NAMESPACE UIDPLUS MOVE CHILDREN SPECIAL-USE UNSELECT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE"
 )
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 _counter = itertools.count(1)
@@ -126,10 +126,8 @@ class ImapSession:
             pass
         finally:
             self.unselect()
-            try:
+            with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.stream.drain()
-            except (ConnectionError, RuntimeError):
-                pass
 
     @property
     def timeout(self) -> float:
@@ -198,7 +196,9 @@ class ImapSession:
             self._check_state(command.name)
             text = await handler(command)
             self.bad_count = 0
-            await self.sync(expunges=command.uid or command.name not in {"FETCH", "STORE", "SEARCH"})
+            await self.sync(
+                expunges=command.uid or command.name not in {"FETCH", "STORE", "SEARCH"}
+            )
             self.send(f"{tag} OK {text}")
         except Bad as error:
             self.send(f"{tag} BAD {error}")
@@ -229,8 +229,17 @@ class ImapSession:
 
     _ANY = {"CAPABILITY", "NOOP", "LOGOUT", "ID"}
     _NOT_AUTH = {"STARTTLS", "LOGIN", "AUTHENTICATE"}
-    _SELECTED = {"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY",
-                 "MOVE"}
+    _SELECTED = {
+        "CHECK",
+        "CLOSE",
+        "UNSELECT",
+        "EXPUNGE",
+        "SEARCH",
+        "FETCH",
+        "STORE",
+        "COPY",
+        "MOVE",
+    }
 
     def _check_state(self, name: str) -> None:
         if name in self._ANY:
@@ -279,7 +288,9 @@ class ImapSession:
 
     async def cmd_starttls(self, command: Command) -> str:
         if self.stream.tls or self.stream.tls_context is None:
-            raise Bad("TLS is already active." if self.stream.tls else "STARTTLS is not offered here.")
+            raise Bad(
+                "TLS is already active." if self.stream.tls else "STARTTLS is not offered here."
+            )
         self.send(f"{command.tag} OK Begin TLS negotiation now.")
         await self.stream.drain()
         self.stream.discard_buffer()
@@ -335,8 +346,9 @@ class ImapSession:
 
     def _require_privacy(self) -> None:
         if not auth.plaintext_allowed(self.settings, self.stream.tls, self.stream.ip):
-            raise No("Passwords are only accepted over TLS: use STARTTLS or port 993.",
-                     "PRIVACYREQUIRED")
+            raise No(
+                "Passwords are only accepted over TLS: use STARTTLS or port 993.", "PRIVACYREQUIRED"
+            )
 
     async def _sign_in(self, user: str, password: str) -> None:
         self._require_privacy()
@@ -366,8 +378,9 @@ class ImapSession:
         index = self.user_store.open(name)
         recent = set(index.in_new) if readonly else set(index.claim_new())
         view = list(index.uids)
-        self.selected = Selected(name, index, readonly, view, recent, index.modseq,
-                                 view[-1] if view else 0)
+        self.selected = Selected(
+            name, index, readonly, view, recent, index.modseq, view[-1] if view else 0
+        )
         keywords = " ".join(n for n in index.keywords.names if n)
         flags = f"{SYSTEM_FLAGS} {keywords}".strip()
         self.send(f"* FLAGS ({flags})")
@@ -410,9 +423,11 @@ class ImapSession:
 
     async def cmd_rename(self, command: Command) -> str:
         old = folders.normalize(command.args["old"])
-        if self.selected is not None and (
-            self.selected.name == old or self.selected.name.startswith(old + "/")
-        ) and old != "INBOX":
+        if (
+            self.selected is not None
+            and (self.selected.name == old or self.selected.name.startswith(old + "/"))
+            and old != "INBOX"
+        ):
             self.unselect()
         self.user_store.rename(old, command.args["new"])
         return "RENAME completed."
@@ -528,8 +543,9 @@ class ImapSession:
         try:
             while True:
                 waiter = asyncio.ensure_future(event.wait())
-                done, _ = await asyncio.wait({reader, waiter}, timeout=IDLE_CHECK,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {reader, waiter}, timeout=IDLE_CHECK, return_when=asyncio.FIRST_COMPLETED
+                )
                 waiter.cancel()
                 if reader in done:
                     line = reader.result()
@@ -574,7 +590,7 @@ class ImapSession:
         return limit
 
     def _send_quota(self, limit: int) -> None:
-        used, count = self.user_store.usage()
+        used, _count = self.user_store.usage()
         self.send(f'* QUOTA "" (STORAGE {(used + 1023) // 1024} {limit // 1024})')
 
     # --- selected --------------------------------------------------------------------------
@@ -645,8 +661,7 @@ class ImapSession:
             if low > high:
                 low, high = high, low
             if high > count or low < 1:
-                raise Bad("Invalid message sequence number (the mailbox has "
-                          f"{count} messages).")
+                raise Bad(f"Invalid message sequence number (the mailbox has {count} messages).")
             if len(ranges) == 1:
                 return [(p, view[p - 1]) for p in range(low, high + 1)]
             numbers.update(range(low, high + 1))
@@ -704,14 +719,19 @@ class ImapSession:
         return "FETCH completed."
 
     def _render(
-        self, position: int, message: Message, items: list[FetchAtt], data: bytes | None,
+        self,
+        position: int,
+        message: Message,
+        items: list[FetchAtt],
+        data: bytes | None,
         sets_seen: bool,
     ) -> bytes:
         index = self.sel.index
         flags_changed = False
         if sets_seen and "S" not in message.info:
-            flags_changed = index.set_info(message, "".join(sorted(message.info + "S")),
-                                           self.origin)
+            flags_changed = index.set_info(
+                message, "".join(sorted(message.info + "S")), self.origin
+            )
         root = None
         if data is not None and any(fetch.needs_structure(i) for i in items):
             root = mime.parse(data)
@@ -732,8 +752,9 @@ class ImapSession:
                 parts.append(b"ENVELOPE " + fetch.envelope(root))
             elif name in ("BODY", "BODYSTRUCTURE"):
                 assert root is not None and data is not None
-                parts.append(name.encode() + b" " + fetch.body_structure(
-                    data, root, name == "BODYSTRUCTURE"))
+                parts.append(
+                    name.encode() + b" " + fetch.body_structure(data, root, name == "BODYSTRUCTURE")
+                )
             elif name == "MODSEQ":
                 continue
             else:
@@ -778,8 +799,10 @@ class ImapSession:
                 continue
             if not args["silent"]:
                 uid_part = b"UID %d " % uid if command.uid else b""
-                out.append(b"* %d FETCH (%s%s)\r\n" % (
-                    position, uid_part, fetch.flags_item(self._flags(message))))
+                out.append(
+                    b"* %d FETCH (%s%s)\r\n"
+                    % (position, uid_part, fetch.flags_item(self._flags(message)))
+                )
         self.stream.write(b"".join(out))
         events.notify(self.user_store.maildir)
         if missing:
@@ -822,8 +845,10 @@ class ImapSession:
             if targets and len(messages) < len(targets):
                 raise No("The messages no longer exist.", "EXPUNGEISSUED")
             return f"{verb} completed (nothing to do)."
-        code = (f"COPYUID {validity} {_uid_set([s for s, _ in pairs])} "
-                f"{_uid_set([d for _, d in pairs])}")
+        code = (
+            f"COPYUID {validity} {_uid_set([s for s, _ in pairs])} "
+            f"{_uid_set([d for _, d in pairs])}"
+        )
         if move:
             self.send(f"* OK [{code}] Moved.")
             return f"{verb} completed."
@@ -875,10 +900,16 @@ class ImapSession:
         for uid in sorted(changed):
             position = bisect.bisect_left(view, uid)
             message = index.by_uid.get(uid)
-            if (position < len(view) and view[position] == uid and message is not None
-                    and uid not in selected.pending_expunges):
-                out.append(b"* %d FETCH (UID %d %s)\r\n" % (
-                    position + 1, uid, fetch.flags_item(self._flags(message))))
+            if (
+                position < len(view)
+                and view[position] == uid
+                and message is not None
+                and uid not in selected.pending_expunges
+            ):
+                out.append(
+                    b"* %d FETCH (UID %d %s)\r\n"
+                    % (position + 1, uid, fetch.flags_item(self._flags(message)))
+                )
         if out:
             self.stream.write(b"".join(out))
 
@@ -923,4 +954,3 @@ def _pattern(reference: str, pattern: str) -> re.Pattern[str]:
 async def handle(stream: Stream, settings: AccessSettings) -> None:
     session = ImapSession(stream, settings)
     await session.run()
-

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 
 from courriel.access import auth
@@ -81,10 +82,8 @@ class Pop3Session:
             pass
         finally:
             self.release()
-            try:
+            with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.stream.drain()
-            except (ConnectionError, RuntimeError):
-                pass
 
     async def execute(self, raw: bytes) -> None:
         if len(raw) > MAX_LINE:
@@ -98,8 +97,15 @@ class Pop3Session:
         handler = getattr(self, "cmd_" + verb.lower(), None) if verb.isalpha() else None
         if handler is None:
             return self.error(f"Unknown command {verb[:20]!r}.")
-        if self.login is None and verb not in {"CAPA", "STLS", "USER", "PASS", "AUTH", "QUIT",
-                                               "NOOP"}:
+        if self.login is None and verb not in {
+            "CAPA",
+            "STLS",
+            "USER",
+            "PASS",
+            "AUTH",
+            "QUIT",
+            "NOOP",
+        }:
             return self.error("Log in first (USER and PASS, or AUTH PLAIN).")
         if self.login is not None and verb in {"STLS", "USER", "PASS", "AUTH"}:
             return self.error("Already logged in.")
@@ -127,8 +133,14 @@ class Pop3Session:
         return auth.plaintext_allowed(self.settings, self.stream.tls, self.stream.ip)
 
     async def cmd_capa(self, argument: str) -> None:
-        lines = ["+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE",
-                 "PIPELINING"]
+        lines = [
+            "+OK Capability list follows",
+            "TOP",
+            "UIDL",
+            "RESP-CODES",
+            "AUTH-RESP-CODE",
+            "PIPELINING",
+        ]
         if self.login is None and self._plaintext_ok():
             lines += ["USER", "SASL PLAIN"]
         if self.login is None and not self.stream.tls and self.stream.tls_context is not None:
@@ -243,8 +255,9 @@ class Pop3Session:
         assert self.index is not None
         if argument.strip():
             number = self._number(argument)
-            value = uidl(self.index, self.messages[number - 1]) if uidl_mode else self.sizes[
-                number - 1]
+            value = (
+                uidl(self.index, self.messages[number - 1]) if uidl_mode else self.sizes[number - 1]
+            )
             self.send(f"+OK {number} {value}")
             return
         lines = ["+OK Listing follows"]
@@ -267,8 +280,7 @@ class Pop3Session:
     async def cmd_retr(self, argument: str) -> None:
         number = self._number(argument)
         data = self._content(number)
-        self.stream.write(b"+OK %d octets\r\n" % len(data))
-        self.stream.write(dot_stuff(data))
+        self.stream.write(b"+OK %d octets\r\n%s" % (len(data), dot_stuff(data)))
         self.retrieved.add(number)
 
     async def cmd_top(self, argument: str) -> None:
