@@ -6,8 +6,13 @@ failed too often. The protocol modules only turn these outcomes into their repli
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,15 +79,67 @@ def plaintext_allowed(settings: AccessSettings, tls: bool, ip: str) -> bool:
     return tls or (settings.plaintext_on_loopback and is_loopback(ip))
 
 
+class VerifiedCache:
+    """Recently verified passwords, like Dovecot's auth_cache: mail clients log in again
+    every few minutes (and mbsync opens several connections), and each Argon2 check
+    costs a quarter of a second of CPU on purpose. Only a keyed hash of the password is
+    kept (per-process random key), tied to the stored password hash, so a password
+    change, a disabled login or a deleted mailbox takes effect at once: the database is
+    still read at every login."""
+
+    def __init__(self, ttl: float = 300.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[int, tuple[str, bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _digest(self, password: str) -> bytes:
+        return hmac.new(self._key, password.encode("utf-8", "surrogatepass"), "sha256").digest()
+
+    def hit(self, mailbox_id: int, password_hash: str, password: str) -> bool:
+        with self._lock:
+            entry = self._entries.get(mailbox_id)
+        if entry is None or entry[0] != password_hash or entry[2] < time.monotonic():
+            return False
+        return hmac.compare_digest(entry[1], self._digest(password))
+
+    def remember(self, mailbox_id: int, password_hash: str, password: str) -> None:
+        entry = (password_hash, self._digest(password), time.monotonic() + self.ttl)
+        with self._lock:
+            self._entries[mailbox_id] = entry
+            self._entries.move_to_end(mailbox_id)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+verified = VerifiedCache()
+
+
 def _check(identifier: str, password: str, mail_root: Path) -> Login:
     from django.db import DatabaseError, close_old_connections
 
-    from courriel.accounts.services.mailboxes import AuthOutcome, authenticate
+    from courriel.accounts.services.mailboxes import (
+        AuthOutcome,
+        AuthResult,
+        authenticate,
+        find_login,
+    )
     from courriel.mailstore.layout import create_maildir
 
     close_old_connections()
     try:
-        result = authenticate(identifier, password)
+        known = find_login(identifier)
+        if (
+            known is not None
+            and not known.login_disabled
+            and verified.hit(known.pk, known.password_hash, password)
+        ):
+            result = AuthResult(AuthOutcome.OK, known)
+        else:
+            result = authenticate(identifier, password)
+            if result.ok and result.mailbox is not None:
+                verified.remember(result.mailbox.pk, result.mailbox.password_hash, password)
     except DatabaseError as error:
         log.warning("login check failed: database unavailable: %s", error)
         raise AuthDenied(
