@@ -56,17 +56,17 @@ class Stream:
     async def drain(self) -> None:
         await self.writer.drain()
 
-    def buffered(self) -> int:
-        return len(self.reader._buffer)  # type: ignore[attr-defined]
-
-    def discard_buffer(self) -> None:
-        """Throw away what a client sent after STARTTLS in clear text (an injection
-        attempt: it must not be read as if it came over TLS)."""
-        self.reader._buffer.clear()  # type: ignore[attr-defined]
-
     async def start_tls(self) -> None:
+        """Switch to TLS once the go-ahead reply is written (STARTTLS, STLS). Whatever
+        the client sent after its command in clear text is thrown away: it must not be
+        read as if it had come over TLS (command injection)."""
         assert self.tls_context is not None
-        await self.writer.start_tls(self.tls_context)
+        await self.writer.drain()
+        self.reader._buffer.clear()  # type: ignore[attr-defined]
+        try:
+            await self.writer.start_tls(self.tls_context)
+        except Exception:
+            raise ConnectionError("TLS negotiation failed") from None
         self.tls = True
         self.tls_context = None
 

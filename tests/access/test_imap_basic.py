@@ -6,6 +6,7 @@ import imaplib
 import re
 import socket
 import time
+from typing import BinaryIO
 
 import pytest
 
@@ -305,12 +306,8 @@ def test_unselect_examine_and_check(access: Access) -> None:
 )
 def test_bad_input_gets_bad_or_no_never_a_crash(access: Access, line: bytes) -> None:
     access.deliver(message("Present"))
-    with socket.create_connection(("127.0.0.1", access.ports["imap"]), timeout=10) as sock:
-        stream = sock.makefile("rwb")
-        stream.readline()
-        stream.write(f"x LOGIN {access.login} {access.password}\r\n".encode())
-        stream.flush()
-        assert b"x OK" in stream.readline()
+    sock, stream = raw_session(access)
+    with sock:
         stream.write(b"y SELECT INBOX\r\n")
         stream.flush()
         while not stream.readline().startswith(b"y OK"):
@@ -329,13 +326,20 @@ def test_bad_input_gets_bad_or_no_never_a_crash(access: Access, line: bytes) -> 
         assert replies[-1].startswith(b"z OK"), replies
 
 
+def raw_session(access: Access) -> tuple[socket.socket, BinaryIO]:
+    """A logged-in IMAP connection spoken to byte by byte."""
+    sock = socket.create_connection(("127.0.0.1", access.ports["imap"]), timeout=10)
+    stream = sock.makefile("rwb")
+    stream.readline()
+    stream.write(f"x LOGIN {access.login} {access.password}\r\n".encode())
+    stream.flush()
+    assert stream.readline().startswith(b"x OK")
+    return sock, stream
+
+
 def test_huge_literal_is_refused_and_session_goes_on(access: Access) -> None:
-    with socket.create_connection(("127.0.0.1", access.ports["imap"]), timeout=10) as sock:
-        stream = sock.makefile("rwb")
-        stream.readline()
-        stream.write(f"x LOGIN {access.login} {access.password}\r\n".encode())
-        stream.flush()
-        stream.readline()
+    sock, stream = raw_session(access)
+    with sock:
         stream.write(b"a APPEND INBOX {99999999999}\r\n")
         stream.flush()
         assert stream.readline().startswith(b"a BAD [TOOBIG]")
@@ -345,12 +349,8 @@ def test_huge_literal_is_refused_and_session_goes_on(access: Access) -> None:
 
 
 def test_client_vanishing_mid_append_leaves_nothing(access: Access) -> None:
-    with socket.create_connection(("127.0.0.1", access.ports["imap"]), timeout=10) as sock:
-        stream = sock.makefile("rwb")
-        stream.readline()
-        stream.write(f"x LOGIN {access.login} {access.password}\r\n".encode())
-        stream.flush()
-        stream.readline()
+    sock, stream = raw_session(access)
+    with sock:
         stream.write(b"a APPEND INBOX {5000}\r\n")
         stream.flush()
         assert stream.readline().startswith(b"+")

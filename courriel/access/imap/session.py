@@ -292,12 +292,7 @@ class ImapSession:
                 "TLS is already active." if self.stream.tls else "STARTTLS is not offered here."
             )
         self.send(f"{command.tag} OK Begin TLS negotiation now.")
-        await self.stream.drain()
-        self.stream.discard_buffer()
-        try:
-            await self.stream.start_tls()
-        except Exception:
-            raise ConnectionError("TLS negotiation failed") from None
+        await self.stream.start_tls()
         raise _Silent()
 
     async def cmd_login(self, command: Command) -> str:
@@ -640,32 +635,21 @@ class ImapSession:
         """(sequence number, uid) of the messages a set designates, in order."""
         view = self.sel.view
         count = len(view)
-        if uid:
-            largest = view[-1] if view else 0
-            positions: set[int] = set()
-            for first, last in ranges:
-                low = largest if first == STAR else first
-                high = largest if last == STAR else last
-                if low > high:
-                    low, high = high, low
-                start = bisect.bisect_left(view, low)
-                stop = bisect.bisect_right(view, high)
-                if len(ranges) == 1:
-                    return [(p + 1, view[p]) for p in range(start, stop)]
-                positions.update(range(start, stop))
-            return [(p + 1, view[p]) for p in sorted(positions)]
-        numbers: set[int] = set()
+        largest = (view[-1] if view else 0) if uid else count
+        picked: list[range] = []
         for first, last in ranges:
-            low = count if first == STAR else first
-            high = count if last == STAR else last
+            low = largest if first == STAR else first
+            high = largest if last == STAR else last
             if low > high:
                 low, high = high, low
-            if high > count or low < 1:
+            if uid:
+                picked.append(range(bisect.bisect_left(view, low), bisect.bisect_right(view, high)))
+            elif high > count or low < 1:
                 raise Bad(f"Invalid message sequence number (the mailbox has {count} messages).")
-            if len(ranges) == 1:
-                return [(p, view[p - 1]) for p in range(low, high + 1)]
-            numbers.update(range(low, high + 1))
-        return [(p, view[p - 1]) for p in sorted(numbers)]
+            else:
+                picked.append(range(low - 1, high))
+        positions = picked[0] if len(picked) == 1 else sorted(set().union(*picked))
+        return [(p + 1, view[p]) for p in positions]
 
     async def cmd_fetch(self, command: Command) -> str:
         selected = self.sel

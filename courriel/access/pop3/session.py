@@ -152,12 +152,7 @@ class Pop3Session:
         if self.stream.tls or self.stream.tls_context is None:
             raise _Err("TLS is already active." if self.stream.tls else "STLS is not offered.")
         self.send("+OK Begin TLS negotiation.")
-        await self.stream.drain()
-        self.stream.discard_buffer()
-        try:
-            await self.stream.start_tls()
-        except Exception:
-            raise ConnectionError("TLS negotiation failed") from None
+        await self.stream.start_tls()
         self.user = None
 
     def _require_privacy(self) -> None:
