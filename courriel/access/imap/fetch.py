@@ -153,16 +153,18 @@ def section(data: bytes, root: mime.Part, spec: Section) -> bytes:
 
 
 def body_item(data: bytes, root: mime.Part | None, att: FetchAtt) -> bytes:
-    """`BODY[...]<origin> literal` or RFC822 / RFC822.HEADER / RFC822.TEXT."""
+    """`BODY[...]<origin> literal` or RFC822 / RFC822.HEADER / RFC822.TEXT (`root` is
+    None when the whole message is asked for)."""
     if att.name == "RFC822":
         return b"RFC822 " + _literal(data)
-    assert root is not None
+    if att.name != "BODY[]":
+        assert root is not None
     if att.name == "RFC822.HEADER":
         return b"RFC822.HEADER " + _literal(data[root.start : root.body_start])
     if att.name == "RFC822.TEXT":
         return b"RFC822.TEXT " + _literal(data[root.body_start : root.end])
     assert att.section is not None
-    content = section(data, root, att.section)
+    content = section(data, root, att.section) if root is not None else data
     if att.partial is not None:
         origin, count = att.partial
         content = content[origin : origin + count]
@@ -174,6 +176,10 @@ def _literal(content: bytes) -> bytes:
 
 
 def needs_structure(att: FetchAtt) -> bool:
+    """Whether the MIME structure must be parsed (not for the whole message)."""
+    if att.name == "BODY[]":
+        assert att.section is not None
+        return bool(att.section.part or att.section.text)
     return att.name not in {"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "RFC822", "MODSEQ"}
 
 

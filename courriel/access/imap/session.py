@@ -662,30 +662,23 @@ class ImapSession:
         by_uid = index.by_uid
         missing = 0
         if names <= {"UID", "FLAGS"}:  # what synchronising clients ask for, fast
-            flag_cache: dict[str, bytes] = {}
-            recent = selected.recent
-            lines = []
-            for position, uid in targets:
-                message = by_uid.get(uid)
-                if message is None:
-                    missing += 1
-                    continue
-                parts = []
-                for item in items:
-                    if item.name == "UID":
-                        parts.append(b"UID %d" % uid)
-                    else:
-                        key = message.info + ("R" if uid in recent else "")
-                        flags = flag_cache.get(key)
-                        if flags is None:
-                            flags = flag_cache[key] = fetch.flags_item(self._flags(message))
-                        parts.append(flags)
-                lines.append(b"* %d FETCH (%s)\r\n" % (position, b" ".join(parts)))
-                if len(lines) >= 2000:
-                    self.stream.write(b"".join(lines))
-                    lines.clear()
-                    await self.stream.drain()
-            self.stream.write(b"".join(lines))
+            present = [(p, by_uid[u]) for p, u in targets if u in by_uid]
+            missing = len(targets) - len(present)
+            flags = _FlagCache(self, selected.recent)
+            order = [i.name for i in items]
+            if order == ["UID", "FLAGS"]:
+                lines = [b"* %d FETCH (UID %d %s)\r\n" % (p, m.uid, flags[m]) for p, m in present]
+            elif order == ["FLAGS"]:
+                lines = [b"* %d FETCH (%s)\r\n" % (p, flags[m]) for p, m in present]
+            else:
+                lines = [
+                    b"* %d FETCH (%s)\r\n"
+                    % (p, b" ".join(b"UID %d" % m.uid if n == "UID" else flags[m] for n in order))
+                    for p, m in present
+                ]
+            for start in range(0, len(lines), 4096):
+                self.stream.write(b"".join(lines[start : start + 4096]))
+                await self.stream.drain()
         else:
             sets_seen = not selected.readonly and any(i.sets_seen for i in items)
             for position, uid in targets:
@@ -896,6 +889,24 @@ class ImapSession:
                 )
         if out:
             self.stream.write(b"".join(out))
+
+
+class _FlagCache(dict[tuple[str, bool], bytes]):
+    """`FLAGS (...)` bytes per flag combination: thousands of messages share a few."""
+
+    def __init__(self, session: ImapSession, recent: set[int]) -> None:
+        super().__init__()
+        self.session = session
+        self.recent = recent
+
+    def __getitem__(self, message: Message) -> bytes:  # type: ignore[override]
+        key = (message.info, message.uid in self.recent)
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            value = fetch.flags_item(self.session._flags(message))
+            self[key] = value
+            return value
 
 
 class _Silent(Exception):
