@@ -121,8 +121,12 @@ class FolderIndex:
         return f"{self.dir}/cur/{message.base}:2,{message.info}"
 
     def flags(self, message: Message) -> list[str]:
+        return self.flag_names(message.info)
+
+    def flag_names(self, info: str) -> list[str]:
+        """IMAP flag names of the flag letters of a file name."""
         names = []
-        for letter in message.info:
+        for letter in info:
             if letter in SYSTEM_FLAGS:
                 names.append(SYSTEM_FLAGS[letter])
             elif "a" <= letter <= "z":

@@ -664,13 +664,19 @@ class ImapSession:
         if names <= {"UID", "FLAGS"}:  # what synchronising clients ask for, fast
             present = [(p, by_uid[u]) for p, u in targets if u in by_uid]
             missing = len(targets) - len(present)
-            flags = _FlagCache(self, selected.recent)
             order = [i.name for i in items]
-            if order == ["UID", "FLAGS"]:
-                lines = [b"* %d FETCH (UID %d %s)\r\n" % (p, m.uid, flags[m]) for p, m in present]
-            elif order == ["FLAGS"]:
-                lines = [b"* %d FETCH (%s)\r\n" % (p, flags[m]) for p, m in present]
+            if order == ["UID", "FLAGS"] and not selected.recent.intersection(
+                m.uid for _, m in present
+            ):  # the usual case, at the cost of one dict look-up per message
+                table = {
+                    info: fetch.flags_item(index.flag_names(info))
+                    for info in {m.info for _, m in present}
+                }
+                lines = [
+                    b"* %d FETCH (UID %d %s)\r\n" % (p, m.uid, table[m.info]) for p, m in present
+                ]
             else:
+                flags = _FlagCache(self, selected.recent)
                 lines = [
                     b"* %d FETCH (%s)\r\n"
                     % (p, b" ".join(b"UID %d" % m.uid if n == "UID" else flags[m] for n in order))
