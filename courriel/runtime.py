@@ -27,6 +27,7 @@ FACTORIES = [
     "courriel.web.server:services",
     "courriel.queue.runner:services",
     "courriel.delivery.smtp.server:services",
+    "courriel.access.services:services",
 ]
 
 
