@@ -145,6 +145,11 @@ class Spool:
             raise
         for listener in list(self._listeners):
             listener()
+        if not self._listeners:
+            # Enqueued by another process (the CLI): tell the running server.
+            from courriel.queue.admin import wake_server
+
+            wake_server()
         return entry
 
     def _write_env(self, entry: Entry, *, durable: bool = True) -> None:
