@@ -21,7 +21,8 @@ class Result:
 
 
 def _client_context(verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    cafile = get_config().queue.relay_ca_file or None
+    context = ssl.create_default_context(cafile=cafile if verify else None)
     if not verify:
         # Opportunistic TLS to MX hosts, as Postfix does by default: encrypt when
         # offered, without refusing servers whose certificate we cannot check.

@@ -6,18 +6,28 @@ from __future__ import annotations
 
 import imaplib
 import poplib
-import socket
 import time
 
 import pytest
 
-from tests.fixtures.platform import STRONG, Platform, insecure_context, message
+from tests.fixtures.platform import STRONG, Platform, insecure_context
 
 
 @pytest.fixture(scope="module")
 def reader(platform: Platform) -> Platform:
-    platform.courriel("user", "create", "monsite.be", "--real", "Info", "--pass", STRONG,
-                      "--extra", "info", "--send-account-mail", "mailbox")
+    platform.courriel(
+        "user",
+        "create",
+        "monsite.be",
+        "--real",
+        "Info",
+        "--pass",
+        STRONG,
+        "--extra",
+        "info",
+        "--send-account-mail",
+        "mailbox",
+    )
     return platform
 
 
@@ -52,7 +62,7 @@ def test_idle_client_hears_of_new_mail_at_once(reader: Platform) -> None:
     finally:
         try:
             client.logout()
-        except (imaplib.IMAP4.error, OSError, socket.timeout):
+        except (TimeoutError, imaplib.IMAP4.error, OSError):
             pass
 
 
