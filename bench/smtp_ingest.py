@@ -319,9 +319,10 @@ def main() -> None:
                     results[server.name] = run_row(server, messages, size, sessions)
                 rows.append((label, sessions, messages, results))
                 ours, theirs = results["Courriel"], results["Postfix"]
+                ratio = ours["rate"] / theirs["rate"]
                 print(
                     f"{label:>7} x {sessions} sessions: Courriel {ours['rate']:7.1f} msg/s, "
-                    f"Postfix {theirs['rate']:7.1f} msg/s, ratio {ours['rate'] / theirs['rate']:.2f}",
+                    f"Postfix {theirs['rate']:7.1f} msg/s, ratio {ratio:.2f}",
                     flush=True,
                 )
         memory = memory_with_sessions(courriel)

@@ -4,6 +4,7 @@ and at once to a mail client waiting in IMAP IDLE; read over POP3 too; and the
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import poplib
 import time
@@ -60,10 +61,8 @@ def test_idle_client_hears_of_new_mail_at_once(reader: Platform) -> None:
         _, fetched = client.fetch(str(before + 1), "(BODY.PEEK[])")
         assert b"ding" in fetched[0][1] and b"Delivered-To: info@monsite.be" in fetched[0][1]
     finally:
-        try:
+        with contextlib.suppress(TimeoutError, imaplib.IMAP4.error, OSError):
             client.logout()
-        except (TimeoutError, imaplib.IMAP4.error, OSError):
-            pass
 
 
 def test_pop3_download_of_smtp_mail(reader: Platform) -> None:
