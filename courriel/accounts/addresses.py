@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import idna
 
@@ -47,8 +48,10 @@ class EmailAddress:
         return EmailAddress(base, self.domain)
 
 
+@lru_cache(maxsize=4096)
 def normalize_domain(name: str) -> str:
-    """Validate a domain name and return its lower-case A-label form."""
+    """Validate a domain name and return its lower-case A-label form (cached: the
+    mail plane asks for the same few domains at every message)."""
     text = (name or "").strip().rstrip(".")
     if not text:
         raise ValidationError("A domain name is required, e.g. monsite.be.")

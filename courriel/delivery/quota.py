@@ -13,11 +13,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from courriel.accounts.models import Domain, Mailbox
 from courriel.accounts.services.limits import disk_usage
 from courriel.config import get_config
 from courriel.mailstore import quota as maildirsize
+
+if TYPE_CHECKING:
+    from courriel.delivery.journal import Record
 
 log = logging.getLogger("courriel.quota")
 _DOMAIN_CACHE_SECONDS = 10.0
@@ -155,3 +159,14 @@ def check_warnings(mailbox: Mailbox) -> list[int]:
             if level < due[0]:
                 QuotaWarning.objects.get_or_create(mailbox=mailbox, level=level)
     return due
+
+
+def warn_after_delivery(record: Record) -> None:
+    """Journal hook: once copies are in their Maildirs, see whether a warning is due."""
+    from django.db import close_old_connections
+
+    from courriel.accounts.routing_cache import cached_mailboxes
+
+    close_old_connections()
+    for mailbox in cached_mailboxes([copy.mailbox_id for copy in record.copies]).values():
+        check_warnings(mailbox)

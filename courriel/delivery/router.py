@@ -1,20 +1,18 @@
-"""Routing of an accepted message: local copies into Maildirs, forwards and relayed
-mail into the outbound queue, automatic replies and quota warnings.
+"""Routing of an accepted message: local copies into Maildirs (through the delivery
+journal), forwards and relayed mail into the outbound queue, automatic replies.
 
 `accept` is called (in a worker thread) after DATA, once the recipients have been
-resolved at RCPT time. It returns only when every local copy and every queued copy
-is durable on disk; if any write fails, everything this message already wrote is
-removed again and the caller answers with a temporary error, so the sender's retry
-cannot produce duplicates. Follow-ups (automatic replies, warnings, "last new mail")
-come after and never put the message itself at risk.
+resolved at RCPT time. It returns only when every queued copy and the journal record
+of the local copies are durable on disk; if any write fails, what this message
+already queued is removed again and the caller answers with a temporary error, so
+the sender's retry cannot produce duplicates. Follow-ups (automatic replies, "last
+new mail") come after and never put the message itself at risk.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.db import DatabaseError
 
@@ -24,18 +22,12 @@ from courriel.accounts.routing_cache import cached_mailboxes
 from courriel.config import get_config
 from courriel.delivery import lastmail
 from courriel.delivery.dkim import sign
+from courriel.delivery.journal import Copy, Record, get_journal
 from courriel.delivery.message import check_loop, received_header, trace_headers
-from courriel.delivery.quota import (
-    check_warnings,
-    has_room,
-    maildir_of,
-    note_domain_growth,
-    too_big_ever,
-)
+from courriel.delivery.quota import has_room, maildir_of, note_domain_growth, too_big_ever
+from courriel.delivery.space import enough_space
 from courriel.delivery.srs import from_config as srs_from_config
-from courriel.mailstore import quota as maildirsize
-from courriel.mailstore.events import events
-from courriel.mailstore.maildir import MaildirError, Stored, deliver
+from courriel.mailstore.maildir import MaildirError, unique_name
 from courriel.queue.spool import Entry, Recipient, get_spool, new_id
 
 log = logging.getLogger("courriel.mail")
@@ -155,14 +147,20 @@ def accept(incoming: Incoming) -> list[Outcome]:
         raise TemporaryFailure(
             Outcome(451, "4.3.0", "Temporary local problem (database), try again later")
         ) from None
-    stored: list[tuple[Path, Stored]] = []
+    if not enough_space(len(incoming.content)):
+        log.error("%s: refused for now: disk space below [mail] min_free_space", incoming.queue_id)
+        raise TemporaryFailure(
+            Outcome(452, "4.3.1", "Insufficient system storage, try again later")
+        )
     queued: list[Entry] = []
     delivered: list[Mailbox] = []
     try:
-        _store_local(incoming, plan, mailboxes, outcomes, stored, queued, delivered)
+        copies = _local_copies(incoming, plan, mailboxes, outcomes, queued, delivered)
         _queue_outbound(incoming, plan, queued)
+        if copies:
+            get_journal().commit(Record(incoming.queue_id, copies, incoming.content))
     except (MaildirError, OSError) as error:
-        _rollback(stored, queued)
+        _rollback(queued)
         log.error("%s: cannot store message: %s", incoming.queue_id, error)
         if getattr(error, "errno", None) in (28, 122):  # ENOSPC, EDQUOT
             raise TemporaryFailure(
@@ -172,7 +170,7 @@ def accept(incoming: Incoming) -> list[Outcome]:
             Outcome(451, "4.3.0", "Temporary local problem, try again later")
         ) from None
     except Exception:
-        _rollback(stored, queued)
+        _rollback(queued)
         raise
     _follow_up(incoming, plan, mailboxes, delivered)
     final: list[Outcome] = []
@@ -182,16 +180,17 @@ def accept(incoming: Incoming) -> list[Outcome]:
     return final
 
 
-def _store_local(
+def _local_copies(
     incoming: Incoming,
     plan: _Plan,
     mailboxes: dict[int, Mailbox],
     outcomes: list[Outcome | None],
-    stored: list[tuple[Path, Stored]],
     queued: list[Entry],
     delivered: list[Mailbox],
-) -> None:
+) -> list[Copy]:
+    """Decide every local copy (name, headers, room); they are written by the journal."""
     config = get_config()
+    copies: list[Copy] = []
     for mailbox_id, (copy, index) in plan.local.items():
         mailbox = mailboxes.get(mailbox_id)
         if mailbox is None:  # deleted since RCPT
@@ -239,19 +238,18 @@ def _store_local(
             else:
                 outcomes[index] = Outcome(452, "4.2.2", "Mailbox full, try again later")
             continue
-        maildir = maildir_of(mailbox)
-        result = deliver(maildir, data)
-        stored.append((maildir, result))
+        copies.append(Copy(str(maildir_of(mailbox)), unique_name(total), data[0], mailbox.pk))
         delivered.append(mailbox)
-        note_domain_growth(mailbox.domain, result.size)
+        note_domain_growth(mailbox.domain, total)
         log.info(
             "%s: from=<%s> to=<%s> mailbox=%s size=%d status=delivered",
             incoming.queue_id,
             incoming.sender,
             copy.address,
             mailbox.login,
-            result.size,
+            total,
         )
+    return copies
 
 
 def _sender_domain_hosted(sender: str) -> bool:
@@ -321,11 +319,7 @@ def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> Non
         )
 
 
-def _rollback(stored: list[tuple[Path, Stored]], queued: list[Entry]) -> None:
-    for maildir, result in stored:
-        with contextlib.suppress(OSError):
-            result.path.unlink()
-            maildirsize.add(maildir, -result.size, -1)
+def _rollback(queued: list[Entry]) -> None:
     spool = get_spool()
     for entry in queued:
         spool.remove(entry.id)
@@ -339,11 +333,7 @@ def _follow_up(
     from courriel.delivery.autoreply import send_autoreplies
 
     lastmail.note(m.pk for m in delivered)
-    for mailbox in delivered:
-        events.notify(maildir_of(mailbox))
     try:
-        for mailbox in delivered:
-            check_warnings(mailbox)
         send_autoreplies(incoming, plan.autoreplies, mailboxes)
     except Exception:
         log.exception("%s: follow-up after delivery failed", incoming.queue_id)

@@ -111,12 +111,14 @@ def deliver(
     mtime: float | None = None,
     durable: bool = True,
     seen_by_client: bool = False,
+    name: str | None = None,
 ) -> Stored:
     """Store one message; returns its final path. Raises MaildirError with nothing left
     behind when the disk is full or the Maildir cannot be written.
 
     Delivered mail goes to `new/`; a message a client stores itself (IMAP APPEND,
-    `seen_by_client`) goes to `cur/` with its flags, as Dovecot does."""
+    `seen_by_client`) goes to `cur/` with its flags, as Dovecot does. `name` gives the
+    final file name chosen in advance (the delivery journal replays by name)."""
     target = folder_path(maildir, folder)
     if not (target / "tmp").is_dir():
         create_folder(maildir, folder) if folder else _create_inbox(maildir)
@@ -138,7 +140,7 @@ def deliver(
             os.close(fd)
         if mtime is not None:
             os.utime(tmp_path, (mtime, mtime))
-        name = unique_name(size)
+        name = name or unique_name(size)
         if flags or seen_by_client:
             final = target / "cur" / f"{name}:2,{''.join(sorted(set(flags)))}"
         else:

@@ -4,6 +4,7 @@ succeed), nothing partial in a Maildir, nothing acknowledged lost."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import time
@@ -48,7 +49,6 @@ def nothing_partial(platform: Platform, login: str = "monsite0001") -> None:
 
 
 def data_reply(platform: Platform, body: bytes, mail_options: bytes = b"") -> str:
-    before = len(platform.messages("monsite0001"))
     replies = raw_session(
         platform,
         [
@@ -58,9 +58,9 @@ def data_reply(platform: Platform, body: bytes, mail_options: bytes = b"") -> st
             body + b"\r\n.\r\n",
         ],
     )
-    time.sleep(0.2)
+    time.sleep(0.3)
     if not replies[-1].startswith("250"):
-        assert len(platform.messages("monsite0001")) == before
+        assert not [m for m in platform.messages("monsite0001") if body in m]
     nothing_partial(platform)
     return replies[-1]
 
@@ -90,7 +90,7 @@ def test_malformed_content_is_refused(target: Platform, body: bytes, expected: s
 def test_8bit_with_8bitmime_is_accepted_byte_exact(target: Platform) -> None:
     body = "From: a@example.org\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\ncafé crème".encode()
     assert data_reply(target, body, b" BODY=8BITMIME").startswith("250")
-    assert any(m.endswith(body + b"\r\n") for m in target.wait_messages("monsite0001", 1))
+    assert target.wait_message("monsite0001", body).endswith(body + b"\r\n")
 
 
 def test_commands_out_of_order_and_bad_addresses(target: Platform) -> None:
@@ -118,7 +118,6 @@ def test_commands_out_of_order_and_bad_addresses(target: Platform) -> None:
 
 
 def test_client_vanishing_mid_data_leaves_nothing(target: Platform) -> None:
-    before = len(target.messages("monsite0001"))
     with socket.create_connection(("127.0.0.1", target.port("smtp")), timeout=10) as sock:
         stream = sock.makefile("rb")
         stream.readline()
@@ -131,7 +130,7 @@ def test_client_vanishing_mid_data_leaves_nothing(target: Platform) -> None:
             sock.sendall(line)
         sock.sendall(b"From: a@example.org\r\nSubject: cut\r\n\r\n" + b"half a message\r\n" * 100)
     time.sleep(0.5)
-    assert len(target.messages("monsite0001")) == before
+    assert not [m for m in target.messages("monsite0001") if b"half a message" in m]
     nothing_partial(target)
 
 
@@ -195,6 +194,7 @@ def test_full_disk_gives_452_and_nothing_partial_then_recovers(tmp_path: Path) -
         courriel = make_courriel(tmp_path, url)
         courriel.env.update(platform_env(sink))
         courriel.env["COURRIEL_MAIL_ROOT"] = str(mail_root)
+        courriel.env["COURRIEL_MAIL_MIN_FREE_SPACE"] = "64K"
         setup_monsite(courriel)
         courriel(
             "user",
@@ -215,12 +215,21 @@ def test_full_disk_gives_452_and_nothing_partial_then_recovers(tmp_path: Path) -
                 while True:
                     handle.write(b"\0" * 65536)
                     handle.flush()
+            # A full disk: refused at once, even before the size is known.
             with platform.smtp() as client:
                 client.ehlo("x.example.org")
-                client.mail("a@example.org")
+                assert client.mail("a@example.org") == (
+                    452,
+                    b"4.3.1 Insufficient system storage, try again later",
+                )
+            # Almost full: the envelope passes, the message itself does not fit.
+            os.truncate(filler, filler.stat().st_size - 128 * 1024)
+            with platform.smtp() as client:
+                client.ehlo("x.example.org")
+                assert client.mail("a@example.org")[0] == 250
                 client.rcpt("info@monsite.be")
                 code, text = client.data(
-                    message("a@example.org", ["info@monsite.be"], "y" * 60 + "\r\n" * 2000)
+                    message("a@example.org", ["info@monsite.be"], ("y" * 60 + "\r\n") * 2000)
                 )
             assert code == 452 and text.startswith(b"4.3.1"), (code, text)
             maildir = platform.maildir("monsite0001")
@@ -228,7 +237,7 @@ def test_full_disk_gives_452_and_nothing_partial_then_recovers(tmp_path: Path) -
             assert list((maildir / "tmp").iterdir()) == []
             filler.unlink()
             platform.send("a@example.org", ["info@monsite.be"], "room again")
-            assert any(b"room again" in m for m in platform.wait_messages("monsite0001", 1))
+            assert platform.wait_message("monsite0001", b"room again")
         finally:
             served.stop()
     sink.stop()
@@ -270,7 +279,7 @@ def test_database_going_away_gives_451_and_recovers(tmp_path: Path) -> None:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
             platform.send("a@example.org", ["info@monsite.be"], "after")
-            assert any(b"after" in m for m in platform.wait_messages("monsite0001", 2))
+            assert platform.wait_message("monsite0001", b"after")
         finally:
             served.stop()
     sink.stop()

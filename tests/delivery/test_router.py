@@ -8,7 +8,6 @@ from courriel.accounts.resolution import resolve
 from courriel.accounts.services.mailboxes import create_mailbox
 from courriel.delivery import router
 from courriel.delivery.router import Incoming, TemporaryFailure, accept
-from courriel.mailstore import maildir as maildir_module
 from courriel.mailstore.layout import create_maildir
 from courriel.queue.spool import get_spool
 from tests.fixtures.accounts import STRONG, Customer
@@ -41,25 +40,22 @@ def stored(box) -> list:
     return list((path / "new").iterdir())
 
 
-def test_a_failed_write_removes_every_copy_already_written(two_boxes, monkeypatch) -> None:
+def test_a_full_disk_leaves_nothing_anywhere(two_boxes, monsite: Customer, monkeypatch) -> None:
+    from courriel.accounts.services.mailboxes import set_forwarding
+    from courriel.delivery.journal import Journal
+
     one, two = two_boxes
-    real = maildir_module.deliver
-    calls = {"n": 0}
+    set_forwarding(monsite.actor, two, ["two@gmail.com"], keep=True)
 
-    def fail_second(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise maildir_module.MaildirError(28, "No space left on device")
-        return real(*args, **kwargs)
+    def disk_full(self, record):
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(router, "deliver", fail_second)
+    monkeypatch.setattr(Journal, "commit", disk_full)
     with pytest.raises(TemporaryFailure) as failure:
         accept(incoming("one@monsite.be", "two@monsite.be"))
     assert failure.value.outcome.reply().startswith("452 4.3.1")
     assert stored(one) == [] and stored(two) == []
-    from courriel.mailstore import quota
-
-    assert quota.usage(router.maildir_of(one)) == (0, 0)
+    assert list(get_spool().entries()) == []  # the forward queued first was taken back
 
 
 def test_loops_are_refused(two_boxes) -> None:

@@ -43,7 +43,7 @@ def test_swaks_delivers_over_starttls(box: Platform) -> None:
         "Bonjour de swaks",
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert any(b"Bonjour de swaks" in m for m in box.wait_messages("monsite0001", 1))
+    assert box.wait_message("monsite0001", b"Bonjour de swaks")
 
 
 def test_swaks_is_refused_for_relay_and_unknown_users(box: Platform) -> None:

@@ -15,6 +15,7 @@ import base64
 import binascii
 import ipaddress
 import logging
+from functools import lru_cache
 from typing import Any, Literal
 
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
@@ -28,6 +29,7 @@ from courriel.delivery.message import check_content
 from courriel.delivery.recipients import Classified, classify, classify_cached
 from courriel.delivery.router import Incoming, TemporaryFailure, accept
 from courriel.delivery.smtp import hooks
+from courriel.delivery.space import enough_space
 from courriel.errors import ValidationError
 
 log = logging.getLogger("courriel.smtp")
@@ -50,7 +52,9 @@ class SmtpPolicy:
         self.config = config
         self.kind = kind
         self.max_recipients = config.smtp.max_recipients
-        self.trusted = [ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks]
+        self.trusted = tuple(
+            ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks
+        )
 
     # -- helpers ---------------------------------------------------------------------
     def _client_ip(self, session: Session) -> str:
@@ -58,11 +62,7 @@ class SmtpPolicy:
         return str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
 
     def _trusted(self, ip: str) -> bool:
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted)
+        return _in_networks(ip, self.trusted)
 
     @staticmethod
     def _login(session: Session) -> str | None:
@@ -175,6 +175,8 @@ class SmtpPolicy:
                 return "530 5.7.0 Authentication required"
             if not await run_db(_owns_address, login, sender):
                 return f"553 5.7.1 <{address}>: sender address not owned by user {login}"
+        if not enough_space(_size_option(options)):
+            return "452 4.3.1 Insufficient system storage, try again later"
         envelope.mail_from = address
         envelope.sender = sender  # type: ignore[attr-defined]
         envelope.mail_options.extend(options)
@@ -282,6 +284,17 @@ class SmtpPolicy:
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error, exc_info=error)
         return TEMPFAIL
+
+
+@lru_cache(maxsize=65536)
+def _in_networks(
+    ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
 
 
 def _tls_description(ssl: dict[str, Any]) -> str | None:

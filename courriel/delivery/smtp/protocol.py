@@ -10,12 +10,30 @@ aiosmtpd owns the wire format; decisions are in `policy.SmtpPolicy`. Added here:
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
 from typing import Any
 
+import aiosmtpd.smtp as aiosmtpd_smtp
 from aiosmtpd.smtp import SMTP, syntax
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+
+def _quiet_sanitized_log(func: Any, msg: Any, *args: Any, **kwargs: Any) -> None:
+    """aiosmtpd escapes every command line for its log even when that log is off
+    (we keep it at WARNING): skip the work unless the line will be written."""
+    logger = getattr(func, "__self__", None)
+    level = _LEVELS.get(getattr(func, "__name__", ""), logging.WARNING)
+    if isinstance(logger, logging.Logger) and not logger.isEnabledFor(level):
+        return
+    _original_sanitized_log(func, msg, *args, **kwargs)
+
+
+_original_sanitized_log = aiosmtpd_smtp.sanitized_log
+aiosmtpd_smtp.sanitized_log = _quiet_sanitized_log
 
 READ_CHUNK = 256 * 1024
 _PLAIN_ADDRESS = re.compile(r"^\s*<([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+)>(.*)$")

@@ -10,6 +10,8 @@ from typing import Any
 
 from courriel.config import Config
 from courriel.delivery import lastmail
+from courriel.delivery.journal import get_journal
+from courriel.delivery.quota import warn_after_delivery
 from courriel.delivery.smtp.policy import Kind, SmtpPolicy
 from courriel.delivery.smtp.protocol import ConnectionLimiter, CourrielLMTP, CourrielSMTP
 from courriel.tls import server_context
@@ -70,7 +72,9 @@ class SmtpService:
 
 
 class Housekeeping:
-    """Periodic chores of the mail plane: write "last new mail" times."""
+    """The mail plane's background work: the delivery journal (replayed after a crash
+    before any port opens, then written into the Maildirs by its worker thread), and
+    the periodic "last new mail" times."""
 
     name = "delivery-housekeeping"
     listening: list[str] = []
@@ -78,6 +82,7 @@ class Housekeeping:
     def __init__(self, interval: float = 5.0) -> None:
         self.interval = interval
         self.task: asyncio.Task[None] | None = None
+        self.journal = get_journal()
 
     async def _run(self) -> None:
         from courriel.dbthread import run_db
@@ -90,6 +95,11 @@ class Housekeeping:
                 log.exception("could not record last-mail times (will retry)")
 
     async def start(self) -> None:
+        replayed = await asyncio.to_thread(self.journal.recover)
+        if replayed:
+            log.warning("delivery journal: %d message(s) written after an interruption", replayed)
+        self.journal.after_apply = warn_after_delivery
+        self.journal.start()
         self.task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -99,6 +109,7 @@ class Housekeeping:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        await asyncio.to_thread(self.journal.stop)
         with contextlib.suppress(Exception):
             await run_db(lastmail.flush)
 
