@@ -148,7 +148,7 @@ class Courriel:
             time.sleep(0.1)
 
     def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
+        return cpu_seconds(self.proc.pid, children_of=True)  # with its SMTP workers
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

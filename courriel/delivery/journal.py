@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -318,6 +319,13 @@ class Journal:
         records were replayed. Run before the SMTP port opens."""
         if not self.directory.is_dir():
             return 0
+        # Several processes (the main one and SMTP workers) may start at once: one
+        # replays at a time, so no copy is written twice.
+        with open(self.directory / "recover.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._replay()
+
+    def _replay(self) -> int:
         replayed = 0
         mine = {s.path for s in [*self._sealed, self._segment] if s is not None}
         for path in sorted(self.directory.glob("*.seg")):

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from pathlib import Path
 from typing import Any
 
 from courriel.config import Config
@@ -115,11 +116,19 @@ class Housekeeping:
 
 
 def services(config: Config) -> list[Any]:
+    from courriel.delivery.smtp.workers import SmtpWorkers, events_socket, worker_count
+    from courriel.mailstore.events import EventRelay
     from courriel.runtime import bind
 
     limiter = ConnectionLimiter(config.smtp.max_connections_per_ip)
+    workers = worker_count(config) if config.smtp.enabled else 1
     found: list[Any] = [Housekeeping()]
+    if workers > 1:
+        found.append(EventRelay(Path(events_socket(config))))
     for section, kind in (("smtp", "smtp"), ("submission", "submission"), ("lmtp", "lmtp")):
         if getattr(config, section).enabled:
-            found.append(SmtpService(config, section, kind, limiter, bind(config, section)))  # type: ignore[arg-type]
+            sock = bind(config, section, shared=section == "smtp" and workers > 1)
+            found.append(SmtpService(config, section, kind, limiter, sock))  # type: ignore[arg-type]
+    if workers > 1:
+        found.append(SmtpWorkers(config, workers - 1))
     return found
