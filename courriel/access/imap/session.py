@@ -16,8 +16,9 @@ import bisect
 import contextlib
 import itertools
 import logging
+import operator
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import courriel
@@ -119,7 +120,7 @@ class ImapSession:
                 if data is None:
                     continue
                 await self.execute(data)
-                await self.stream.drain()
+                await self.stream.settle()
         except Bye as bye:
             self.send(f"* BYE {bye}")
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -626,13 +627,15 @@ class ImapSession:
             raise No("The mailbox is open read-only (EXAMINE).", "READ-ONLY")
         restrict = None
         if command.uid:
-            restrict = {uid for _, uid in self.resolve(command.args["set"], True)}
+            restrict = {uid for _, uid in self.targets(command.args["set"], True)}
         if selected.index.expunge(self._deleted(restrict), self.origin):
             events.notify(self.user_store.maildir)
         return "EXPUNGE completed."
 
-    def resolve(self, ranges: SequenceSet, uid: bool) -> list[tuple[int, int]]:
-        """(sequence number, uid) of the messages a set designates, in order."""
+    def resolve(self, ranges: SequenceSet, uid: bool) -> Sequence[int]:
+        """Positions in the session's view (0-based, in order) of the messages a set
+        designates: a `range` for the usual single range, so that `1:*` on a big folder
+        builds no list (nor objects for the garbage collector to walk)."""
         view = self.sel.view
         count = len(view)
         largest = (view[-1] if view else 0) if uid else count
@@ -648,8 +651,13 @@ class ImapSession:
                 raise Bad(f"Invalid message sequence number (the mailbox has {count} messages).")
             else:
                 picked.append(range(low - 1, high))
-        positions = picked[0] if len(picked) == 1 else sorted(set().union(*picked))
-        return [(p + 1, view[p]) for p in positions]
+        return picked[0] if len(picked) == 1 else sorted(set().union(*picked))
+
+    def targets(self, ranges: SequenceSet, uid: bool) -> Iterator[tuple[int, int]]:
+        """(sequence number, uid) of the messages a set designates, in order."""
+        view = self.sel.view
+        for position in self.resolve(ranges, uid):
+            yield position + 1, view[position]
 
     async def cmd_fetch(self, command: Command) -> str:
         selected = self.sel
@@ -657,49 +665,76 @@ class ImapSession:
         items: list[FetchAtt] = list(command.args["items"])
         if command.uid and not any(i.name == "UID" for i in items):
             items.insert(0, FetchAtt("UID"))
-        targets = self.resolve(command.args["set"], command.uid)
-        names = {i.name for i in items}
-        by_uid = index.by_uid
-        missing = 0
-        if names <= {"UID", "FLAGS"}:  # what synchronising clients ask for, fast
-            present = [(p, by_uid[u]) for p, u in targets if u in by_uid]
-            missing = len(targets) - len(present)
-            order = [i.name for i in items]
-            if order == ["UID", "FLAGS"] and not selected.recent.intersection(
-                m.uid for _, m in present
-            ):  # the usual case, at the cost of one dict look-up per message
-                table = {
-                    info: fetch.flags_item(index.flag_names(info))
-                    for info in {m.info for _, m in present}
-                }
-                lines = [
-                    b"* %d FETCH (UID %d %s)\r\n" % (p, m.uid, table[m.info]) for p, m in present
-                ]
-            else:
-                flags = _FlagCache(self, selected.recent)
-                lines = [
-                    b"* %d FETCH (%s)\r\n"
-                    % (p, b" ".join(b"UID %d" % m.uid if n == "UID" else flags[m] for n in order))
-                    for p, m in present
-                ]
-            for start in range(0, len(lines), 4096):
-                self.stream.write(b"".join(lines[start : start + 4096]))
-                await self.stream.drain()
+        positions = self.resolve(command.args["set"], command.uid)
+        if {i.name for i in items} <= {"UID", "FLAGS"}:  # what synchronising clients ask for
+            missing = await self._fetch_flags(positions, [i.name for i in items])
         else:
+            missing = 0
+            view, by_uid = selected.view, index.by_uid
             sets_seen = not selected.readonly and any(i.sets_seen for i in items)
-            for position, uid in targets:
-                message = by_uid.get(uid)
+            wants_data = any(fetch.needs_data(i) for i in items)
+            for position in positions:
+                message = by_uid.get(view[position])
                 data = None
-                if message is not None and any(fetch.needs_data(i) for i in items):
+                if message is not None and wants_data:
                     data = index.read(message)
-                if message is None or (data is None and any(fetch.needs_data(i) for i in items)):
+                if message is None or (data is None and wants_data):
                     missing += 1
                     continue
-                self.stream.write(self._render(position, message, items, data, sets_seen))
-                await self.stream.drain()
+                self.stream.write(self._render(position + 1, message, items, data, sets_seen))
+                await self.stream.pace()
         if missing:
             raise No("Some of the requested messages no longer exist.", "EXPUNGEISSUED")
         return "FETCH completed."
+
+    async def _fetch_flags(self, positions: Sequence[int], order: list[str]) -> int:
+        """FETCH of UID and FLAGS only, 4,096 messages at a time, the flag lists
+        formatted once per combination of flags. In the usual case (`UID FLAGS`, no
+        \\Recent among them) each batch is one `%` over a repeated line, so that the
+        interpreter does no per-message formatting. Returns how many messages no longer
+        exist."""
+        selected = self.sel
+        view, get = selected.view, selected.index.by_uid.get
+        flags = _FlagCache(self, selected.recent)
+        by_info = None
+        if order == ["UID", "FLAGS"] and selected.recent.isdisjoint(
+            map(view.__getitem__, positions)
+        ):
+            by_info = _InfoFlags(selected.index)
+        missing = 0
+        for start in range(0, len(positions), 4096):
+            part = positions[start : start + 4096]
+            if isinstance(part, range):
+                uids = view[part.start : part.stop]
+                numbers: Iterable[int] = range(part.start + 1, part.stop + 1)
+            else:
+                uids = [view[p] for p in part]
+                numbers = [p + 1 for p in part]
+            messages = list(map(get, uids))
+            present = list(filter(None, messages))
+            if len(present) != len(messages):  # expunged by another session meanwhile
+                missing += len(messages) - len(present)
+                numbers = [n for n, m in zip(numbers, messages, strict=True) if m is not None]
+                messages = present
+            if by_info is not None:
+                values = zip(
+                    numbers,
+                    map(_UID, messages),
+                    map(by_info.__getitem__, map(_INFO, messages)),
+                    strict=True,
+                )
+                self.stream.write(
+                    _FLAGS_LINE * len(messages) % tuple(itertools.chain.from_iterable(values))
+                )
+            else:
+                self.stream.write(
+                    b"".join(
+                        b"* %d FETCH (%s)\r\n" % (n, b" ".join(flags.item(m, i) for i in order))
+                        for n, m in zip(numbers, messages, strict=True)
+                    )
+                )
+            await self.stream.pace()
+        return missing
 
     def _render(
         self,
@@ -765,7 +800,7 @@ class ImapSession:
         letters = set(index.letters(wanted, create=args["mode"] != "-"))
         missing = 0
         out = []
-        for position, uid in self.resolve(args["set"], command.uid):
+        for position, uid in self.targets(args["set"], command.uid):
             message = index.by_uid.get(uid)
             if message is None:
                 missing += 1
@@ -812,7 +847,7 @@ class ImapSession:
         except FolderError:
             raise No(f"Mailbox {name} does not exist: create it first.", "TRYCREATE") from None
         try:
-            targets = self.resolve(command.args["set"], command.uid)
+            targets = list(self.targets(command.args["set"], command.uid))
             by_uid = selected.index.by_uid
             messages = [by_uid[uid] for _, uid in targets if uid in by_uid]
             if move:
@@ -905,6 +940,9 @@ class _FlagCache(dict[tuple[str, bool], bytes]):
         self.session = session
         self.recent = recent
 
+    def item(self, message: Message, name: str) -> bytes:
+        return b"UID %d" % message.uid if name == "UID" else self[message]
+
     def __getitem__(self, message: Message) -> bytes:  # type: ignore[override]
         key = (message.info, message.uid in self.recent)
         try:
@@ -913,6 +951,23 @@ class _FlagCache(dict[tuple[str, bool], bytes]):
             value = fetch.flags_item(self.session._flags(message))
             self[key] = value
             return value
+
+
+_FLAGS_LINE = b"* %d FETCH (UID %d %s)\r\n"
+_UID = operator.attrgetter("uid")
+_INFO = operator.attrgetter("info")
+
+
+class _InfoFlags(dict[str, bytes]):
+    """`FLAGS (...)` bytes per flag letters of a file name (no \\Recent)."""
+
+    def __init__(self, index: FolderIndex) -> None:
+        super().__init__()
+        self.index = index
+
+    def __missing__(self, info: str) -> bytes:
+        value = self[info] = fetch.flags_item(self.index.flag_names(info))
+        return value
 
 
 class _Silent(Exception):

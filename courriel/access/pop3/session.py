@@ -77,7 +77,7 @@ class Pop3Session:
                 if not line:
                     break
                 await self.execute(line.rstrip(b"\r\n"))
-                await self.stream.drain()
+                await self.stream.settle()
         except ConnectionError:
             pass
         finally:
