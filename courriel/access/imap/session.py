@@ -56,6 +56,7 @@ IDLE_CHECK = 30.0  # seconds between directory checks while idling
 BASE_CAPABILITIES = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
 AUTH_CAPABILITIES = (
     "NAMESPACE UIDPLUS MOVE CHILDREN SPECIAL-USE UNSELECT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE"
+    " CONDSTORE"
 )
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 _counter = itertools.count(1)
@@ -102,6 +103,9 @@ class ImapSession:
         self.selected: Selected | None = None
         self.origin = next(_counter)
         self.bad_count = 0
+        # RFC 7162: once a client used CONDSTORE, every FETCH response about changed
+        # flags carries the UID and the MODSEQ of the message.
+        self.condstore = False
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -371,6 +375,8 @@ class ImapSession:
     async def cmd_select(self, command: Command, readonly: bool = False) -> str:
         self.unselect()
         name = folders.normalize(command.args["mailbox"])
+        if command.args.get("condstore"):
+            self.condstore = True
         index = self.user_store.open(name)
         recent = set(index.in_new) if readonly else set(index.claim_new())
         view = list(index.uids)
@@ -391,6 +397,7 @@ class ImapSession:
                 break
         self.send(f"* OK [UIDVALIDITY {index.uidvalidity}] UIDs valid.")
         self.send(f"* OK [UIDNEXT {index.uidnext}] Predicted next UID.")
+        self.send(f"* OK [HIGHESTMODSEQ {index.modseq}] Highest mod-sequence.")
         self.state = "selected"
         mode = "READ-ONLY" if readonly else "READ-WRITE"
         return f"[{mode}] {'EXAMINE' if readonly else 'SELECT'} completed."
@@ -488,7 +495,11 @@ class ImapSession:
         return "NAMESPACE completed."
 
     async def cmd_enable(self, command: Command) -> str:
-        self.send("* ENABLED")
+        enabled = ""
+        if "CONDSTORE" in command.args["capabilities"]:
+            self.condstore = True
+            enabled = " CONDSTORE"
+        self.send(f"* ENABLED{enabled}")
         return "ENABLE completed."
 
     async def cmd_status(self, command: Command) -> str:
@@ -507,6 +518,9 @@ class ImapSession:
                     value = index.uidvalidity
                 elif item == "UNSEEN":
                     value = sum(1 for m in index.by_uid.values() if "S" not in m.info)
+                elif item == "HIGHESTMODSEQ":
+                    self.condstore = True
+                    value = index.modseq
                 else:
                     value = sum(index.size(m) for m in index.by_uid.values())
                 values.append(f"{item} {value}")
@@ -666,7 +680,15 @@ class ImapSession:
         if command.uid and not any(i.name == "UID" for i in items):
             items.insert(0, FetchAtt("UID"))
         positions = self.resolve(command.args["set"], command.uid)
-        if {i.name for i in items} <= {"UID", "FLAGS"}:  # what synchronising clients ask for
+        since = command.args.get("changedsince")
+        if since is not None or any(i.name == "MODSEQ" for i in items):
+            self.condstore = True
+        if since is not None:  # RFC 7162: only what changed after, with its MODSEQ
+            if not any(i.name == "MODSEQ" for i in items):
+                items.append(FetchAtt("MODSEQ"))
+            view, get = selected.view, index.by_uid.get
+            positions = [p for p in positions if (m := get(view[p])) is None or m.modseq > since]
+        if {i.name for i in items} <= {"UID", "FLAGS", "MODSEQ"}:  # what synchronisers ask
             missing = await self._fetch_flags(positions, [i.name for i in items])
         else:
             missing = 0
@@ -774,13 +796,19 @@ class ImapSession:
                     name.encode() + b" " + fetch.body_structure(data, root, name == "BODYSTRUCTURE")
                 )
             elif name == "MODSEQ":
-                continue
+                parts.append(b"MODSEQ (%d)" % message.modseq)
             else:
                 assert data is not None
                 parts.append(fetch.body_item(data, root, item))
         if flags_changed and not any(i.name == "FLAGS" for i in items):
             parts.append(fetch.flags_item(self._flags(message)))
+        if flags_changed and self.condstore and not any(i.name == "MODSEQ" for i in items):
+            parts.append(b"MODSEQ (%d)" % message.modseq)
         return b"* %d FETCH (%s)\r\n" % (position, b" ".join(parts))
+
+    def _modseq_item(self, message: Message) -> bytes:
+        """`MODSEQ (n) ` in FETCH responses about changed flags, once CONDSTORE is on."""
+        return b"MODSEQ (%d) " % message.modseq if self.condstore else b""
 
     def _flags(self, message: Message) -> list[str]:
         flags = self.sel.index.flags(message)
@@ -798,33 +826,53 @@ class ImapSession:
         if any(f.startswith("\\") and f.lower() not in _SYSTEM_LOWER for f in wanted):
             raise Bad("Unknown system flag.")
         letters = set(index.letters(wanted, create=args["mode"] != "-"))
+        since = args["unchangedsince"]
+        if since is not None:
+            self.condstore = True
         missing = 0
+        modified: list[int] = []  # RFC 7162: changed by someone after UNCHANGEDSINCE
         out = []
-        for position, uid in self.targets(args["set"], command.uid):
-            message = index.by_uid.get(uid)
-            if message is None:
-                missing += 1
-                continue
-            current = set(message.info)
-            if args["mode"] == "+":
-                new = current | letters
-            elif args["mode"] == "-":
-                new = current - letters
-            else:
-                new = {c for c in current if c == "P" or not c.isalpha()} | letters
-            if not index.set_info(message, "".join(sorted(new)), self.origin):
-                missing += 1
-                continue
-            if not args["silent"]:
-                uid_part = b"UID %d " % uid if command.uid else b""
-                out.append(
-                    b"* %d FETCH (%s%s)\r\n"
-                    % (position, uid_part, fetch.flags_item(self._flags(message)))
-                )
+        with index.changes():  # one write of the new mod-sequences for the command
+            for position, uid in self.targets(args["set"], command.uid):
+                message = index.by_uid.get(uid)
+                if message is None:
+                    missing += 1
+                    continue
+                if since is not None and message.modseq > since:
+                    modified.append(uid if command.uid else position)
+                    continue
+                current = set(message.info)
+                if args["mode"] == "+":
+                    new = current | letters
+                elif args["mode"] == "-":
+                    new = current - letters
+                else:
+                    new = {c for c in current if c == "P" or not c.isalpha()} | letters
+                before = message.modseq
+                if not index.set_info(message, "".join(sorted(new)), self.origin):
+                    missing += 1
+                    continue
+                uid_part = b"UID %d " % uid if command.uid or self.condstore else b""
+                if not args["silent"]:
+                    out.append(
+                        b"* %d FETCH (%s%s%s)\r\n"
+                        % (
+                            position,
+                            uid_part,
+                            self._modseq_item(message),
+                            fetch.flags_item(self._flags(message)),
+                        )
+                    )
+                elif self.condstore and message.modseq != before:  # the client's cache
+                    out.append(
+                        b"* %d FETCH (%sMODSEQ (%d))\r\n" % (position, uid_part, message.modseq)
+                    )
         self.stream.write(b"".join(out))
         events.notify(self.user_store.maildir)
         if missing:
             raise No("Some of the messages no longer exist.", "EXPUNGEISSUED")
+        if modified:
+            return f"[MODIFIED {_uid_set(modified)}] Conditional STORE failed for some messages."
         return "STORE completed."
 
     async def cmd_search(self, command: Command) -> str:
@@ -832,9 +880,16 @@ class ImapSession:
         if charset not in {"UTF-8", "US-ASCII"}:
             raise No(f"Unsupported charset {charset}.", "BADCHARSET (UTF-8 US-ASCII)")
         selected = self.sel
-        found = Search(selected.index, selected.view, selected.recent).run(command.args["keys"])
+        search = Search(selected.index, selected.view, selected.recent)
+        found = search.run(command.args["keys"])
         numbers = [uid if command.uid else position for position, uid in found]
-        self.send("* SEARCH" + "".join(f" {n}" for n in numbers))
+        highest = ""
+        if search.uses_modseq:  # RFC 7162: the highest MODSEQ of what was found
+            self.condstore = True
+            by_uid = selected.index.by_uid
+            top = max((by_uid[uid].modseq for _, uid in found if uid in by_uid), default=0)
+            highest = f" (MODSEQ {top})" if top else ""
+        self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + highest)
         return "SEARCH completed."
 
     async def cmd_copy(self, command: Command, move: bool = False) -> str:
@@ -925,8 +980,13 @@ class ImapSession:
                 and uid not in selected.pending_expunges
             ):
                 out.append(
-                    b"* %d FETCH (UID %d %s)\r\n"
-                    % (position + 1, uid, fetch.flags_item(self._flags(message)))
+                    b"* %d FETCH (UID %d %s%s)\r\n"
+                    % (
+                        position + 1,
+                        uid,
+                        self._modseq_item(message),
+                        fetch.flags_item(self._flags(message)),
+                    )
                 )
         if out:
             self.stream.write(b"".join(out))
@@ -941,7 +1001,11 @@ class _FlagCache(dict[tuple[str, bool], bytes]):
         self.recent = recent
 
     def item(self, message: Message, name: str) -> bytes:
-        return b"UID %d" % message.uid if name == "UID" else self[message]
+        if name == "UID":
+            return b"UID %d" % message.uid
+        if name == "MODSEQ":
+            return b"MODSEQ (%d)" % message.modseq
+        return self[message]
 
     def __getitem__(self, message: Message) -> bytes:  # type: ignore[override]
         key = (message.info, message.uid in self.recent)
