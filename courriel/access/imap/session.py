@@ -37,7 +37,7 @@ from courriel.access.imap.parser import (
 )
 from courriel.access.imap.search import Search
 from courriel.access.listener import LineTooLong, Stream
-from courriel.mailstore import folders
+from courriel.mailstore import folders, watch
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import EXPUNGE, FLAG_CHANGE, FolderGone, FolderIndex, Message
@@ -52,7 +52,7 @@ MAX_COMMAND = 64 * 1024  # a command line without its APPEND literal
 MAX_LITERAL_UNAUTHENTICATED = 8 * 1024
 MAX_BAD_COMMANDS = 20
 PRE_LOGIN_TIMEOUT = 120.0
-IDLE_CHECK = 30.0  # seconds between directory checks while idling
+IDLE_CHECK = 30.0  # seconds between directory checks while idling (inotify: a safety net)
 BASE_CAPABILITIES = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
 AUTH_CAPABILITIES = (
     "NAMESPACE UIDPLUS MOVE CHILDREN SPECIAL-USE UNSELECT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE"
@@ -547,6 +547,10 @@ class ImapSession:
 
     async def cmd_idle(self, command: Command) -> str:
         event = events.subscribe(self.user_store.maildir)  # before "+": miss nothing
+        folder = self.selected.index.path if self.selected is not None else None
+        # Other processes' changes to the selected folder: inotify, else a quick poll.
+        watched = folder is not None and watch.watch(folder, event)
+        check = IDLE_CHECK if watched or folder is None else watch.POLL_SECONDS
         self.send("+ idling")
         await self.stream.drain()
         reader = asyncio.ensure_future(self.stream.readline(self.settings.imap_autologout))
@@ -554,7 +558,7 @@ class ImapSession:
             while True:
                 waiter = asyncio.ensure_future(event.wait())
                 done, _ = await asyncio.wait(
-                    {reader, waiter}, timeout=IDLE_CHECK, return_when=asyncio.FIRST_COMPLETED
+                    {reader, waiter}, timeout=check, return_when=asyncio.FIRST_COMPLETED
                 )
                 waiter.cancel()
                 if reader in done:
@@ -570,6 +574,8 @@ class ImapSession:
                     await self.stream.drain()
         finally:
             events.unsubscribe(self.user_store.maildir, event)
+            if watched and folder is not None:
+                watch.unwatch(folder, event)
             if not reader.done():
                 reader.cancel()
 
