@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("courriel.access")
 MAX_LINE = 65536 + 64
+FLUSH_SIZE = 256 * 1024  # replies queued before they are handed to the socket
 
 
 class LineTooLong(Exception):
@@ -35,9 +36,23 @@ class Stream:
         peer = writer.get_extra_info("peername") or ("", 0)
         self.ip = str(peer[0])
         self.tls = writer.get_extra_info("sslcontext") is not None
+        self._out: list[bytes] = []
+        self._out_size = 0
+
+    def has_line(self) -> bool:
+        """Whether the client already sent another whole line (pipelining): the
+        sessions then run it before writing their replies, so that a batch of commands
+        costs one send instead of one per reply."""
+        return b"\n" in self.reader._buffer  # type: ignore[attr-defined]
 
     async def readline(self, timeout: float) -> bytes:
         """One line with its end; b"" when the client went away."""
+        if self.has_line():  # already here: no timer to arm and cancel
+            try:
+                return await self.reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError:
+                raise LineTooLong() from None
+        self.flush()  # never wait for the client with replies still queued
         try:
             async with asyncio.timeout(timeout):  # no task per line, unlike wait_for
                 return await self.reader.readuntil(b"\n")
@@ -47,21 +62,48 @@ class Stream:
             raise LineTooLong() from None
 
     async def readexactly(self, size: int, timeout: float) -> bytes:
+        self.flush()
         async with asyncio.timeout(timeout):
             return await self.reader.readexactly(size)
 
     def write(self, data: bytes) -> None:
-        self.writer.write(data)
+        """Queue a reply; it is sent by `drain` (or once enough has piled up), so that
+        the many small replies of a pipelined batch leave in one system call."""
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= FLUSH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._out:
+            self.writer.write(self._out[0] if len(self._out) == 1 else b"".join(self._out))
+            self._out.clear()
+            self._out_size = 0
 
     async def drain(self) -> None:
+        self.flush()
         await self.writer.drain()
+
+    async def settle(self) -> None:
+        """After a command: send the replies, unless the client has already sent the
+        next command (then they leave with its replies)."""
+        if self.has_line():
+            await self.pace()
+        else:
+            await self.drain()
+
+    async def pace(self) -> None:
+        """Within a long response: wait for the client only when the socket's buffer
+        is full, without flushing every small piece."""
+        if self.writer.transport.get_write_buffer_size() > FLUSH_SIZE:
+            await self.writer.drain()
 
     async def start_tls(self) -> None:
         """Switch to TLS once the go-ahead reply is written (STARTTLS, STLS). Whatever
         the client sent after its command in clear text is thrown away: it must not be
         read as if it had come over TLS (command injection)."""
         assert self.tls_context is not None
-        await self.writer.drain()
+        await self.drain()
         self.reader._buffer.clear()  # type: ignore[attr-defined]
         try:
             await self.writer.start_tls(self.tls_context)
@@ -72,6 +114,7 @@ class Stream:
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
+            self.flush()
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 5)
 

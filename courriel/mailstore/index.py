@@ -22,9 +22,10 @@ import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from courriel.mailstore import modseq as modseqs
 from courriel.mailstore import quota, uidlist
 from courriel.mailstore.headers import decoded, header_end, header_fields
 from courriel.mailstore.keywords import Keywords
@@ -49,15 +50,17 @@ class FolderGone(FileNotFoundError):
 
 
 class Message:
-    """One message: its UID, its Maildir base name, where it is, its flag letters."""
+    """One message: its UID, its Maildir base name, where it is, its flag letters, and
+    the mod-sequence of its last change (CONDSTORE)."""
 
-    __slots__ = ("base", "crlf", "info", "mtime", "size", "sub", "uid")
+    __slots__ = ("base", "crlf", "info", "modseq", "mtime", "size", "sub", "uid")
 
-    def __init__(self, uid: int, base: str, sub: str, info: str) -> None:
+    def __init__(self, uid: int, base: str, sub: str, info: str, modseq: int) -> None:
         self.uid = uid
         self.base = base
         self.sub = sub
         self.info = info
+        self.modseq = modseq
         sizes = dict(_SIZE_RE.findall(base))
         physical = sizes.get("S")
         virtual = sizes.get("W", physical)
@@ -86,18 +89,23 @@ class FolderIndex:
         self.maildir = maildir
         self.uids: list[int] = []
         self.by_uid: dict[int, Message] = {}
-        self.by_base: dict[str, Message] = {}
         self.in_new: set[int] = set()
         self.keywords = Keywords(path)
-        self.modseq = 1
+        self.modseq = 1  # HIGHESTMODSEQ, kept in `courriel-modseq` (see `modseq`)
         self.log: list[tuple[int, int, int, int]] = []  # (modseq, uid, kind, origin)
-        self.log_start = 1
+        self._modseqs: modseqs.ModseqFile | None = None
+        self._pending: list[tuple[int, int]] = []  # (uid, modseq) not written yet
+        self._depth = 0  # nesting of `changes` blocks
+        self._lock: tuple[contextlib.ExitStack, int] | None = None  # on courriel-modseq
+        self._touched = False  # cur/ changed by us in this batch
+        self._owning = False  # inside `own_change`
         self.header_cache: dict[str, dict[int, str]] = {}
         self.users = 0
         self._stamp: tuple[int, int] | None = None
         self._uidlist: uidlist.UidList | None = None
         self._stale = 0  # records in dovecot-uidlist for files that are gone
         self.refresh()
+        self.log_start = self.modseq + 1
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -160,10 +168,29 @@ class FolderIndex:
         return data
 
     def _read_bytes(self, message: Message) -> bytes | None:
+        fd = self._open(message)
+        if fd is None:
+            return None
+        try:
+            # One read of the size the name gives (os.read: the `open` machinery costs
+            # more than the read of a small message); one byte more shows a longer file.
+            expected = message.size if message.crlf else os.fstat(fd).st_size
+            data = os.read(fd, expected + 1)
+            if len(data) <= expected:
+                return data
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def _open(self, message: Message) -> int | None:
+        """A file descriptor on the message's file; None if another process expunged
+        it (a rename by another client is followed)."""
         for _attempt in range(2):
             try:
-                with open(self.file(message), "rb") as handle:
-                    return handle.read()
+                return os.open(self.file(message), os.O_RDONLY)
             except FileNotFoundError:
                 self.refresh()  # renamed by another client, or expunged
                 if message.uid not in self.by_uid:
@@ -200,21 +227,19 @@ class FolderIndex:
 
     def read_header(self, message: Message) -> bytes:
         """The header of a message, without reading a big body."""
-        for _attempt in range(2):
-            try:
-                with open(self.file(message), "rb") as handle:
-                    data = handle.read(16384)
-                    while len(data) % 16384 == 0 and data and header_end(data) == len(data):
-                        more = handle.read(65536)
-                        if not more:
-                            break
-                        data += more
-                    return data
-            except FileNotFoundError:
-                self.refresh()
-                if message.uid not in self.by_uid:
-                    return b""
-        return b""
+        fd = self._open(message)
+        if fd is None:
+            return b""
+        try:
+            data = os.read(fd, 16384)
+            while len(data) % 16384 == 0 and data and header_end(data) == len(data):
+                more = os.read(fd, 65536)
+                if not more:
+                    break
+                data += more
+            return data
+        finally:
+            os.close(fd)
 
     # --- watching the directory ------------------------------------------------------------
 
@@ -225,10 +250,14 @@ class FolderIndex:
             raise FolderGone(str(self.path)) from None
 
     def refresh(self) -> None:
-        """Bring the index up to date with the disk (two stats when nothing changed)."""
-        if self._stamp is not None and self._stats() == self._stamp:
+        """Bring the index up to date with the disk (two stats when nothing changed;
+        only `new/` is listed when only `new/` changed, as after a delivery)."""
+        if self._stamp is None:
+            self._rescan()
             return
-        self._rescan()
+        stamp = self._stats()
+        if stamp != self._stamp:
+            self._rescan(only_new=stamp[1] == self._stamp[1])
 
     def _listing(self, sub: str, found: dict[str, tuple[str, str]]) -> None:
         try:
@@ -243,43 +272,56 @@ class FolderIndex:
                 base, info = split_name(name)
                 found[base] = (sub, info)
 
-    def _rescan(self) -> None:
+    def _rescan(self, only_new: bool = False) -> None:
+        """List the folder and apply what others changed. With `only_new`, `cur/` is
+        known not to have changed since it was last listed, so only `new/` is read."""
         stamp = self._stats()
         now = time.time_ns()
         found: dict[str, tuple[str, str]] = {}
         self._listing("new", found)  # new/ first: a file moving to cur/ meanwhile is
-        self._listing("cur", found)  # then seen in cur/ (or in both), never in neither
-        missing = [m for base, m in self.by_base.items() if base not in found]
+        if only_new:  # then seen in cur/ (or in both), never in neither
+            known = {self.by_uid[uid].base: self.by_uid[uid] for uid in self.in_new}
+            if any(base not in found for base in known):
+                return self._rescan()  # gone from new/: moved or expunged, look at cur/
+        else:
+            self._listing("cur", found)
+            known = {m.base: m for m in self.by_uid.values()}
+        missing = [m for base, m in known.items() if base not in found]
         if missing:
             self._listing("cur", found)  # a rename during the listing: look again
             missing = [m for m in missing if m.base not in found]
-        for message in missing:
-            self._forget(message, 0)
-        fresh = []
-        for base, (sub, info) in found.items():
-            message = self.by_base.get(base)
-            if message is None:
-                fresh.append(base)
-                continue
-            if message.sub != sub:
-                message.sub = sub
-                if sub == "cur":
-                    self.in_new.discard(message.uid)
-            if message.info != info:
-                message.info = info
-                self._logged(message.uid, FLAG_CHANGE, 0)
-        self.keywords.load()
-        if fresh or self._uidlist is None:
-            self._register(fresh, found)
+        with self.changes():
+            for message in missing:
+                self._forget(message, 0)
+            fresh = []
+            for base, (sub, info) in found.items():
+                message = known.get(base)
+                if message is None:
+                    fresh.append(base)
+                    continue
+                if message.sub != sub:
+                    message.sub = sub
+                    if sub == "cur":
+                        self.in_new.discard(message.uid)
+                if message.info != info:
+                    message.info = info
+                    self._logged(message, FLAG_CHANGE, 0)
+            del known
+            self.keywords.load()
+            if fresh or self._uidlist is None:
+                self._register(fresh, found, stamp)
         racy = now - max(stamp) < RACY_NS
         self._stamp = None if racy else stamp
         if len(found) > 10_000:
             del found
             _give_back_memory()
 
-    def _register(self, bases: list[str], where: dict[str, tuple[str, str]]) -> list[int]:
+    def _register(
+        self, bases: list[str], where: dict[str, tuple[str, str]], stamp: tuple[int, int]
+    ) -> list[int]:
         """Give UIDs to files seen for the first time (from dovecot-uidlist if it knows
-        them, else the next free ones, written back) and add them to the index."""
+        them, else the next free ones, written back) and add them to the index, with a
+        new mod-sequence (or, when the index is first built, the one kept on disk)."""
         with uidlist.lock(self.path):
             current = self._uidlist
             if current is not None:
@@ -291,7 +333,7 @@ class FolderIndex:
                     if self._uidlist is not None:  # file removed: keep what clients know
                         current.uidvalidity = self._uidlist.uidvalidity
                         current.next_uid = self._uidlist.next_uid
-                        current.records = {m.base: m.uid for m in self.by_base.values()}
+                        current.records = {m.base: m.uid for m in self.by_uid.values()}
                     uidlist.write(self.path, current)
                     current.records = {}
             self._uidlist = current
@@ -309,35 +351,135 @@ class FolderIndex:
         added = [*known, *zip(new_uids, unknown, strict=True)]
         added.sort()
         records = current.records
+        before = len(records)
+        stored = self._stored_modseqs(stamp)
+        fresh = 0
         for uid, base in added:
             records.pop(base, None)  # the index knows it now: one copy of each name
             sub, info = where[base]
-            message = Message(uid, base, sub, info)
+            value = stored(uid) if stored is not None else None
+            if value is None:
+                fresh = fresh or self._next_modseq()
+                value = fresh
+            message = Message(uid, base, sub, info, value)
             self.by_uid[uid] = message
-            self.by_base[base] = message
             self.uids.append(uid)
             if sub == "new":
                 self.in_new.add(uid)
+            if value == fresh:
+                self._pending.append((uid, value))
+        if len(records) < before // 4:
+            current.records = dict(records)  # a dict does not shrink by itself
         return [uid for uid, _ in added]
+
+    def _stored_modseqs(self, stamp: tuple[int, int]) -> Callable[[int], int | None] | None:
+        """When the index is first built: the mod-sequence kept on disk for a UID (None
+        for a message that arrived, or a folder that changed, while no index of ours
+        watched it: those get a new one)."""
+        if self._modseqs is not None:
+            return None
+        state = modseqs.read(self.path)
+        if state is None or state.uidvalidity != self.uidvalidity:
+            base = max(modseqs.clock_base(), state.highest + 1 if state else 0)
+            self._modseqs = modseqs.ModseqFile(self.uidvalidity, base, base)
+            self.modseq = base
+            return lambda uid: base
+        self._modseqs = state
+        self.modseq = max(self.modseq, state.highest)
+        try:
+            written = os.stat(self.path / modseqs.FILENAME).st_mtime_ns
+        except OSError:
+            written = 0
+        if stamp[1] > written:  # flags renamed in cur/ by others while we were away
+            state.records.clear()
+            return None
+        records, base, covered = state.records, state.base, state.covered
+        state.records = {}  # ours now: taking the lock later must not empty it
+
+        def stored(uid: int) -> int | None:
+            value = records.pop(uid, None)
+            if value is None and uid <= covered:
+                return base
+            return value
+
+        return stored
 
     @contextlib.contextmanager
     def own_change(self) -> Iterator[None]:
         """Our own change moves the directory times; adopt them if nobody else changed
         the folder since we last looked, so our change does not cost a rescan."""
-        before = self._stats()
-        clean = before == self._stamp
-        try:
+        if self._owning:  # nested (APPEND adopting the file it wrote)
             yield
+            return
+        clean = self._stats() == self._stamp
+        self._owning = True
+        try:
+            with self.changes():
+                self._touched = True
+                yield
         finally:
+            self._owning = False
             if clean:
                 with contextlib.suppress(FolderGone):
                     self._stamp = self._stats()
 
-    # --- change log ------------------------------------------------------------------------
+    # --- change log and mod-sequences ------------------------------------------------------
 
-    def _logged(self, uid: int, kind: int, origin: int) -> None:
+    @contextlib.contextmanager
+    def changes(self) -> Iterator[None]:
+        """A batch of changes (a command): the mod-sequences it gives are written to
+        `courriel-modseq` once, at the end, under the file's lock (taken at the first
+        new mod-sequence, so that a batch that changes nothing costs nothing)."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._save_modseqs()
+
+    def _next_modseq(self) -> int:
+        assert self._depth > 0, "mod-sequences are given inside `changes`"
+        if self._lock is None:
+            if self._modseqs is None:  # an index being built gives no new values
+                self.modseq += 1
+                return self.modseq
+            stack = contextlib.ExitStack()
+            self._lock = (stack, stack.enter_context(modseqs.locked(self.path, self._modseqs)))
+            self._modseqs.records.clear()  # others' values: only their maximum matters
+            self.modseq = max(self.modseq, self._modseqs.highest)
         self.modseq += 1
-        self.log.append((self.modseq, uid, kind, origin))
+        return self.modseq
+
+    def _save_modseqs(self) -> None:
+        state, lock, pending = self._modseqs, self._lock, self._pending
+        touched, self._touched = self._touched, False
+        if state is None:
+            return
+        if lock is None and (pending or state.inode == 0):
+            stack = contextlib.ExitStack()
+            lock = (stack, stack.enter_context(modseqs.locked(self.path, state)))
+        self._lock, self._pending = None, []
+        if lock is None:
+            if touched:  # cur/ changed (new mail claimed): say we saw it
+                with contextlib.suppress(OSError):
+                    os.utime(self.path / modseqs.FILENAME)
+            return
+        stack, fd = lock
+        with stack:
+            state.highest = max(state.highest, self.modseq)
+            self.modseq = state.highest
+            if state.inode == 0 or state.lines > max(1000, 2 * len(self.uids)):
+                state.base = min((m.modseq for m in self.by_uid.values()), default=self.modseq)
+                state.covered = self.uids[-1] if self.uids else 0
+                modseqs.write(self.path, state, {m.uid: m.modseq for m in self.by_uid.values()})
+            else:
+                modseqs.append(fd, state, pending)
+
+    def _logged(self, message: Message, kind: int, origin: int) -> None:
+        message.modseq = value = self._next_modseq()
+        self._pending.append((message.uid, value))
+        self.log.append((value, message.uid, kind, origin))
         if len(self.log) > LOG_LIMIT:
             del self.log[: LOG_LIMIT // 2]
             self.log_start = self.log[0][0]
@@ -351,7 +493,6 @@ class FolderIndex:
 
     def _forget(self, message: Message, origin: int) -> None:
         del self.by_uid[message.uid]
-        del self.by_base[message.base]
         self.in_new.discard(message.uid)
         position = bisect.bisect_left(self.uids, message.uid)
         if position < len(self.uids) and self.uids[position] == message.uid:
@@ -359,7 +500,7 @@ class FolderIndex:
         for cache in self.header_cache.values():
             cache.pop(message.uid, None)
         self._stale += 1
-        self._logged(message.uid, EXPUNGE, origin)
+        self._logged(message, EXPUNGE, origin)
 
     # --- our own changes -------------------------------------------------------------------
 
@@ -397,11 +538,11 @@ class FolderIndex:
                         return False
             else:
                 return False
-        self.in_new.discard(message.uid)
-        message.sub = "cur"
-        if message.info != info:
-            message.info = info
-            self._logged(message.uid, FLAG_CHANGE, origin)
+            self.in_new.discard(message.uid)
+            message.sub = "cur"
+            if message.info != info:
+                message.info = info
+                self._logged(message, FLAG_CHANGE, origin)
         return True
 
     def expunge(self, messages: list[Message], origin: int) -> list[int]:
@@ -436,7 +577,7 @@ class FolderIndex:
                 return
             highest = self.uids[-1] if self.uids else 0
             unseen = {b: u for b, u in current.records.items() if u > highest}
-            current.records = {m.base: m.uid for m in self.by_base.values()} | unseen
+            current.records = {m.base: m.uid for m in self.by_uid.values()} | unseen
             uidlist.write(self.path, current)
             current.records = unseen
             self._uidlist = current
@@ -460,7 +601,7 @@ class FolderIndex:
             if mtime is not None:
                 os.utime(target, (mtime, mtime))
             fsync_dir(target.parent)
-            return self._register([base], {base: ("cur", info)})[0]
+            return self._register([base], {base: ("cur", info)}, self._stats())[0]
 
     def move_to(self, message: Message, target: FolderIndex, origin: int) -> int | None:
         """MOVE: rename the file into `target` (same disk, no copy); its UID there, or
@@ -482,11 +623,8 @@ class FolderIndex:
     def adopt(self, path: Path) -> int:
         """Index a file just written into cur/ (APPEND) and return its UID."""
         base, info = split_name(path.name)
-        known = self.by_base.get(base)
-        if known is not None:
-            return known.uid
         with self.own_change():
-            return self._register([base], {base: (path.parent.name, info)})[0]
+            return self._register([base], {base: (path.parent.name, info)}, self._stats())[0]
 
 
 def _give_back_memory() -> None:

@@ -105,13 +105,14 @@ class UserStore:
         self.check_room(sum(source.size(m) for m in messages))
         pairs = []
         total = 0
-        for message in messages:
-            try:
-                uid = target.add_file(source.file(message), message.info, link=True)
-            except FileNotFoundError:
-                continue
-            total += source.size(message)
-            pairs.append((message.uid, uid))
+        with target.changes():  # the new mod-sequences written once for the command
+            for message in messages:
+                try:
+                    uid = target.add_file(source.file(message), message.info, link=True)
+                except FileNotFoundError:
+                    continue
+                total += source.size(message)
+                pairs.append((message.uid, uid))
         if pairs:
             quota.add(self.maildir, total, len(pairs))
         return pairs
@@ -120,8 +121,9 @@ class UserStore:
         self, source: FolderIndex, messages: list[Message], target: FolderIndex, origin: int
     ) -> list[tuple[int, int]]:
         pairs = []
-        for message in messages:
-            uid = source.move_to(message, target, origin)
-            if uid is not None:
-                pairs.append((message.uid, uid))
+        with source.changes(), target.changes():
+            for message in messages:
+                uid = source.move_to(message, target, origin)
+                if uid is not None:
+                    pairs.append((message.uid, uid))
         return pairs

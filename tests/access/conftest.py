@@ -22,6 +22,7 @@ from courriel.accounts.throttle import throttle
 from courriel.config import get_config
 from courriel.mailstore.maildir import deliver
 from tests.fixtures.accounts import STRONG, Customer
+from tests.fixtures.processes import Courriel, Served, start_serve
 
 PASSWORD = "Tr3sS3cr3t-Mot2Passe"
 
@@ -187,4 +188,61 @@ def strict_access(mailbox_user: tuple[str, str, Path]) -> Iterator[Access]:
     yield from _access(mailbox_user, False)
 
 
-__all__ = ["STRONG", "Access", "message"]
+SERVE_PASSWORD = "C0mpl3xP@ssW0rD?!"
+SERVE_ENV = {"COURRIEL_ACCESS_PLAINTEXT_ON_LOOPBACK": "true"}
+
+
+@dataclass
+class Service:
+    """`courriel serve` (a real process) with one mailbox, for real clients."""
+
+    courriel: Courriel
+    served: Served
+    maildir: Path
+    cert: Path
+    login: str = "monsite0001"
+    password: str = SERVE_PASSWORD
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return self.served.ports
+
+    def deliver(self, data: bytes, folder: str = "") -> None:
+        deliver(self.maildir, data, folder=folder, durable=False)
+
+    def restart(self) -> None:
+        """Stop the process and start a new one (new ports), as after a reboot."""
+        self.served.stop()
+        self.served = start_serve(self.courriel, SERVE_ENV)
+
+
+@pytest.fixture
+def service(courriel: Courriel) -> Iterator[Service]:
+    courriel("server", "add", "maximusconfessor", "maximusconfessor.all2all.org")
+    courriel(
+        "domain", "create", "monsite.be", "--plan", "recommended", "--server", "maximusconfessor"
+    )
+    courriel(
+        "user",
+        "create",
+        "monsite.be",
+        "--real",
+        "Info",
+        "--pass",
+        SERVE_PASSWORD,
+        "--extra",
+        "info@monsite.be",
+    )
+    served = start_serve(courriel, SERVE_ENV)
+    service = None
+    try:
+        maildir = courriel.data / "mail" / "monsite.be" / "homes" / "monsite0001" / "Maildir"
+        assert (maildir / "cur").is_dir()
+        assert any(line.startswith("imaps: imaps://") for line in served.output)
+        service = Service(courriel, served, maildir, courriel.data / "tls" / "cert.pem")
+        yield service
+    finally:
+        (service.served if service else served).stop()
+
+
+__all__ = ["STRONG", "Access", "Service", "message"]

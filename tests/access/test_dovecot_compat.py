@@ -54,6 +54,7 @@ def test_dovecot_sees_our_uids_flags_and_keywords(open_dir: Path) -> None:
     folder.expunge([first], 0)
     expected = {uid: sorted(folder.flags(folder.by_uid[uid])) for uid in folder.uids}
     validity = folder.uidvalidity
+    assert (maildir / "courriel-modseq").is_file()  # our CONDSTORE file, beside Dovecot's
 
     port = free_port()
     run = tmp_path / "run"
@@ -109,6 +110,11 @@ service imap-login {{
             flags = text.split("FLAGS (")[1].split(")")[0].split()
             seen[uid] = sorted(f for f in flags if f != "\\Recent")
         assert seen == expected
+        # Dovecot takes our file for nothing (no folder), and keeps its own mod-sequences.
+        names = client.list()[1]
+        assert names and not any(b"modseq" in name for name in names), names
+        client.select("INBOX")
+        assert client.uid("STORE", "2", "+FLAGS", "(\\Flagged)")[0] == "OK"
         client.logout()
     finally:
         subprocess.run(["dovecot", "-c", str(config), "stop"], check=False)

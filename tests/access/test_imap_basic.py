@@ -5,12 +5,15 @@ from __future__ import annotations
 import imaplib
 import re
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
-from courriel.mailstore import quota
+from courriel.mailstore import quota, watch
 from courriel.mailstore.uidlist import read as read_uidlist
 from tests.access.conftest import Access, message
 
@@ -362,3 +365,46 @@ def test_client_vanishing_mid_append_leaves_nothing(access: Access) -> None:
     client.logout()
     for sub in ("new", "cur", "tmp"):
         assert list((access.maildir / sub).iterdir()) == []
+
+
+def _deliver_from_another_process(maildir: Path, subject: str) -> None:
+    """What Dovecot's LDA or a second Courriel would do: nobody tells our process."""
+    code = (
+        "import sys; from pathlib import Path; from courriel.mailstore.maildir import deliver; "
+        "deliver(Path(sys.argv[1]), sys.argv[2].encode(), durable=False)"
+    )
+    data = message(subject).decode()
+    subprocess.run([sys.executable, "-c", code, str(maildir), data], check=True, timeout=60)
+
+
+def _idle_until(client: imaplib.IMAP4, wanted: bytes, seconds: float) -> float:
+    """Seconds until an IDLE line containing `wanted` arrived."""
+    start = time.monotonic()
+    client.sock.settimeout(seconds)
+    while wanted not in client.readline():
+        pass
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "polling"])
+def test_idle_hears_at_once_what_another_process_writes(
+    access: Access, inotify: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not inotify:  # as on a system without inotify, or past the watch limit
+        monkeypatch.setattr(watch, "watch", lambda folder, event: False)
+    access.deliver(message("Already there"))
+    client = connect(access)
+    client.select("INBOX")
+    tag = client._new_tag()
+    client.send(tag + b" IDLE\r\n")
+    assert client.readline().startswith(b"+")
+    _deliver_from_another_process(access.maildir, "Written elsewhere")
+    assert _idle_until(client, b"* 2 EXISTS", 5) < 3
+    (first,) = [p for p in (access.maildir / "cur").iterdir() if b"Already" in p.read_bytes()]
+    first.rename(first.with_name(first.name.split(":")[0] + ":2,F"))  # a flag, set elsewhere
+    assert _idle_until(client, b"\\Flagged", 5) < 3
+    client.send(b"DONE\r\n")
+    while not (line := client.readline()).startswith(tag):
+        pass
+    assert b"OK" in line
+    client.logout()

@@ -7,61 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from courriel.mailstore.maildir import deliver
-from tests.access.conftest import message
-from tests.fixtures.processes import Courriel, Served, start_serve
+from tests.access.conftest import Service, message
 
 pytestmark = pytest.mark.slow
-STRONG = "C0mpl3xP@ssW0rD?!"
-
-
-@dataclass
-class Service:
-    served: Served
-    maildir: Path
-    cert: Path
-    login: str = "monsite0001"
-    password: str = STRONG
-
-    @property
-    def ports(self) -> dict[str, int]:
-        return self.served.ports
-
-    def deliver(self, data: bytes, folder: str = "") -> None:
-        deliver(self.maildir, data, folder=folder, durable=False)
-
-
-@pytest.fixture
-def service(courriel: Courriel) -> Iterator[Service]:
-    courriel("server", "add", "maximusconfessor", "maximusconfessor.all2all.org")
-    courriel(
-        "domain", "create", "monsite.be", "--plan", "recommended", "--server", "maximusconfessor"
-    )
-    courriel(
-        "user",
-        "create",
-        "monsite.be",
-        "--real",
-        "Info",
-        "--pass",
-        STRONG,
-        "--extra",
-        "info@monsite.be",
-    )
-    served = start_serve(courriel, {"COURRIEL_ACCESS_PLAINTEXT_ON_LOOPBACK": "true"})
-    try:
-        maildir = courriel.data / "mail" / "monsite.be" / "homes" / "monsite0001" / "Maildir"
-        assert (maildir / "cur").is_dir()
-        assert any(line.startswith("imaps: imaps://") for line in served.output)
-        yield Service(served, maildir, courriel.data / "tls" / "cert.pem")
-    finally:
-        served.stop()
 
 
 def run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 STAR = 0  # "*" in a sequence set: the highest number in use
 MAX_NUMBER = 2**32 - 1
+MAX_MODSEQ = 2**63 - 1
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x20)) | {0x7F}
 LITERAL_RE = re.compile(rb"\{(\d{1,20})(\+?)\}$")
@@ -189,6 +190,15 @@ class Reader:
             raise ParseError(f"Number out of range: {value}")
         return value
 
+    def modseq(self) -> int:
+        """A mod-sequence value (RFC 7162: up to 2^63 - 1; 0 allowed where it is a
+        lower bound)."""
+        match = re.compile(rb"\d{1,19}").match(self.data, self.pos)
+        if not match or int(match.group()) > MAX_MODSEQ:
+            raise ParseError("Expected a mod-sequence (a number below 2^63)")
+        self.pos = match.end()
+        return int(match.group())
+
     def paren_list(self, item: Any) -> list[Any]:
         self.expect(b"(", "'('")
         items: list[Any] = []
@@ -359,9 +369,13 @@ def _fetch_args(r: Reader) -> dict[str, Any]:
         else:
             r.pos = start
             items = [_fetch_att(r)]
-    if r.take(b" ("):  # CHANGEDSINCE and friends: not offered
-        raise ParseError("FETCH modifiers are not supported")
-    return {"set": sequence, "items": items}
+    changedsince = None
+    if r.take(b" ("):  # RFC 7162: (CHANGEDSINCE <modseq>); VANISHED is QRESYNC, not offered
+        if not r.take(b"CHANGEDSINCE "):
+            raise ParseError("The only FETCH modifier is CHANGEDSINCE")
+        changedsince = r.modseq()
+        r.expect(b")", "')'")
+    return {"set": sequence, "items": items, "changedsince": changedsince}
 
 
 # --- SEARCH --------------------------------------------------------------------------------
@@ -415,6 +429,15 @@ def _search_key(r: Reader, charset: str, depth: int = 0) -> tuple[Any, ...]:
         return ("size", word, r.number())
     if word == "UID":
         return ("uid", r.sequence_set())
+    if word == "MODSEQ":  # RFC 7162: [entry-name entry-type-req] value; one modseq per message
+        if r.peek() == 0x22:
+            r.quoted()
+            r.sp()
+            kind = r.atom().lower()
+            if kind not in ("priv", "shared", "all"):
+                raise ParseError("MODSEQ entry type must be priv, shared or all")
+            r.sp()
+        return ("modseq", r.modseq())
     if word == "NOT":
         return ("not", _search_key(r, charset, depth + 1))
     if word == "OR":
@@ -445,13 +468,24 @@ def _store_args(r: Reader) -> dict[str, Any]:
     r.sp()
     sequence = r.sequence_set()
     r.sp()
+    unchangedsince = None
     if r.take(b"("):
-        raise ParseError("STORE modifiers (UNCHANGEDSINCE) are not supported")
+        if not r.take(b"UNCHANGEDSINCE "):
+            raise ParseError("The only STORE modifier is UNCHANGEDSINCE")
+        unchangedsince = r.modseq()
+        r.expect(b")", "')'")
+        r.sp()
     mode = "+" if r.take(b"+") else "-" if r.take(b"-") else ""
     r.expect(b"FLAGS", "FLAGS, +FLAGS or -FLAGS")
     silent = r.take(b".SILENT")
     r.sp()
-    return {"set": sequence, "mode": mode, "silent": silent, "flags": r.flag_list()}
+    return {
+        "set": sequence,
+        "mode": mode,
+        "silent": silent,
+        "flags": r.flag_list(),
+        "unchangedsince": unchangedsince,
+    }
 
 
 def _copy_args(r: Reader) -> dict[str, Any]:
@@ -507,7 +541,15 @@ def _status_args(r: Reader) -> dict[str, Any]:
     mailbox = r.mailbox()
     r.sp()
     items = [i.upper() for i in r.paren_list(r.atom)]
-    unknown = set(items) - {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE"}
+    unknown = set(items) - {
+        "MESSAGES",
+        "RECENT",
+        "UIDNEXT",
+        "UIDVALIDITY",
+        "UNSEEN",
+        "SIZE",
+        "HIGHESTMODSEQ",
+    }
     if unknown or not items:
         raise ParseError(f"Unknown STATUS item {' '.join(sorted(unknown)) or '()'}")
     return {"mailbox": mailbox, "items": items}
@@ -532,11 +574,13 @@ def _id_args(r: Reader) -> dict[str, Any]:
 def _select_args(r: Reader) -> dict[str, Any]:
     r.sp()
     mailbox = r.mailbox()
+    condstore = False
     if r.take(b" "):
         params = [p.upper() for p in r.paren_list(r.atom)]
         if params != ["CONDSTORE"]:
             raise ParseError("Unsupported SELECT parameter")
-    return {"mailbox": mailbox}
+        condstore = True
+    return {"mailbox": mailbox, "condstore": condstore}
 
 
 def _one_mailbox(r: Reader) -> dict[str, Any]:

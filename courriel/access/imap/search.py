@@ -21,6 +21,7 @@ _COST = {
     "all": 0,
     "seq": 0,
     "uid": 0,
+    "modseq": 0,
     "flag": 0,
     "recent": 0,
     "size": 1,
@@ -61,6 +62,7 @@ class Search:
         self.recent = recent
         self._fields: dict[int, dict[str, str]] = {}
         self._text: dict[int, str] = {}
+        self.uses_modseq = False  # the answer then ends with (MODSEQ highest)
 
     def run(self, keys: tuple[Any, ...]) -> list[tuple[int, int]]:
         """(sequence number, uid) of every matching message of the session's view."""
@@ -98,6 +100,10 @@ class Search:
         if kind == "uid":
             ranges, view = node[1], self.view
             return lambda m, s: in_set(m.uid, ranges, view[-1] if view else 0)
+        if kind == "modseq":  # RFC 7162: changed at or after this mod-sequence
+            self.uses_modseq = True
+            lowest = node[1]
+            return lambda m, s: m.modseq >= lowest
         if kind == "not":
             inner = self.compile(node[1])
             return lambda m, s: not inner(m, s)

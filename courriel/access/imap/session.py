@@ -16,8 +16,9 @@ import bisect
 import contextlib
 import itertools
 import logging
+import operator
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import courriel
@@ -36,7 +37,7 @@ from courriel.access.imap.parser import (
 )
 from courriel.access.imap.search import Search
 from courriel.access.listener import LineTooLong, Stream
-from courriel.mailstore import folders
+from courriel.mailstore import folders, watch
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import EXPUNGE, FLAG_CHANGE, FolderGone, FolderIndex, Message
@@ -51,10 +52,11 @@ MAX_COMMAND = 64 * 1024  # a command line without its APPEND literal
 MAX_LITERAL_UNAUTHENTICATED = 8 * 1024
 MAX_BAD_COMMANDS = 20
 PRE_LOGIN_TIMEOUT = 120.0
-IDLE_CHECK = 30.0  # seconds between directory checks while idling
+IDLE_CHECK = 30.0  # seconds between directory checks while idling (inotify: a safety net)
 BASE_CAPABILITIES = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
 AUTH_CAPABILITIES = (
     "NAMESPACE UIDPLUS MOVE CHILDREN SPECIAL-USE UNSELECT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE"
+    " CONDSTORE"
 )
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 _counter = itertools.count(1)
@@ -101,6 +103,9 @@ class ImapSession:
         self.selected: Selected | None = None
         self.origin = next(_counter)
         self.bad_count = 0
+        # RFC 7162: once a client used CONDSTORE, every FETCH response about changed
+        # flags carries the UID and the MODSEQ of the message.
+        self.condstore = False
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -119,7 +124,7 @@ class ImapSession:
                 if data is None:
                     continue
                 await self.execute(data)
-                await self.stream.drain()
+                await self.stream.settle()
         except Bye as bye:
             self.send(f"* BYE {bye}")
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -370,6 +375,8 @@ class ImapSession:
     async def cmd_select(self, command: Command, readonly: bool = False) -> str:
         self.unselect()
         name = folders.normalize(command.args["mailbox"])
+        if command.args.get("condstore"):
+            self.condstore = True
         index = self.user_store.open(name)
         recent = set(index.in_new) if readonly else set(index.claim_new())
         view = list(index.uids)
@@ -390,6 +397,7 @@ class ImapSession:
                 break
         self.send(f"* OK [UIDVALIDITY {index.uidvalidity}] UIDs valid.")
         self.send(f"* OK [UIDNEXT {index.uidnext}] Predicted next UID.")
+        self.send(f"* OK [HIGHESTMODSEQ {index.modseq}] Highest mod-sequence.")
         self.state = "selected"
         mode = "READ-ONLY" if readonly else "READ-WRITE"
         return f"[{mode}] {'EXAMINE' if readonly else 'SELECT'} completed."
@@ -487,7 +495,11 @@ class ImapSession:
         return "NAMESPACE completed."
 
     async def cmd_enable(self, command: Command) -> str:
-        self.send("* ENABLED")
+        enabled = ""
+        if "CONDSTORE" in command.args["capabilities"]:
+            self.condstore = True
+            enabled = " CONDSTORE"
+        self.send(f"* ENABLED{enabled}")
         return "ENABLE completed."
 
     async def cmd_status(self, command: Command) -> str:
@@ -506,6 +518,9 @@ class ImapSession:
                     value = index.uidvalidity
                 elif item == "UNSEEN":
                     value = sum(1 for m in index.by_uid.values() if "S" not in m.info)
+                elif item == "HIGHESTMODSEQ":
+                    self.condstore = True
+                    value = index.modseq
                 else:
                     value = sum(index.size(m) for m in index.by_uid.values())
                 values.append(f"{item} {value}")
@@ -532,6 +547,10 @@ class ImapSession:
 
     async def cmd_idle(self, command: Command) -> str:
         event = events.subscribe(self.user_store.maildir)  # before "+": miss nothing
+        folder = self.selected.index.path if self.selected is not None else None
+        # Other processes' changes to the selected folder: inotify, else a quick poll.
+        watched = folder is not None and watch.watch(folder, event)
+        check = IDLE_CHECK if watched or folder is None else watch.POLL_SECONDS
         self.send("+ idling")
         await self.stream.drain()
         reader = asyncio.ensure_future(self.stream.readline(self.settings.imap_autologout))
@@ -539,7 +558,7 @@ class ImapSession:
             while True:
                 waiter = asyncio.ensure_future(event.wait())
                 done, _ = await asyncio.wait(
-                    {reader, waiter}, timeout=IDLE_CHECK, return_when=asyncio.FIRST_COMPLETED
+                    {reader, waiter}, timeout=check, return_when=asyncio.FIRST_COMPLETED
                 )
                 waiter.cancel()
                 if reader in done:
@@ -555,6 +574,8 @@ class ImapSession:
                     await self.stream.drain()
         finally:
             events.unsubscribe(self.user_store.maildir, event)
+            if watched and folder is not None:
+                watch.unwatch(folder, event)
             if not reader.done():
                 reader.cancel()
 
@@ -626,13 +647,15 @@ class ImapSession:
             raise No("The mailbox is open read-only (EXAMINE).", "READ-ONLY")
         restrict = None
         if command.uid:
-            restrict = {uid for _, uid in self.resolve(command.args["set"], True)}
+            restrict = {uid for _, uid in self.targets(command.args["set"], True)}
         if selected.index.expunge(self._deleted(restrict), self.origin):
             events.notify(self.user_store.maildir)
         return "EXPUNGE completed."
 
-    def resolve(self, ranges: SequenceSet, uid: bool) -> list[tuple[int, int]]:
-        """(sequence number, uid) of the messages a set designates, in order."""
+    def resolve(self, ranges: SequenceSet, uid: bool) -> Sequence[int]:
+        """Positions in the session's view (0-based, in order) of the messages a set
+        designates: a `range` for the usual single range, so that `1:*` on a big folder
+        builds no list (nor objects for the garbage collector to walk)."""
         view = self.sel.view
         count = len(view)
         largest = (view[-1] if view else 0) if uid else count
@@ -648,8 +671,13 @@ class ImapSession:
                 raise Bad(f"Invalid message sequence number (the mailbox has {count} messages).")
             else:
                 picked.append(range(low - 1, high))
-        positions = picked[0] if len(picked) == 1 else sorted(set().union(*picked))
-        return [(p + 1, view[p]) for p in positions]
+        return picked[0] if len(picked) == 1 else sorted(set().union(*picked))
+
+    def targets(self, ranges: SequenceSet, uid: bool) -> Iterator[tuple[int, int]]:
+        """(sequence number, uid) of the messages a set designates, in order."""
+        view = self.sel.view
+        for position in self.resolve(ranges, uid):
+            yield position + 1, view[position]
 
     async def cmd_fetch(self, command: Command) -> str:
         selected = self.sel
@@ -657,49 +685,84 @@ class ImapSession:
         items: list[FetchAtt] = list(command.args["items"])
         if command.uid and not any(i.name == "UID" for i in items):
             items.insert(0, FetchAtt("UID"))
-        targets = self.resolve(command.args["set"], command.uid)
-        names = {i.name for i in items}
-        by_uid = index.by_uid
-        missing = 0
-        if names <= {"UID", "FLAGS"}:  # what synchronising clients ask for, fast
-            present = [(p, by_uid[u]) for p, u in targets if u in by_uid]
-            missing = len(targets) - len(present)
-            order = [i.name for i in items]
-            if order == ["UID", "FLAGS"] and not selected.recent.intersection(
-                m.uid for _, m in present
-            ):  # the usual case, at the cost of one dict look-up per message
-                table = {
-                    info: fetch.flags_item(index.flag_names(info))
-                    for info in {m.info for _, m in present}
-                }
-                lines = [
-                    b"* %d FETCH (UID %d %s)\r\n" % (p, m.uid, table[m.info]) for p, m in present
-                ]
-            else:
-                flags = _FlagCache(self, selected.recent)
-                lines = [
-                    b"* %d FETCH (%s)\r\n"
-                    % (p, b" ".join(b"UID %d" % m.uid if n == "UID" else flags[m] for n in order))
-                    for p, m in present
-                ]
-            for start in range(0, len(lines), 4096):
-                self.stream.write(b"".join(lines[start : start + 4096]))
-                await self.stream.drain()
+        positions = self.resolve(command.args["set"], command.uid)
+        since = command.args.get("changedsince")
+        if since is not None or any(i.name == "MODSEQ" for i in items):
+            self.condstore = True
+        if since is not None:  # RFC 7162: only what changed after, with its MODSEQ
+            if not any(i.name == "MODSEQ" for i in items):
+                items.append(FetchAtt("MODSEQ"))
+            view, get = selected.view, index.by_uid.get
+            positions = [p for p in positions if (m := get(view[p])) is None or m.modseq > since]
+        if {i.name for i in items} <= {"UID", "FLAGS", "MODSEQ"}:  # what synchronisers ask
+            missing = await self._fetch_flags(positions, [i.name for i in items])
         else:
+            missing = 0
+            view, by_uid = selected.view, index.by_uid
             sets_seen = not selected.readonly and any(i.sets_seen for i in items)
-            for position, uid in targets:
-                message = by_uid.get(uid)
+            wants_data = any(fetch.needs_data(i) for i in items)
+            for position in positions:
+                message = by_uid.get(view[position])
                 data = None
-                if message is not None and any(fetch.needs_data(i) for i in items):
+                if message is not None and wants_data:
                     data = index.read(message)
-                if message is None or (data is None and any(fetch.needs_data(i) for i in items)):
+                if message is None or (data is None and wants_data):
                     missing += 1
                     continue
-                self.stream.write(self._render(position, message, items, data, sets_seen))
-                await self.stream.drain()
+                self.stream.write(self._render(position + 1, message, items, data, sets_seen))
+                await self.stream.pace()
         if missing:
             raise No("Some of the requested messages no longer exist.", "EXPUNGEISSUED")
         return "FETCH completed."
+
+    async def _fetch_flags(self, positions: Sequence[int], order: list[str]) -> int:
+        """FETCH of UID and FLAGS only, 4,096 messages at a time, the flag lists
+        formatted once per combination of flags. In the usual case (`UID FLAGS`, no
+        \\Recent among them) each batch is one `%` over a repeated line, so that the
+        interpreter does no per-message formatting. Returns how many messages no longer
+        exist."""
+        selected = self.sel
+        view, get = selected.view, selected.index.by_uid.get
+        flags = _FlagCache(self, selected.recent)
+        by_info = None
+        if order == ["UID", "FLAGS"] and selected.recent.isdisjoint(
+            map(view.__getitem__, positions)
+        ):
+            by_info = _InfoFlags(selected.index)
+        missing = 0
+        for start in range(0, len(positions), 4096):
+            part = positions[start : start + 4096]
+            if isinstance(part, range):
+                uids = view[part.start : part.stop]
+                numbers: Iterable[int] = range(part.start + 1, part.stop + 1)
+            else:
+                uids = [view[p] for p in part]
+                numbers = [p + 1 for p in part]
+            messages = list(map(get, uids))
+            present = list(filter(None, messages))
+            if len(present) != len(messages):  # expunged by another session meanwhile
+                missing += len(messages) - len(present)
+                numbers = [n for n, m in zip(numbers, messages, strict=True) if m is not None]
+                messages = present
+            if by_info is not None:
+                values = zip(
+                    numbers,
+                    map(_UID, messages),
+                    map(by_info.__getitem__, map(_INFO, messages)),
+                    strict=True,
+                )
+                self.stream.write(
+                    _FLAGS_LINE * len(messages) % tuple(itertools.chain.from_iterable(values))
+                )
+            else:
+                self.stream.write(
+                    b"".join(
+                        b"* %d FETCH (%s)\r\n" % (n, b" ".join(flags.item(m, i) for i in order))
+                        for n, m in zip(numbers, messages, strict=True)
+                    )
+                )
+            await self.stream.pace()
+        return missing
 
     def _render(
         self,
@@ -739,13 +802,19 @@ class ImapSession:
                     name.encode() + b" " + fetch.body_structure(data, root, name == "BODYSTRUCTURE")
                 )
             elif name == "MODSEQ":
-                continue
+                parts.append(b"MODSEQ (%d)" % message.modseq)
             else:
                 assert data is not None
                 parts.append(fetch.body_item(data, root, item))
         if flags_changed and not any(i.name == "FLAGS" for i in items):
             parts.append(fetch.flags_item(self._flags(message)))
+        if flags_changed and self.condstore and not any(i.name == "MODSEQ" for i in items):
+            parts.append(b"MODSEQ (%d)" % message.modseq)
         return b"* %d FETCH (%s)\r\n" % (position, b" ".join(parts))
+
+    def _modseq_item(self, message: Message) -> bytes:
+        """`MODSEQ (n) ` in FETCH responses about changed flags, once CONDSTORE is on."""
+        return b"MODSEQ (%d) " % message.modseq if self.condstore else b""
 
     def _flags(self, message: Message) -> list[str]:
         flags = self.sel.index.flags(message)
@@ -763,33 +832,53 @@ class ImapSession:
         if any(f.startswith("\\") and f.lower() not in _SYSTEM_LOWER for f in wanted):
             raise Bad("Unknown system flag.")
         letters = set(index.letters(wanted, create=args["mode"] != "-"))
+        since = args["unchangedsince"]
+        if since is not None:
+            self.condstore = True
         missing = 0
+        modified: list[int] = []  # RFC 7162: changed by someone after UNCHANGEDSINCE
         out = []
-        for position, uid in self.resolve(args["set"], command.uid):
-            message = index.by_uid.get(uid)
-            if message is None:
-                missing += 1
-                continue
-            current = set(message.info)
-            if args["mode"] == "+":
-                new = current | letters
-            elif args["mode"] == "-":
-                new = current - letters
-            else:
-                new = {c for c in current if c == "P" or not c.isalpha()} | letters
-            if not index.set_info(message, "".join(sorted(new)), self.origin):
-                missing += 1
-                continue
-            if not args["silent"]:
-                uid_part = b"UID %d " % uid if command.uid else b""
-                out.append(
-                    b"* %d FETCH (%s%s)\r\n"
-                    % (position, uid_part, fetch.flags_item(self._flags(message)))
-                )
+        with index.changes():  # one write of the new mod-sequences for the command
+            for position, uid in self.targets(args["set"], command.uid):
+                message = index.by_uid.get(uid)
+                if message is None:
+                    missing += 1
+                    continue
+                if since is not None and message.modseq > since:
+                    modified.append(uid if command.uid else position)
+                    continue
+                current = set(message.info)
+                if args["mode"] == "+":
+                    new = current | letters
+                elif args["mode"] == "-":
+                    new = current - letters
+                else:
+                    new = {c for c in current if c == "P" or not c.isalpha()} | letters
+                before = message.modseq
+                if not index.set_info(message, "".join(sorted(new)), self.origin):
+                    missing += 1
+                    continue
+                uid_part = b"UID %d " % uid if command.uid or self.condstore else b""
+                if not args["silent"]:
+                    out.append(
+                        b"* %d FETCH (%s%s%s)\r\n"
+                        % (
+                            position,
+                            uid_part,
+                            self._modseq_item(message),
+                            fetch.flags_item(self._flags(message)),
+                        )
+                    )
+                elif self.condstore and message.modseq != before:  # the client's cache
+                    out.append(
+                        b"* %d FETCH (%sMODSEQ (%d))\r\n" % (position, uid_part, message.modseq)
+                    )
         self.stream.write(b"".join(out))
         events.notify(self.user_store.maildir)
         if missing:
             raise No("Some of the messages no longer exist.", "EXPUNGEISSUED")
+        if modified:
+            return f"[MODIFIED {_uid_set(modified)}] Conditional STORE failed for some messages."
         return "STORE completed."
 
     async def cmd_search(self, command: Command) -> str:
@@ -797,9 +886,16 @@ class ImapSession:
         if charset not in {"UTF-8", "US-ASCII"}:
             raise No(f"Unsupported charset {charset}.", "BADCHARSET (UTF-8 US-ASCII)")
         selected = self.sel
-        found = Search(selected.index, selected.view, selected.recent).run(command.args["keys"])
+        search = Search(selected.index, selected.view, selected.recent)
+        found = search.run(command.args["keys"])
         numbers = [uid if command.uid else position for position, uid in found]
-        self.send("* SEARCH" + "".join(f" {n}" for n in numbers))
+        highest = ""
+        if search.uses_modseq:  # RFC 7162: the highest MODSEQ of what was found
+            self.condstore = True
+            by_uid = selected.index.by_uid
+            top = max((by_uid[uid].modseq for _, uid in found if uid in by_uid), default=0)
+            highest = f" (MODSEQ {top})" if top else ""
+        self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + highest)
         return "SEARCH completed."
 
     async def cmd_copy(self, command: Command, move: bool = False) -> str:
@@ -812,7 +908,7 @@ class ImapSession:
         except FolderError:
             raise No(f"Mailbox {name} does not exist: create it first.", "TRYCREATE") from None
         try:
-            targets = self.resolve(command.args["set"], command.uid)
+            targets = list(self.targets(command.args["set"], command.uid))
             by_uid = selected.index.by_uid
             messages = [by_uid[uid] for _, uid in targets if uid in by_uid]
             if move:
@@ -890,8 +986,13 @@ class ImapSession:
                 and uid not in selected.pending_expunges
             ):
                 out.append(
-                    b"* %d FETCH (UID %d %s)\r\n"
-                    % (position + 1, uid, fetch.flags_item(self._flags(message)))
+                    b"* %d FETCH (UID %d %s%s)\r\n"
+                    % (
+                        position + 1,
+                        uid,
+                        self._modseq_item(message),
+                        fetch.flags_item(self._flags(message)),
+                    )
                 )
         if out:
             self.stream.write(b"".join(out))
@@ -905,6 +1006,13 @@ class _FlagCache(dict[tuple[str, bool], bytes]):
         self.session = session
         self.recent = recent
 
+    def item(self, message: Message, name: str) -> bytes:
+        if name == "UID":
+            return b"UID %d" % message.uid
+        if name == "MODSEQ":
+            return b"MODSEQ (%d)" % message.modseq
+        return self[message]
+
     def __getitem__(self, message: Message) -> bytes:  # type: ignore[override]
         key = (message.info, message.uid in self.recent)
         try:
@@ -913,6 +1021,23 @@ class _FlagCache(dict[tuple[str, bool], bytes]):
             value = fetch.flags_item(self.session._flags(message))
             self[key] = value
             return value
+
+
+_FLAGS_LINE = b"* %d FETCH (UID %d %s)\r\n"
+_UID = operator.attrgetter("uid")
+_INFO = operator.attrgetter("info")
+
+
+class _InfoFlags(dict[str, bytes]):
+    """`FLAGS (...)` bytes per flag letters of a file name (no \\Recent)."""
+
+    def __init__(self, index: FolderIndex) -> None:
+        super().__init__()
+        self.index = index
+
+    def __missing__(self, info: str) -> bytes:
+        value = self[info] = fetch.flags_item(self.index.flag_names(info))
+        return value
 
 
 class _Silent(Exception):

@@ -77,7 +77,7 @@ class Pop3Session:
                 if not line:
                     break
                 await self.execute(line.rstrip(b"\r\n"))
-                await self.stream.drain()
+                await self.stream.settle()
         except ConnectionError:
             pass
         finally:
@@ -314,12 +314,13 @@ class Pop3Session:
         index = self.index
         index.refresh()
         seen = [self.messages[n - 1] for n in self.retrieved - self.deleted]
-        for message in seen:
-            if message.uid in index.by_uid and "S" not in message.info:
-                index.set_info(message, "".join(sorted(message.info + "S")), 0)
-        doomed = [self.messages[n - 1] for n in sorted(self.deleted)]
-        doomed = [m for m in doomed if m.uid in index.by_uid]
-        gone = index.expunge(doomed, 0)
+        with index.changes():  # one write of the new mod-sequences
+            for message in seen:
+                if message.uid in index.by_uid and "S" not in message.info:
+                    index.set_info(message, "".join(sorted(message.info + "S")), 0)
+            doomed = [self.messages[n - 1] for n in sorted(self.deleted)]
+            doomed = [m for m in doomed if m.uid in index.by_uid]
+            gone = index.expunge(doomed, 0)
         if gone or seen:
             events.notify(self.login.maildir)
         self.send(f"+OK Bye: {len(gone)} messages deleted.")
