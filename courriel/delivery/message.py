@@ -9,21 +9,12 @@ after we accepted them, 8-bit data the client did not declare), or when it is lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from courriel.delivery.replies import Outcome
+
 MAX_LINE = 998
-
-
-@dataclass(frozen=True)
-class Refusal:
-    code: int
-    enhanced: str
-    text: str
-
-    def reply(self) -> str:
-        return f"{self.code} {self.enhanced} {self.text}"
 
 
 def header_block(content: bytes) -> bytes:
@@ -31,20 +22,20 @@ def header_block(content: bytes) -> bytes:
     return content if end < 0 else content[: end + 2]
 
 
-def check_content(content: bytes, *, eight_bit_declared: bool) -> Refusal | None:
+def check_content(content: bytes, *, eight_bit_declared: bool) -> Outcome | None:
     """Refuse malformed content; None when the message is acceptable."""
     if b"\x00" in content:
-        return Refusal(554, "5.6.0", "Message contains NUL bytes")
+        return Outcome(554, "5.6.0", "Message contains NUL bytes")
     # Counting is done in C: every LF must belong to a CRLF, and every CR too.
     crlf = content.count(b"\r\n")
     if content.count(b"\n") != crlf or content.count(b"\r") != crlf:
-        return Refusal(554, "5.6.0", "Message contains bare CR or LF; lines must end with CRLF")
+        return Outcome(554, "5.6.0", "Message contains bare CR or LF; lines must end with CRLF")
     # Splitting is cheaper than any regular expression here (measured: 0.2 ms against
     # 1.2 ms for 100 KiB), and the lines are known to end with CRLF by now.
     if len(content) > MAX_LINE and max(map(len, content.split(b"\r\n"))) > MAX_LINE:
-        return Refusal(554, "5.6.0", f"Line longer than {MAX_LINE} characters (RFC 5322 2.1.1)")
+        return Outcome(554, "5.6.0", f"Line longer than {MAX_LINE} characters (RFC 5322 2.1.1)")
     if not eight_bit_declared and not content.isascii():
-        return Refusal(554, "5.6.1", "8-bit data requires BODY=8BITMIME or SMTPUTF8 (RFC 6152)")
+        return Outcome(554, "5.6.1", "8-bit data requires BODY=8BITMIME or SMTPUTF8 (RFC 6152)")
     return None
 
 
@@ -72,13 +63,13 @@ def count_received(content: bytes) -> int:
     return block.count(b"\nreceived:") + int(block.startswith(b"received:"))
 
 
-def check_loop(content: bytes, recipients: list[str], max_received: int) -> Refusal | None:
+def check_loop(content: bytes, recipients: list[str], max_received: int) -> Outcome | None:
     if count_received(content) > max_received:
-        return Refusal(554, "5.4.6", "Too many hops (Received headers): mail loop")
+        return Outcome(554, "5.4.6", "Too many hops (Received headers): mail loop")
     delivered = {value.lower() for value in header_values(content, b"Delivered-To")}
     for recipient in recipients:
         if recipient.lower() in delivered:
-            return Refusal(554, "5.4.6", f"Mail forwarding loop for <{recipient}>")
+            return Outcome(554, "5.4.6", f"Mail forwarding loop for <{recipient}>")
     return None
 
 

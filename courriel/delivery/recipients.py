@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from courriel.accounts.resolution import Resolution, hosted_domain, resolve
 from courriel.accounts.routing_cache import cache
-from courriel.delivery.router import Outcome
+from courriel.delivery.replies import Outcome
 from courriel.delivery.srs import Srs, from_config
 
 Kind = Literal["local", "srs_return", "relay", "refused"]

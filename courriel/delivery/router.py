@@ -25,32 +25,13 @@ from courriel.delivery.dkim import sign
 from courriel.delivery.journal import Copy, Record, get_journal
 from courriel.delivery.message import check_loop, received_header, trace_headers
 from courriel.delivery.quota import has_room, maildir_of, note_domain_growth, too_big_ever
+from courriel.delivery.replies import Outcome, TemporaryFailure
 from courriel.delivery.space import enough_space
 from courriel.delivery.srs import from_config as srs_from_config
 from courriel.mailstore.maildir import MaildirError, unique_name
 from courriel.queue.spool import Entry, Recipient, get_spool, new_id
 
 log = logging.getLogger("courriel.mail")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    enhanced: str
-    text: str
-
-    def reply(self) -> str:
-        return f"{self.code} {self.enhanced} {self.text}"
-
-    @property
-    def ok(self) -> bool:
-        return self.code < 400
-
-
-class TemporaryFailure(Exception):
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.text)
-        self.outcome = outcome
 
 
 @dataclass
@@ -69,6 +50,17 @@ class Incoming:
     protocol: str = "ESMTP"
     queue_id: str = field(default_factory=new_id)
     defer_full_mailboxes: bool = True  # SMTP: queue a copy for a full mailbox; LMTP: 452
+
+    def received_header(self, recipient: str | None) -> bytes:
+        return received_header(
+            helo=self.helo,
+            client_ip=self.client_ip,
+            hostname=get_config().hostname,
+            protocol=self.protocol,
+            queue_id=self.queue_id,
+            recipient=recipient,
+            tls=self.tls,
+        )
 
 
 @dataclass
@@ -138,7 +130,7 @@ def accept(incoming: Incoming) -> list[Outcome]:
     outcomes: list[Outcome | None] = [None] * len(incoming.recipients)
     loop = check_loop(incoming.content, incoming.recipients, config.smtp.max_received_headers)
     if loop is not None:
-        return [Outcome(loop.code, loop.enhanced, loop.text)] * len(incoming.recipients)
+        return [loop] * len(incoming.recipients)
     try:
         plan = _plan(incoming, outcomes)
         mailboxes = cached_mailboxes(list(plan.local) + list(plan.autoreplies))
@@ -189,21 +181,12 @@ def _local_copies(
     delivered: list[Mailbox],
 ) -> list[Copy]:
     """Decide every local copy (name, headers, room); they are written by the journal."""
-    config = get_config()
     copies: list[Copy] = []
     for mailbox_id, (copy, index) in plan.local.items():
         mailbox = mailboxes.get(mailbox_id)
         if mailbox is None:  # deleted since RCPT
             continue
-        received = received_header(
-            helo=incoming.helo,
-            client_ip=incoming.client_ip,
-            hostname=config.hostname,
-            protocol=incoming.protocol,
-            queue_id=incoming.queue_id,
-            recipient=copy.address,
-            tls=incoming.tls,
-        )
+        received = incoming.received_header(copy.address)
         data = [trace_headers(incoming.sender, copy.address, received), incoming.content]
         total = sum(len(part) for part in data)
         if not has_room(mailbox, total):
@@ -263,15 +246,7 @@ def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> Non
         srs = srs_from_config()
         hosted_sender = _sender_domain_hosted(incoming.sender)
         for (forwarder, via), targets in plan.forwards.items():
-            received = received_header(
-                helo=incoming.helo,
-                client_ip=incoming.client_ip,
-                hostname=config.hostname,
-                protocol=incoming.protocol,
-                queue_id=incoming.queue_id,
-                recipient=via,
-                tls=incoming.tls,
-            )
+            received = incoming.received_header(via)
             message = trace_headers(incoming.sender, via, received, final=False) + incoming.content
             sender = incoming.sender
             if config.srs.enabled and sender and not hosted_sender:
@@ -286,16 +261,7 @@ def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> Non
                 )
             )
     if plan.relay or plan.returns:
-        received = received_header(
-            helo=incoming.helo,
-            client_ip=incoming.client_ip,
-            hostname=config.hostname,
-            protocol=incoming.protocol,
-            queue_id=incoming.queue_id,
-            recipient=None,
-            tls=incoming.tls,
-        )
-        message = received + incoming.content
+        message = incoming.received_header(None) + incoming.content
     if plan.relay:
         domain = incoming.sender.rpartition("@")[2].lower()
         queued.append(

@@ -68,6 +68,17 @@ def create_folder(maildir: Path, folder: str) -> Path:
     return path
 
 
+def write_all(fd: int, chunks: Iterable[bytes]) -> int:
+    """Write every chunk (os.write may write less than asked); returns the size."""
+    size = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view) :]
+        size += len(chunk)
+    return size
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -128,12 +139,7 @@ def deliver(
     try:
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            for chunk in chunks:
-                view = memoryview(chunk)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                size += len(chunk)
+            size = write_all(fd, chunks)
             if durable:
                 os.fsync(fd)
         finally:

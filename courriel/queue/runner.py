@@ -39,7 +39,8 @@ def _deliver_local(entry: Entry, recipients: list[Recipient], message: bytes) ->
     from courriel.accounts.models import Mailbox
     from courriel.delivery import quota
     from courriel.delivery.recipients import classify
-    from courriel.delivery.router import Incoming, TemporaryFailure, accept
+    from courriel.delivery.replies import TemporaryFailure
+    from courriel.delivery.router import Incoming, accept
     from courriel.mailstore.events import events
     from courriel.mailstore.maildir import deliver
 

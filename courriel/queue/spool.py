@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from courriel.mailstore.maildir import fsync_dir
+from courriel.mailstore.maildir import fsync_dir, write_all
 
 KINDS = ("forward", "relay", "autoreply", "bounce", "notice", "local")
 
@@ -118,11 +118,7 @@ class Spool:
         try:
             fd = os.open(message, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    size += len(chunk)
+                size = write_all(fd, chunks)
                 if durable:
                     os.fsync(fd)
             finally:

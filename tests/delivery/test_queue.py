@@ -10,15 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.platform import STRONG, Platform, platform_env, setup_monsite
-from tests.fixtures.processes import fresh_database, make_courriel, start_serve
-from tests.fixtures.sink import Sink
+from tests.fixtures.platform import private_platform
 
 
 @pytest.fixture
 def flaky(tmp_path: Path, request: pytest.FixtureRequest):
     """A platform whose outside world refuses some recipients, with short lifetimes."""
-    sink = Sink().start()
     attempts: dict[str, int] = {}
 
     def rcpt(address: str) -> str | None:
@@ -31,22 +28,11 @@ def flaky(tmp_path: Path, request: pytest.FixtureRequest):
             return "451 4.3.0 busy"
         return None
 
-    sink.handler.rcpt_reply = rcpt
-    with fresh_database() as url:
-        courriel = make_courriel(tmp_path, url)
-        courriel.env.update(platform_env(sink))
-        lifetime = getattr(request, "param", "6s")
-        courriel.env.update(
-            {"COURRIEL_QUEUE_DELAY_WARNING": "2s", "COURRIEL_QUEUE_LIFETIME": lifetime}
-        )
-        setup_monsite(courriel)
-        courriel("user", "create", "monsite.be", "--pass", STRONG, "--extra", "info")
-        served = start_serve(courriel)
-        try:
-            yield Platform(courriel, served, sink), attempts
-        finally:
-            served.stop()
-            sink.stop()
+    lifetime = getattr(request, "param", "6s")
+    env = {"COURRIEL_QUEUE_DELAY_WARNING": "2s", "COURRIEL_QUEUE_LIFETIME": lifetime}
+    with private_platform(tmp_path, env=env) as platform:
+        platform.sink.handler.rcpt_reply = rcpt
+        yield platform, attempts
 
 
 def dsn(message_bytes: bytes) -> tuple[str, list[str]]:

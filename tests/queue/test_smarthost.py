@@ -17,8 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.fixtures.net import free_port
-from tests.fixtures.platform import STRONG, Platform, setup_monsite
-from tests.fixtures.processes import fresh_database, make_courriel, start_serve
+from tests.fixtures.platform import private_platform
 from tests.fixtures.sink import SinkHandler
 
 
@@ -102,51 +101,37 @@ def test_smarthost_with_starttls_and_auth(tmp_path: Path) -> None:
         authenticator=authenticator,
     )
     smarthost.start()
+    env = {
+        "COURRIEL_QUEUE_TRANSPORT": "",  # nothing routed around the smarthost
+        "COURRIEL_QUEUE_RELAYHOST": f"127.0.0.1:{port}",
+        "COURRIEL_QUEUE_RELAY_SECURITY": "starttls",
+        "COURRIEL_QUEUE_RELAY_USER": "relayuser",
+        "COURRIEL_QUEUE_RELAY_PASSWORD": "wrong-secret",
+        "COURRIEL_QUEUE_RELAY_CA_FILE": str(ca_file),
+    }
     try:
-        with fresh_database() as url:
-            courriel = make_courriel(tmp_path, url)
-            courriel.env.update(
-                {
-                    "COURRIEL_QUEUE_RELAYHOST": f"127.0.0.1:{port}",
-                    "COURRIEL_QUEUE_RELAY_SECURITY": "starttls",
-                    "COURRIEL_QUEUE_RELAY_USER": "relayuser",
-                    "COURRIEL_QUEUE_RELAY_PASSWORD": "wrong-secret",
-                    "COURRIEL_QUEUE_RELAY_CA_FILE": str(ca_file),
-                    "COURRIEL_QUEUE_MIN_BACKOFF": "1s",
-                    "COURRIEL_QUEUE_MAX_BACKOFF": "1s",
-                }
-            )
-            setup_monsite(courriel)
-            courriel("user", "create", "monsite.be", "--pass", STRONG, "--extra", "info")
-            served = start_serve(courriel)
-            platform = Platform(courriel, served, sink=None)  # type: ignore[arg-type]
-            try:
-                with platform.submission("monsite0001") as client:
-                    client.sendmail(
-                        "info@monsite.be",
-                        ["friend@gmail.com"],
-                        b"From: info@monsite.be\r\nSubject: via smarthost\r\n\r\nhi\r\n",
-                    )
-                time.sleep(2.5)
-                entries = courriel("queue", "list", "--json").json
-                stuck = [e for e in entries if e["recipients"][0]["address"] == "friend@gmail.com"]
-                assert stuck and "authentication" in stuck[0]["last_error"]
-                assert handler.messages == []
-            finally:
-                served.stop()
-            courriel.env["COURRIEL_QUEUE_RELAY_PASSWORD"] = "relay-secret"
-            served = start_serve(courriel)
-            try:
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline and not any(
-                    b"via smarthost" in m.content for m in handler.messages
-                ):
-                    time.sleep(0.1)
-                [sent] = [m for m in handler.messages if b"via smarthost" in m.content]
-                assert sent.recipients == ["friend@gmail.com"]
-                # The set-up mail to the customer went the same way: there is no other.
-                assert any(m.recipients == ["contact@gmail.com"] for m in handler.messages)
-            finally:
-                served.stop()
+        with private_platform(tmp_path, env=env) as platform:
+            with platform.submission("monsite0001") as client:
+                client.sendmail(
+                    "info@monsite.be",
+                    ["friend@gmail.com"],
+                    b"From: info@monsite.be\r\nSubject: via smarthost\r\n\r\nhi\r\n",
+                )
+            time.sleep(2.5)
+            entries = platform.courriel("queue", "list", "--json").json
+            stuck = [e for e in entries if e["recipients"][0]["address"] == "friend@gmail.com"]
+            assert stuck and "authentication" in stuck[0]["last_error"]
+            assert handler.messages == []
+            platform.courriel.env["COURRIEL_QUEUE_RELAY_PASSWORD"] = "relay-secret"
+            platform.restart()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any(
+                b"via smarthost" in m.content for m in handler.messages
+            ):
+                time.sleep(0.1)
+            [sent] = [m for m in handler.messages if b"via smarthost" in m.content]
+            assert sent.recipients == ["friend@gmail.com"]
+            # The set-up mail to the customer went the same way: there is no other.
+            assert any(m.recipients == ["contact@gmail.com"] for m in handler.messages)
     finally:
         smarthost.stop()

@@ -23,6 +23,7 @@ from courriel.accounts.addresses import (
 )
 from courriel.accounts.models import Address, Domain, DomainAlias, Mailbox
 from courriel.accounts.permissions import (
+    SELF_SERVICE_FIELDS,
     Actor,
     require_domain_manager,
     require_mailbox_change,
@@ -366,23 +367,14 @@ def _send_account_mail(mailbox: Mailbox, to: str, password: str | None) -> None:
 
 # --- changing -----------------------------------------------------------------------------
 
-MODIFIABLE = {
+# Everything a mailbox user may change themselves, plus what only the owner may.
+MODIFIABLE = SELF_SERVICE_FIELDS | {
     "login",
     "primary_local_part",
-    "real_name",
-    "password",
     "login_disabled",
     "quota",
     "primary_enabled",
     "addresses",
-    "deliver_normally",
-    "forward_to",
-    "autoreply_enabled",
-    "autoreply_message",
-    "autoreply_interval",
-    "autoreply_start",
-    "autoreply_end",
-    "language",
 }
 
 

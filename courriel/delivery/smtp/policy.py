@@ -27,7 +27,8 @@ from courriel.dbthread import run_db
 from courriel.delivery import quota
 from courriel.delivery.message import check_content
 from courriel.delivery.recipients import Classified, classify, classify_cached
-from courriel.delivery.router import Incoming, TemporaryFailure, accept
+from courriel.delivery.replies import TemporaryFailure
+from courriel.delivery.router import Incoming, accept
 from courriel.delivery.smtp import hooks
 from courriel.delivery.space import enough_space
 from courriel.errors import ValidationError
@@ -83,18 +84,24 @@ class SmtpPolicy:
         return lines
 
     # -- AUTH (submission only, after STARTTLS: aiosmtpd enforces TLS) ----------------
-    async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
+    @staticmethod
+    async def _first_value(server: Any, args: list[str], challenge: str) -> bytes | AuthResult:
+        """The initial response given with the command, or the answer to a challenge;
+        an AuthResult when there is none or it is not base64."""
         if len(args) == 1:
-            blob = await server.challenge_auth("")
-            if blob is MISSING:
-                return AuthResult(success=False, handled=True)
-        else:
-            try:
-                blob = base64.b64decode(args[1].encode(), validate=True)
-            except (binascii.Error, ValueError):
-                return AuthResult(
-                    success=False, handled=False, message="501 5.5.2 Cannot decode base64"
-                )
+            answer = await server.challenge_auth(challenge)
+            return AuthResult(success=False, handled=True) if answer is MISSING else answer
+        try:
+            return base64.b64decode(args[1].encode(), validate=True)
+        except (binascii.Error, ValueError):
+            return AuthResult(
+                success=False, handled=False, message="501 5.5.2 Cannot decode base64"
+            )
+
+    async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
+        blob = await self._first_value(server, args, "")
+        if isinstance(blob, AuthResult):
+            return blob
         parts = blob.split(b"\x00")
         if len(parts) != 3:
             return AuthResult(
@@ -103,17 +110,9 @@ class SmtpPolicy:
         return await self._verify(server, parts[1], parts[2])
 
     async def auth_LOGIN(self, server: Any, args: list[str]) -> AuthResult:
-        if len(args) == 1:
-            login = await server.challenge_auth(server.AuthLoginUsernameChallenge)
-            if login is MISSING:
-                return AuthResult(success=False, handled=True)
-        else:
-            try:
-                login = base64.b64decode(args[1].encode(), validate=True)
-            except (binascii.Error, ValueError):
-                return AuthResult(
-                    success=False, handled=False, message="501 5.5.2 Cannot decode base64"
-                )
+        login = await self._first_value(server, args, server.AuthLoginUsernameChallenge)
+        if isinstance(login, AuthResult):
+            return login
         password = await server.challenge_auth(server.AuthLoginPasswordChallenge)
         if password is MISSING:
             return AuthResult(success=False, handled=True)
