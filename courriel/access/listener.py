@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger("courriel.access")
 MAX_LINE = 65536 + 64
 FLUSH_SIZE = 256 * 1024  # replies queued before they are handed to the socket
+# A long response (FETCH of a big folder) waits for the client only when this much is
+# still unsent: fewer, larger waits than asyncio's 64 KiB default.
+WRITE_HIGH_WATER = 4 * 1024 * 1024
 
 
 class LineTooLong(Exception):
@@ -38,6 +41,7 @@ class Stream:
         self.tls = writer.get_extra_info("sslcontext") is not None
         self._out: list[bytes] = []
         self._out_size = 0
+        writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
 
     def has_line(self) -> bool:
         """Whether the client already sent another whole line (pipelining): the
@@ -95,7 +99,7 @@ class Stream:
     async def pace(self) -> None:
         """Within a long response: wait for the client only when the socket's buffer
         is full, without flushing every small piece."""
-        if self.writer.transport.get_write_buffer_size() > FLUSH_SIZE:
+        if self.writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
             await self.writer.drain()
 
     async def start_tls(self) -> None:
@@ -109,6 +113,7 @@ class Stream:
             await self.writer.start_tls(self.tls_context)
         except Exception:
             raise ConnectionError("TLS negotiation failed") from None
+        self.writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.tls = True
         self.tls_context = None
 
