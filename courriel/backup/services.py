@@ -1,0 +1,73 @@
+"""What the panel, the API and the CLI call: backups as each actor may see them.
+
+The provider sees every snapshot, dump and the last result, and restores anything; a
+domain owner sees, in each snapshot, only the mailboxes of their own domains and
+restores only those (another customer's mailbox is simply not found).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from courriel.accounts.permissions import Actor, require_provider, visible_mailboxes
+from courriel.backup import database, status, store
+from courriel.backup.policy import load_policy
+
+
+def _visible_pairs(actor: Actor) -> set[tuple[str, str]] | None:
+    """(domain, login) of the mailboxes the actor manages; None: every mailbox."""
+    if actor.is_provider:
+        return None
+    return set(visible_mailboxes(actor).values_list("domain__name", "login"))
+
+
+def describe(snapshot: store.Snapshot, pairs: set[tuple[str, str]] | None) -> dict[str, Any]:
+    info = snapshot.info
+    shown: dict[str, Any] = {
+        "name": snapshot.name,
+        "id": snapshot.id,
+        "kind": snapshot.kind,
+        "taken_at": info["taken_at"],
+    }
+    if pairs is None:
+        count = sum(len(logins) for logins in info["mailboxes"].values())
+        shown.update(
+            mailboxes=count,
+            files=info["files"],
+            bytes=info["bytes"],
+            bytes_copied=info["bytes_copied"],
+            database_dump=info.get("database_dump"),
+        )
+        return shown
+    mine = [
+        counts
+        for domain, logins in info["mailboxes"].items()
+        for login, counts in logins.items()
+        if (domain, login) in pairs
+    ]
+    shown.update(mailboxes=len(mine), files=sum(c[0] for c in mine), bytes=sum(c[1] for c in mine))
+    return shown
+
+
+def list_snapshots(actor: Actor) -> list[dict[str, Any]]:
+    """Snapshots, newest first, as this actor may see them."""
+    pairs = _visible_pairs(actor)
+    directory = load_policy().directory
+    every = sorted(store.snapshots(directory), key=lambda s: s.taken_at, reverse=True)
+    shown = [describe(s, pairs) for s in every]
+    return shown if pairs is None else [s for s in shown if s["mailboxes"]]
+
+
+def overview(actor: Actor) -> dict[str, Any]:
+    """Everything `courriel backup list` shows (provider only)."""
+    require_provider(actor, "see the backups of every customer")
+    directory = load_policy().directory
+    return {
+        "directory": str(directory),
+        "status": status.read(),
+        "snapshots": list_snapshots(actor),
+        "database_dumps": [
+            {"name": d.name, "taken_at": d.info["taken_at"], "size": d.info["size"]}
+            for d in database.dumps(directory)
+        ],
+    }
