@@ -23,6 +23,7 @@ log = logging.getLogger("courriel.serve")
 # "module:function" returning the services of one capability; order is start order.
 FACTORIES = [
     "courriel.web.server:services",
+    "courriel.backup.scheduler:services",
 ]
 
 

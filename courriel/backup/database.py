@@ -43,9 +43,9 @@ class Dump:
 
 
 def _settings() -> dict[str, Any]:
-    from django.conf import settings
+    from courriel.backup.policy import database_settings
 
-    return settings.DATABASES["default"]
+    return database_settings()
 
 
 def _is_sqlite(db: dict[str, Any]) -> bool:
@@ -110,6 +110,8 @@ def dump(directory: Path, taken_at: datetime) -> Dump:
     tmp = folder / f".{name}.tmp"
     try:
         if engine == "sqlite":
+            if not Path(db["NAME"]).exists():
+                raise DumpError(f"there is no database at {db['NAME']} yet (run `courriel init`)")
             _sqlite_copy(Path(db["NAME"]), tmp)
         else:
             _run(

@@ -20,6 +20,9 @@ def report_failure(message: str, **details: Any) -> None:
     log.error("backup failed: %s", message)
     status.write(False, message, **details)
     try:
+        from courriel.bootstrap import setup_django
+
+        setup_django()
         from courriel.accounts.permissions import Actor
         from courriel.audit.log import record
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from courriel.config import Config, get_config
 from courriel.errors import ConfigError
@@ -24,6 +26,7 @@ class BackupPolicy:
     weekly_every: int
     database_days: int
     sync: bool
+    workers: int
     mail_root: Path
     data_dir: Path
 
@@ -60,6 +63,32 @@ def load_policy(config: Config | None = None) -> BackupPolicy:
         weekly_every=section.weekly_every,
         database_days=section.database_days,
         sync=section.sync,
+        workers=max(1, section.workers),
         mail_root=config.mail_root,
         data_dir=config.data_dir,
     )
+
+
+def time_zone() -> ZoneInfo:
+    """The server's zone ([general] time_zone, else the system's), as Django uses it."""
+    from courriel import settings
+
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def local_now() -> datetime:
+    return datetime.now(time_zone())
+
+
+def database_settings() -> dict[str, Any]:
+    """The live database, without setting Django up when it is not (a backup needs no
+    web framework; under Django, the connection's own settings, test databases included)."""
+    from django.apps import apps
+
+    if apps.ready:
+        from django.db import connections
+
+        return connections["default"].settings_dict
+    from courriel import settings
+
+    return settings.DATABASES["default"]

@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import Any
 
 from courriel.backup import database, manifest, rotation, status, store
 from courriel.backup.notify import report_failure
-from courriel.backup.policy import BackupPolicy, load_policy
+from courriel.backup.policy import BackupPolicy, load_policy, local_now
 from courriel.backup.snapshot import (
     DestinationError,
     Progress,
@@ -105,11 +106,12 @@ def run_backup(
     *,
     progress: Progress | None = None,
     trigger: str = "cli",
+    interrupt: threading.Event | None = None,
 ) -> Result:
     """Take one snapshot; report a failure (status file, log, audit) and raise it."""
     policy = policy or load_policy()
     try:
-        result = _run(policy, progress)
+        result = _run(policy, progress, interrupt)
     except CourrielError as error:
         report_failure(error.message, trigger=trigger)
         raise
@@ -122,11 +124,11 @@ def run_backup(
     return result
 
 
-def _run(policy: BackupPolicy, progress: Progress | None) -> Result:
+def _run(
+    policy: BackupPolicy, progress: Progress | None, interrupt: threading.Event | None
+) -> Result:
     started = time.monotonic()
-    from django.utils import timezone
-
-    now = timezone.localtime()  # [general] time_zone, like the schedule
+    now = local_now()  # [general] time_zone, like the schedule
     directory = store.ensure_directory(policy)
     if not policy.mail_root.is_dir():
         raise BackupError(f"The mail root {policy.mail_root} does not exist: check [mail] root.")
@@ -155,6 +157,8 @@ def _run(policy: BackupPolicy, progress: Progress | None) -> Result:
                 previous.tree if previous else None,
                 recopy=_read_recopy(directory),
                 progress=progress,
+                workers=policy.workers,
+                interrupt=interrupt,
             )
             tree.write(incoming / manifest.NAME)
             info = _info(now, totals, dump_name, time.monotonic() - started)
@@ -174,6 +178,12 @@ def _run(policy: BackupPolicy, progress: Progress | None) -> Result:
         except (DestinationError, OSError) as error:
             shutil.rmtree(incoming, ignore_errors=True)
             raise destination_failure(error, directory) from None
+        except Interrupted:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise BackupError(
+                "The backup was interrupted (the server is stopping); earlier snapshots are "
+                "intact and the next run starts afresh."
+            ) from None
         for path in trash:
             shutil.rmtree(path, ignore_errors=True)
         try:

@@ -11,7 +11,8 @@ from typing import Any
 
 from courriel.accounts.permissions import Actor, require_provider, visible_mailboxes
 from courriel.backup import database, status, store
-from courriel.backup.policy import load_policy
+from courriel.backup.policy import load_policy, local_now
+from courriel.backup.restore import RestoreReport, restore_mail
 
 
 def _visible_pairs(actor: Actor) -> set[tuple[str, str]] | None:
@@ -71,3 +72,42 @@ def overview(actor: Actor) -> dict[str, Any]:
             for d in database.dumps(directory)
         ],
     }
+
+
+def restore(
+    actor: Actor,
+    domain: str,
+    *,
+    login: str | None = None,
+    folder: str | None = None,
+    message: str | None = None,
+    snapshot: str | None = None,
+    in_place: bool = False,
+) -> RestoreReport:
+    """Restore mail for an actor (provider: anything; owner: their own domains)."""
+    return restore_mail(
+        actor,
+        domain,
+        login=login,
+        folder=folder,
+        message=message,
+        snapshot=snapshot,
+        in_place=in_place,
+    )
+
+
+def find_dump(actor: Actor, ref: str | None) -> database.Dump:
+    require_provider(actor, "restore the database")
+    return database.find(load_policy().directory, ref)
+
+
+def restore_database(actor: Actor, dump: database.Dump) -> str:
+    """Replace the live database by `dump` (provider only); returns the name of the
+    dump of the database as it was just before, so the restore can be undone."""
+    from courriel.audit.log import record
+
+    require_provider(actor, "restore the database")
+    policy = load_policy()
+    safety = database.restore(dump, store.ensure_directory(policy), local_now())
+    record(actor, "backup.restore_database", dump.name, previous=safety.name)
+    return safety.name

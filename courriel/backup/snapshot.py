@@ -24,6 +24,8 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,10 @@ class DestinationError(Exception):
         self.errno = error.errno
         self.strerror = error.strerror or str(error)
         self.path = os.fsdecode(path)
+
+
+class Interrupted(Exception):
+    """Asked to stop (the server is shutting down)."""
 
 
 class _SourceError(Exception):
@@ -75,13 +81,14 @@ Progress = Callable[[Totals, bytes], None]
 
 
 def size_in_name(base: bytes) -> int | None:
-    for part in base.split(b","):
-        if part.startswith(b"S="):
-            try:
-                return int(part[2:])
-            except ValueError:
-                return None
-    return None
+    start = base.find(b",S=")
+    if start < 0:
+        return None
+    end = base.find(b",", start + 3)
+    try:
+        return int(base[start + 3 : end if end > 0 else None])
+    except ValueError:
+        return None
 
 
 def _mailbox_of(rel: bytes) -> tuple[str, str] | None:
@@ -93,6 +100,10 @@ def _mailbox_of(rel: bytes) -> tuple[str, str] | None:
 
 
 class Snapshotter:
+    """One snapshot: the top of the tree is walked here, then each mailbox home
+    (`<domain>/homes/<login>`) is a unit of work for `workers` threads. Linking and
+    copying are system calls that release the GIL, so two threads overlap them."""
+
     def __init__(
         self,
         source: Path,
@@ -102,37 +113,131 @@ class Snapshotter:
         *,
         recopy: frozenset[bytes] = frozenset(),
         progress: Progress | None = None,
+        workers: int = 2,
+        interrupt: threading.Event | None = None,
     ) -> None:
+        self.interrupt = interrupt or threading.Event()
         self.src = os.fsencode(source)
         self.dst = os.fsencode(target)
         self.previous = previous or Manifest()
         self.prev_root = os.fsencode(previous_root) if previous_root else b""
         self.recopy = recopy  # paths verify found damaged: never link to them again
         self.progress = progress
+        self.workers = max(1, workers)
         self.manifest = Manifest()
-        self.totals = Totals()
-        self.buffer = bytearray(_BUFFER)
-        self.view = memoryview(self.buffer)
         self.seen: set[tuple[bytes, bytes]] = set()
-        self.folders: dict[bytes, dict[bytes, tuple[bytes, bytes]]] = {}
-        self._tick = 0
-
-    # --- walking ----------------------------------------------------------------------
+        self.folders: dict[bytes, dict[bytes, _Previous]] = {}
+        self.parts: list[_Worker] = []
+        self.failure: BaseException | None = None
 
     def run(self) -> tuple[Manifest, Totals]:
         try:
             os.mkdir(self.dst, 0o700)
         except OSError as error:
             raise DestinationError(error, self.dst) from None
+        top = self._worker()
+        units: list[bytes] = []
         stack = [b""]
         while stack:
-            rel = stack.pop()
-            stack.extend(self._directory(rel))
-        return self.manifest, self.totals
+            for sub in top.directory(stack.pop()):
+                (units if sub.count(b"/") >= 2 else stack).append(sub)
+        pending = deque(units)
+        if self.workers == 1 or len(units) < 2:
+            self._drain(top, pending)
+        else:
+            threads = [
+                threading.Thread(target=self._drain, args=(self._worker(), pending))
+                for _ in range(self.workers)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        if self.failure is not None:
+            raise self.failure
+        return self.manifest, self.totals()
 
-    def _directory(self, rel: bytes) -> list[bytes]:
-        src_dir = self.src + b"/" + rel if rel else self.src
-        dst_dir = self.dst + b"/" + rel if rel else self.dst
+    def _worker(self) -> _Worker:
+        worker = _Worker(self)
+        self.parts.append(worker)
+        return worker
+
+    def _drain(self, worker: _Worker, pending: deque[bytes]) -> None:
+        try:
+            while self.failure is None:
+                try:
+                    unit = pending.popleft()
+                except IndexError:
+                    return
+                stack = [unit]
+                while stack and self.failure is None:
+                    stack.extend(worker.directory(stack.pop()))
+        except BaseException as error:  # stop the other threads, re-raised by run()
+            if self.failure is None:
+                self.failure = error
+
+    def totals(self) -> Totals:
+        combined = Totals()
+        for part in self.parts:
+            t = part.totals
+            combined.files += t.files
+            combined.directories += t.directories
+            combined.bytes += t.bytes
+            combined.copied_files += t.copied_files
+            combined.bytes_copied += t.bytes_copied
+            combined.linked_files += t.linked_files
+            combined.bytes_linked += t.bytes_linked
+            combined.vanished += t.vanished
+            combined.skipped += t.skipped
+            combined.unreadable += t.unreadable
+            for key, counts in t.mailboxes.items():
+                into = combined.mailboxes.setdefault(key, [0, 0])
+                into[0] += counts[0]
+                into[1] += counts[1]
+        return combined
+
+    def folder_index(self, folder: bytes) -> dict[bytes, _Previous]:
+        """Base name -> the folder's message of that name in the previous snapshot."""
+        index = self.folders.get(folder)
+        if index is None:
+            index = {}
+            for sub in _MESSAGE_DIRS:
+                rel = folder + b"/" + sub
+                prefix = self.prev_root + b"/" + rel + b"/"
+                for line in self.previous.dirs.get(rel, ()):
+                    _, size, _, name = line.split(b" ", 3)
+                    plain = unescape(name)
+                    index[plain.partition(_FLAGS)[0]] = _Previous(
+                        prefix + plain, int(size), line, name, rel + b"/" + plain
+                    )
+            self.folders[folder] = index
+        return index
+
+
+@dataclass(slots=True)
+class _Previous:
+    path: bytes  # absolute, in the previous snapshot
+    size: int
+    line: bytes  # its manifest line
+    escaped: bytes  # its name as written in the manifest
+    rel: bytes
+
+
+class _Worker:
+    """The state of one thread: its buffer and its counts."""
+
+    def __init__(self, job: Snapshotter) -> None:
+        self.job = job
+        self.totals = Totals()
+        self.buffer = bytearray(_BUFFER)
+        self.view = memoryview(self.buffer)
+        self._tick = 0
+
+    def directory(self, rel: bytes) -> list[bytes]:
+        job = self.job
+        if job.interrupt.is_set():
+            raise Interrupted()
+        src_dir = job.src + b"/" + rel if rel else job.src
         try:
             with os.scandir(src_dir) as listing:
                 entries = list(listing)
@@ -142,32 +247,32 @@ class Snapshotter:
             self.totals.unreadable.append(f"{os.fsdecode(src_dir)}: {error.strerror}")
             return []
         if rel:
-            self._mkdir(dst_dir)
+            self._mkdir(job.dst + b"/" + rel)
         self.totals.directories += 1
-        lines = self.manifest.add_dir(rel)
-        if self.progress is not None:
-            self.progress(self.totals, rel)
+        lines = job.manifest.add_dir(rel)
+        if job.progress is not None:
+            job.progress(job.totals(), rel)
         name = rel.rpartition(b"/")[2]
         if name == b"tmp":
             return []
         mailbox = _mailbox_of(rel)
-        counts = self.totals.mailboxes.setdefault(mailbox, [0, 0]) if mailbox else None
-        before = (self.totals.files, self.totals.bytes)
+        totals = self.totals
+        before_files, before_bytes = totals.files, totals.bytes
         subdirs: list[bytes] = []
         prefix = rel + b"/" if rel else b""
         if name in _MESSAGE_DIRS and rel != name:
             folder = rel.rpartition(b"/")[0]
-            index = self._folder_index(folder)
+            index = job.folder_index(folder)
             for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    subdirs.append(prefix + entry.name)
-                elif entry.is_file(follow_symlinks=False):
+                if entry.is_file(follow_symlinks=False):
                     self._message(rel, folder, entry.name, index, lines)
+                elif entry.is_dir(follow_symlinks=False):
+                    subdirs.append(prefix + entry.name)
                 else:
-                    self.totals.skipped += 1
+                    totals.skipped += 1
         else:
             previous = {
-                unescape(line.split(b" ", 3)[3]): line for line in self.previous.dirs.get(rel, ())
+                unescape(line.split(b" ", 3)[3]): line for line in job.previous.dirs.get(rel, ())
             }
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
@@ -175,24 +280,12 @@ class Snapshotter:
                 elif entry.is_file(follow_symlinks=False):
                     self._other(rel, entry, previous.get(entry.name), lines)
                 else:
-                    self.totals.skipped += 1
-        if counts is not None:
-            counts[0] += self.totals.files - before[0]
-            counts[1] += self.totals.bytes - before[1]
+                    totals.skipped += 1
+        if mailbox is not None:
+            counts = totals.mailboxes.setdefault(mailbox, [0, 0])
+            counts[0] += totals.files - before_files
+            counts[1] += totals.bytes - before_bytes
         return subdirs
-
-    def _folder_index(self, folder: bytes) -> dict[bytes, tuple[bytes, bytes]]:
-        """Base name -> (directory, manifest line) of the folder's messages last time."""
-        index = self.folders.get(folder)
-        if index is None:
-            index = {}
-            for sub in _MESSAGE_DIRS:
-                rel = folder + b"/" + sub
-                for line in self.previous.dirs.get(rel, ()):
-                    name = line.split(b" ", 3)[3]
-                    index[unescape(name).partition(_FLAGS)[0]] = (rel, line)
-            self.folders[folder] = index
-        return index
 
     # --- one file ---------------------------------------------------------------------
 
@@ -201,26 +294,40 @@ class Snapshotter:
         rel: bytes,
         folder: bytes,
         name: bytes,
-        index: dict[bytes, tuple[bytes, bytes]],
+        index: dict[bytes, _Previous],
         lines: list[bytes],
     ) -> None:
+        job = self.job
         base = name.partition(_FLAGS)[0]
         key = (folder, base)
-        if key in self.seen:
+        if key in job.seen:
             return  # already taken under its other name (renamed during the run)
-        self.seen.add(key)
+        job.seen.add(key)
         found = index.get(base)
-        if found is not None:
-            prev_dir, line = found
-            checksum, size_text, mtime_text, prev_name = line.split(b" ", 3)
-            size = int(size_text)
-            if size_in_name(base) == size and (prev_dir + b"/" + prev_name) not in self.recopy:
-                if self._link(prev_dir + b"/" + unescape(prev_name), rel + b"/" + name):
-                    if prev_name != escape(name):
-                        line = file_line(checksum, size, int(mtime_text), name)
-                    lines.append(line)
-                    self._count(size, linked=True)
-                    return
+        if found is not None and size_in_name(base) == found.size and found.rel not in job.recopy:
+            target = job.dst + b"/" + rel + b"/" + name
+            try:
+                os.link(found.path, target)
+            except FileNotFoundError:
+                pass  # missing from the previous snapshot: copy it afresh
+            except OSError as error:
+                if error.errno != errno.EMLINK:
+                    raise DestinationError(error, target) from None
+            else:
+                line = found.line
+                if found.escaped != escape(name):  # renamed by a flag change
+                    checksum, size, mtime, _ = line.split(b" ", 3)
+                    line = b"%s %s %s %s" % (checksum, size, mtime, escape(name))
+                lines.append(line)
+                totals = self.totals
+                totals.files += 1
+                totals.bytes += found.size
+                totals.linked_files += 1
+                totals.bytes_linked += found.size
+                self._tick += 1
+                if self._tick >= 1000:
+                    self._progress()
+                return
         self._copy_message(rel, folder, name, base, lines)
 
     def _copy_message(
@@ -234,17 +341,18 @@ class Snapshotter:
                 self._unreadable(rel, name, failure.error)
                 return
         # Gone: deleted, or renamed by a flag change. Look for it under its new name.
+        job = self.job
         for sub in _MESSAGE_DIRS:
             where = folder + b"/" + sub
             try:
-                names = os.listdir(self.src + b"/" + where)
+                names = os.listdir(job.src + b"/" + where)
             except OSError:
                 continue
             for other in names:
                 if other != name and other.partition(_FLAGS)[0] == base:
-                    self._mkdir(self.dst + b"/" + where)
+                    self._mkdir(job.dst + b"/" + where)
                     try:
-                        self._copy(where, other, self.manifest.add_dir(where))
+                        self._copy(where, other, job.manifest.add_dir(where))
                         return
                     except _SourceError:
                         break
@@ -253,8 +361,9 @@ class Snapshotter:
     def _other(
         self, rel: bytes, entry: os.DirEntry[bytes], line: bytes | None, lines: list[bytes]
     ) -> None:
-        if line is not None:
-            checksum, size_text, mtime_text, _ = line.split(b" ", 3)
+        job = self.job
+        if line is not None and job.prev_root:
+            _, size_text, mtime_text, _ = line.split(b" ", 3)
             try:
                 stat = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
@@ -264,8 +373,8 @@ class Snapshotter:
             if (
                 stat.st_size == int(size_text)
                 and stat.st_mtime_ns == int(mtime_text)
-                and path not in self.recopy
-                and self._link(path, path)
+                and path not in job.recopy
+                and self._link(job.prev_root + b"/" + path, job.dst + b"/" + path)
             ):
                 lines.append(line)
                 self._count(stat.st_size, linked=True)
@@ -278,23 +387,22 @@ class Snapshotter:
             else:
                 self._unreadable(rel, entry.name, failure.error)
 
-    def _link(self, previous: bytes, current: bytes) -> bool:
-        if not self.prev_root:
-            return False
+    def _link(self, previous: bytes, target: bytes) -> bool:
         try:
-            os.link(self.prev_root + b"/" + previous, self.dst + b"/" + current)
+            os.link(previous, target)
         except FileNotFoundError:
             return False  # missing from the previous snapshot: copy it afresh
         except OSError as error:
             if error.errno == errno.EMLINK:
                 return False
-            raise DestinationError(error, self.dst + b"/" + current) from None
+            raise DestinationError(error, target) from None
         return True
 
     def _copy(self, rel: bytes, name: bytes, lines: list[bytes]) -> None:
         """Copy and hash one live file (one read pass); keeps its mode and times."""
-        source = self.src + b"/" + rel + b"/" + name if rel else self.src + b"/" + name
-        target = self.dst + b"/" + rel + b"/" + name if rel else self.dst + b"/" + name
+        job = self.job
+        tail = rel + b"/" + name if rel else name
+        source, target = job.src + b"/" + tail, job.dst + b"/" + tail
         try:
             fd_in = os.open(source, _READ)
             stat = os.fstat(fd_in)
@@ -357,9 +465,13 @@ class Snapshotter:
             totals.copied_files += 1
             totals.bytes_copied += size
         self._tick += 1
-        if self._tick >= 1000 and self.progress is not None:
-            self._tick = 0
-            self.progress(totals, b"")
+        if self._tick >= 1000:
+            self._progress()
+
+    def _progress(self) -> None:
+        self._tick = 0
+        if self.job.progress is not None:
+            self.job.progress(self.job.totals(), b"")
 
     def _unreadable(self, rel: bytes, name: bytes, error: OSError) -> None:
         path = os.fsdecode(rel + b"/" + name)
@@ -374,9 +486,18 @@ def take_snapshot(
     *,
     recopy: frozenset[bytes] = frozenset(),
     progress: Progress | None = None,
+    workers: int = 2,
+    interrupt: threading.Event | None = None,
 ) -> tuple[Manifest, Totals]:
     return Snapshotter(
-        source, target, previous, previous_root, recopy=recopy, progress=progress
+        source,
+        target,
+        previous,
+        previous_root,
+        recopy=recopy,
+        progress=progress,
+        workers=workers,
+        interrupt=interrupt,
     ).run()
 
 
