@@ -85,8 +85,9 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
         raise DumpError(f"{command[0]} failed to {what}: {detail}")
 
 
-def _sqlite_copy(source: Path, target: Path) -> None:
-    src = sqlite3.connect(source, timeout=30)
+def _sqlite_copy(source: Path | str, target: Path | str) -> None:
+    # "file:..." names are URIs (the shared in-memory database of the test suite).
+    src = sqlite3.connect(source, timeout=30, uri=str(source).startswith("file:"))
     try:
         dst = sqlite3.connect(target)
         try:
@@ -110,9 +111,10 @@ def dump(directory: Path, taken_at: datetime) -> Dump:
     tmp = folder / f".{name}.tmp"
     try:
         if engine == "sqlite":
-            if not Path(db["NAME"]).exists():
-                raise DumpError(f"there is no database at {db['NAME']} yet (run `courriel init`)")
-            _sqlite_copy(Path(db["NAME"]), tmp)
+            live = str(db["NAME"])
+            if not live.startswith("file:") and not Path(live).exists():
+                raise DumpError(f"there is no database at {live} yet (run `courriel init`)")
+            _sqlite_copy(live, tmp)
         else:
             _run(
                 ["pg_dump", "--format=custom", "--no-owner", f"--file={tmp}"],
@@ -260,7 +262,7 @@ def restore(found: Dump, directory: Path, now: datetime) -> Dump:
         if found.info["engine"] == "sqlite":
             if not _is_sqlite(db):
                 raise ValidationError("This is a SQLite dump and the live database is PostgreSQL.")
-            _sqlite_copy(found.path, Path(db["NAME"]))
+            _sqlite_copy(found.path, str(db["NAME"]))
         else:
             if _is_sqlite(db):
                 raise ValidationError("This is a PostgreSQL dump and the live database is SQLite.")

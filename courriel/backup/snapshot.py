@@ -281,6 +281,9 @@ class _Worker:
                     self._other(rel, entry, previous.get(entry.name), lines)
                 else:
                     totals.skipped += 1
+        # Messages only move from new/ to cur/: taking new/ first (the stack pops the
+        # last one) means a message moving meanwhile is seen in one of the two listings.
+        subdirs.sort(key=lambda sub: sub.endswith(b"/new"))
         if mailbox is not None:
             counts = totals.mailboxes.setdefault(mailbox, [0, 0])
             counts[0] += totals.files - before_files
