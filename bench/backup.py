@@ -36,7 +36,13 @@ def build(mail: Path, messages: int, mailboxes: int, rng: random.Random) -> list
     per, extra = divmod(messages, mailboxes)
     created: list[Path] = []
     for box in range(mailboxes):
-        maildir = mail / f"client{box % 20:02d}.be" / "homes" / f"client{box % 20:02d}{box:04d}" / "Maildir"
+        maildir = (
+            mail
+            / f"client{box % 20:02d}.be"
+            / "homes"
+            / f"client{box % 20:02d}{box:04d}"
+            / "Maildir"
+        )
         for folder in FOLDERS:
             for sub in ("cur", "new", "tmp"):
                 (maildir / folder / sub).mkdir(parents=True, exist_ok=True)
@@ -145,8 +151,13 @@ def main() -> None:
     env = dict(os.environ, COURRIEL_DATA=str(data), COURRIEL_BACKUP_DIRECTORY=str(ours))
     env.pop("COURRIEL_DATABASE_URL", None)
     repo = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, "-m", "courriel", "init"], env=env, cwd=repo, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "courriel", "init"],
+        env=env,
+        cwd=repo,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     courriel = [sys.executable, "-m", "courriel", "backup", "run"]
     conf = work / "rsnapshot.conf"
     conf.write_text(
@@ -173,20 +184,30 @@ def main() -> None:
     theirs_files, theirs_dirs = breakdown(theirs / "daily.0")
 
     mib = 2**20
-    print(f"\nchanged: {int(len(messages) * args.change):,} messages; new content {changed / mib:.1f} MiB\n")
+    print(
+        f"\nchanged: {int(len(messages) * args.change):,} messages; new content {changed / mib:.1f} MiB\n"
+    )
     print("| run | Courriel | rsnapshot | ratio (≤ 1.0) |")
     print("|---|---|---|---|")
     print(f"| first snapshot | {first[0]:.1f} s | {first[1]:.1f} s | {first[0] / first[1]:.2f} |")
-    print(f"| second snapshot | {second[0]:.1f} s | {second[1]:.1f} s | {second[0] / second[1]:.2f} |")
-    print(f"\nfirst snapshot disk use: Courriel {used_first[0] / mib:,.0f} MiB, "
-          f"rsnapshot {used_first[1] / mib:,.0f} MiB")
+    print(
+        f"| second snapshot | {second[0]:.1f} s | {second[1]:.1f} s | {second[0] / second[1]:.2f} |"
+    )
+    print(
+        f"\nfirst snapshot disk use: Courriel {used_first[0] / mib:,.0f} MiB, "
+        f"rsnapshot {used_first[1] / mib:,.0f} MiB"
+    )
     print("\n| second snapshot, extra disk use | Courriel | rsnapshot |")
     print("|---|---|---|")
     print(f"| total (du) | {ours_extra / mib:.1f} MiB | {theirs_extra / mib:.1f} MiB |")
     print(f"| new file data | {ours_files / mib:.1f} MiB | {theirs_files / mib:.1f} MiB |")
     print(f"| directories | {ours_dirs / mib:.1f} MiB | {theirs_dirs / mib:.1f} MiB |")
-    print(f"| file data / changed bytes (≤ 1.10) | {ours_files / changed:.2f} | {theirs_files / changed:.2f} |")
-    print(f"| total / changed bytes (≤ 1.10) | {ours_extra / changed:.2f} | {theirs_extra / changed:.2f} |")
+    print(
+        f"| file data / changed bytes (≤ 1.10) | {ours_files / changed:.2f} | {theirs_files / changed:.2f} |"
+    )
+    print(
+        f"| total / changed bytes (≤ 1.10) | {ours_extra / changed:.2f} | {theirs_extra / changed:.2f} |"
+    )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -29,7 +29,10 @@ def test_backup_list_verify_and_restore_a_mailbox(courriel: Courriel) -> None:
     assert second["bytes_copied"] < len(message(3)) + 200  # the new message and maildirsize
     backups = courriel.data / "backups"
     renamed = backups / "daily.0" / "mail" / INFO / "cur" / (inbox[0].name + ":2,S")
-    assert renamed.stat().st_ino == (backups / "daily.1" / "mail" / INFO / "new" / inbox[0].name).stat().st_ino
+    assert (
+        renamed.stat().st_ino
+        == (backups / "daily.1" / "mail" / INFO / "new" / inbox[0].name).stat().st_ino
+    )
 
     listed = courriel("backup", "list", "--json").json
     assert [s["name"] for s in listed["snapshots"]] == ["daily.0", "daily.1"]
@@ -39,7 +42,9 @@ def test_backup_list_verify_and_restore_a_mailbox(courriel: Courriel) -> None:
     assert "Last backup:" in text and "OK" in text and "daily.1" in text
 
     verified = courriel("backup", "verify").out
-    assert "OK: the snapshot restores completely" in verified and "1 domains, 2 mailboxes" in verified
+    assert (
+        "OK: the snapshot restores completely" in verified and "1 domains, 2 mailboxes" in verified
+    )
 
     # Info deletes two messages and the Sent one; restore the mailbox from yesterday.
     kept = live(maildir)
@@ -48,7 +53,9 @@ def test_backup_list_verify_and_restore_a_mailbox(courriel: Courriel) -> None:
         path.unlink()
         quota.add(maildir, -size, -1)  # as an IMAP expunge does
     before = live(maildir)
-    out = courriel("backup", "restore", "monsite.be", "--user", "monsite0001", "--snapshot", "daily.1").out
+    out = courriel(
+        "backup", "restore", "monsite.be", "--user", "monsite0001", "--snapshot", "daily.1"
+    ).out
     assert "Restored 4 messages" in out
     day = listed["snapshots"][1]["taken_at"][:10]
     restored = maildir / f".Restored {day}"
@@ -58,18 +65,29 @@ def test_backup_list_verify_and_restore_a_mailbox(courriel: Courriel) -> None:
     assert all(live(maildir)[k] == v for k, v in before.items())  # nothing overwritten
     assert f"Restored {day}" in (maildir / "subscriptions").read_text()
     # Running it again restores nothing: everything is already there.
-    again = courriel("backup", "restore", "monsite.be", "--user", "monsite0001", "--snapshot", "daily.1")
+    again = courriel(
+        "backup", "restore", "monsite.be", "--user", "monsite0001", "--snapshot", "daily.1"
+    )
     assert "Restored 0 messages" in again.out and "4 messages were already there" in again.out
 
     # One message by Message-ID, back where it was, with its date.
     one = courriel(
-        "backup", "restore", "monsite.be", "--user", "monsite0001", "--message", "<m1@b.be>",
-        "--in-place", "--json",
+        "backup",
+        "restore",
+        "monsite.be",
+        "--user",
+        "monsite0001",
+        "--message",
+        "<m1@b.be>",
+        "--in-place",
+        "--json",
     ).json
     assert len(one["restored"]) == 1 and one["restored"][0]["folder"] == "INBOX"
     assert sorted(kept.values()) != sorted(live(maildir).values())
     assert quota.usage(maildir) == quota.scan(maildir)
-    missing = courriel("backup", "restore", "monsite.be", "--user", "monsite0001", "--message", "nope@x", ok=False)
+    missing = courriel(
+        "backup", "restore", "monsite.be", "--user", "monsite0001", "--message", "nope@x", ok=False
+    )
     assert missing.code == 66 and "No message 'nope@x'" in missing.err
 
 
@@ -108,7 +126,9 @@ def test_a_second_run_waits_for_the_first(courriel: Courriel) -> None:
     finally:
         os.close(fd)
     assert "Another backup is running (pid 4242" in busy.err
-    assert [s["name"] for s in courriel("backup", "list", "--json").json["snapshots"]] == ["daily.0"]
+    assert [s["name"] for s in courriel("backup", "list", "--json").json["snapshots"]] == [
+        "daily.0"
+    ]
 
 
 def test_corrupted_snapshot_file_is_found_and_copied_afresh(courriel: Courriel) -> None:
@@ -153,7 +173,17 @@ def test_restore_into_a_mailbox_over_quota(courriel: Courriel) -> None:
     assert live(maildir) == before and not list(maildir.glob(".Restored*"))
     # One message fits.
     name = next(iter(json.loads(courriel("backup", "list", "--json").out)["snapshots"]))["name"]
-    one = courriel("backup", "restore", "monsite.be", "--user", "monsite0001", "--message", "m1@b.be", "--snapshot", name)
+    one = courriel(
+        "backup",
+        "restore",
+        "monsite.be",
+        "--user",
+        "monsite0001",
+        "--message",
+        "m1@b.be",
+        "--snapshot",
+        name,
+    )
     assert "Restored 1 messages" in one.out
 
 
@@ -186,7 +216,9 @@ def test_download_a_mailbox_as_mbox_and_maildir_archive(courriel: Courriel, tmp_
     assert first.get_payload().startswith(">From the start")  # mboxrd quoting
     assert first["X-Folder"] == "INBOX" and first["Status"] == "O"
     archive = tmp_path / "info.tar.gz"
-    courriel("backup", "download", "monsite.be", "monsite0001", "--format", "maildir", "-o", str(archive))
+    courriel(
+        "backup", "download", "monsite.be", "monsite0001", "--format", "maildir", "-o", str(archive)
+    )
     subprocess.run(["tar", "-xzf", str(archive), "-C", str(tmp_path)], check=True)
     assert live(tmp_path / "monsite0001" / "Maildir") == live(maildir)
     assert (tmp_path / "monsite0001" / "Maildir" / ".Sent" / "maildirfolder").exists()

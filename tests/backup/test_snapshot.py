@@ -29,9 +29,7 @@ def mail_root(tmp_path: Path, count: int = 5) -> tuple[Path, Path]:
 
 
 def files(tree: Path) -> dict[str, Path]:
-    return {
-        str(p.relative_to(tree)): p for p in tree.rglob("*") if p.is_file()
-    }
+    return {str(p.relative_to(tree)): p for p in tree.rglob("*") if p.is_file()}
 
 
 def test_unchanged_and_renamed_messages_are_links_new_ones_copies(tmp_path: Path) -> None:
