@@ -102,7 +102,7 @@ def restore_mail(
     directory = store.ensure_directory(policy)
     with store.readers_lock(directory):
         found = store.find(directory, snapshot)
-        listed = manifest.read(found.manifest_path)
+        listed = manifest.load(directory, found.id)
         day = found.taken_at.date().isoformat()
         report = RestoreReport(
             found.name, found.info["taken_at"], None if in_place else f"Restored {day}"

@@ -134,13 +134,17 @@ def _run(
         raise BackupError(f"The mail root {policy.mail_root} does not exist: check [mail] root.")
     with store.run_lock(directory):
         store.clean_leftovers(directory)
-        previous = max(store.snapshots(directory), key=lambda s: s.taken_at, default=None)
-        previous_manifest = None
+        kept = store.snapshots(directory)
+        manifest.prune(directory, [s.id for s in kept])  # those of interrupted runs
+        previous = max(kept, key=lambda s: s.taken_at, default=None)
+        previous_depth = 0
         if previous is not None:
             try:
-                previous_manifest = manifest.read(previous.manifest_path)
+                previous_depth = manifest.depth(directory, previous.id)
             except manifest.ManifestError as error:
                 log.warning("%s: copying everything again", error)
+                previous = None
+        snapshot_id = f"{now:%Y%m%d-%H%M%S-%f}"
         problems: list[str] = []
         incoming = directory / store.INCOMING
         try:
@@ -150,18 +154,23 @@ def _run(
             except database.DumpError as error:
                 problems.append(f"the database dump failed: {error}")
             os.mkdir(incoming, 0o700)
-            tree, totals = take_snapshot(
+            delta, totals = take_snapshot(
                 policy.mail_root,
                 incoming / store.TREE,
-                previous_manifest,
                 previous.tree if previous else None,
                 recopy=_read_recopy(directory),
                 progress=progress,
                 workers=policy.workers,
                 interrupt=interrupt,
             )
-            tree.write(incoming / manifest.NAME)
-            info = _info(now, totals, dump_name, time.monotonic() - started)
+            if previous is None:
+                manifest.write(directory, snapshot_id, None, 0, delta)
+            elif previous_depth + 1 >= manifest.REBASE:
+                complete = manifest.apply(manifest.load(directory, previous.id), delta)
+                manifest.write(directory, snapshot_id, None, 0, manifest.as_delta(complete))
+            else:
+                manifest.write(directory, snapshot_id, previous.id, previous_depth + 1, delta)
+            info = _info(snapshot_id, now, totals, dump_name, time.monotonic() - started)
             store.write_info(incoming, info)
             if policy.sync:
                 flush_filesystem(incoming)
@@ -186,6 +195,7 @@ def _run(
             ) from None
         for path in trash:
             shutil.rmtree(path, ignore_errors=True)
+        manifest.prune(directory, [s.id for s in store.snapshots(directory)])
         try:
             os.unlink(directory / RECOPY)
         except FileNotFoundError:
@@ -212,12 +222,14 @@ def _run(
     )
 
 
-def _info(now: datetime, totals: Totals, dump_name: str | None, duration: float) -> dict[str, Any]:
+def _info(
+    snapshot_id: str, now: datetime, totals: Totals, dump_name: str | None, duration: float
+) -> dict[str, Any]:
     mailboxes: dict[str, dict[str, list[int]]] = {}
     for (domain, login), counts in sorted(totals.mailboxes.items()):
         mailboxes.setdefault(domain, {})[login] = counts
     return {
-        "id": f"{now:%Y%m%d-%H%M%S-%f}",
+        "id": snapshot_id,
         "taken_at": now.isoformat(timespec="microseconds"),
         "files": totals.files,
         "bytes": totals.bytes,

@@ -2,11 +2,12 @@
 
 Maildir messages never change once written, except for their name: flags live after
 `:2,` and a message moves from `new/` to `cur/` when a client first sees it. So a
-message is matched to the previous snapshot by folder and base name (the name before
-`:2,`) and hard-linked to it under its current name, without being read again; its
-size (the `S=` in the name) must agree. Other files (`maildirsize`, Dovecot's index
-files) are linked when their size and modification time are unchanged, as rsync
-does. Everything else is copied and hashed in one pass.
+message is matched to the previous snapshot's tree by folder and base name (the name
+before `:2,`, which carries the size `S=`) and hard-linked to it under its current
+name, without being read or even stat'ed. Other files (`maildirsize`, Dovecot's
+index files) are linked when their size and modification time are unchanged, as
+rsync does. Everything else is copied and hashed in one pass. What changed is
+recorded as the snapshot's manifest delta (courriel.backup.manifest).
 
 The live mailboxes keep changing while this runs. A message that disappears between
 the directory listing and the copy was either deleted (skipped) or renamed by a flag
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import xxhash
 
-from courriel.backup.manifest import Manifest, escape, file_line, unescape
+from courriel.backup.manifest import Delta
 
 _BUFFER = 1 << 20
 _MESSAGE_DIRS = (b"cur", b"new")
@@ -108,7 +109,6 @@ class Snapshotter:
         self,
         source: Path,
         target: Path,
-        previous: Manifest | None = None,
         previous_root: Path | None = None,
         *,
         recopy: frozenset[bytes] = frozenset(),
@@ -119,18 +119,19 @@ class Snapshotter:
         self.interrupt = interrupt or threading.Event()
         self.src = os.fsencode(source)
         self.dst = os.fsencode(target)
-        self.previous = previous or Manifest()
         self.prev_root = os.fsencode(previous_root) if previous_root else b""
         self.recopy = recopy  # paths verify found damaged: never link to them again
         self.progress = progress
         self.workers = max(1, workers)
-        self.manifest = Manifest()
+        self.delta = Delta()
         self.seen: set[tuple[bytes, bytes]] = set()
-        self.folders: dict[bytes, dict[bytes, _Previous]] = {}
+        self.folders: dict[bytes, dict[bytes, tuple[bytes, bytes]]] = {}
+        self.previous_names: dict[bytes, list[bytes]] = {}
+        self.kept: dict[bytes, set[bytes]] = {}  # linked under the same path
         self.parts: list[_Worker] = []
         self.failure: BaseException | None = None
 
-    def run(self) -> tuple[Manifest, Totals]:
+    def run(self) -> tuple[Delta, Totals]:
         try:
             os.mkdir(self.dst, 0o700)
         except OSError as error:
@@ -155,7 +156,12 @@ class Snapshotter:
                 thread.join()
         if self.failure is not None:
             raise self.failure
-        return self.manifest, self.totals()
+        for rel, names in self.previous_names.items():
+            lines = self.delta.dirs.get(rel)
+            if lines is not None:
+                kept = self.kept.get(rel, set())
+                lines += [Delta.gone(name) for name in names if name not in kept]
+        return self.delta, self.totals()
 
     def _worker(self) -> _Worker:
         worker = _Worker(self)
@@ -196,31 +202,28 @@ class Snapshotter:
                 into[1] += counts[1]
         return combined
 
-    def folder_index(self, folder: bytes) -> dict[bytes, _Previous]:
-        """Base name -> the folder's message of that name in the previous snapshot."""
+    def previous_listing(self, rel: bytes) -> list[bytes]:
+        if not self.prev_root:
+            return []
+        try:
+            with os.scandir(self.prev_root + b"/" + rel if rel else self.prev_root) as entries:
+                names = [e.name for e in entries if e.is_file(follow_symlinks=False)]
+        except OSError:
+            names = []
+        self.previous_names[rel] = names
+        return names
+
+    def folder_index(self, folder: bytes) -> dict[bytes, tuple[bytes, bytes]]:
+        """Base name -> (directory, name) of the folder's messages last time."""
         index = self.folders.get(folder)
         if index is None:
             index = {}
             for sub in _MESSAGE_DIRS:
                 rel = folder + b"/" + sub
-                prefix = self.prev_root + b"/" + rel + b"/"
-                for line in self.previous.dirs.get(rel, ()):
-                    _, size, _, name = line.split(b" ", 3)
-                    plain = unescape(name)
-                    index[plain.partition(_FLAGS)[0]] = _Previous(
-                        prefix + plain, int(size), line, name, rel + b"/" + plain
-                    )
+                for name in self.previous_listing(rel):
+                    index[name.partition(_FLAGS)[0]] = (rel, name)
             self.folders[folder] = index
         return index
-
-
-@dataclass(slots=True)
-class _Previous:
-    path: bytes  # absolute, in the previous snapshot
-    size: int
-    line: bytes  # its manifest line
-    escaped: bytes  # its name as written in the manifest
-    rel: bytes
 
 
 class _Worker:
@@ -249,7 +252,7 @@ class _Worker:
         if rel:
             self._mkdir(job.dst + b"/" + rel)
         self.totals.directories += 1
-        lines = job.manifest.add_dir(rel)
+        lines = job.delta.add_dir(rel)
         if job.progress is not None:
             job.progress(job.totals(), rel)
         name = rel.rpartition(b"/")[2]
@@ -263,22 +266,22 @@ class _Worker:
         if name in _MESSAGE_DIRS and rel != name:
             folder = rel.rpartition(b"/")[0]
             index = job.folder_index(folder)
+            kept = job.kept.setdefault(rel, set())
             for entry in entries:
                 if entry.is_file(follow_symlinks=False):
-                    self._message(rel, folder, entry.name, index, lines)
+                    self._message(rel, folder, entry.name, index, lines, kept)
                 elif entry.is_dir(follow_symlinks=False):
                     subdirs.append(prefix + entry.name)
                 else:
                     totals.skipped += 1
         else:
-            previous = {
-                unescape(line.split(b" ", 3)[3]): line for line in job.previous.dirs.get(rel, ())
-            }
+            previous = set(job.previous_listing(rel))
+            kept = job.kept.setdefault(rel, set())
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     subdirs.append(prefix + entry.name)
                 elif entry.is_file(follow_symlinks=False):
-                    self._other(rel, entry, previous.get(entry.name), lines)
+                    self._other(rel, entry, entry.name in previous, lines, kept)
                 else:
                     totals.skipped += 1
         # Messages only move from new/ to cur/: taking new/ first (the stack pops the
@@ -297,8 +300,9 @@ class _Worker:
         rel: bytes,
         folder: bytes,
         name: bytes,
-        index: dict[bytes, _Previous],
+        index: dict[bytes, tuple[bytes, bytes]],
         lines: list[bytes],
+        kept: set[bytes],
     ) -> None:
         job = self.job
         base = name.partition(_FLAGS)[0]
@@ -307,29 +311,18 @@ class _Worker:
             return  # already taken under its other name (renamed during the run)
         job.seen.add(key)
         found = index.get(base)
-        if found is not None and size_in_name(base) == found.size and found.rel not in job.recopy:
-            target = job.dst + b"/" + rel + b"/" + name
-            try:
-                os.link(found.path, target)
-            except FileNotFoundError:
-                pass  # missing from the previous snapshot: copy it afresh
-            except OSError as error:
-                if error.errno != errno.EMLINK:
-                    raise DestinationError(error, target) from None
-            else:
-                line = found.line
-                if found.escaped != escape(name):  # renamed by a flag change
-                    checksum, size, mtime, _ = line.split(b" ", 3)
-                    line = b"%s %s %s %s" % (checksum, size, mtime, escape(name))
-                lines.append(line)
-                totals = self.totals
-                totals.files += 1
-                totals.bytes += found.size
-                totals.linked_files += 1
-                totals.bytes_linked += found.size
-                self._tick += 1
-                if self._tick >= 1000:
-                    self._progress()
+        size = size_in_name(base)
+        if found is not None and size is not None:
+            prev_dir, prev_name = found
+            previous = prev_dir + b"/" + prev_name
+            if previous not in job.recopy and self._link(
+                job.prev_root + b"/" + previous, job.dst + b"/" + rel + b"/" + name
+            ):
+                if prev_dir == rel and prev_name == name:
+                    kept.add(name)
+                else:  # a flag change: the same data under its new name
+                    lines.append(Delta.linked(previous, name))
+                self._count(size, linked=True)
                 return
         self._copy_message(rel, folder, name, base, lines)
 
@@ -355,31 +348,40 @@ class _Worker:
                 if other != name and other.partition(_FLAGS)[0] == base:
                     self._mkdir(job.dst + b"/" + where)
                     try:
-                        self._copy(where, other, job.manifest.add_dir(where))
+                        self._copy(where, other, job.delta.add_dir(where))
                         return
                     except _SourceError:
                         break
         self.totals.vanished += 1
 
     def _other(
-        self, rel: bytes, entry: os.DirEntry[bytes], line: bytes | None, lines: list[bytes]
+        self,
+        rel: bytes,
+        entry: os.DirEntry[bytes],
+        in_previous: bool,
+        lines: list[bytes],
+        kept: set[bytes],
     ) -> None:
         job = self.job
-        if line is not None and job.prev_root:
-            _, size_text, mtime_text, _ = line.split(b" ", 3)
+        path = rel + b"/" + entry.name if rel else entry.name
+        if in_previous and path not in job.recopy:
             try:
                 stat = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 self.totals.vanished += 1
                 return
-            path = rel + b"/" + entry.name if rel else entry.name
+            previous = job.prev_root + b"/" + path
+            try:
+                old = os.stat(previous, follow_symlinks=False)
+            except OSError:
+                old = None
             if (
-                stat.st_size == int(size_text)
-                and stat.st_mtime_ns == int(mtime_text)
-                and path not in job.recopy
-                and self._link(job.prev_root + b"/" + path, job.dst + b"/" + path)
+                old is not None
+                and old.st_size == stat.st_size
+                and old.st_mtime_ns == stat.st_mtime_ns
+                and self._link(previous, job.dst + b"/" + path)
             ):
-                lines.append(line)
+                kept.add(entry.name)
                 self._count(stat.st_size, linked=True)
                 return
         try:
@@ -446,7 +448,7 @@ class _Worker:
                     os.close(fd_out)
         finally:
             os.close(fd_in)
-        lines.append(file_line(digest.hexdigest().encode("ascii"), size, stat.st_mtime_ns, name))
+        lines.append(Delta.copied(digest.hexdigest().encode("ascii"), size, stat.st_mtime_ns, name))
         self._count(size, linked=False)
 
     def _mkdir(self, path: bytes) -> None:
@@ -484,18 +486,16 @@ class _Worker:
 def take_snapshot(
     source: Path,
     target: Path,
-    previous: Manifest | None = None,
     previous_root: Path | None = None,
     *,
     recopy: frozenset[bytes] = frozenset(),
     progress: Progress | None = None,
     workers: int = 2,
     interrupt: threading.Event | None = None,
-) -> tuple[Manifest, Totals]:
+) -> tuple[Delta, Totals]:
     return Snapshotter(
         source,
         target,
-        previous,
         previous_root,
         recopy=recopy,
         progress=progress,

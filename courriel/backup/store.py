@@ -4,8 +4,8 @@
 <directory>/
   daily.0 ... daily.6, weekly.0 ... weekly.3     complete snapshots (newest first)
       info.json        when, how much, which mailboxes, which database dump
-      manifest.gz      every file with size and checksum (courriel.backup.manifest)
       mail/            the mail root as it was
+  manifests/           <snapshot id>.gz: files, sizes, checksums (courriel.backup.manifest)
   database/            courriel-YYYYMMDD-HHMMSS.{sqlite3,pgdump} + .json (checksum)
   .incoming            the snapshot being built (a leftover is removed by the next run)
   .rotating.*          a snapshot between two names while the set is renumbered
@@ -16,7 +16,7 @@
 ```
 
 A snapshot becomes visible under its `daily.N` name only once complete (its tree,
-manifest and info are written, flushed, then the directory is renamed).
+manifest and info are written and flushed, then the directory is renamed).
 """
 
 from __future__ import annotations
@@ -61,12 +61,6 @@ class Snapshot:
     @property
     def tree(self) -> Path:
         return self.path / TREE
-
-    @property
-    def manifest_path(self) -> Path:
-        from courriel.backup.manifest import NAME
-
-        return self.path / NAME
 
     @property
     def kind(self) -> str:

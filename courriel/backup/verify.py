@@ -53,18 +53,20 @@ def verify(ref: str | None = None, policy: BackupPolicy | None = None) -> Verify
         snapshot = store.find(directory, ref)
         report = VerifyReport(snapshot.name, snapshot.id, snapshot.info["taken_at"])
         with tempfile.TemporaryDirectory(prefix="courriel-verify-") as scratch:
-            _check_tree(snapshot, report, Path(scratch))
+            _check_tree(directory, snapshot, report, Path(scratch))
             _check_database(directory, snapshot, report, Path(scratch))
     if report.damaged:
         _remember_damaged(directory, report.damaged)
     return report
 
 
-def _check_tree(snapshot: store.Snapshot, report: VerifyReport, scratch: Path) -> None:
+def _check_tree(
+    directory: Path, snapshot: store.Snapshot, report: VerifyReport, scratch: Path
+) -> None:
     try:
-        listed = manifest.read(snapshot.manifest_path)
+        listed = manifest.load(directory, snapshot.id)
     except manifest.ManifestError as error:
-        report.damaged.append({"path": "manifest.gz", "problem": str(error)})
+        report.damaged.append({"path": "manifest", "problem": str(error)})
         return
     tree = os.fsencode(snapshot.tree)
     out = os.fsencode(scratch / "mail")
@@ -147,5 +149,5 @@ def _check_database(
 def _remember_damaged(directory: Path, damaged: list[dict[str, str]]) -> None:
     with open(directory / RECOPY, "ab") as handle:
         for item in damaged:
-            if item["path"] != "manifest.gz" and not item["path"].endswith("/"):
+            if item["path"] != "manifest" and not item["path"].endswith("/"):
                 handle.write(os.fsencode(item["path"]) + b"\n")

@@ -61,7 +61,13 @@ def test_backup_disk_full(courriel: Courriel, small_disk: Path) -> None:
     assert "The backup disk is full (No space left on device)" in full.err
     assert "earlier snapshots are intact" in full.err
     assert live(maildir) == before
-    assert sorted(os.listdir(small_disk)) == [".lock", ".readers", "daily.0", "database"]
+    assert sorted(os.listdir(small_disk)) == [
+        ".lock",
+        ".readers",
+        "daily.0",
+        "database",
+        "manifests",
+    ]
     assert digest(small_disk / "daily.0" / "mail") == snapshot
     assert "OK" in courriel("backup", "verify").out
     listed = courriel("backup", "list", "--json").json

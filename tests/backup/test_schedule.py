@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.backup.mail import customer
@@ -12,7 +12,7 @@ from tests.fixtures.processes import Courriel, start_serve
 
 
 def seconds_from_now(seconds: int) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).strftime("%H:%M:%S")
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%H:%M:%S")
 
 
 def wait_for_status(data: Path, timeout: float = 60) -> dict[str, object]:

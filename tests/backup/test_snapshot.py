@@ -37,24 +37,29 @@ def test_unchanged_and_renamed_messages_are_links_new_ones_copies(tmp_path: Path
     first, totals = take_snapshot(root, tmp_path / "s1")
     assert totals.copied_files == 5 + 1 + 4  # messages, maildirsize, maildirfolder markers
     assert not any("tmp/half-written" in p for p in files(tmp_path / "s1"))
-    first.write(tmp_path / "m1.gz")
-    assert manifest.read(tmp_path / "m1.gz").dirs == first.dirs
+    manifest.write(tmp_path, "s1", None, 0, first)
+    assert manifest.load(tmp_path, "s1").file_count == 10
 
     # A client reads one message (new/X -> cur/X:2,S), another arrives.
     seen = sorted((maildir / "new").iterdir())[0]
     os.rename(seen, maildir / "cur" / (seen.name + ":2,S"))
     deliver(maildir, message(9), durable=False)
-    second, totals = take_snapshot(root, tmp_path / "s2", first, tmp_path / "s1")
+    second, totals = take_snapshot(root, tmp_path / "s2", tmp_path / "s1")
     assert totals.copied_files == 2  # the new message and maildirsize (it changed)
     assert totals.linked_files == 5 + 4
     renamed = tmp_path / "s2" / MAILDIR / "cur" / (seen.name + ":2,S")
     original = tmp_path / "s1" / MAILDIR / "new" / seen.name
     assert renamed.stat().st_ino == original.stat().st_ino  # no copy of the data
     assert renamed.read_bytes() == original.read_bytes()
-    # The manifest of the second snapshot describes it exactly.
-    listed = {os.fsdecode(e.path): e for e in second.entries()}
+    # The manifest of the second snapshot is a delta (2 copied, 1 linked under its new
+    # name, 2 names gone: the renamed one's and the replaced maildirsize) and describes
+    # the snapshot exactly.
+    assert sum(len(lines) for lines in second.dirs.values()) == 5
+    manifest.write(tmp_path, "s2", "s1", 1, second)
+    listed = {os.fsdecode(e.path): e for e in manifest.load(tmp_path, "s2").entries()}
     assert set(listed) == set(files(tmp_path / "s2"))
     assert listed[str(renamed.relative_to(tmp_path / "s2"))].size == original.stat().st_size
+    assert manifest.chain(tmp_path, "s2") == ["s1", "s2"]
 
 
 def test_mailbox_changing_during_the_snapshot(tmp_path: Path) -> None:
@@ -86,7 +91,7 @@ def test_mailbox_changing_during_the_snapshot(tmp_path: Path) -> None:
 
 def test_flag_change_during_a_linked_snapshot_is_not_stored_twice(tmp_path: Path) -> None:
     root, maildir = mail_root(tmp_path)
-    first, _ = take_snapshot(root, tmp_path / "s1")
+    take_snapshot(root, tmp_path / "s1")
     name = sorted(p.name for p in (maildir / "new").iterdir())[0]
 
     def meddle(_totals: object, rel: bytes) -> None:
@@ -94,9 +99,7 @@ def test_flag_change_during_a_linked_snapshot_is_not_stored_twice(tmp_path: Path
             # new/ was listed with it; cur/ will be listed with it too, renamed.
             os.rename(maildir / "new" / name, maildir / "cur" / (name + ":2,RS"))
 
-    _, totals = take_snapshot(
-        root, tmp_path / "s2", first, tmp_path / "s1", progress=meddle, workers=1
-    )
+    _, totals = take_snapshot(root, tmp_path / "s2", tmp_path / "s1", progress=meddle, workers=1)
     snap = tmp_path / "s2" / MAILDIR
     copies = list(snap.rglob(name.split(":")[0] + "*"))
     assert len(copies) == 1
