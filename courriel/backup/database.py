@@ -245,7 +245,8 @@ def _check_postgresql(found: Dump) -> str:
     finally:
         with psycopg.connect(dbname=db["NAME"], autocommit=True, **params) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-    return f"restores: {domains[0] if domains else 0} domains, {mailboxes[0] if mailboxes else 0} mailboxes"
+    counts = (domains[0] if domains else 0, mailboxes[0] if mailboxes else 0)
+    return f"restores: {counts[0]} domains, {counts[1]} mailboxes"
 
 
 def restore(found: Dump, directory: Path, now: datetime) -> Dump:

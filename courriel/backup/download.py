@@ -116,7 +116,7 @@ def mbox_chunks(folders: list[tuple[str, Path]]) -> Iterator[bytes]:
     for folder, directory in folders:
         for path in _messages(directory):
             try:
-                handle = open(path, "rb")
+                handle = open(path, "rb")  # noqa: SIM115 - closed by the `with` below
                 stat = os.fstat(handle.fileno())
             except OSError:
                 continue  # expunged while the download runs
@@ -171,7 +171,7 @@ def maildir_tar_chunks(maildir: Path, top: str) -> Iterator[bytes]:
         for file_name in sorted(files):
             path = Path(root) / file_name
             try:
-                handle = open(path, "rb")
+                handle = open(path, "rb")  # noqa: SIM115 - closed by the `with` below
             except OSError:
                 continue  # expunged meanwhile
             with handle:

@@ -8,6 +8,7 @@ are snapshots renamed. A leftover `.incoming` is simply removed by the next run.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -23,6 +24,7 @@ from courriel.backup.notify import report_failure
 from courriel.backup.policy import BackupPolicy, load_policy, local_now
 from courriel.backup.snapshot import (
     DestinationError,
+    Interrupted,
     Progress,
     Totals,
     flush_filesystem,
@@ -32,7 +34,6 @@ from courriel.errors import CourrielError, ServiceUnavailableError
 from courriel.units import format_size
 
 log = logging.getLogger("courriel.backup")
-RECOPY = ".recopy"
 _GONE = {errno.ENOENT, errno.EIO, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.ENOTDIR}
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -95,7 +96,7 @@ def destination_failure(
 
 def _read_recopy(directory: os.PathLike[str]) -> frozenset[bytes]:
     try:
-        with open(os.path.join(directory, RECOPY), "rb") as handle:
+        with open(os.path.join(directory, store.RECOPY), "rb") as handle:
             return frozenset(line.rstrip(b"\n") for line in handle if line.strip())
     except OSError:
         return frozenset()
@@ -196,10 +197,8 @@ def _run(
         for path in trash:
             shutil.rmtree(path, ignore_errors=True)
         manifest.prune(directory, [s.id for s in store.snapshots(directory)])
-        try:
-            os.unlink(directory / RECOPY)
-        except FileNotFoundError:
-            pass
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(directory / store.RECOPY)
         database.prune(directory, policy.database_days, now)
     if totals.unreadable:
         shown = "; ".join(totals.unreadable[:3])

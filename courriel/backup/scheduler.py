@@ -9,6 +9,7 @@ Failures are reported through `courriel.backup.notify.report_failure`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from datetime import datetime, timedelta
@@ -48,10 +49,8 @@ class BackupScheduler:
         self.interrupt.set()
         if self.task is not None:
             self.task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-            except asyncio.CancelledError:
-                pass
 
     async def _loop(self) -> None:
         while True:

@@ -40,6 +40,7 @@ from courriel.errors import ConflictError, NotFoundError, ServiceUnavailableErro
 INFO = "info.json"
 TREE = "mail"
 INCOMING = ".incoming"
+RECOPY = ".recopy"  # files verify found damaged: the next run copies them afresh
 _NAME_RE = re.compile(r"^(daily|weekly)\.(\d+)$")
 
 

@@ -23,8 +23,6 @@ from courriel.backup import database, manifest, store
 from courriel.backup.policy import BackupPolicy, load_policy
 from courriel.errors import ValidationError
 
-RECOPY = ".recopy"
-
 
 @dataclass
 class VerifyReport:
@@ -147,7 +145,7 @@ def _check_database(
 
 
 def _remember_damaged(directory: Path, damaged: list[dict[str, str]]) -> None:
-    with open(directory / RECOPY, "ab") as handle:
+    with open(directory / store.RECOPY, "ab") as handle:
         for item in damaged:
             if item["path"] != "manifest" and not item["path"].endswith("/"):
                 handle.write(os.fsencode(item["path"]) + b"\n")

@@ -51,7 +51,7 @@ def test_backup_list_verify_and_restore_a_mailbox(courriel: Courriel) -> None:
     gone = [
         p for p in maildir.rglob("*,S=*") if b"<m0@" in p.read_bytes() or b"<m1@" in p.read_bytes()
     ]
-    for path in gone + [*(maildir / ".Sent" / "cur").iterdir()]:
+    for path in [*gone, *(maildir / ".Sent" / "cur").iterdir()]:
         size = path.stat().st_size
         path.unlink()
         quota.add(maildir, -size, -1)  # as an IMAP expunge does
@@ -227,3 +227,37 @@ def test_download_a_mailbox_as_mbox_and_maildir_archive(courriel: Courriel, tmp_
     assert (tmp_path / "monsite0001" / "Maildir" / ".Sent" / "maildirfolder").exists()
     other = courriel("backup", "download", "autre.be", "monsite0001", ok=False)
     assert other.code == 66
+
+
+def test_progress_bar_on_a_terminal_only(courriel: Courriel) -> None:
+    import pty
+    import subprocess
+    import sys
+
+    customer(courriel)
+    courriel("backup", "run")  # so the second run knows how many files to expect
+    main, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "courriel", "backup", "run"],
+            env=courriel.env,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            timeout=60,
+        )
+        os.close(secondary)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(main)
+    assert done.returncode == 0
+    assert b"\r[" in drawn and b"files," in drawn and b"linked" in drawn
+    assert b"\r" not in done.stdout and b"backup daily.0:" in done.stdout
+    assert "\r" not in courriel("backup", "run").err  # not a terminal: no bar

@@ -159,3 +159,29 @@ def test_backup_disk_vanishing_mid_run(
     assert digest(disk / "daily.0" / "mail") == before_snap
     result = run_backup(policy)
     assert result.snapshot == "daily.0" and not (disk / ".incoming").exists()
+
+
+def test_stopping_the_server_interrupts_a_backup_cleanly(
+    transactional_db: None, monsite: object, tmp_path: Path
+) -> None:
+    import threading
+
+    from courriel.backup.policy import load_policy
+    from courriel.backup.runner import BackupError, run_backup
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    policy = dataclasses.replace(load_policy(), directory=disk, explicit_directory=True)
+    run_backup(policy)
+    before = digest(disk / "daily.0" / "mail")
+    stop = threading.Event()
+
+    def shutdown(_totals: object, rel: bytes) -> None:
+        if rel.endswith(b"Maildir"):
+            stop.set()  # what BackupScheduler.stop() does on SIGTERM
+
+    with pytest.raises(BackupError) as failure:
+        run_backup(policy, progress=shutdown, interrupt=stop)
+    assert "interrupted (the server is stopping)" in failure.value.message
+    assert not (disk / ".incoming").exists()
+    assert digest(disk / "daily.0" / "mail") == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def test_seven_dailies_and_four_weeklies_a_week_apart() -> None:
     assert ages(kept, "daily", today) == [0, 1, 2, 3, 4, 5, 6]
     weekly = ages(kept, "weekly", today)
     assert len(weekly) == 4
-    assert [b - a for a, b in zip(weekly, weekly[1:], strict=False)] == [7, 7, 7]
+    assert [b - a for a, b in itertools.pairwise(weekly)] == [7, 7, 7]
     assert weekly[0] in range(7, 14)  # the oldest daily, promoted
     assert [s.name for s in kept] == [f"daily.{i}" for i in range(7)] + [
         f"weekly.{i}" for i in range(4)
