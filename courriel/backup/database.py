@@ -85,14 +85,15 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
         raise DumpError(f"{command[0]} failed to {what}: {detail}")
 
 
-def _sqlite_copy(source: Path | str, target: Path | str) -> None:
+def _sqlite_copy(source: Path | str, target: Path | str, *, standalone: bool = True) -> None:
     # "file:..." names are URIs (the shared in-memory database of the test suite).
     src = sqlite3.connect(source, timeout=30, uri=str(source).startswith("file:"))
     try:
         dst = sqlite3.connect(target)
         try:
             src.backup(dst)
-            dst.execute("PRAGMA journal_mode=DELETE")  # a standalone file, no -wal
+            if standalone:  # a dump is one file, without -wal beside it
+                dst.execute("PRAGMA journal_mode=DELETE")
         finally:
             dst.close()
     finally:
@@ -263,7 +264,7 @@ def restore(found: Dump, directory: Path, now: datetime) -> Dump:
         if found.info["engine"] == "sqlite":
             if not _is_sqlite(db):
                 raise ValidationError("This is a SQLite dump and the live database is PostgreSQL.")
-            _sqlite_copy(found.path, str(db["NAME"]))
+            _sqlite_copy(found.path, str(db["NAME"]), standalone=False)
         else:
             if _is_sqlite(db):
                 raise ValidationError("This is a PostgreSQL dump and the live database is SQLite.")

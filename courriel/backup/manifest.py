@@ -185,7 +185,7 @@ def write(directory: Path, snapshot_id: str, base: str | None, depth: int, delta
         depth,
     )
     with open(tmp, "wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as out:
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as out:
             out.write(header)
             for rel, lines in delta.dirs.items():
                 out.write(b"D " + escape(rel) + b"\n")
