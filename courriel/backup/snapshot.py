@@ -409,7 +409,11 @@ class _Worker:
         tail = rel + b"/" + name if rel else name
         source, target = job.src + b"/" + tail, job.dst + b"/" + tail
         try:
-            fd_in = os.open(source, _READ)
+            try:
+                # Reading must not dirty the live inode (atime): less journal work.
+                fd_in = os.open(source, _READ | os.O_NOATIME)
+            except PermissionError:  # O_NOATIME needs the file's owner
+                fd_in = os.open(source, _READ)
             stat = os.fstat(fd_in)
         except OSError as error:
             raise _SourceError(error) from None
