@@ -16,7 +16,8 @@ def test_backup_list_verify_and_restore_a_mailbox(courriel: Courriel) -> None:
     maildir = customer(courriel)
     first = courriel("backup", "run", "--json").json
     assert first["snapshot"] == "daily.0" and first["files_copied"] >= 4
-    assert first["database_dump"].endswith(".sqlite3")
+    on_postgresql = bool(courriel.env.get("COURRIEL_DATABASE_URL"))
+    assert first["database_dump"].endswith(".pgdump" if on_postgresql else ".sqlite3")
 
     # A client reads a message (flag rename) and another arrives: only the new one is copied.
     inbox = sorted((maildir / "new").iterdir())
