@@ -105,6 +105,23 @@ def test_restore_a_whole_domain_and_one_folder(courriel: Courriel) -> None:
     assert len(list((maildir / ".Sent" / "cur").iterdir())) == 1
     whole = courriel("backup", "restore", "monsite.be", "--in-place", "--json").json
     assert whole["restored"] == [] and whole["already_present"] == 4
+    # One message by its file name (flags or not), as a customer reads it in a listing.
+    lost = sorted((maildir / "new").iterdir())[0]
+    content = lost.read_bytes()
+    lost.unlink()
+    by_name = courriel(
+        "backup",
+        "restore",
+        "monsite.be",
+        "--user",
+        "monsite0001",
+        "--message",
+        lost.name,
+        "--json",
+    ).json
+    assert len(by_name["restored"]) == 1
+    (restored,) = maildir.glob(".Restored */new/" + by_name["restored"][0]["file"])
+    assert restored.read_bytes() == content
 
 
 def test_rotation_through_the_cli(courriel: Courriel) -> None:
