@@ -28,6 +28,7 @@ FACTORIES = [
     "courriel.queue.runner:services",
     "courriel.delivery.smtp.server:services",
     "courriel.access.services:services",
+    "courriel.backup.scheduler:services",
 ]
 
 

@@ -14,7 +14,18 @@ import sys
 import click
 
 import courriel
-from courriel.cli import aliases, audit, domains, plans, queue, resolve, servers, system, users
+from courriel.cli import (
+    aliases,
+    audit,
+    backup,
+    domains,
+    plans,
+    queue,
+    resolve,
+    servers,
+    system,
+    users,
+)
 from courriel.errors import CourrielError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -29,7 +40,7 @@ def cli() -> None:
     """
 
 
-for module in (system, servers, plans, domains, users, aliases, resolve, queue, audit):
+for module in (system, servers, plans, domains, users, aliases, resolve, queue, audit, backup):
     module.register(cli)
 
 
