@@ -29,3 +29,14 @@ def report_failure(message: str, **details: Any) -> None:
         record(Actor.system("backup"), "backup.failed", "backup", message=message)
     except Exception:  # the database may be what failed; the log and status remain
         log.warning("could not record the backup failure in the audit log", exc_info=True)
+    try:
+        from courriel.delivery.notices import report_to_provider
+
+        report_to_provider(
+            "Backup failed",
+            f"The backup of the mail platform failed:\n\n{message}\n\n"
+            "The earlier snapshots are untouched. `courriel backup list` shows the last "
+            "result; `courriel backup run` tries again now.\n",
+        )
+    except Exception:  # the queue may be on the failing disk: the log and status remain
+        log.warning("could not e-mail the backup failure to the provider", exc_info=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.backup.mail import customer
 from tests.fixtures.processes import Courriel, start_serve
+from tests.fixtures.sink import Sink
 
 
 def seconds_from_now(seconds: int) -> str:
@@ -47,12 +48,16 @@ def test_serve_reports_a_failed_backup_and_keeps_running(
     courriel: Courriel, tmp_path: Path
 ) -> None:
     customer(courriel)
+    provider = Sink().start()  # the provider's own mail server
     served = start_serve(
         courriel,
         {
             "COURRIEL_GENERAL_TIME_ZONE": "UTC",
             "COURRIEL_BACKUP_TIME": seconds_from_now(3),
             "COURRIEL_BACKUP_DIRECTORY": str(tmp_path / "unmounted-disk"),
+            "COURRIEL_GENERAL_PROVIDER_EMAIL": "ops@provider.example",
+            "COURRIEL_QUEUE_TRANSPORT": f"provider.example=127.0.0.1:{provider.port}",
+            "COURRIEL_QUEUE_RELAY_SECURITY": "none",
         },
     )
     try:
@@ -61,7 +66,11 @@ def test_serve_reports_a_failed_backup_and_keeps_running(
         time.sleep(0.5)
         assert served.proc.poll() is None
         assert "backup failed: The backup directory" in "".join(served.output)
+        [report] = provider.wait_for(1, where=lambda m: m.recipients == ["ops@provider.example"])
+        assert report.header("Subject") == "Backup failed"
+        assert b"is the backup disk mounted?" in report.content
     finally:
         assert served.stop() == 0
+        provider.stop()
     failed = [e for e in courriel("audit", "--json").json if e["action"] == "backup.failed"]
     assert failed and "is the backup disk mounted?" in failed[0]["details"]["message"]
