@@ -93,10 +93,13 @@ INSTALLED_APPS = [
     "courriel.accounts",
     "courriel.audit",
     "courriel.panel",
+    "courriel.api",
+    "ninja",  # its templates and static files: the API docs page without a CDN
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "courriel.panel.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -106,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "courriel.panel.middleware.SecurityHeadersMiddleware",
+    "courriel.panel.middleware.CourrielErrorMiddleware",
 ]
 
 ROOT_URLCONF = "courriel.urls"
@@ -153,6 +157,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "/login/"
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+CSRF_FAILURE_VIEW = "courriel.panel.views.errors.csrf_failure"
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_NAME = "courriel_session"
 SESSION_COOKIE_SECURE = True
@@ -163,6 +169,11 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 365  # "remember login permanently"
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Strict"
+LANGUAGE_COOKIE_NAME = "courriel_language"
+LANGUAGE_COOKIE_SECURE = True
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 180

@@ -22,4 +22,4 @@ import django  # noqa: E402
 
 django.setup()
 
-pytest_plugins = ["tests.fixtures.accounts", "tests.fixtures.processes"]
+pytest_plugins = ["tests.fixtures.accounts", "tests.fixtures.processes", "tests.fixtures.panel"]

@@ -1,0 +1,206 @@
+"""What API clients send. Outputs are `courriel.accounts.schemas` (the CLI's --json
+shapes); inputs use the services' own argument names, so the API, the CLI and the
+panel describe one thing one way. Bounds here only keep values storable (no NUL
+characters, numbers that fit the database); the rules are the services'."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Size = Annotated[int, Field(ge=0, le=2**62)]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Seconds = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Text = Annotated[str, Field(max_length=10_000)]
+Name = Annotated[str, Field(max_length=320)]
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text may not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode") from None
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
+    return value
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _check_text(cls, value: Any) -> Any:
+        return _storable(value)
+
+
+class ServerIn(In):
+    name: Name
+    hostname: Name
+    ip_address: Name | None = None
+    admin_url: Name = ""
+    accepts_domains: bool = True
+
+
+class ServerPatch(In):
+    hostname: Name | None = None
+    ip_address: Name | None = None
+    admin_url: Name | None = None
+    accepts_domains: bool | None = None
+
+
+class PlanIn(In):
+    name: Name
+    label: Name = ""
+    web_quota: Size | None = None
+    mail_quota: Size | None = None
+    max_mailboxes: Count | None = None
+    max_servers: Count | None = None
+    max_domain_aliases: Count | None = None
+    default_mailbox_quota: Size | None = None
+
+
+class PlanPatch(In):
+    """Absent keys stay as they are; null means unlimited."""
+
+    label: Name | None = None
+    web_quota: Size | None = None
+    mail_quota: Size | None = None
+    max_mailboxes: Count | None = None
+    max_servers: Count | None = None
+    max_domain_aliases: Count | None = None
+    default_mailbox_quota: Size | None = None
+
+
+class DomainIn(In):
+    """A customer's domain (the provider: plan, server) or a sub-server (parent)."""
+
+    name: Name
+    plan: Name | None = None
+    server: Name | None = None
+    parent: Name | None = None
+    owner_login: Name | None = None
+    password: Name | None = None
+    real_name: Name = ""
+    description: Name = ""
+    contact_email: Name = ""
+    features: list[Name] | None = Field(default=None, max_length=20)
+    ip_address: Name | None = None
+
+
+class DomainPatch(In):
+    plan: Name | None = None
+    server: Name | None = None
+    ip_address: Name | None = None
+    description: Name | None = None
+    contact_email: Name | None = None
+    features: list[Name] | None = Field(default=None, max_length=20)
+    admin_group: Name | None = None
+
+
+class DomainAliasIn(In):
+    name: Name
+
+
+class MailboxIn(In):
+    login: Name | None = None
+    real_name: Name = ""
+    password: Name | None = None
+    generate_password: bool = False
+    quota: Size | None = Field(default=None, description="Bytes; null: the plan's default.")
+    unlimited_quota: bool = False
+    addresses: list[Name] = Field(default_factory=list, max_length=100)
+    primary_local_part: Name | None = None
+    primary_enabled: bool = True
+    disabled: bool = False
+    deliver_normally: bool = True
+    forward_to: list[Name] = Field(default_factory=list, max_length=100)
+
+
+class MailboxPatch(In):
+    """Any of these at once; absent keys stay as they are. `quota: null` is unlimited."""
+
+    login: Name | None = None
+    primary_local_part: Name | None = None
+    real_name: Name | None = None
+    password: Name | None = None
+    login_disabled: bool | None = None
+    quota: Size | None = None
+    primary_enabled: bool | None = None
+    addresses: list[Name] | None = Field(default=None, max_length=100)
+    deliver_normally: bool | None = None
+    forward_to: list[Name] | None = Field(default=None, max_length=100)
+    autoreply_enabled: bool | None = None
+    autoreply_message: Text | None = None
+    autoreply_interval: Seconds | None = None
+    autoreply_start: date | None = None
+    autoreply_end: date | None = None
+    language: Name | None = None
+
+    # Keys for which null is a value (unlimited, no minimum, any time), not "unchanged".
+    NULLABLE: ClassVar[frozenset[str]] = frozenset(
+        {"quota", "autoreply_interval", "autoreply_start", "autoreply_end"}
+    )
+
+    def changes(self) -> dict[str, Any]:
+        """The keys the client sent; null only where it means something."""
+        return {
+            key: value
+            for key, value in self.model_dump(exclude_unset=True).items()
+            if value is not None or key in self.NULLABLE
+        }
+
+
+class SelfServicePatch(In):
+    """What mailbox users may change about their own mailbox."""
+
+    real_name: Name | None = None
+    password: Name | None = None
+    deliver_normally: bool | None = None
+    forward_to: list[Name] | None = Field(default=None, max_length=100)
+    autoreply_enabled: bool | None = None
+    autoreply_message: Text | None = None
+    autoreply_interval: Seconds | None = None
+    autoreply_start: date | None = None
+    autoreply_end: date | None = None
+    language: Name | None = None
+
+    NULLABLE: ClassVar[frozenset[str]] = MailboxPatch.NULLABLE
+
+    def changes(self) -> dict[str, Any]:
+        return MailboxPatch.changes(self)  # type: ignore[arg-type]
+
+
+class PasswordIn(In):
+    password: Name | None = None
+    generate: bool = False
+
+
+class ImportIn(In):
+    text: Annotated[str, Field(max_length=2 * 1024 * 1024)]
+
+
+class AliasIn(In):
+    name: Name = Field(description="The local part, or * for the catch-all (All mailboxes).")
+    mailboxes: list[Name] = Field(default_factory=list, max_length=100)
+    forward_to: list[Name] = Field(default_factory=list, max_length=100)
+    everyone: bool = False
+    bounce: bool = False
+    bounce_message: Name = ""
+    description: Name = ""
+
+
+class AliasPatch(In):
+    name: Name | None = None
+    mailboxes: list[Name] | None = Field(default=None, max_length=100)
+    forward_to: list[Name] | None = Field(default=None, max_length=100)
+    everyone: bool | None = None
+    bounce: bool | None = None
+    bounce_message: Name | None = None
+    description: Name | None = None
