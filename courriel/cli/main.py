@@ -14,7 +14,17 @@ import sys
 import click
 
 import courriel
-from courriel.cli import aliases, audit, domains, plans, resolve, servers, system, users
+from courriel.cli import (
+    aliases,
+    audit,
+    domains,
+    plans,
+    resolve,
+    servers,
+    system,
+    tokens,
+    users,
+)
 from courriel.errors import CourrielError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -29,7 +39,7 @@ def cli() -> None:
     """
 
 
-for module in (system, servers, plans, domains, users, aliases, resolve, audit):
+for module in (system, servers, plans, domains, users, aliases, resolve, audit, tokens):
     module.register(cli)
 
 

@@ -18,7 +18,7 @@ from courriel.errors import CourrielError
 from courriel.panel.forms.aliases import AliasForm
 from courriel.panel.forms.mailboxes import SearchForm
 from courriel.panel.roles import domain_view
-from courriel.panel.views.common import confirm_page, confirmed, page_of, selected
+from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, selected
 
 
 @domain_view
@@ -40,7 +40,7 @@ def alias_list(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRespon
 @domain_view
 def alias_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """ "Add an alias to this domain" in basic mode."""
-    form = AliasForm(request.POST or None)
+    form = AliasForm(posted(request))
     if request.method == "POST" and form.is_valid():
         values = form.service_values()
         try:
@@ -61,7 +61,7 @@ def alias_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRespons
 def alias_edit(request: HttpRequest, actor: Actor, domain: Domain, name: str) -> HttpResponse:
     alias = alias_service.get_alias(actor, domain, name)
     shown = AliasOut.of(alias)
-    form = AliasForm(request.POST or None, initial=AliasForm.initial_from(shown))
+    form = AliasForm(posted(request), initial=AliasForm.initial_from(shown))
     if request.method == "POST" and form.is_valid():
         changes = form.edit_changes(shown)
         try:

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import update_session_auth_hash
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
@@ -79,3 +79,9 @@ def keep_session(request: HttpRequest, mailbox: Mailbox) -> None:
     user = getattr(request, "user", None)
     if isinstance(user, Mailbox) and user.pk == mailbox.pk:
         update_session_auth_hash(request, Mailbox.objects.get(pk=mailbox.pk))
+
+
+def posted(request: HttpRequest) -> QueryDict | None:
+    """The submitted data of a POST, even when empty (a form whose checkboxes are all
+    unticked sends nothing, and must still be checked), else None (an unbound form)."""
+    return request.POST if request.method == "POST" else None

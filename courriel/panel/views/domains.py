@@ -26,7 +26,7 @@ from courriel.panel.forms.domains import (
 )
 from courriel.panel.forms.provider import AuditFilterForm
 from courriel.panel.roles import domain_view, signed_in
-from courriel.panel.views.common import confirm_page, confirmed, page_of
+from courriel.panel.views.common import confirm_page, confirmed, page_of, posted
 
 DISK_USAGE_SECONDS = 60
 # Pages the domain switcher can keep you on when you change domain.
@@ -77,7 +77,7 @@ def _subservers(actor: Actor, domain: Domain) -> list[Domain]:
 def details(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """ "Virtual Server Details" (chapter 5), with what the signed-in person may change."""
     form = DomainDetailsForm(
-        request.POST or None,
+        posted(request),
         domain=domain,
         provider=actor.is_provider,
         initial=DomainDetailsForm.initial_from(domain),
@@ -112,7 +112,7 @@ def details(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
 def subserver_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """ "Create Virtual Server": another domain sharing the plan of this one."""
     top = domain.top
-    form = SubServerForm(request.POST or None)
+    form = SubServerForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             created = domain_service.create_domain(actor, parent=top, **form.cleaned_data)

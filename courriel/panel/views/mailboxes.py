@@ -27,6 +27,7 @@ from courriel.panel.views.common import (
     confirmed,
     keep_session,
     page_of,
+    posted,
     selected,
     show_once,
 )
@@ -68,7 +69,7 @@ def user_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse
     """ "Add a user to this server", the login pre-filled with the naming convention."""
     suggested = mailbox_service.suggest_login(domain)
     form = NewMailboxForm(
-        request.POST or None,
+        posted(request),
         initial={
             "login": suggested,
             "primary_local_part": suggested,
@@ -102,7 +103,7 @@ def user_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse
 @domain_view
 def batch(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """ "Batch create users" from pasted or uploaded CSV, with a report line by line."""
-    form = BatchForm(request.POST or None, request.FILES or None)
+    form = BatchForm(posted(request), request.FILES or None)
     reports = None
     if request.method == "POST" and form.is_valid():
         try:
@@ -131,7 +132,7 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
     """ "Edit Mailbox" with the manual's sections."""
     mailbox = get_mailbox(actor, login, domain)
     shown = MailboxOut.of(mailbox, with_usage=True)
-    form = MailboxForm(request.POST or None, initial=MailboxForm.initial_from(shown))
+    form = MailboxForm(posted(request), initial=MailboxForm.initial_from(shown))
     if request.method == "POST" and form.is_valid():
         changes = form.edit_changes(shown)
         try:

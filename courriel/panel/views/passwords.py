@@ -15,7 +15,7 @@ from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.errors import CourrielError
 from courriel.panel.forms.mailboxes import PasswordTwiceForm
 from courriel.panel.roles import domain_view
-from courriel.panel.views.common import keep_session, page_of
+from courriel.panel.views.common import keep_session, page_of, posted
 from courriel.panel.views.mailboxes import searched
 
 
@@ -35,7 +35,7 @@ def pick(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
 def change(request: HttpRequest, actor: Actor, domain: Domain, login: str) -> HttpResponse:
     """ "Changing password for monsite0001 (Info)"."""
     mailbox = get_mailbox(actor, login, domain)
-    form = PasswordTwiceForm(request.POST or None)
+    form = PasswordTwiceForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             mailbox_service.set_password(actor, mailbox, form.cleaned_data["password"])

@@ -26,7 +26,7 @@ from courriel.panel.forms.domains import CustomerDomainForm
 from courriel.panel.forms.mailboxes import SearchForm
 from courriel.panel.forms.provider import AuditFilterForm, PlanForm, ServerForm
 from courriel.panel.roles import IMPERSONATION_KEY, impersonating, provider_only, real_actor
-from courriel.panel.views.common import confirm_page, confirmed, page_of, show_once
+from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, show_once
 
 
 @provider_only
@@ -54,7 +54,7 @@ def overview(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 @provider_only
 def servers(request: HttpRequest, actor: Actor) -> HttpResponse:
-    form = ServerForm(request.POST or None)
+    form = ServerForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             server = server_service.add_server(actor, **form.cleaned_data)
@@ -80,7 +80,7 @@ def _server(name: str) -> HostingServer:
 @provider_only
 def server_edit(request: HttpRequest, actor: Actor, name: str) -> HttpResponse:
     server = _server(name)
-    form = ServerForm(request.POST or None, editing=True, initial=ServerForm.initial_from(server))
+    form = ServerForm(posted(request), editing=True, initial=ServerForm.initial_from(server))
     if request.method == "POST" and form.is_valid():
         changes = form.changes(ServerForm.initial_from(server))
         try:
@@ -128,7 +128,7 @@ def plans(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 @provider_only
 def plan_new(request: HttpRequest, actor: Actor) -> HttpResponse:
-    form = PlanForm(request.POST or None)
+    form = PlanForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             plan = plan_service.create_plan(
@@ -152,7 +152,7 @@ def _plan(name: str) -> Plan:
 @provider_only
 def plan_edit(request: HttpRequest, actor: Actor, name: str) -> HttpResponse:
     plan = _plan(name)
-    form = PlanForm(request.POST or None, editing=True, initial=PlanForm.initial_from(plan))
+    form = PlanForm(posted(request), editing=True, initial=PlanForm.initial_from(plan))
     if request.method == "POST" and form.is_valid():
         changes = form.changes(PlanForm.initial_from(plan))
         label = changes.pop("label", None)
@@ -222,7 +222,7 @@ def domains(request: HttpRequest, actor: Actor) -> HttpResponse:
 @provider_only
 def domain_new(request: HttpRequest, actor: Actor) -> HttpResponse:
     """Set up a customer's mail domain; the owner's password is shown once."""
-    form = CustomerDomainForm(request.POST or None, initial={"plan": "recommended"})
+    form = CustomerDomainForm(posted(request), initial={"plan": "recommended"})
     if request.method == "POST" and form.is_valid():
         try:
             created = domain_service.create_domain(

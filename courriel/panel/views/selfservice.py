@@ -20,7 +20,7 @@ from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.mailboxes import AutoreplyForm, ForwardingForm, OwnPasswordForm
 from courriel.panel.roles import signed_in
 from courriel.panel.views.auth import client_ip
-from courriel.panel.views.common import keep_session
+from courriel.panel.views.common import keep_session, posted
 
 
 def own_mailbox(actor: Actor) -> Mailbox:
@@ -54,7 +54,7 @@ def overview(request: HttpRequest, actor: Actor) -> HttpResponse:
 @signed_in
 def password(request: HttpRequest, actor: Actor) -> HttpResponse:
     mailbox = own_mailbox(actor)
-    form = OwnPasswordForm(request.POST or None)
+    form = OwnPasswordForm(posted(request))
     if request.method == "POST" and form.is_valid():
         ip = client_ip(request)
         if throttle.retry_after(mailbox.login, ip):
@@ -83,7 +83,7 @@ def _settings_page(
 ) -> HttpResponse:
     mailbox = own_mailbox(actor)
     shown = MailboxOut.of(mailbox)
-    form: PanelForm = form_class(request.POST or None, initial=form_class.initial_from(shown))
+    form: PanelForm = form_class(posted(request), initial=form_class.initial_from(shown))
     if request.method == "POST" and form.is_valid():
         try:
             mailbox_service.modify_mailbox(actor, mailbox, **form.service_values())  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from courriel.api import tokens as token_service
 from courriel.errors import CourrielError
 from courriel.panel.forms.provider import TokenForm
 from courriel.panel.roles import impersonating, real_actor
-from courriel.panel.views.common import confirm_page, confirmed, page_of, show_once
+from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, show_once
 
 
 def _person(request: HttpRequest) -> Actor:
@@ -30,7 +30,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
     if real_actor(request) is None:
         return redirect(reverse("login") + "?next=" + request.path)
     actor = _person(request)
-    form = TokenForm(request.POST or None)
+    form = TokenForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             created = token_service.create_token(actor, form.cleaned_data["name"])
