@@ -22,4 +22,9 @@ import django  # noqa: E402
 
 django.setup()
 
-pytest_plugins = ["tests.fixtures.accounts", "tests.fixtures.processes", "tests.fixtures.panel"]
+pytest_plugins = [
+    "tests.fixtures.accounts",
+    "tests.fixtures.processes",
+    "tests.fixtures.panel",
+    "tests.fixtures.api",
+]

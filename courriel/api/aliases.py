@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from courriel.accounts.permissions import get_domain
 from courriel.accounts.schemas import AliasOut
@@ -28,11 +28,11 @@ def list_aliases(
 
 
 @router.post("/domains/{name}/aliases", response=responses(AliasOut, 201))
-def create_alias(request: HttpRequest, name: str, body: AliasIn) -> tuple[int, AliasOut]:
+def create_alias(request: HttpRequest, name: str, body: AliasIn) -> Status[AliasOut]:
     who = actor(request)
     values = body.model_dump()
     alias = alias_service.create_alias(who, get_domain(who, name), values.pop("name"), **values)
-    return 201, AliasOut.of(alias)
+    return Status(201, AliasOut.of(alias))
 
 
 @router.get("/domains/{name}/aliases/{path:alias}", response=responses(AliasOut))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from courriel.accounts.permissions import get_domain, visible_domains
 from courriel.accounts.schemas import DomainAliasOut, DomainOut, UsageOut
@@ -30,7 +30,7 @@ def list_domains(
 
 
 @router.post("/domains", response=responses(DomainCreatedOut, 201))
-def create_domain(request: HttpRequest, body: DomainIn) -> tuple[int, DomainCreatedOut]:
+def create_domain(request: HttpRequest, body: DomainIn) -> Status[DomainCreatedOut]:
     """A customer's domain on a plan and a hosting server (provider), or a sub-server
     of one's own domain (`parent`). The owner's password is in the answer, once."""
     who = actor(request)
@@ -42,11 +42,14 @@ def create_domain(request: HttpRequest, body: DomainIn) -> tuple[int, DomainCrea
         parent=get_domain(who, parent) if parent else None,
         **values,
     )
-    return 201, DomainCreatedOut(
-        domain=DomainOut.of(created.domain),
-        owner=created.owner.login if created.owner else None,
-        password=created.password,
-        setup=dict(setup_facts(created.domain, created.password)),
+    return Status(
+        201,
+        DomainCreatedOut(
+            domain=DomainOut.of(created.domain),
+            owner=created.owner.login if created.owner else None,
+            password=created.password,
+            setup=dict(setup_facts(created.domain, created.password)),
+        ),
     )
 
 
@@ -83,10 +86,10 @@ def list_domain_aliases(request: HttpRequest, name: str) -> list[DomainAliasOut]
 @router.post("/domains/{name}/domain-aliases", response=responses(DomainAliasOut, 201))
 def add_domain_alias(
     request: HttpRequest, name: str, body: DomainAliasIn
-) -> tuple[int, DomainAliasOut]:
+) -> Status[DomainAliasOut]:
     who = actor(request)
     alias = domain_service.add_domain_alias(who, get_domain(who, name), body.name)
-    return 201, DomainAliasOut.of(alias)
+    return Status(201, DomainAliasOut.of(alias))
 
 
 @router.delete("/domains/{name}/domain-aliases/{alias}", response=responses(DeletedOut))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from courriel.accounts.importer import import_mailboxes
 from courriel.accounts.permissions import get_domain, get_mailbox
@@ -36,9 +36,7 @@ def list_mailboxes(
 
 
 @router.post("/domains/{name}/mailboxes", response=responses(MailboxCreatedOut, 201))
-def create_mailbox(
-    request: HttpRequest, name: str, body: MailboxIn
-) -> tuple[int, MailboxCreatedOut]:
+def create_mailbox(request: HttpRequest, name: str, body: MailboxIn) -> Status[MailboxCreatedOut]:
     """ "Add a user to this server"; without `login`, the naming convention's next one."""
     who = actor(request)
     domain = get_domain(who, name)
@@ -49,10 +47,13 @@ def create_mailbox(
     elif values.get("quota") is None:
         values.pop("quota", None)  # the plan's default
     created = mailbox_service.create_mailbox(who, domain, **values)
-    return 201, MailboxCreatedOut(
-        mailbox=MailboxOut.of(created.mailbox),
-        password=created.password,
-        additional_mailboxes=usage(domain).additional_mailboxes,
+    return Status(
+        201,
+        MailboxCreatedOut(
+            mailbox=MailboxOut.of(created.mailbox),
+            password=created.password,
+            additional_mailboxes=usage(domain).additional_mailboxes,
+        ),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from courriel.accounts.models import Plan
 from courriel.accounts.permissions import require_provider
@@ -24,9 +24,9 @@ def list_servers(request: HttpRequest) -> list[ServerOut]:
 
 
 @router.post("/servers", response=responses(ServerOut, 201))
-def add_server(request: HttpRequest, body: ServerIn) -> tuple[int, ServerOut]:
+def add_server(request: HttpRequest, body: ServerIn) -> Status[ServerOut]:
     server = server_service.add_server(actor(request), **body.model_dump())
-    return 201, ServerOut.of(server)
+    return Status(201, ServerOut.of(server))
 
 
 @router.get("/servers/{name}", response=responses(ServerOut))
@@ -60,12 +60,12 @@ def list_plans(request: HttpRequest) -> list[PlanOut]:
 
 
 @router.post("/plans", response=responses(PlanOut, 201))
-def create_plan(request: HttpRequest, body: PlanIn) -> tuple[int, PlanOut]:
+def create_plan(request: HttpRequest, body: PlanIn) -> Status[PlanOut]:
     values = body.model_dump(exclude_unset=True)
     name = values.pop("name")
     label = values.pop("label", "")
     plan = plan_service.create_plan(actor(request), name, label=label, **values)
-    return 201, PlanOut.of(plan)
+    return Status(201, PlanOut.of(plan))
 
 
 @router.get("/plans/{name}", response=responses(PlanOut))
