@@ -27,4 +27,5 @@ pytest_plugins = [
     "tests.fixtures.processes",
     "tests.fixtures.panel",
     "tests.fixtures.api",
+    "tests.fixtures.browser",
 ]

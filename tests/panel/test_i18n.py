@@ -46,16 +46,22 @@ def test_sizes_and_dates_per_language(owner_browser: Browser, info: Mailbox) -> 
         quota=3 * 1024**3 // 2, password_changed_at=datetime(2009, 1, 21, 12, tzinfo=UTC)
     )
     expected = {
-        "en": ("1.5\u00a0GB", "30\u00a0GB", "Jan. 21, 2009", "9 additional mailboxes"),
-        "fr": ("1,5\u00a0Go", "30\u00a0Go", "21 janvier 2009", "9 boîtes mail supplémentaires"),
-        "nl": ("1,5\u00a0GB", "30\u00a0GB", "21 januari 2009", "nog 9 mailboxen"),
+        "en": ("1.5\u00a0GB", "30\u00a0GB", "Jan. 21, 2009", "9 additional mailboxes", "Unlimited"),
+        "fr": (
+            "1,5\u00a0Go",
+            "30\u00a0Go",
+            "21 janvier 2009",
+            "9 boîtes mail supplémentaires",
+            "Illimité",
+        ),
+        "nl": ("1,5\u00a0GB", "30\u00a0GB", "21 januari 2009", "nog 9 mailboxen", "Onbeperkt"),
     }
     for language, facts in expected.items():
         owner_browser.post("/language/", {"language": language})
         users = owner_browser.text("/d/monsite.be/users/")
         mailbox = owner_browser.text("/d/monsite.be/user/monsite0001/")
         assert facts[0] in users and facts[1] in users and facts[3] in users, language
-        assert facts[2] in mailbox, language
+        assert facts[2] in mailbox and facts[4] in mailbox, language
 
 
 def test_plural_forms(owner_browser: Browser, monsite: Customer) -> None:

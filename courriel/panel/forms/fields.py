@@ -45,7 +45,7 @@ class OptionalWidget(forms.MultiWidget):
 
     template_name = "panel/widgets/optional.html"
 
-    def __init__(self, none_label: str, value_label: str, input_widget: forms.Widget) -> None:
+    def __init__(self, none_label: Any, value_label: Any, input_widget: forms.Widget) -> None:
         self.none_label = none_label
         self.value_label = value_label
         super().__init__([forms.HiddenInput(), input_widget])
@@ -74,8 +74,8 @@ class OptionalField(forms.MultiValueField):
     def __init__(
         self,
         *,
-        none_label: str,
-        value_label: str,
+        none_label: Any,
+        value_label: Any,
         convert: Callable[[str], Any],
         input_widget: forms.Widget | None = None,
         display: Callable[[Any], str] = str,
@@ -88,9 +88,8 @@ class OptionalField(forms.MultiValueField):
             fields,
             require_all_fields=False,
             required=False,
-            widget=OptionalWidget(
-                str(none_label), str(value_label), input_widget or forms.TextInput()
-            ),
+            # The labels stay lazy: translated when a page is drawn, in its language.
+            widget=OptionalWidget(none_label, value_label, input_widget or forms.TextInput()),
             **kwargs,
         )
 
