@@ -19,7 +19,9 @@ class TokenAuth(HttpBearer):
         wait = throttle.retry_after("", ip)
         if wait:
             raise HttpError(429, f"Too many failed attempts: wait {wait} seconds.")
-        actor = tokens.authenticate(token.strip())
-        if actor is None:
+        token = token.strip()
+        actor = tokens.authenticate(token)
+        if actor is None and token.startswith(tokens.PREFIX):
+            # Only something shaped like a token can be a guess worth slowing down.
             throttle.failed("", ip)
         return actor
