@@ -4,7 +4,6 @@ domain aliases, its audit log, and the domain switcher."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,7 +14,7 @@ from django.views.decorators.http import require_POST
 from courriel.accounts.models import Domain
 from courriel.accounts.permissions import Actor, get_domain, visible_domains
 from courriel.accounts.services import domains as domain_service
-from courriel.accounts.services.limits import disk_usage, usage
+from courriel.accounts.services.limits import usage
 from courriel.audit.log import entries_for
 from courriel.errors import CourrielError, NotFoundError
 from courriel.panel.forms.domains import (
@@ -27,8 +26,8 @@ from courriel.panel.forms.domains import (
 from courriel.panel.forms.provider import AuditFilterForm
 from courriel.panel.roles import domain_view, signed_in
 from courriel.panel.views.common import confirm_page, confirmed, page_of, posted
+from courriel.web.usage import recent_disk_usage
 
-DISK_USAGE_SECONDS = 60
 # Pages the domain switcher can keep you on when you change domain.
 SWITCHABLE = {
     "domain-info",
@@ -41,17 +40,6 @@ SWITCHABLE = {
 }
 
 
-def cached_disk_usage(domain: Domain) -> int:
-    """Disk usage of a customer's mailboxes, read from their `maildirsize` files; with
-    thousands of mailboxes that is thousands of reads, so it is kept for a minute."""
-    key = f"courriel:disk:{domain.top.pk}"
-    used = cache.get(key)
-    if used is None:
-        used = disk_usage(domain)
-        cache.set(key, used, DISK_USAGE_SECONDS)
-    return int(used)
-
-
 @domain_view
 def info(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """ "Virtual Server Information": the first page an owner sees."""
@@ -61,7 +49,7 @@ def info(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
         {
             "domain": domain,
             "usage": usage(domain),
-            "disk_used": cached_disk_usage(domain),
+            "disk_used": recent_disk_usage(domain),
             "plan": domain.effective_plan,
         },
     )

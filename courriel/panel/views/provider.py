@@ -201,7 +201,6 @@ def domains(request: HttpRequest, actor: Actor) -> HttpResponse:
         visible_domains(actor)
         .select_related(None)
         .select_related("plan", "server", "owner", "parent")
-        .annotate(mailbox_count=Count("mailboxes", distinct=True))
         .order_by("name")
     )
     term = search.term().lower()
@@ -211,11 +210,19 @@ def domains(request: HttpRequest, actor: Actor) -> HttpResponse:
             | Q(owner__login__icontains=term)
             | Q(description__icontains=term)
         )
-    return render(
-        request,
-        "panel/provider/domains.html",
-        {"page": page_of(request, found), "search": search},
+    page = page_of(request, found)
+    # Mailboxes are counted for the 50 domains shown only (one grouped query), not for
+    # every domain of the provider before paging.
+    page.object_list = list(page.object_list)
+    counts = dict(
+        Mailbox.objects.filter(domain__in=page.object_list)
+        .values_list("domain")
+        .annotate(n=Count("pk"))
+        .values_list("domain", "n")
     )
+    for domain in page.object_list:
+        domain.mailbox_count = counts.get(domain.pk, 0)
+    return render(request, "panel/provider/domains.html", {"page": page, "search": search})
 
 
 @sensitive_post_parameters("password_1")
