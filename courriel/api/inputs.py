@@ -55,9 +55,9 @@ class ServerPatch(In):
     accepts_domains: bool | None = None
 
 
-class PlanIn(In):
-    name: Name
-    label: Name = ""
+class PlanLimits(In):
+    """A plan's limits in bytes and counts; null means unlimited."""
+
     web_quota: Size | None = None
     mail_quota: Size | None = None
     max_mailboxes: Count | None = None
@@ -66,16 +66,15 @@ class PlanIn(In):
     default_mailbox_quota: Size | None = None
 
 
-class PlanPatch(In):
+class PlanIn(PlanLimits):
+    name: Name
+    label: Name = ""
+
+
+class PlanPatch(PlanLimits):
     """Absent keys stay as they are; null means unlimited."""
 
     label: Name | None = None
-    web_quota: Size | None = None
-    mail_quota: Size | None = None
-    max_mailboxes: Count | None = None
-    max_servers: Count | None = None
-    max_domain_aliases: Count | None = None
-    default_mailbox_quota: Size | None = None
 
 
 class DomainIn(In):
@@ -123,17 +122,12 @@ class MailboxIn(In):
     forward_to: list[Name] = Field(default_factory=list, max_length=100)
 
 
-class MailboxPatch(In):
-    """Any of these at once; absent keys stay as they are. `quota: null` is unlimited."""
+class SelfServicePatch(In):
+    """What mailbox users may change about their own mailbox; absent keys stay as they
+    are."""
 
-    login: Name | None = None
-    primary_local_part: Name | None = None
     real_name: Name | None = None
     password: Name | None = None
-    login_disabled: bool | None = None
-    quota: Size | None = None
-    primary_enabled: bool | None = None
-    addresses: list[Name] | None = Field(default=None, max_length=100)
     deliver_normally: bool | None = None
     forward_to: list[Name] | None = Field(default=None, max_length=100)
     autoreply_enabled: bool | None = None
@@ -157,24 +151,15 @@ class MailboxPatch(In):
         }
 
 
-class SelfServicePatch(In):
-    """What mailbox users may change about their own mailbox."""
+class MailboxPatch(SelfServicePatch):
+    """Any of these at once (the owner's and provider's); `quota: null` is unlimited."""
 
-    real_name: Name | None = None
-    password: Name | None = None
-    deliver_normally: bool | None = None
-    forward_to: list[Name] | None = Field(default=None, max_length=100)
-    autoreply_enabled: bool | None = None
-    autoreply_message: Text | None = None
-    autoreply_interval: Seconds | None = None
-    autoreply_start: date | None = None
-    autoreply_end: date | None = None
-    language: Name | None = None
-
-    NULLABLE: ClassVar[frozenset[str]] = MailboxPatch.NULLABLE
-
-    def changes(self) -> dict[str, Any]:
-        return MailboxPatch.changes(self)  # type: ignore[arg-type]
+    login: Name | None = None
+    primary_local_part: Name | None = None
+    login_disabled: bool | None = None
+    quota: Size | None = None
+    primary_enabled: bool | None = None
+    addresses: list[Name] | None = Field(default=None, max_length=100)
 
 
 class PasswordIn(In):

@@ -37,7 +37,7 @@ def list_mailboxes(
 
 @router.post("/domains/{name}/mailboxes", response=responses(MailboxCreatedOut, 201))
 def create_mailbox(request: HttpRequest, name: str, body: MailboxIn) -> Status[MailboxCreatedOut]:
-    """ "Add a user to this server"; without `login`, the naming convention's next one."""
+    """Add a user to this server; without `login`, the naming convention's next one."""
     who = actor(request)
     domain = get_domain(who, name)
     values = body.model_dump(exclude_unset=True)
@@ -59,7 +59,7 @@ def create_mailbox(request: HttpRequest, name: str, body: MailboxIn) -> Status[M
 
 @router.post("/domains/{name}/mailboxes/import", response=responses(list[ImportLineOut]))
 def batch_create(request: HttpRequest, name: str, body: ImportIn) -> list[ImportLineOut]:
-    """ "Batch create users": CSV with a header, or Virtualmin's format; a report per line."""
+    """Batch create users: CSV with a header, or Virtualmin's format; a report per line."""
     who = actor(request)
     reports = import_mailboxes(who, get_domain(who, name), body.text)
     return [ImportLineOut(**vars(report)) for report in reports]

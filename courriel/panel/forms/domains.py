@@ -9,9 +9,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from courriel.accounts.models import Domain, HostingServer, Plan
-from courriel.accounts.services.domains import FEATURES
+from courriel.accounts.services.domains import DEFAULT_FEATURES, FEATURES
 from courriel.panel.forms.base import PanelForm
-from courriel.panel.forms.fields import OptionalField
+from courriel.panel.forms.fields import password_field
 
 FEATURE_LABELS = {
     "mail": _("Mail for domain"),
@@ -28,9 +28,8 @@ def feature_choices() -> list[tuple[str, Any]]:
     return [(name, FEATURE_LABELS.get(name, name)) for name in FEATURES]
 
 
-class DomainDetailsForm(PanelForm):
-    """What the owner may change on "Virtual Server Details"; the provider also sees
-    the plan, hosting server and IP address (the service enforces who may change what)."""
+class DomainFactsForm(PanelForm):
+    """The facts of chapter 5 that describe a virtual server."""
 
     description = forms.CharField(label=_("Description"), max_length=300, required=False)
     contact_email = forms.CharField(label=_("Contact email"), max_length=254, required=False)
@@ -39,7 +38,14 @@ class DomainDetailsForm(PanelForm):
         choices=feature_choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
+        initial=DEFAULT_FEATURES,
     )
+
+
+class DomainDetailsForm(DomainFactsForm):
+    """What the owner may change on "Virtual Server Details"; the provider also sees
+    the plan, hosting server and IP address (the service enforces who may change what)."""
+
     plan = forms.ModelChoiceField(
         label=_("Account plan"), queryset=Plan.objects.all(), to_field_name="name"
     )
@@ -80,7 +86,7 @@ class DomainDetailsForm(PanelForm):
 
 
 class SubServerForm(PanelForm):
-    """ "Create Virtual Server" for an owner: another domain within the plan."""
+    """Create Virtual Server for an owner: another domain within the plan."""
 
     name = forms.CharField(label=_("Domain name"), max_length=253)
     description = forms.CharField(label=_("Description"), max_length=300, required=False)
@@ -95,7 +101,7 @@ class DomainAliasForm(PanelForm):
     )
 
 
-class CustomerDomainForm(PanelForm):
+class CustomerDomainForm(DomainFactsForm):
     """The provider sets up a customer's mail domain on a plan and a hosting server."""
 
     name = forms.CharField(label=_("Domain name"), max_length=253)
@@ -113,23 +119,11 @@ class CustomerDomainForm(PanelForm):
         required=False,
         help_text=_("Empty: the domain's first label, e.g. monsite for monsite.be."),
     )
-    password = OptionalField(
-        label=_("Administration password"),
-        none_label=_("Generate a strong password, shown once"),
-        value_label=_("Set to"),
-        convert=str,
-        input_widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    password = password_field(
+        _("Generate a strong password, shown once"), label=_("Administration password")
     )
     real_name = forms.CharField(label=_("Owner's real name"), max_length=200, required=False)
-    description = forms.CharField(label=_("Description"), max_length=300, required=False)
-    contact_email = forms.CharField(label=_("Contact email"), max_length=254, required=False)
-    features = forms.MultipleChoiceField(
-        label=_("Enabled features"),
-        choices=feature_choices,
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        initial=["mail", "dns", "spam"],
-    )
+    field_order = ["name", "plan", "server", "owner_login", "password", "real_name"]
 
     def service_values(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)

@@ -156,25 +156,35 @@ def size_field(label: str, none_label: str | None = None, **kwargs: Any) -> Opti
     )
 
 
-def count_field(label: str, **kwargs: Any) -> OptionalField:
+def number_field(label: Any, none_label: Any, value_label: Any, **kwargs: Any) -> OptionalField:
+    """A count or nothing: Unlimited / At most [15], No minimum / Minutes [10]."""
     return OptionalField(
         label=label,
-        none_label=_("Unlimited"),
-        value_label=_("At most"),
+        none_label=none_label,
+        value_label=value_label,
         convert=_count,
         input_widget=forms.NumberInput(attrs={"min": 0, "class": "short"}),
         **kwargs,
     )
 
 
-def minutes_field(label: str, **kwargs: Any) -> OptionalField:
+def count_field(label: Any, **kwargs: Any) -> OptionalField:
+    return number_field(label, _("Unlimited"), _("At most"), **kwargs)
+
+
+def minutes_field(label: Any, **kwargs: Any) -> OptionalField:
+    return number_field(label, _("No minimum"), _("Minutes"), **kwargs)
+
+
+def password_field(none_label: Any, label: Any = None) -> OptionalField:
+    """Leave unchanged (or Generate one) / Set to [....]; the typed
+    password is never sent back to the browser."""
     return OptionalField(
-        label=label,
-        none_label=_("No minimum"),
-        value_label=_("Minutes"),
-        convert=_count,
-        input_widget=forms.NumberInput(attrs={"min": 0, "class": "short"}),
-        **kwargs,
+        label=label or _("Password"),
+        none_label=none_label,
+        value_label=_("Set to"),
+        convert=str,
+        input_widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
 

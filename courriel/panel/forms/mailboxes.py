@@ -15,9 +15,9 @@ from courriel.accounts.schemas import MailboxOut
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.fields import (
     LinesField,
-    OptionalField,
     date_field,
     minutes_field,
+    password_field,
     size_field,
 )
 
@@ -111,13 +111,7 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
         help_text=_("To read mail (IMAP, POP3) and to sign in to this panel."),
     )
     real_name = forms.CharField(label=_("Real name"), max_length=200, required=False)
-    password = OptionalField(
-        label=_("Password"),
-        none_label=_("Leave unchanged"),
-        value_label=_("Set to"),
-        convert=str,
-        input_widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    password = password_field(_("Leave unchanged"))
     login_disabled = forms.BooleanField(label=_("Login temporarily disabled"), required=False)
     # Quota and home directory settings
     quota = size_field(_("Home directory quota"))
@@ -212,15 +206,9 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
 
 
 class NewMailboxForm(MailboxForm):
-    """ "Add a user to this server": the same page, with a generated password offered."""
+    """Add a user to this server: the same page, with a generated password offered."""
 
-    password = OptionalField(
-        label=_("Password"),
-        none_label=_("Generate a strong password, shown once"),
-        value_label=_("Set to"),
-        convert=str,
-        input_widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    password = password_field(_("Generate a strong password, shown once"))
 
     sections = [
         (
@@ -289,7 +277,7 @@ class OwnPasswordForm(PasswordTwiceForm):
 
 
 class BatchForm(PanelForm):
-    """ "Batch create users": pasted text or an uploaded file."""
+    """Batch create users: pasted text or an uploaded file."""
 
     text = forms.CharField(
         label=_("Mailboxes, one per line"),

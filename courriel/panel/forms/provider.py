@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from courriel.accounts.models import HostingServer, Plan
+from courriel.accounts.services.plans import LIMIT_FIELDS
 from courriel.audit.models import AuditEntry
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.fields import count_field, size_field
@@ -53,14 +54,7 @@ class PlanForm(PanelForm):
     max_domain_aliases = count_field(_("Domain aliases"))
     default_mailbox_quota = size_field(_("Default mailbox quota"))
 
-    LIMITS = (
-        "web_quota",
-        "mail_quota",
-        "max_mailboxes",
-        "max_servers",
-        "max_domain_aliases",
-        "default_mailbox_quota",
-    )
+    LIMITS = LIMIT_FIELDS
 
     def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -81,7 +81,7 @@ def local_part(email: str) -> str:
 
 @register.simple_tag
 def out_of(used: int, most: int | None) -> str:
-    """ "1 out of 5" (chapter 3), or "0 (no limit)" when the plan sets none."""
+    """1 out of 5 (chapter 3), or "0 (no limit)" when the plan sets none."""
     if most is None:
         return _("%(n)s (no limit)") % {"n": used}
     return _("%(n)s out of %(max)s") % {"n": used, "max": most}

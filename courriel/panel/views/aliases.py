@@ -39,7 +39,7 @@ def alias_list(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRespon
 
 @domain_view
 def alias_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Add an alias to this domain" in basic mode."""
+    """Add an alias to this domain in basic mode."""
     form = AliasForm(posted(request))
     if request.method == "POST" and form.is_valid():
         values = form.service_values()
@@ -84,7 +84,7 @@ def alias_edit(request: HttpRequest, actor: Actor, domain: Domain, name: str) ->
 @require_POST
 @domain_view
 def delete_selected(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Delete Selected Aliases", after a confirmation that lists them."""
+    """Delete Selected Aliases, after a confirmation that lists them."""
     names = selected(request)
     if not names:
         messages.error(request, _("Select the aliases to delete first."))

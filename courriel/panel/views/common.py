@@ -3,9 +3,10 @@ destructive actions, and the page that shows a secret once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
+from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -14,6 +15,9 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
 from courriel.accounts.models import Mailbox
+from courriel.errors import CourrielError
+
+T = TypeVar("T")
 
 PER_PAGE = 50
 
@@ -40,7 +44,7 @@ def confirm_page(
     button: str,
     cancel: str,
 ) -> HttpResponse:
-    """ "Delete Selected Users" and friends ask once more, listing what goes."""
+    """Delete Selected Users and friends ask once more, listing what goes."""
     return render(
         request,
         "panel/confirm.html",
@@ -85,3 +89,15 @@ def posted(request: HttpRequest) -> QueryDict | None:
     """The submitted data of a POST, even when empty (a form whose checkboxes are all
     unticked sends nothing, and must still be checked), else None (an unbound form)."""
     return request.POST if request.method == "POST" else None
+
+
+def report(request: HttpRequest, action: Callable[[], T], done: Callable[[T], str]) -> T | None:
+    """Run a confirmed change: a refusal from the services becomes an error message on
+    the next page, success a confirmation saying what was done."""
+    try:
+        result = action()
+    except CourrielError as error:
+        messages.error(request, error.message)
+        return None
+    messages.success(request, done(result))
+    return result

@@ -25,7 +25,7 @@ from courriel.panel.forms.domains import (
 )
 from courriel.panel.forms.provider import AuditFilterForm
 from courriel.panel.roles import domain_view, signed_in
-from courriel.panel.views.common import confirm_page, confirmed, page_of, posted
+from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, report
 from courriel.web.usage import recent_disk_usage
 
 # Pages the domain switcher can keep you on when you change domain.
@@ -42,7 +42,7 @@ SWITCHABLE = {
 
 @domain_view
 def info(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Virtual Server Information": the first page an owner sees."""
+    """Virtual Server Information: the first page an owner sees."""
     return render(
         request,
         "panel/domains/info.html",
@@ -63,7 +63,7 @@ def _subservers(actor: Actor, domain: Domain) -> list[Domain]:
 
 @domain_view
 def details(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Virtual Server Details" (chapter 5), with what the signed-in person may change."""
+    """Virtual Server Details (chapter 5), with what the signed-in person may change."""
     form = DomainDetailsForm(
         posted(request),
         domain=domain,
@@ -98,7 +98,7 @@ def details(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
 
 @domain_view
 def subserver_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Create Virtual Server": another domain sharing the plan of this one."""
+    """Create Virtual Server: another domain sharing the plan of this one."""
     top = domain.top
     form = SubServerForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -124,12 +124,11 @@ def subserver_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRes
 def domain_alias_add(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     form = DomainAliasForm(request.POST)
     if form.is_valid():
-        try:
-            alias = domain_service.add_domain_alias(actor, domain, form.cleaned_data["name"])
-        except CourrielError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(request, _("Domain alias %(name)s added.") % {"name": str(alias)})
+        report(
+            request,
+            lambda: domain_service.add_domain_alias(actor, domain, form.cleaned_data["name"]),
+            lambda alias: _("Domain alias %(name)s added.") % {"name": str(alias)},
+        )
     else:
         messages.error(request, _("Type the alias domain name, e.g. monsite.eu."))
     return redirect(reverse("domain-details", kwargs={"domain": domain.name}) + "#domain-aliases")

@@ -28,6 +28,7 @@ from courriel.panel.views.common import (
     keep_session,
     page_of,
     posted,
+    report,
     selected,
     show_once,
 )
@@ -46,7 +47,7 @@ def searched(request: HttpRequest, mailboxes: object) -> tuple[object, SearchFor
 
 @domain_view
 def user_list(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Mail and FTP Users": "Based on your limits, N additional mailboxes can be added"."""
+    """Mail and FTP Users: "Based on your limits, N additional mailboxes can be added"."""
     mailboxes, search = searched(request, mailbox_service.mailboxes_of(actor, domain))
     page = page_of(request, mailboxes)  # type: ignore[arg-type]
     plan_quota = domain.effective_plan.mail_quota
@@ -66,7 +67,7 @@ def user_list(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRespons
 @sensitive_post_parameters("password_1")
 @domain_view
 def user_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Add a user to this server", the login pre-filled with the naming convention."""
+    """Add a user to this server, the login pre-filled with the naming convention."""
     suggested = mailbox_service.suggest_login(domain)
     form = NewMailboxForm(
         posted(request),
@@ -102,7 +103,7 @@ def user_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse
 
 @domain_view
 def batch(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Batch create users" from pasted or uploaded CSV, with a report line by line."""
+    """Batch create users from pasted or uploaded CSV, with a report line by line."""
     form = BatchForm(posted(request), request.FILES or None)
     reports = None
     if request.method == "POST" and form.is_valid():
@@ -129,7 +130,7 @@ def batch(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
 @sensitive_post_parameters("password_1")
 @domain_view
 def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) -> HttpResponse:
-    """ "Edit Mailbox" with the manual's sections."""
+    """Edit Mailbox with the manual's sections."""
     mailbox = get_mailbox(actor, login, domain)
     shown = MailboxOut.of(mailbox, with_usage=True)
     form = MailboxForm(posted(request), initial=MailboxForm.initial_from(shown))
@@ -183,7 +184,7 @@ def generate_password(
 @require_POST
 @domain_view
 def delete_selected(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Delete Selected Users", after a confirmation that lists them."""
+    """Delete Selected Users, after a confirmation that lists them."""
     logins = selected(request)
     if not logins:
         messages.error(request, _("Select the users to delete first."))
@@ -203,10 +204,9 @@ def delete_selected(request: HttpRequest, actor: Actor, domain: Domain) -> HttpR
             % {"count": len(targets)},
             cancel=reverse("users", kwargs={"domain": domain.name}),
         )
-    try:
-        deleted = mailbox_service.delete_mailboxes(actor, targets)
-    except CourrielError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("Deleted: %(logins)s.") % {"logins": ", ".join(deleted)})
+    report(
+        request,
+        lambda: mailbox_service.delete_mailboxes(actor, targets),
+        lambda deleted: _("Deleted: %(logins)s.") % {"logins": ", ".join(deleted)},
+    )
     return redirect("users", domain=domain.name)

@@ -21,7 +21,7 @@ from courriel.panel.views.mailboxes import searched
 
 @domain_view
 def pick(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """ "Select a user to change his or her password"."""
+    """Select a user to change his or her password."""
     mailboxes, search = searched(request, mailbox_service.mailboxes_of(actor, domain))
     return render(
         request,
@@ -33,7 +33,7 @@ def pick(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
 @sensitive_post_parameters("password", "password_again")
 @domain_view
 def change(request: HttpRequest, actor: Actor, domain: Domain, login: str) -> HttpResponse:
-    """ "Changing password for monsite0001 (Info)"."""
+    """Changing password for monsite0001 (Info)."""
     mailbox = get_mailbox(actor, login, domain)
     form = PasswordTwiceForm(posted(request))
     if request.method == "POST" and form.is_valid():

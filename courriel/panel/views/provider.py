@@ -26,12 +26,12 @@ from courriel.panel.forms.domains import CustomerDomainForm
 from courriel.panel.forms.mailboxes import SearchForm
 from courriel.panel.forms.provider import AuditFilterForm, PlanForm, ServerForm
 from courriel.panel.roles import IMPERSONATION_KEY, impersonating, provider_only, real_actor
-from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, show_once
+from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, report, show_once
 
 
 @provider_only
 def overview(request: HttpRequest, actor: Actor) -> HttpResponse:
-    """ "System Information" for the provider: what is hosted, and the latest changes."""
+    """System Information for the provider: what is hosted, and the latest changes."""
     return render(
         request,
         "panel/provider/overview.html",
@@ -107,12 +107,11 @@ def server_delete(request: HttpRequest, actor: Actor, name: str) -> HttpResponse
             button=_("Delete hosting server"),
             cancel=reverse("provider-servers"),
         )
-    try:
-        server_service.delete_server(actor, server)
-    except CourrielError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("Hosting server %(name)s deleted.") % {"name": server.name})
+    report(
+        request,
+        lambda: server_service.delete_server(actor, server),
+        lambda _done: _("Hosting server %(name)s deleted.") % {"name": server.name},
+    )
     return redirect("provider-servers")
 
 
@@ -181,12 +180,11 @@ def plan_delete(request: HttpRequest, actor: Actor, name: str) -> HttpResponse:
             button=_("Delete plan"),
             cancel=reverse("provider-plans"),
         )
-    try:
-        plan_service.delete_plan(actor, plan)
-    except CourrielError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("Plan %(name)s deleted.") % {"name": plan.name})
+    report(
+        request,
+        lambda: plan_service.delete_plan(actor, plan),
+        lambda _done: _("Plan %(name)s deleted.") % {"name": plan.name},
+    )
     return redirect("provider-plans")
 
 
