@@ -273,6 +273,11 @@ def walk(page: Any, base: str, admin_password: str, text: dict[str, str], screen
     assert "monsite@gmail.com" in shown(page)
     sign_out(page)
 
+    # The API's own documentation page, served without a CDN and within the CSP.
+    page.goto(base + "/api/v1/docs")
+    page.wait_for_selector(".swagger-ui .info")
+    screens.shot("api documentation", full_page=False)
+
 
 def mobile(context: Any, base: str, screens: Screens) -> None:
     """The same panel on a phone: the menu moves above the page, nothing overflows."""
