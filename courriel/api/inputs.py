@@ -15,6 +15,15 @@ Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Seconds = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Text = Annotated[str, Field(max_length=10_000)]
 Name = Annotated[str, Field(max_length=320)]
+# The column sizes of the account model, so that a too-long value is a 422, not a
+# database error.
+DomainName = Annotated[str, Field(max_length=253)]
+Login = Annotated[str, Field(max_length=64)]
+Email = Annotated[str, Field(max_length=254)]
+IP = Annotated[str, Field(max_length=45)]
+PlanName = Annotated[str, Field(max_length=50)]
+Label = Annotated[str, Field(max_length=100)]
+Url = Annotated[str, Field(max_length=300)]
 
 
 def _storable(value: Any) -> Any:
@@ -41,17 +50,17 @@ class In(BaseModel):
 
 
 class ServerIn(In):
-    name: Name
-    hostname: Name
-    ip_address: Name | None = None
-    admin_url: Name = ""
+    name: Label
+    hostname: DomainName
+    ip_address: IP | None = None
+    admin_url: Url = ""
     accepts_domains: bool = True
 
 
 class ServerPatch(In):
-    hostname: Name | None = None
-    ip_address: Name | None = None
-    admin_url: Name | None = None
+    hostname: DomainName | None = None
+    ip_address: IP | None = None
+    admin_url: Url | None = None
     accepts_domains: bool | None = None
 
 
@@ -67,55 +76,55 @@ class PlanLimits(In):
 
 
 class PlanIn(PlanLimits):
-    name: Name
-    label: Name = ""
+    name: PlanName
+    label: Label = ""
 
 
 class PlanPatch(PlanLimits):
     """Absent keys stay as they are; null means unlimited."""
 
-    label: Name | None = None
+    label: Label | None = None
 
 
 class DomainIn(In):
     """A customer's domain (the provider: plan, server) or a sub-server (parent)."""
 
-    name: Name
-    plan: Name | None = None
-    server: Name | None = None
-    parent: Name | None = None
-    owner_login: Name | None = None
+    name: DomainName
+    plan: PlanName | None = None
+    server: Label | None = None
+    parent: DomainName | None = None
+    owner_login: Login | None = None
     password: Name | None = None
     real_name: Name = ""
     description: Name = ""
-    contact_email: Name = ""
+    contact_email: Email = ""
     features: list[Name] | None = Field(default=None, max_length=20)
-    ip_address: Name | None = None
+    ip_address: IP | None = None
 
 
 class DomainPatch(In):
-    plan: Name | None = None
-    server: Name | None = None
-    ip_address: Name | None = None
+    plan: PlanName | None = None
+    server: Label | None = None
+    ip_address: IP | None = None
     description: Name | None = None
-    contact_email: Name | None = None
+    contact_email: Email | None = None
     features: list[Name] | None = Field(default=None, max_length=20)
     admin_group: Name | None = None
 
 
 class DomainAliasIn(In):
-    name: Name
+    name: DomainName
 
 
 class MailboxIn(In):
-    login: Name | None = None
+    login: Login | None = None
     real_name: Name = ""
     password: Name | None = None
     generate_password: bool = False
     quota: Size | None = Field(default=None, description="Bytes; null: the plan's default.")
     unlimited_quota: bool = False
     addresses: list[Name] = Field(default_factory=list, max_length=100)
-    primary_local_part: Name | None = None
+    primary_local_part: Login | None = None
     primary_enabled: bool = True
     disabled: bool = False
     deliver_normally: bool = True
@@ -154,8 +163,8 @@ class SelfServicePatch(In):
 class MailboxPatch(SelfServicePatch):
     """Any of these at once (the owner's and provider's); `quota: null` is unlimited."""
 
-    login: Name | None = None
-    primary_local_part: Name | None = None
+    login: Login | None = None
+    primary_local_part: Login | None = None
     login_disabled: bool | None = None
     quota: Size | None = None
     primary_enabled: bool | None = None

@@ -92,6 +92,17 @@ def test_provider_catalogue(provider_api: Api, servers) -> None:  # type: ignore
         "/plans", {"name": "odd", "mail_quota": GB, "default_mailbox_quota": 2 * GB}
     )
     assert status == 400 and bad["field"] == "default_mailbox_quota"
+    # Longer than the database columns: refused as input, never a database error.
+    for path, body in (
+        ("/plans", {"name": "x" * 51}),
+        ("/plans", {"name": "long", "label": "x" * 101}),
+        ("/servers", {"name": "x", "hostname": "x.example.org", "admin_url": "x" * 301}),
+        (
+            "/domains",
+            {"name": "x.be", "plan": "simple", "contact_email": "a" * 64 + "@" + "b" * 200 + ".be"},
+        ),
+    ):
+        assert provider_api.post(path, body)[0] == 422, path
 
 
 def test_owner_manages_mailboxes_like_chapters_6_to_9(owner_api: Api, monsite: Customer) -> None:
