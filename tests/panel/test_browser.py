@@ -18,6 +18,7 @@ from tests.fixtures.browser import Screens
 from tests.fixtures.processes import Courriel, start_serve
 
 pytestmark = pytest.mark.slow
+INFO = "/d/monsite.be/user/monsite0001/"
 
 TEXT = {
     "en": {
@@ -258,6 +259,14 @@ def walk(page: Any, base: str, admin_password: str, text: dict[str, str], screen
     page.fill("#id_name", "monsite.nl")
     submit(page, "#domain-aliases form.inline-form")
     assert "monsite.nl" in shown(page)
+
+    # On a phone: the menu moves above the page; wide tables scroll in their own box.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, url in (("mail users", "/d/monsite.be/users/"), ("edit mailbox", INFO)):
+        page.goto(base + url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+        screens.shot(f"phone {name}")
+    page.set_viewport_size({"width": 1280, "height": 900})
     sign_out(page)
 
     # Self-service: monsite0001 signs in with the password shown once.
