@@ -7,12 +7,14 @@ from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from courriel.accounts.permissions import visible_domains, visible_mailboxes
+from courriel.accounts.models import Mailbox
+from courriel.accounts.permissions import Actor, visible_domains, visible_mailboxes
 from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.api import tokens as token_service
 from courriel.api.common import Paging, actor, paged, responses
 from courriel.api.inputs import SelfServicePatch
+from courriel.api.models import ApiToken
 from courriel.api.outputs import AuditOut, DeletedOut, MeOut, Page, TokenOut
 from courriel.audit.log import entries_for
 from courriel.audit.models import AuditEntry
@@ -21,7 +23,7 @@ from courriel.errors import NotFoundError, ValidationError
 router = Router(tags=["me"])
 
 
-def _own(request: HttpRequest):  # type: ignore[no-untyped-def]
+def _own(request: HttpRequest) -> tuple[Actor, Mailbox | None]:
     who = actor(request)
     mailbox = visible_mailboxes(who).filter(pk=who.mailbox_id).first() if who.mailbox_id else None
     return who, mailbox
@@ -70,7 +72,7 @@ def audit(
     return paged(entries, paging, _audit)
 
 
-def _token(token) -> TokenOut:  # type: ignore[no-untyped-def]
+def _token(token: ApiToken) -> TokenOut:
     return TokenOut(
         id=token.pk,
         name=token.name,

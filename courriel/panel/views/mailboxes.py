@@ -4,7 +4,7 @@ delete selected, and "Generate and show once"."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -34,14 +34,14 @@ from courriel.panel.views.common import (
 )
 
 
-def searched(request: HttpRequest, mailboxes: object) -> tuple[object, SearchForm]:
+def searched(
+    request: HttpRequest, mailboxes: QuerySet[Mailbox]
+) -> tuple[QuerySet[Mailbox], SearchForm]:
     """Narrow a mailbox list to those whose login or real name contains the search."""
     search = SearchForm(request.GET)
     term = search.term()
     if term:
-        mailboxes = mailboxes.filter(  # type: ignore[attr-defined]
-            Q(login__icontains=term) | Q(real_name__icontains=term)
-        )
+        mailboxes = mailboxes.filter(Q(login__icontains=term) | Q(real_name__icontains=term))
     return mailboxes, search
 
 
@@ -49,7 +49,7 @@ def searched(request: HttpRequest, mailboxes: object) -> tuple[object, SearchFor
 def user_list(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """Mail and FTP Users: "Based on your limits, N additional mailboxes can be added"."""
     mailboxes, search = searched(request, mailbox_service.mailboxes_of(actor, domain))
-    page = page_of(request, mailboxes)  # type: ignore[arg-type]
+    page = page_of(request, mailboxes)
     plan_quota = domain.effective_plan.mail_quota
     rows = []
     for mailbox in page.object_list:

@@ -26,7 +26,7 @@ def pick(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     return render(
         request,
         "panel/passwords/pick.html",
-        {"domain": domain, "page": page_of(request, mailboxes), "search": search},  # type: ignore[arg-type]
+        {"domain": domain, "page": page_of(request, mailboxes), "search": search},
     )
 
 
