@@ -20,14 +20,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fixtures.processes import Served, make_courriel, new_database, start_serve
+from tests.fixtures.processes import Served, fresh_database, make_courriel, start_serve
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with new_database() as database_url:
+    with fresh_database() as database_url:
         courriel = make_courriel(
             Path(tmp_path_factory.mktemp("schemathesis")) / "data", database_url
         )
