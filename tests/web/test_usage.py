@@ -17,11 +17,6 @@ from tests.fixtures.accounts import Customer
 from tests.fixtures.panel import Browser
 
 
-@pytest.fixture(autouse=True)
-def _empty_cache() -> None:
-    cache.clear()
-
-
 @pytest.fixture
 def refreshes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Background counts asked for (run by hand in these tests)."""
