@@ -4,6 +4,7 @@ from the Maildirs, kept for a minute, and never makes a big customer's page wait
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -11,6 +12,7 @@ from django.core.cache import cache
 from courriel.accounts.models import Mailbox
 from courriel.accounts.services.limits import disk_usage
 from courriel.config import get_config
+from courriel.mailstore.layout import create_maildir
 from courriel.mailstore.maildir import deliver
 from courriel.web import usage
 from tests.fixtures.accounts import Customer
@@ -25,11 +27,19 @@ def refreshes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return asked
 
 
+@pytest.fixture
+def own_mail_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mail delivered here stays out of the other tests' mailboxes."""
+    monkeypatch.setitem(get_config().mail, "root", str(tmp_path / "mail"))
+
+
 def test_a_small_customer_is_counted_at_once_and_kept(
-    owner_browser: Browser, monsite: Customer, refreshes: list[int]
+    owner_browser: Browser, monsite: Customer, refreshes: list[int], own_mail_root: None
 ) -> None:
     owner = Mailbox.objects.get(pk=monsite.owner.pk)
-    deliver(owner.maildir_path(get_config().mail_root), b"Subject: hi\r\n\r\n" + b"x" * 2000)
+    maildir = owner.maildir_path(get_config().mail_root)
+    create_maildir(maildir)
+    deliver(maildir, b"Subject: hi\r\n\r\n" + b"x" * 2000)
     page = owner_browser.text("/d/monsite.be/")
     assert "out of 30\u00a0GB" in page and "0 bytes" not in page
     assert usage.recent_disk_usage(monsite.domain) > 2000
