@@ -97,10 +97,13 @@ INSTALLED_APPS = [
     "courriel.audit",
     "courriel.delivery",
     "courriel.panel",
+    "courriel.api",
+    "ninja",  # its templates and static files: the API docs page without a CDN
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "courriel.panel.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -110,6 +113,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "courriel.panel.middleware.SecurityHeadersMiddleware",
+    "courriel.panel.middleware.CourrielErrorMiddleware",
 ]
 
 ROOT_URLCONF = "courriel.urls"
@@ -157,6 +161,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "/login/"
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+CSRF_FAILURE_VIEW = "courriel.panel.views.errors.csrf_failure"
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_NAME = "courriel_session"
 SESSION_COOKIE_SECURE = True
@@ -167,6 +173,11 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 365  # "remember login permanently"
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Strict"
+LANGUAGE_COOKIE_NAME = "courriel_language"
+LANGUAGE_COOKIE_SECURE = True
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 180

@@ -22,7 +22,14 @@ import django  # noqa: E402
 
 django.setup()
 
-pytest_plugins = ["tests.fixtures.accounts", "tests.fixtures.processes", "tests.fixtures.platform"]
+pytest_plugins = [
+    "tests.fixtures.accounts",
+    "tests.fixtures.processes",
+    "tests.fixtures.panel",
+    "tests.fixtures.api",
+    "tests.fixtures.browser",
+    "tests.fixtures.platform",
+]
 
 
 import pytest  # noqa: E402

@@ -24,6 +24,7 @@ from courriel.cli import (
     resolve,
     servers,
     system,
+    tokens,
     users,
 )
 from courriel.errors import CourrielError
@@ -40,7 +41,19 @@ def cli() -> None:
     """
 
 
-for module in (system, servers, plans, domains, users, aliases, resolve, queue, audit, backup):
+for module in (
+    system,
+    servers,
+    plans,
+    domains,
+    users,
+    aliases,
+    resolve,
+    queue,
+    audit,
+    backup,
+    tokens,
+):
     module.register(cli)
 
 

@@ -1,0 +1,87 @@
+"""Template helpers: sizes written the way each language writes them ("30 GB",
+"30 Go", "1,5 GB"), and what kind of input a form field is (for accessible markup)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms, template
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
+
+from courriel.panel.forms.fields import OptionalWidget
+
+register = template.Library()
+
+
+def _units() -> list[tuple[int, str]]:
+    return [
+        (1024**4, pgettext("size unit", "TB")),
+        (1024**3, pgettext("size unit", "GB")),
+        (1024**2, pgettext("size unit", "MB")),
+        (1024, pgettext("size unit", "kB")),
+    ]
+
+
+@register.filter
+def size(value: int | None, unlimited: str = "") -> str:
+    """Like the manual's "76 kB out of 30 GB", in the page's language; None is unlimited."""
+    if value is None:
+        return unlimited or _("Unlimited")
+    value = int(value)
+    if value < 1024:
+        return ngettext("%(count)s byte", "%(count)s bytes", value) % {"count": value}
+    for factor, unit in _units():
+        if value >= factor:
+            amount = value / factor
+            places = 0 if amount == int(amount) or amount >= 100 else 1
+            return f"{number_format(amount, places)}\u00a0{unit}"
+    return str(value)  # pragma: no cover - unreachable
+
+
+@register.filter
+def limit(value: int | None) -> str:
+    """A count limit of a plan: a number or "Unlimited"."""
+    return _("Unlimited") if value is None else str(value)
+
+
+@register.filter
+def is_checkbox(field: forms.BoundField) -> bool:
+    return isinstance(field.field.widget, forms.CheckboxInput)
+
+
+@register.filter
+def is_choice_group(field: forms.BoundField) -> bool:
+    widget = field.field.widget
+    return isinstance(widget, OptionalWidget | forms.RadioSelect | forms.CheckboxSelectMultiple)
+
+
+@register.filter
+def get(mapping: dict[Any, Any], key: Any) -> Any:
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def bound(form: forms.Form, name: str) -> forms.BoundField | None:
+    """`form|bound:"quota"`: the field by name, or nothing when this form lacks it."""
+    return form[name] if name in form.fields else None
+
+
+@register.filter
+def question(field: forms.BoundField) -> str:
+    """The question a yes-checkbox answers ("Deliver to this user normally")."""
+    return str(getattr(field.field, "question", ""))
+
+
+@register.filter
+def local_part(email: str) -> str:
+    return (email or "").split("@", 1)[0]
+
+
+@register.simple_tag
+def out_of(used: int, most: int | None) -> str:
+    """1 out of 5 (chapter 3), or "0 (no limit)" when the plan sets none."""
+    if most is None:
+        return _("%(n)s (no limit)") % {"n": used}
+    return _("%(n)s out of %(max)s") % {"n": used, "max": most}
