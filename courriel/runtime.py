@@ -25,7 +25,7 @@ log = logging.getLogger("courriel.serve")
 # "module:function" returning the services of one capability; order is start order.
 FACTORIES = [
     "courriel.web.server:services",
-    "courriel.queue.runner:services",
+    "courriel.outbound.runner:services",
     "courriel.delivery.smtp.server:services",
     "courriel.access.services:services",
     "courriel.backup.scheduler:services",

@@ -35,7 +35,7 @@ def queue() -> None:
 @json_option
 def queue_list(as_json: bool) -> None:
     """Entries waiting, with their recipients and last error."""
-    from courriel.queue.spool import get_spool
+    from courriel.outbound.spool import get_spool
 
     entries = list(get_spool().entries())
     if as_json:
@@ -83,8 +83,8 @@ def queue_list(as_json: bool) -> None:
 def queue_show(entry_id: str, as_json: bool) -> None:
     """One entry: envelope, recipients and the message headers."""
     from courriel.delivery.message import header_block
-    from courriel.queue.admin import get_entry
-    from courriel.queue.spool import get_spool
+    from courriel.outbound.admin import get_entry
+    from courriel.outbound.spool import get_spool
 
     entry = get_entry(entry_id)
     if as_json:
@@ -120,7 +120,7 @@ def queue_show(entry_id: str, as_json: bool) -> None:
 @needs_db
 def queue_retry(entry_ids: tuple[str, ...]) -> None:
     """Try entries again now (all of them when no id is given)."""
-    from courriel.queue.admin import retry, running_pid
+    from courriel.outbound.admin import retry, running_pid
 
     count = retry(list(entry_ids) or None)
     where = "the running server will try now" if running_pid() else "at the next `courriel serve`"
@@ -132,7 +132,7 @@ def queue_retry(entry_ids: tuple[str, ...]) -> None:
 @yes_option
 def queue_delete(entry_ids: tuple[str, ...], yes: bool) -> None:
     """Delete entries without delivering them (no bounce is sent)."""
-    from courriel.queue.admin import delete
+    from courriel.outbound.admin import delete
 
     confirm(f"Delete {len(entry_ids)} queued message(s) without delivering them?", yes)
     click.echo(f"{delete(list(entry_ids))} entries deleted.")
@@ -145,7 +145,7 @@ def status(as_json: bool) -> None:
     """The platform at a glance: services, queue, accounts."""
     from courriel.accounts.models import Alias, Domain, Mailbox
     from courriel.config import LISTENERS, get_config
-    from courriel.queue.admin import figures, running_pid
+    from courriel.outbound.admin import figures, running_pid
 
     config = get_config()
     queue_figures = figures()

@@ -143,7 +143,7 @@ def send_autoreplies(
     """Queue the automatic replies due for this message; returns how many."""
     from courriel.config import get_config
     from courriel.delivery.dkim import sign
-    from courriel.queue.spool import get_spool
+    from courriel.outbound.spool import get_spool
 
     sent = 0
     for mailbox_id, reached in targets.items():

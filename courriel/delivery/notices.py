@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from courriel.accounts.models import Domain, Mailbox
 from courriel.config import get_config
-from courriel.queue.spool import Entry, get_spool
+from courriel.outbound.spool import Entry, get_spool
 from courriel.units import format_size
 
 

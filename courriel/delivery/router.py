@@ -29,7 +29,7 @@ from courriel.delivery.replies import Outcome, TemporaryFailure
 from courriel.delivery.space import enough_space
 from courriel.delivery.srs import from_config as srs_from_config
 from courriel.mailstore.maildir import MaildirError, unique_name
-from courriel.queue.spool import Entry, Recipient, get_spool, new_id
+from courriel.outbound.spool import Entry, Recipient, get_spool, new_id
 
 log = logging.getLogger("courriel.mail")
 

@@ -9,7 +9,7 @@ from courriel.accounts.services.mailboxes import create_mailbox
 from courriel.delivery import router
 from courriel.delivery.router import Incoming, TemporaryFailure, accept
 from courriel.mailstore.layout import create_maildir
-from courriel.queue.spool import get_spool
+from courriel.outbound.spool import get_spool
 from tests.fixtures.accounts import STRONG, Customer
 
 MESSAGE = b"From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n"

@@ -351,6 +351,6 @@ def _quota_refusal(classified: Classified, size: int, *, cached: bool = False) -
 
 
 def _bounce_refused(incoming: Incoming, refused: list[tuple[str, Any]]) -> None:
-    from courriel.queue.dsn import bounce_now
+    from courriel.outbound.dsn import bounce_now
 
     bounce_now(incoming.sender, incoming.content, [(r, o.reply()) for r, o in refused])

@@ -14,7 +14,7 @@ from email.utils import format_datetime, make_msgid
 
 from courriel.config import get_config
 from courriel.delivery.message import header_block
-from courriel.queue.spool import Entry, get_spool
+from courriel.outbound.spool import Entry, get_spool
 
 log = logging.getLogger("courriel.mail")
 MAX_RETURNED_HEADERS = 64 * 1024

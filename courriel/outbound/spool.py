@@ -143,7 +143,7 @@ class Spool:
             listener()
         if not self._listeners:
             # Enqueued by another process (the CLI): tell the running server.
-            from courriel.queue.admin import wake_server
+            from courriel.outbound.admin import wake_server
 
             wake_server()
         return entry

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from courriel.queue.spool import Recipient, Spool
+from courriel.outbound.spool import Recipient, Spool
 
 
 def test_enqueue_load_save_remove(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ import time
 from collections import defaultdict
 
 from courriel.config import Config, get_config
-from courriel.queue import client, dsn
-from courriel.queue.spool import Entry, Recipient, Spool, get_spool
-from courriel.queue.transport import route_for
+from courriel.outbound import client, dsn
+from courriel.outbound.spool import Entry, Recipient, Spool, get_spool
+from courriel.outbound.transport import route_for
 from courriel.units import parse_duration
 
 log = logging.getLogger("courriel.mail")

@@ -11,7 +11,7 @@ import ssl
 from dataclasses import dataclass
 
 from courriel.config import get_config
-from courriel.queue.transport import Hop
+from courriel.outbound.transport import Hop
 
 
 @dataclass(frozen=True)

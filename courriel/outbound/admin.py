@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 from courriel.config import get_config
 from courriel.errors import NotFoundError
-from courriel.queue.spool import Entry, get_spool
+from courriel.outbound.spool import Entry, get_spool
 
 
 @dataclass(frozen=True)
