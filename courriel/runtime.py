@@ -94,8 +94,13 @@ async def serve(
     services = build_services(config) if services is None else services
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_on(signum: int) -> None:
+        log.warning("%s received: stopping (pid %d)", signal.Signals(signum).name, os.getpid())
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop_on, signum)
     loop.add_signal_handler(signal.SIGUSR1, _wake, services)
     pid_file = config.data_dir / "courriel.pid"
     if main:
