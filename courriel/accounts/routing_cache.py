@@ -15,6 +15,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Hashable
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from courriel.config import get_config
@@ -27,7 +29,12 @@ _FILE = "routing.generation"
 
 
 def _generation_path() -> str:
-    return str(get_config().data_dir / _FILE)
+    return _path_in(get_config().data_dir)
+
+
+@lru_cache(maxsize=16)
+def _path_in(data_dir: Path) -> str:
+    return str(data_dir / _FILE)
 
 
 def bump() -> None:

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,13 @@ class Room:
 
 
 def maildir_of(mailbox: Mailbox) -> Path:
-    return mailbox.maildir_path(get_config().mail_root)
+    return _maildir(get_config().mail_root, mailbox.maildir)
+
+
+@lru_cache(maxsize=65536)
+def _maildir(root: Path, relative: str) -> Path:
+    """Paths are built once per mailbox: the delivery path asks several times a message."""
+    return root / relative
 
 
 def domain_used(domain: Domain) -> int:

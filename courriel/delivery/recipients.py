@@ -5,7 +5,9 @@ SMTP reply."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from django.utils import timezone
@@ -26,8 +28,21 @@ class Classified:
     refusal: Outcome | None = None
 
 
+_today: tuple[float, date] = (0.0, date.min)
+
+
+def _local_date() -> date:
+    """Today in the server's time zone (automatic replies depend on it), worked out
+    at most once a second: it is part of every routing cache key."""
+    global _today
+    now = time.monotonic()
+    if now - _today[0] > 1.0:
+        _today = (now, timezone.localdate())
+    return _today[1]
+
+
 def _key(address: str, may_relay: bool) -> tuple[object, ...]:
-    return ("classify", address.lower(), may_relay, timezone.localdate())
+    return ("classify", address.lower(), may_relay, _local_date())
 
 
 def classify(address: str, *, may_relay: bool, srs: Srs | None = None) -> Classified:

@@ -119,6 +119,24 @@ class CourrielSMTP(SMTP):
             self._counted_ip = None
         super().connection_lost(error)
 
+    # -- idle timeout --------------------------------------------------------------
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """aiosmtpd cancels and re-arms a timer at every command; here a command only
+        notes the time, and the one armed timer re-arms itself for what is left."""
+        self._idle_limit = duration or self._timeout_duration
+        self._last_activity = self.loop.time()
+        if self._timeout_handle is None or self._timeout_handle.cancelled():
+            self._timeout_handle = self.loop.call_later(self._idle_limit, self._timeout_cb)
+
+    def _timeout_cb(self) -> None:
+        left = self._last_activity + self._idle_limit - self.loop.time()
+        if left > 0.01:
+            self._timeout_handle = self.loop.call_later(left, self._timeout_cb)
+            return
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.4.2 Idle too long, closing the connection\r\n")
+        super()._timeout_cb()
+
     # -- addresses -----------------------------------------------------------------
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd parses MAIL/RCPT arguments with the e-mail header parser, which
