@@ -233,7 +233,10 @@ class CourrielSMTP(SMTP):
         size = discarded + len(buffer) - 2
         if discarded:
             return None, size
-        content = bytes(buffer).replace(b"\r\n.", b"\r\n")[2:]
+        if b"\r\n." in buffer:  # dot-stuffed lines: undo the stuffing (RFC 5321 4.5.2)
+            content = bytes(buffer).replace(b"\r\n.", b"\r\n")[2:]
+        else:  # the usual case: one copy, no search-and-replace
+            content = bytes(memoryview(buffer)[2:])
         return content, len(content)
 
 
