@@ -263,17 +263,19 @@ def test_database_going_away_gives_451_and_recovers(tmp_path: Path) -> None:
 
 
 def test_idle_clients_are_told_and_disconnected(tmp_path: Path) -> None:
-    with private_platform(tmp_path, env={"COURRIEL_SMTP_IDLE_TIMEOUT": "2s"}) as platform:
-        with socket.create_connection(("127.0.0.1", platform.port("smtp")), timeout=10) as sock:
-            stream = sock.makefile("rb")
-            stream.readline()
-            sock.sendall(b"EHLO slow.example.org\r\n")
-            while stream.readline()[3:4] != b" ":
-                pass
-            time.sleep(1.2)
-            sock.sendall(b"NOOP\r\n")  # activity: the 2 s start again
-            assert stream.readline().startswith(b"250")
-            started = time.monotonic()
-            assert stream.readline() == b"421 4.4.2 Idle too long, closing the connection\r\n"
-            assert 1.5 < time.monotonic() - started < 4
-            assert stream.readline() == b""
+    env = {"COURRIEL_SMTP_IDLE_TIMEOUT": "2s"}
+    with private_platform(tmp_path, env=env) as platform, socket.create_connection(
+        ("127.0.0.1", platform.port("smtp")), timeout=10
+    ) as sock:
+        stream = sock.makefile("rb")
+        stream.readline()
+        sock.sendall(b"EHLO slow.example.org\r\n")
+        while stream.readline()[3:4] != b" ":
+            pass
+        time.sleep(1.2)
+        sock.sendall(b"NOOP\r\n")  # activity: the 2 s start again
+        assert stream.readline().startswith(b"250")
+        started = time.monotonic()
+        assert stream.readline() == b"421 4.4.2 Idle too long, closing the connection\r\n"
+        assert 1.5 < time.monotonic() - started < 4
+        assert stream.readline() == b""
