@@ -107,25 +107,33 @@ def too_big_ever(mailbox: Mailbox, size: int) -> bool:
 
 # --- warnings -------------------------------------------------------------------------
 
-_sent_levels: dict[int, set[int]] = {}
+# Levels already warned about, per mailbox, as last read from the database (kept a
+# minute: the database is the authority, since several processes deliver mail).
+_sent_levels: dict[int, tuple[float, set[int]]] = {}
+_LEVELS_FRESH = 60.0
 
 
 def _levels_sent(mailbox_id: int) -> set[int]:
     from courriel.delivery.models import QuotaWarning
 
+    now = time.monotonic()
     with _lock:
         known = _sent_levels.get(mailbox_id)
-    if known is None:
-        known = set(
-            QuotaWarning.objects.filter(mailbox_id=mailbox_id).values_list("level", flat=True)
-        )
-        with _lock:
-            _sent_levels[mailbox_id] = known
-    return known
+    if known is not None and now - known[0] < _LEVELS_FRESH:
+        return known[1]
+    levels = set(QuotaWarning.objects.filter(mailbox_id=mailbox_id).values_list("level", flat=True))
+    with _lock:
+        _sent_levels[mailbox_id] = (now, levels)
+    return levels
+
+
+def _remember(mailbox_id: int, levels: set[int]) -> None:
+    with _lock:
+        _sent_levels[mailbox_id] = (time.monotonic(), levels)
 
 
 def check_warnings(mailbox: Mailbox) -> list[int]:
-    """Send the warnings now due for this mailbox; returns the levels sent."""
+    """Send the warning now due for this mailbox, once; returns the level sent."""
     from courriel.accounts.services.mailboxes import primary_email
     from courriel.delivery.models import QuotaWarning
     from courriel.delivery.notices import send_quota_warning
@@ -133,39 +141,34 @@ def check_warnings(mailbox: Mailbox) -> list[int]:
     if mailbox.quota is None:
         return []
     config = get_config().quota
+    levels = (config.warn_user, config.warn_owner)
     room = mailbox_room(mailbox)
     percent = room.used * 100 / mailbox.quota if mailbox.quota else 100
     sent = _levels_sent(mailbox.pk)
     if percent < config.warn_user:
-        if sent:
+        if sent:  # back under the first level: warn again next time it fills up
             QuotaWarning.objects.filter(mailbox=mailbox).delete()
-            with _lock:
-                _sent_levels[mailbox.pk] = set()
+            _remember(mailbox.pk, set())
         return []
-    due = []
-    user = primary_email(mailbox)
+    level = max(lvl for lvl in levels if percent >= lvl)
+    if level in sent:
+        return []
+    # The database decides who sends it: the row is created by exactly one delivery,
+    # whichever process it runs in; the lower level is implied by the higher one.
+    _, created = QuotaWarning.objects.get_or_create(mailbox=mailbox, level=level)
+    for lower in levels:
+        if lower < level:
+            QuotaWarning.objects.get_or_create(mailbox=mailbox, level=lower)
+    _remember(mailbox.pk, sent | {lvl for lvl in levels if lvl <= level})
+    if not created:
+        return []
+    recipients = [address for address in [primary_email(mailbox)] if address]
     owner = mailbox.domain.top.owner
-    for level in (config.warn_owner, config.warn_user):
-        if percent >= level and level not in sent:
-            recipients = [user] if user else []
-            if level == config.warn_owner and owner is not None and owner.pk != mailbox.pk:
-                owner_address = primary_email(owner)
-                if owner_address:
-                    recipients.append(owner_address)
-            if recipients:
-                send_quota_warning(mailbox, level, room.used, mailbox.quota, recipients)
-            QuotaWarning.objects.get_or_create(mailbox=mailbox, level=level)
-            due.append(level)
-            break  # the highest level due says it all; lower ones are implied
-    if due:
-        with _lock:
-            _sent_levels[mailbox.pk] = sent | {
-                level for level in (config.warn_user, config.warn_owner) if level <= due[0]
-            }
-        for level in (config.warn_user, config.warn_owner):
-            if level < due[0]:
-                QuotaWarning.objects.get_or_create(mailbox=mailbox, level=level)
-    return due
+    if level == config.warn_owner and owner is not None and owner.pk != mailbox.pk:
+        recipients += [address for address in [primary_email(owner)] if address]
+    if recipients:
+        send_quota_warning(mailbox, level, room.used, mailbox.quota, recipients)
+    return [level]
 
 
 def warn_after_delivery(record: Record) -> None:

@@ -99,8 +99,12 @@ def test_queue_commands(flaky) -> None:
             ["slow@gmail.com"],
             b"From: info@monsite.be\r\nSubject: stuck\r\n\r\nx\r\n",
         )
-    time.sleep(1.5)
-    [entry] = platform.courriel("queue", "list", "--json").json
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # until the first attempt has been made
+        [entry] = platform.courriel("queue", "list", "--json").json
+        if entry["attempts"]:
+            break
+        time.sleep(0.3)
     assert entry["recipients"][0]["last_error"].startswith("451 4.3.0")
     shown = platform.courriel("queue", "show", entry["id"]).out
     assert "slow@gmail.com" in shown and "Subject: stuck" in shown

@@ -36,7 +36,8 @@ def _clean_name(name: str) -> str:
 
 
 def list_servers() -> list[HostingServer]:
-    return list(HostingServer.objects.annotate(domain_count=Count("domains")))
+    # Explicit order: Meta.ordering does not apply to an aggregated (GROUP BY) query.
+    return list(HostingServer.objects.annotate(domain_count=Count("domains")).order_by("name"))
 
 
 def get_server(name: str) -> HostingServer:
