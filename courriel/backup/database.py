@@ -141,6 +141,13 @@ def dump(directory: Path, taken_at: datetime) -> Dump:
     return Dump(name, final, info)
 
 
+def discard(directory: Path, name: str) -> None:
+    """Remove the dump of a run that failed, so a full disk gets its space back."""
+    for path in (directory / SUBDIR / name, directory / SUBDIR / f"{name}.json"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def dumps(directory: Path) -> list[Dump]:
     """Every complete dump, newest first."""
     folder = directory / SUBDIR

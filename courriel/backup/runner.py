@@ -187,6 +187,8 @@ def _run(
                 trash = rotation.apply(directory, plan)
         except (DestinationError, OSError) as error:
             shutil.rmtree(incoming, ignore_errors=True)
+            if dump_name is not None:  # "this snapshot was not made": its dump goes too
+                database.discard(directory, dump_name)
             raise destination_failure(error, directory) from None
         except Interrupted:
             shutil.rmtree(incoming, ignore_errors=True)

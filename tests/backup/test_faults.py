@@ -74,6 +74,7 @@ def test_backup_disk_full(courriel: Courriel, small_disk: Path) -> None:
     assert listed["status"]["ok"] is False and "disk is full" in listed["status"]["message"]
     assert "FAILED" in courriel("backup", "list").out
     assert any(e["action"] == "backup.failed" for e in courriel("audit", "--json").json)
+    assert len(os.listdir(small_disk / "database")) == 2  # the failed run's dump is gone
     # Space is freed: the next run completes.
     for path in sorted((maildir / "new").iterdir())[-8:]:
         path.unlink()
