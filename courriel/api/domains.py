@@ -50,6 +50,7 @@ def create_domain(request: HttpRequest, body: DomainIn) -> Status[DomainCreatedO
             owner=created.owner.login if created.owner else None,
             password=created.password,
             setup=dict(setup_facts(created.domain, created.password)),
+            setup_mail_sent_to=created.setup_mail_to,
         ),
     )
 

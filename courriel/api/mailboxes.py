@@ -12,8 +12,15 @@ from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.accounts.services.limits import usage
 from courriel.api.common import Paging, actor, paged, responses
-from courriel.api.inputs import ImportIn, MailboxIn, MailboxPatch, PasswordIn
-from courriel.api.outputs import DeletedOut, ImportLineOut, MailboxCreatedOut, Page, PasswordOut
+from courriel.api.inputs import AccountMailIn, ImportIn, MailboxIn, MailboxPatch, PasswordIn
+from courriel.api.outputs import (
+    AccountMailOut,
+    DeletedOut,
+    ImportLineOut,
+    MailboxCreatedOut,
+    Page,
+    PasswordOut,
+)
 from courriel.errors import ValidationError
 
 router = Router(tags=["mailboxes"])
@@ -53,6 +60,7 @@ def create_mailbox(request: HttpRequest, name: str, body: MailboxIn) -> Status[M
             mailbox=MailboxOut.of(created.mailbox),
             password=created.password,
             additional_mailboxes=usage(domain).additional_mailboxes,
+            account_mail_sent_to=created.account_mail_to,
         ),
     )
 
@@ -99,3 +107,14 @@ def change_password(request: HttpRequest, name: str, login: str, body: PasswordI
         return PasswordOut(password=mailbox_service.generate_new_password(who, mailbox))
     mailbox_service.set_password(who, mailbox, body.password or "")
     return PasswordOut(password=None)
+
+
+@router.post("/domains/{name}/mailboxes/{login}/account-mail", response=responses(AccountMailOut))
+def send_account_mail(
+    request: HttpRequest, name: str, login: str, body: AccountMailIn
+) -> AccountMailOut:
+    """Edit Mailbox's "Send updated account email to": the mailbox's settings, never its
+    password."""
+    who = actor(request)
+    mailbox = get_mailbox(who, login, get_domain(who, name))
+    return AccountMailOut(sent_to=mailbox_service.send_account_mail(who, mailbox, body.to))

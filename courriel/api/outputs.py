@@ -30,12 +30,18 @@ class DomainCreatedOut(BaseModel):
     owner: str | None
     password: str | None  # the generated owner password, shown once
     setup: dict[str, str]  # the "mail domain has been set up" facts
+    setup_mail_sent_to: str | None  # the contact address they were mailed to, if any
 
 
 class MailboxCreatedOut(BaseModel):
     mailbox: MailboxOut
     password: str | None  # generated, shown once
     additional_mailboxes: int | None
+    account_mail_sent_to: str | None  # where the account e-mail went, if anywhere
+
+
+class AccountMailOut(BaseModel):
+    sent_to: str
 
 
 class PasswordOut(BaseModel):

@@ -47,6 +47,7 @@ class CreatedDomain:
     domain: Domain
     owner: Mailbox | None
     password: str | None  # generated owner password, shown once
+    setup_mail_to: str | None = None  # where the "has been set up" mail goes, if anywhere
 
 
 def _ensure_name_free(name: str) -> None:
@@ -216,7 +217,8 @@ def create_domain(
 
     for local_part in DEFAULT_ALIASES:
         alias_service.create_default_alias(domain, local_part, owner)
-    if contact and parent is None:
+    setup_mail_to = contact if contact and parent is None else None
+    if setup_mail_to:
         _send_setup_mail_on_commit(domain, generated)
     record(
         actor,
@@ -227,7 +229,9 @@ def create_domain(
         server=domain.server.name,
         parent=parent.name if parent else None,
     )
-    return CreatedDomain(domain=domain, owner=owner, password=generated)
+    return CreatedDomain(
+        domain=domain, owner=owner, password=generated, setup_mail_to=setup_mail_to
+    )
 
 
 def _send_setup_mail_on_commit(domain: Domain, password: str | None) -> None:

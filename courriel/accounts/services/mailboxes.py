@@ -50,6 +50,7 @@ UNSET = _Unset.UNSET
 class CreatedMailbox:
     mailbox: Mailbox
     password: str | None  # the generated password, shown once
+    account_mail_to: str | None = None  # where the account e-mail goes, if anywhere
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -338,9 +339,10 @@ def create_mailbox(
         if text.strip():
             _claim_address(domain, text, kind=Address.ADDITIONAL, mailbox=mailbox, family=family)
     _maildir_on_commit(mailbox)
+    target = None
     if send_account_mail_to:
-        target = _account_mail_target(mailbox, send_account_mail_to)
-        transaction.on_commit(lambda: _send_account_mail(mailbox, target, generated))
+        target = account_mail_target(mailbox, send_account_mail_to)
+        transaction.on_commit(lambda: _queue_account_mail(mailbox, target, generated))
     record(
         actor,
         "mailbox.create",
@@ -350,19 +352,34 @@ def create_mailbox(
         quota=quota,
         addresses=[a.email for a in mailbox.addresses.all()],
     )
-    return CreatedMailbox(mailbox, generated)
+    return CreatedMailbox(mailbox, generated, target)
 
 
-def _account_mail_target(mailbox: Mailbox, choice: str) -> str:
-    if choice == "mailbox":
+def account_mail_target(mailbox: Mailbox, choice: str) -> str:
+    """Where "Send account e-mail to" goes: `mailbox` means the mailbox's own address."""
+    if choice.strip().lower() == "mailbox":
         return primary_email(mailbox) or f"{mailbox.login}@{mailbox.domain.name}"
-    return str(parse_address(choice))
+    try:
+        return str(parse_address(choice))
+    except ValidationError as error:
+        raise ValidationError(error.message, field="send_account_mail_to") from None
 
 
-def _send_account_mail(mailbox: Mailbox, to: str, password: str | None) -> None:
-    from courriel.delivery.notices import send_account_mail
+def _queue_account_mail(mailbox: Mailbox, to: str, password: str | None) -> None:
+    from courriel.delivery.notices import send_account_mail as queue_account_mail
 
-    send_account_mail(mailbox, to, password)
+    queue_account_mail(mailbox, to, password)
+
+
+def send_account_mail(actor: Actor, mailbox: Mailbox, to: str) -> str:
+    """Edit Mailbox's "Send updated account email to": the mailbox's settings, mailed
+    now by whoever manages its domain. The password is never in it: only its hash is
+    stored. Returns the address it went to."""
+    require_domain_manager(actor, mailbox.domain)
+    target = account_mail_target(mailbox, to)
+    _queue_account_mail(mailbox, target, None)
+    record(actor, "mailbox.send_account_mail", mailbox.login, domain=mailbox.domain.name, to=target)
+    return target
 
 
 # --- changing -----------------------------------------------------------------------------
