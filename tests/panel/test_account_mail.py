@@ -67,9 +67,7 @@ def test_new_account_mail_to_the_new_mailbox(
     owner_browser: Browser, monsite: Customer, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_browser.post(
-            NEW, new_user(send_account_mail_to_0="mailbox"), follow=True
-        )
+        response = owner_browser.post(NEW, new_user(send_account_mail_to_0="mailbox"), follow=True)
     assert "The account e-mail was sent to monsite0001@monsite.be." in response.content.decode()
     (recipients, message), *_ = [n for n in notices() if "Your new mailbox" in n[1]["Subject"]]
     assert recipients == ["monsite0001@monsite.be"]
