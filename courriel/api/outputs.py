@@ -40,6 +40,14 @@ class MailboxCreatedOut(BaseModel):
     account_mail_sent_to: str | None  # where the account e-mail went, if anywhere
 
 
+class DnsRecordOut(BaseModel):
+    name: str
+    type: str
+    value: str
+    purpose: str
+    zone_line: str  # the record as a BIND zone file line
+
+
 class AccountMailOut(BaseModel):
     sent_to: str
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms, template
@@ -38,6 +39,17 @@ def size(value: int | None, unlimited: str = "") -> str:
             places = 0 if amount == int(amount) or amount >= 100 else 1
             return f"{number_format(amount, places)}\u00a0{unit}"
     return str(value)  # pragma: no cover - unreachable
+
+
+@register.filter
+def as_datetime(value: float | str | None) -> datetime | None:
+    """A Unix time (the queue's envelopes) or an ISO 8601 text (backups) as a date that
+    the `date` and `timesince` filters show in the page's language and time zone."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return datetime.fromtimestamp(value, tz=UTC)
 
 
 @register.filter
