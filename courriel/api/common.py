@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Field, Schema
+from ninja import Field, Query, Schema
 
 from courriel.accounts.permissions import Actor
 from courriel.api.outputs import ErrorOut
@@ -53,3 +53,20 @@ def paged(
         "limit": paging.limit,
         "offset": paging.offset,
     }
+
+
+# A mailbox download: documented for clients (and schemathesis) as a file.
+DOWNLOAD_FORMAT = Query(
+    "mbox", description="mbox (one file, every folder) or maildir (a .tar.gz of the Maildir)."
+)
+DOWNLOAD_DOC: dict[str, Any] = {
+    "responses": {
+        200: {
+            "description": "The mailbox, made while it is sent.",
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("application/mbox", "application/gzip")
+            },
+        }
+    }
+}

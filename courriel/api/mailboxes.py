@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Status
 
 from courriel.accounts.importer import import_mailboxes
@@ -11,7 +13,15 @@ from courriel.accounts.permissions import get_domain, get_mailbox
 from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.accounts.services.limits import usage
-from courriel.api.common import Paging, actor, paged, responses
+from courriel.api.common import (
+    DOWNLOAD_DOC,
+    DOWNLOAD_FORMAT,
+    ERRORS,
+    Paging,
+    actor,
+    paged,
+    responses,
+)
 from courriel.api.inputs import AccountMailIn, ImportIn, MailboxIn, MailboxPatch, PasswordIn
 from courriel.api.outputs import (
     AccountMailOut,
@@ -21,7 +31,9 @@ from courriel.api.outputs import (
     Page,
     PasswordOut,
 )
+from courriel.backup.download import open_download
 from courriel.errors import ValidationError
+from courriel.web.streaming import attachment
 
 router = Router(tags=["mailboxes"])
 
@@ -118,3 +130,18 @@ def send_account_mail(
     who = actor(request)
     mailbox = get_mailbox(who, login, get_domain(who, name))
     return AccountMailOut(sent_to=mailbox_service.send_account_mail(who, mailbox, body.to))
+
+
+@router.get(
+    "/domains/{name}/mailboxes/{login}/download", response=ERRORS, openapi_extra=DOWNLOAD_DOC
+)
+def download_mailbox(
+    request: HttpRequest,
+    name: str,
+    login: str,
+    format: Literal["mbox", "maildir"] = DOWNLOAD_FORMAT,
+) -> StreamingHttpResponse:
+    """The whole mailbox as an mbox file or a Maildir archive, streamed."""
+    who = actor(request)
+    domain = get_domain(who, name)
+    return attachment(request, open_download(who, login, format, domain=domain.name))

@@ -3,8 +3,10 @@ their API tokens."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router
 
 from courriel.accounts.models import Mailbox
@@ -12,13 +14,23 @@ from courriel.accounts.permissions import Actor, visible_domains, visible_mailbo
 from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.api import tokens as token_service
-from courriel.api.common import Paging, actor, paged, responses
+from courriel.api.common import (
+    DOWNLOAD_DOC,
+    DOWNLOAD_FORMAT,
+    ERRORS,
+    Paging,
+    actor,
+    paged,
+    responses,
+)
 from courriel.api.inputs import SelfServicePatch
 from courriel.api.models import ApiToken
 from courriel.api.outputs import AuditOut, DeletedOut, MeOut, Page, TokenOut
 from courriel.audit.log import entries_for
 from courriel.audit.models import AuditEntry
+from courriel.backup.download import open_download
 from courriel.errors import NotFoundError, ValidationError
+from courriel.web.streaming import attachment
 
 router = Router(tags=["me"])
 
@@ -50,6 +62,17 @@ def change_me(request: HttpRequest, body: SelfServicePatch) -> MeOut:
         raise ValidationError("Nothing to change: send at least one field.")
     updated = mailbox_service.modify_mailbox(who, mailbox, **changes)
     return MeOut(role=who.role, name=who.name, mailbox=MailboxOut.of(updated))
+
+
+@router.get("/me/download", response=ERRORS, openapi_extra=DOWNLOAD_DOC)
+def download_own_mailbox(
+    request: HttpRequest, format: Literal["mbox", "maildir"] = DOWNLOAD_FORMAT
+) -> StreamingHttpResponse:
+    """One's own mailbox as an mbox file or a Maildir archive, streamed."""
+    who, mailbox = _own(request)
+    if mailbox is None:
+        raise NotFoundError("This token belongs to a provider admin, who has no mailbox.")
+    return attachment(request, open_download(who, mailbox.login, format))
 
 
 def _audit(entry: AuditEntry) -> AuditOut:

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import content_disposition_header
+
+if TYPE_CHECKING:
+    from courriel.backup.download import Download
 
 
 def _next(chunks: Iterator[bytes]) -> bytes | None:
@@ -43,12 +47,11 @@ async def _pulled_in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
                 close()
 
 
-def attachment(
-    request: HttpRequest, chunks: Iterator[bytes], filename: str, content_type: str
-) -> StreamingHttpResponse:
-    """A download of `chunks` named `filename`, never cached (it is someone's mail)."""
+def attachment(request: HttpRequest, download: Download) -> StreamingHttpResponse:
+    """A mailbox download as a file to save, never cached (it is someone's mail)."""
+    chunks = download.chunks
     body = _pulled_in_threads(chunks) if isinstance(request, ASGIRequest) else chunks
-    response = StreamingHttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response = StreamingHttpResponse(body, content_type=download.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, download.filename)
     add_never_cache_headers(response)
     return response

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import ngettext
 
 from courriel.accounts.models import Domain
 from courriel.accounts.permissions import Actor
@@ -42,13 +40,6 @@ def _restore(
     except CourrielError as error:
         form.refuse(error)
         return None
-    messages.success(
-        request,
-        ngettext(
-            "%(count)d message restored.", "%(count)d messages restored.", len(report.restored)
-        )
-        % {"count": len(report.restored)},
-    )
     return report
 
 
@@ -101,7 +92,7 @@ def _download(
         download = open_download(actor, login, request.GET.get("format", "mbox"), domain=domain)
     except NotFoundError:
         raise Http404 from None
-    return attachment(request, download.chunks, download.filename, download.content_type)
+    return attachment(request, download)
 
 
 @domain_view
