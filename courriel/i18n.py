@@ -14,11 +14,47 @@ catalogue holds the text with its placeholders, and a translation may move them.
 from __future__ import annotations
 
 from django.utils.translation import gettext as django_gettext
+from django.utils.translation import ngettext as django_ngettext
+from django.utils.translation import pgettext
+
+
+def _configured() -> bool:
+    from django.conf import settings
+
+    return settings.configured
 
 
 def gettext(message: str) -> str:
-    from django.conf import settings
+    return django_gettext(message) if _configured() else message
 
-    if not settings.configured:
-        return message
-    return django_gettext(message)
+
+def ngettext(singular: str, plural: str, count: int) -> str:
+    if _configured():
+        return django_ngettext(singular, plural, count)
+    return singular if count == 1 else plural
+
+
+def format_size(size: int | None, space: str = " ") -> str:
+    """A size the way the manual writes it ("76 kB", "30 GB", "1.5 GB"), in the reader's
+    language ("1,5 Go"); the same as `courriel.units.format_size` in English."""
+    if not _configured():
+        from courriel import units
+
+        return units.format_size(size)
+    from django.utils.formats import number_format
+
+    if size is None:
+        return gettext("Unlimited")
+    if size < 1024:
+        return ngettext("%(count)s byte", "%(count)s bytes", size) % {"count": size}
+    for factor, unit in (
+        (1024**4, pgettext("size unit", "TB")),
+        (1024**3, pgettext("size unit", "GB")),
+        (1024**2, pgettext("size unit", "MB")),
+        (1024, pgettext("size unit", "kB")),
+    ):
+        if size >= factor:
+            amount = size / factor
+            places = 0 if amount == int(amount) or amount >= 100 else 1
+            return f"{number_format(amount, places)}{space}{unit}"
+    return str(size)  # pragma: no cover - unreachable

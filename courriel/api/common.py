@@ -11,6 +11,8 @@ from ninja import Field, Query, Schema
 
 from courriel.accounts.permissions import Actor
 from courriel.api.outputs import ErrorOut
+from courriel.errors import ValidationError
+from courriel.i18n import gettext as _
 
 T = TypeVar("T")
 MAX_LIMIT = 500
@@ -33,6 +35,13 @@ def responses(ok: Any, status: int = 200) -> dict[int, Any]:
 
 def actor(request: HttpRequest) -> Actor:
     return request.auth  # type: ignore[attr-defined,no-any-return]
+
+
+def some_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH body must change something."""
+    if not changes:
+        raise ValidationError(_("Nothing to change: send at least one field."))
+    return changes
 
 
 class Paging(Schema):

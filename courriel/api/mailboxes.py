@@ -21,6 +21,7 @@ from courriel.api.common import (
     actor,
     paged,
     responses,
+    some_changes,
 )
 from courriel.api.inputs import AccountMailIn, ImportIn, MailboxIn, MailboxPatch, PasswordIn
 from courriel.api.outputs import (
@@ -33,6 +34,7 @@ from courriel.api.outputs import (
 )
 from courriel.backup.download import open_download
 from courriel.errors import ValidationError
+from courriel.i18n import gettext as _
 from courriel.web.streaming import attachment
 
 router = Router(tags=["mailboxes"])
@@ -95,9 +97,7 @@ def show_mailbox(request: HttpRequest, name: str, login: str) -> MailboxOut:
 def modify_mailbox(request: HttpRequest, name: str, login: str, body: MailboxPatch) -> MailboxOut:
     who = actor(request)
     mailbox = get_mailbox(who, login, get_domain(who, name))
-    changes = body.changes()
-    if not changes:
-        raise ValidationError("Nothing to change: send at least one field.")
+    changes = some_changes(body.changes())
     return MailboxOut.of(mailbox_service.modify_mailbox(who, mailbox, **changes))
 
 
@@ -114,7 +114,7 @@ def change_password(request: HttpRequest, name: str, login: str, body: PasswordI
     who = actor(request)
     mailbox = get_mailbox(who, login, get_domain(who, name))
     if body.generate == bool(body.password):
-        raise ValidationError("Send either a password or generate: true.", field="password")
+        raise ValidationError(_("Send either a password or generate: true."), field="password")
     if body.generate:
         return PasswordOut(password=mailbox_service.generate_new_password(who, mailbox))
     mailbox_service.set_password(who, mailbox, body.password or "")

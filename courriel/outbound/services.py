@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from courriel.accounts.permissions import Actor, require_provider
 from courriel.delivery.message import header_block
+from courriel.i18n import gettext as _
 from courriel.outbound import admin
 from courriel.outbound.spool import Entry, get_spool
 
@@ -26,12 +27,12 @@ class ShownEntry:
 
 def list_entries(actor: Actor) -> list[Entry]:
     """Every entry, oldest first."""
-    require_provider(actor, "see the outbound queue")
+    require_provider(actor, _("see the outbound queue"))
     return sorted(get_spool().entries(), key=lambda entry: entry.created)
 
 
 def show_entry(actor: Actor, entry_id: str) -> ShownEntry:
-    require_provider(actor, "see the outbound queue")
+    require_provider(actor, _("see the outbound queue"))
     entry = admin.get_entry(entry_id)
     try:
         with open(get_spool().message_path(entry.id), "rb") as handle:
@@ -46,7 +47,7 @@ def retry_entries(actor: Actor, entry_ids: list[str] | None = None) -> int:
     server; returns how many."""
     from courriel.audit.log import record  # a database model: `queue list` needs none
 
-    require_provider(actor, "retry queued mail")
+    require_provider(actor, _("retry queued mail"))
     count = admin.retry(entry_ids)
     record(actor, "queue.retry", ", ".join(entry_ids) if entry_ids else "all", entries=count)
     return count
@@ -56,7 +57,7 @@ def delete_entries(actor: Actor, entry_ids: list[str]) -> int:
     """Delete entries without delivering them (no bounce is sent); returns how many."""
     from courriel.audit.log import record
 
-    require_provider(actor, "delete queued mail")
+    require_provider(actor, _("delete queued mail"))
     count = admin.delete(entry_ids)
     record(actor, "queue.delete", ", ".join(entry_ids), entries=count)
     return count
