@@ -223,7 +223,7 @@ def account_mail_field(label: Any, *, to_new_mailbox: bool = False) -> OptionalF
         choices=[("mailbox", _("New mailbox address"))] if to_new_mailbox else [],
         convert=_address,
         input_widget=forms.TextInput(
-            attrs={"inputmode": "email", "autocomplete": "off", "placeholder": "info@monsite.be"}
+            attrs={"inputmode": "email", "autocomplete": "off", "placeholder": "monsite@gmail.com"}
         ),
     )
 
