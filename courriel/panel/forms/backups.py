@@ -44,8 +44,6 @@ class RestoreForm(PanelForm):
         ),
     )
 
-    service_fields = {"snapshot": "snapshot", "login": "login"}
-
     def __init__(
         self, *args: Any, snapshots: list[dict[str, Any]], with_domain: bool, **kwargs: Any
     ) -> None:
