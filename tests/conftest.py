@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.browser",
     "tests.fixtures.platform",
+    "tests.fixtures.backups",
 ]
 
 

@@ -8,10 +8,9 @@ from ninja import Query, Router, Status
 from courriel.accounts.permissions import get_domain
 from courriel.accounts.schemas import AliasOut
 from courriel.accounts.services import aliases as alias_service
-from courriel.api.common import Paging, actor, paged, responses
+from courriel.api.common import Paging, actor, paged, responses, some_changes
 from courriel.api.inputs import AliasIn, AliasPatch
 from courriel.api.outputs import DeletedOut, Page
-from courriel.errors import ValidationError
 
 router = Router(tags=["aliases"])
 
@@ -46,9 +45,7 @@ def modify_alias(request: HttpRequest, name: str, alias: str, body: AliasPatch) 
     who = actor(request)
     found = alias_service.get_alias(who, get_domain(who, name), alias)
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    if not changes:
-        raise ValidationError("Nothing to change: send at least one field.")
-    return AliasOut.of(alias_service.modify_alias(who, found, **changes))
+    return AliasOut.of(alias_service.modify_alias(who, found, **some_changes(changes)))
 
 
 @router.delete("/domains/{name}/aliases/{path:alias}", response=responses(DeletedOut))

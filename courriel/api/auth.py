@@ -9,6 +9,7 @@ from ninja.security import HttpBearer
 from courriel.accounts.permissions import Actor
 from courriel.accounts.throttle import throttle
 from courriel.api import tokens
+from courriel.i18n import gettext as _
 
 
 class TokenAuth(HttpBearer):
@@ -18,7 +19,9 @@ class TokenAuth(HttpBearer):
         ip = request.META.get("REMOTE_ADDR", "")
         wait = throttle.retry_after("", ip)
         if wait:
-            raise HttpError(429, f"Too many failed attempts: wait {wait} seconds.")
+            raise HttpError(
+                429, _("Too many failed attempts: wait %(seconds)s seconds.") % {"seconds": wait}
+            )
         token = token.strip()
         actor = tokens.authenticate(token)
         if actor is None and token.startswith(tokens.PREFIX):

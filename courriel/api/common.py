@@ -7,10 +7,12 @@ from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Field, Schema
+from ninja import Field, Query, Schema
 
 from courriel.accounts.permissions import Actor
 from courriel.api.outputs import ErrorOut
+from courriel.errors import ValidationError
+from courriel.i18n import gettext as _
 
 T = TypeVar("T")
 MAX_LIMIT = 500
@@ -35,6 +37,13 @@ def actor(request: HttpRequest) -> Actor:
     return request.auth  # type: ignore[attr-defined,no-any-return]
 
 
+def some_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH body must change something."""
+    if not changes:
+        raise ValidationError(_("Nothing to change: send at least one field."))
+    return changes
+
+
 class Paging(Schema):
     limit: int = Field(50, ge=1, le=MAX_LIMIT, description="How many items (at most 500).")
     offset: int = Field(0, ge=0, le=10**9, description="How many items to skip.")
@@ -53,3 +62,20 @@ def paged(
         "limit": paging.limit,
         "offset": paging.offset,
     }
+
+
+# A mailbox download: documented for clients (and schemathesis) as a file.
+DOWNLOAD_FORMAT = Query(
+    "mbox", description="mbox (one file, every folder) or maildir (a .tar.gz of the Maildir)."
+)
+DOWNLOAD_DOC: dict[str, Any] = {
+    "responses": {
+        200: {
+            "description": "The mailbox, made while it is sent.",
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("application/mbox", "application/gzip")
+            },
+        }
+    }
+}

@@ -8,11 +8,12 @@ from ninja import Query, Router, Status
 from courriel.accounts.permissions import get_domain, visible_domains
 from courriel.accounts.schemas import DomainAliasOut, DomainOut, UsageOut
 from courriel.accounts.services import domains as domain_service
+from courriel.accounts.services.dns import dns_records
 from courriel.accounts.services.limits import usage
 from courriel.accounts.setup_summary import setup_facts
 from courriel.api.common import Paging, actor, paged, responses
 from courriel.api.inputs import DomainAliasIn, DomainIn, DomainPatch
-from courriel.api.outputs import DeletedOut, DomainCreatedOut, Page
+from courriel.api.outputs import DeletedOut, DnsRecordOut, DomainCreatedOut, Page
 from courriel.web.usage import recent_disk_usage
 
 router = Router(tags=["domains"])
@@ -50,6 +51,7 @@ def create_domain(request: HttpRequest, body: DomainIn) -> Status[DomainCreatedO
             owner=created.owner.login if created.owner else None,
             password=created.password,
             setup=dict(setup_facts(created.domain, created.password)),
+            setup_mail_sent_to=created.setup_mail_to,
         ),
     )
 
@@ -76,6 +78,14 @@ def modify_domain(request: HttpRequest, name: str, body: DomainPatch) -> DomainO
 def delete_domain(request: HttpRequest, name: str) -> DeletedOut:
     who = actor(request)
     return DeletedOut(deleted=domain_service.delete_domain(who, get_domain(who, name)))
+
+
+@router.get("/domains/{name}/dns", response=responses(list[DnsRecordOut]))
+def dns(request: HttpRequest, name: str) -> list[DnsRecordOut]:
+    """The MX, SPF, DKIM and DMARC records to publish for the domain (and the MX and SPF
+    of its domain aliases)."""
+    records = dns_records(get_domain(actor(request), name))
+    return [DnsRecordOut(**r.as_dict(), zone_line=r.zone_line()) for r in records]
 
 
 @router.get("/domains/{name}/domain-aliases", response=responses(list[DomainAliasOut]))

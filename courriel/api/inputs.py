@@ -129,6 +129,11 @@ class MailboxIn(In):
     disabled: bool = False
     deliver_normally: bool = True
     forward_to: list[Name] = Field(default_factory=list, max_length=100)
+    send_account_mail_to: Email | None = Field(
+        default=None,
+        description='"Send new account email to": "mailbox" (the new mailbox) or an address; '
+        "null: don't send.",
+    )
 
 
 class SelfServicePatch(In):
@@ -169,6 +174,10 @@ class MailboxPatch(SelfServicePatch):
     quota: Size | None = None
     primary_enabled: bool | None = None
     addresses: list[Name] | None = Field(default=None, max_length=100)
+
+
+class AccountMailIn(In):
+    to: Email = Field(description='"mailbox" (the mailbox\'s own address) or an address.')
 
 
 class PasswordIn(In):

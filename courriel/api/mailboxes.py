@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Status
 
 from courriel.accounts.importer import import_mailboxes
@@ -11,10 +13,29 @@ from courriel.accounts.permissions import get_domain, get_mailbox
 from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.accounts.services.limits import usage
-from courriel.api.common import Paging, actor, paged, responses
-from courriel.api.inputs import ImportIn, MailboxIn, MailboxPatch, PasswordIn
-from courriel.api.outputs import DeletedOut, ImportLineOut, MailboxCreatedOut, Page, PasswordOut
+from courriel.api.common import (
+    DOWNLOAD_DOC,
+    DOWNLOAD_FORMAT,
+    ERRORS,
+    Paging,
+    actor,
+    paged,
+    responses,
+    some_changes,
+)
+from courriel.api.inputs import AccountMailIn, ImportIn, MailboxIn, MailboxPatch, PasswordIn
+from courriel.api.outputs import (
+    AccountMailOut,
+    DeletedOut,
+    ImportLineOut,
+    MailboxCreatedOut,
+    Page,
+    PasswordOut,
+)
+from courriel.backup.download import open_download
 from courriel.errors import ValidationError
+from courriel.i18n import gettext as _
+from courriel.web.streaming import attachment
 
 router = Router(tags=["mailboxes"])
 
@@ -53,6 +74,7 @@ def create_mailbox(request: HttpRequest, name: str, body: MailboxIn) -> Status[M
             mailbox=MailboxOut.of(created.mailbox),
             password=created.password,
             additional_mailboxes=usage(domain).additional_mailboxes,
+            account_mail_sent_to=created.account_mail_to,
         ),
     )
 
@@ -75,9 +97,7 @@ def show_mailbox(request: HttpRequest, name: str, login: str) -> MailboxOut:
 def modify_mailbox(request: HttpRequest, name: str, login: str, body: MailboxPatch) -> MailboxOut:
     who = actor(request)
     mailbox = get_mailbox(who, login, get_domain(who, name))
-    changes = body.changes()
-    if not changes:
-        raise ValidationError("Nothing to change: send at least one field.")
+    changes = some_changes(body.changes())
     return MailboxOut.of(mailbox_service.modify_mailbox(who, mailbox, **changes))
 
 
@@ -94,8 +114,34 @@ def change_password(request: HttpRequest, name: str, login: str, body: PasswordI
     who = actor(request)
     mailbox = get_mailbox(who, login, get_domain(who, name))
     if body.generate == bool(body.password):
-        raise ValidationError("Send either a password or generate: true.", field="password")
+        raise ValidationError(_("Send either a password or generate: true."), field="password")
     if body.generate:
         return PasswordOut(password=mailbox_service.generate_new_password(who, mailbox))
     mailbox_service.set_password(who, mailbox, body.password or "")
     return PasswordOut(password=None)
+
+
+@router.post("/domains/{name}/mailboxes/{login}/account-mail", response=responses(AccountMailOut))
+def send_account_mail(
+    request: HttpRequest, name: str, login: str, body: AccountMailIn
+) -> AccountMailOut:
+    """Edit Mailbox's "Send updated account email to": the mailbox's settings, never its
+    password."""
+    who = actor(request)
+    mailbox = get_mailbox(who, login, get_domain(who, name))
+    return AccountMailOut(sent_to=mailbox_service.send_account_mail(who, mailbox, body.to))
+
+
+@router.get(
+    "/domains/{name}/mailboxes/{login}/download", response=ERRORS, openapi_extra=DOWNLOAD_DOC
+)
+def download_mailbox(
+    request: HttpRequest,
+    name: str,
+    login: str,
+    format: Literal["mbox", "maildir"] = DOWNLOAD_FORMAT,
+) -> StreamingHttpResponse:
+    """The whole mailbox as an mbox file or a Maildir archive, streamed."""
+    who = actor(request)
+    domain = get_domain(who, name)
+    return attachment(request, open_download(who, login, format, domain=domain.name))

@@ -3,8 +3,10 @@ their API tokens."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router
 
 from courriel.accounts.models import Mailbox
@@ -12,13 +14,25 @@ from courriel.accounts.permissions import Actor, visible_domains, visible_mailbo
 from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.api import tokens as token_service
-from courriel.api.common import Paging, actor, paged, responses
+from courriel.api.common import (
+    DOWNLOAD_DOC,
+    DOWNLOAD_FORMAT,
+    ERRORS,
+    Paging,
+    actor,
+    paged,
+    responses,
+    some_changes,
+)
 from courriel.api.inputs import SelfServicePatch
 from courriel.api.models import ApiToken
 from courriel.api.outputs import AuditOut, DeletedOut, MeOut, Page, TokenOut
 from courriel.audit.log import entries_for
 from courriel.audit.models import AuditEntry
-from courriel.errors import NotFoundError, ValidationError
+from courriel.backup.download import open_download
+from courriel.errors import NotFoundError
+from courriel.i18n import gettext as _
+from courriel.web.streaming import attachment
 
 router = Router(tags=["me"])
 
@@ -26,6 +40,13 @@ router = Router(tags=["me"])
 def _own(request: HttpRequest) -> tuple[Actor, Mailbox | None]:
     who = actor(request)
     mailbox = visible_mailboxes(who).filter(pk=who.mailbox_id).first() if who.mailbox_id else None
+    return who, mailbox
+
+
+def _own_mailbox(request: HttpRequest) -> tuple[Actor, Mailbox]:
+    who, mailbox = _own(request)
+    if mailbox is None:
+        raise NotFoundError(_("This token belongs to a provider admin, who has no mailbox."))
     return who, mailbox
 
 
@@ -42,14 +63,18 @@ def me(request: HttpRequest) -> MeOut:
 @router.patch("/me", response=responses(MeOut))
 def change_me(request: HttpRequest, body: SelfServicePatch) -> MeOut:
     """Self-service: password, forwarding, automatic reply, language."""
-    who, mailbox = _own(request)
-    if mailbox is None:
-        raise NotFoundError("This token belongs to a provider admin, who has no mailbox.")
-    changes = body.changes()
-    if not changes:
-        raise ValidationError("Nothing to change: send at least one field.")
-    updated = mailbox_service.modify_mailbox(who, mailbox, **changes)
+    who, mailbox = _own_mailbox(request)
+    updated = mailbox_service.modify_mailbox(who, mailbox, **some_changes(body.changes()))
     return MeOut(role=who.role, name=who.name, mailbox=MailboxOut.of(updated))
+
+
+@router.get("/me/download", response=ERRORS, openapi_extra=DOWNLOAD_DOC)
+def download_own_mailbox(
+    request: HttpRequest, format: Literal["mbox", "maildir"] = DOWNLOAD_FORMAT
+) -> StreamingHttpResponse:
+    """One's own mailbox as an mbox file or a Maildir archive, streamed."""
+    who, mailbox = _own_mailbox(request)
+    return attachment(request, open_download(who, mailbox.login, format))
 
 
 def _audit(entry: AuditEntry) -> AuditOut:

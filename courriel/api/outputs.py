@@ -30,12 +30,26 @@ class DomainCreatedOut(BaseModel):
     owner: str | None
     password: str | None  # the generated owner password, shown once
     setup: dict[str, str]  # the "mail domain has been set up" facts
+    setup_mail_sent_to: str | None  # the contact address they were mailed to, if any
 
 
 class MailboxCreatedOut(BaseModel):
     mailbox: MailboxOut
     password: str | None  # generated, shown once
     additional_mailboxes: int | None
+    account_mail_sent_to: str | None  # where the account e-mail went, if anywhere
+
+
+class DnsRecordOut(BaseModel):
+    name: str
+    type: str
+    value: str
+    purpose: str
+    zone_line: str  # the record as a BIND zone file line
+
+
+class AccountMailOut(BaseModel):
+    sent_to: str
 
 
 class PasswordOut(BaseModel):

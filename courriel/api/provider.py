@@ -13,13 +13,14 @@ from courriel.accounts.services import servers as server_service
 from courriel.api.common import actor, responses
 from courriel.api.inputs import PlanIn, PlanPatch, ServerIn, ServerPatch
 from courriel.api.outputs import DeletedOut
+from courriel.i18n import gettext as _
 
 router = Router(tags=["provider"])
 
 
 @router.get("/servers", response=responses(list[ServerOut]))
 def list_servers(request: HttpRequest) -> list[ServerOut]:
-    require_provider(actor(request), "list hosting servers")
+    require_provider(actor(request), _("list hosting servers"))
     return [ServerOut.of(s) for s in server_service.list_servers()]
 
 
@@ -31,14 +32,14 @@ def add_server(request: HttpRequest, body: ServerIn) -> Status[ServerOut]:
 
 @router.get("/servers/{name}", response=responses(ServerOut))
 def show_server(request: HttpRequest, name: str) -> ServerOut:
-    require_provider(actor(request), "see hosting servers")
+    require_provider(actor(request), _("see hosting servers"))
     return ServerOut.of(server_service.get_server(name))
 
 
 @router.patch("/servers/{name}", response=responses(ServerOut))
 def modify_server(request: HttpRequest, name: str, body: ServerPatch) -> ServerOut:
     who = actor(request)
-    require_provider(who, "change hosting servers")
+    require_provider(who, _("change hosting servers"))
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     server = server_service.modify_server(who, server_service.get_server(name), **changes)
     return ServerOut.of(server)
@@ -47,7 +48,7 @@ def modify_server(request: HttpRequest, name: str, body: ServerPatch) -> ServerO
 @router.delete("/servers/{name}", response=responses(DeletedOut))
 def delete_server(request: HttpRequest, name: str) -> DeletedOut:
     who = actor(request)
-    require_provider(who, "delete hosting servers")
+    require_provider(who, _("delete hosting servers"))
     server = server_service.get_server(name)
     server_service.delete_server(who, server)
     return DeletedOut(deleted=[server.name])
@@ -55,7 +56,7 @@ def delete_server(request: HttpRequest, name: str) -> DeletedOut:
 
 @router.get("/plans", response=responses(list[PlanOut]))
 def list_plans(request: HttpRequest) -> list[PlanOut]:
-    require_provider(actor(request), "list plans")
+    require_provider(actor(request), _("list plans"))
     return [PlanOut.of(p) for p in Plan.objects.order_by("id")]
 
 
@@ -70,14 +71,14 @@ def create_plan(request: HttpRequest, body: PlanIn) -> Status[PlanOut]:
 
 @router.get("/plans/{name}", response=responses(PlanOut))
 def show_plan(request: HttpRequest, name: str) -> PlanOut:
-    require_provider(actor(request), "see plans")
+    require_provider(actor(request), _("see plans"))
     return PlanOut.of(plan_service.get_plan(name))
 
 
 @router.patch("/plans/{name}", response=responses(PlanOut))
 def modify_plan(request: HttpRequest, name: str, body: PlanPatch) -> PlanOut:
     who = actor(request)
-    require_provider(who, "change plans")
+    require_provider(who, _("change plans"))
     values = body.model_dump(exclude_unset=True)
     label = values.pop("label", None)
     plan = plan_service.modify_plan(who, plan_service.get_plan(name), label=label, **values)
@@ -87,7 +88,7 @@ def modify_plan(request: HttpRequest, name: str, body: PlanPatch) -> PlanOut:
 @router.delete("/plans/{name}", response=responses(DeletedOut))
 def delete_plan(request: HttpRequest, name: str) -> DeletedOut:
     who = actor(request)
-    require_provider(who, "delete plans")
+    require_provider(who, _("delete plans"))
     plan = plan_service.get_plan(name)
     plan_service.delete_plan(who, plan)
     return DeletedOut(deleted=[plan.name])

@@ -22,6 +22,7 @@ from courriel.accounts.permissions import Actor, require_provider
 from courriel.api.models import ApiToken
 from courriel.audit.log import record
 from courriel.errors import NotFoundError, ValidationError
+from courriel.i18n import gettext as _
 
 PREFIX = "crl_"
 SHOWN_PREFIX = 10  # characters kept in clear to recognise a token in a list
@@ -42,22 +43,22 @@ def _holder(
     actor: Actor, admin: str | None, login: str | None
 ) -> tuple[User | None, Mailbox | None]:
     if admin or login:
-        require_provider(actor, "create API tokens for other people")
+        require_provider(actor, _("create API tokens for other people"))
         if admin:
             user = User.objects.filter(username=admin.strip(), is_staff=True).first()
             if user is None:
-                raise NotFoundError(f"No provider admin named {admin!r}.")
+                raise NotFoundError(_("No provider admin named %(name)s.") % {"name": repr(admin)})
             return user, None
         mailbox = Mailbox.objects.filter(login=(login or "").strip().lower()).first()
         if mailbox is None:
-            raise NotFoundError(f"No mailbox with login {login!r}.")
+            raise NotFoundError(_("No mailbox with login %(login)s.") % {"login": repr(login)})
         return None, mailbox
     if actor.mailbox_id is not None and actor.role != "provider":
         return None, Mailbox.objects.get(pk=actor.mailbox_id)
     if actor.user_id is not None:
         return User.objects.get(pk=actor.user_id), None
     raise ValidationError(
-        "Say whose token this is: --admin USERNAME or --login MAILBOX_LOGIN.", field="holder"
+        _("Say whose token this is: --admin USERNAME or --login MAILBOX_LOGIN."), field="holder"
     )
 
 
@@ -68,7 +69,7 @@ def create_token(
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationError(
-            "Give the token a name of 1 to 100 characters (what it is for).", field="name"
+            _("Give the token a name of 1 to 100 characters (what it is for)."), field="name"
         )
     user, mailbox = _holder(actor, admin, login)
     secret = PREFIX + secrets.token_urlsafe(32)
@@ -93,7 +94,7 @@ def tokens_of(actor: Actor, *, everyone: bool = False) -> QuerySet[ApiToken]:
     """The actor's own tokens; the provider may ask for every token."""
     tokens = ApiToken.objects.select_related("user", "mailbox")
     if everyone:
-        require_provider(actor, "list everyone's API tokens")
+        require_provider(actor, _("list everyone's API tokens"))
         return tokens.all()
     if actor.mailbox_id is not None and actor.role != "provider":
         return tokens.filter(mailbox_id=actor.mailbox_id)
@@ -108,7 +109,7 @@ def revoke_token(actor: Actor, token_id: int) -> ApiToken:
     scope = tokens_of(actor, everyone=actor.is_provider)
     token = scope.filter(pk=token_id).first()
     if token is None:
-        raise NotFoundError(f"No API token {token_id}.")
+        raise NotFoundError(_("No API token %(id)s.") % {"id": token_id})
     record(
         actor,
         "token.revoke",

@@ -25,6 +25,7 @@ from courriel.accounts.models import Mailbox
 from courriel.accounts.permissions import Actor, get_mailbox
 from courriel.config import get_config
 from courriel.errors import NotFoundError, ValidationError
+from courriel.i18n import gettext as _
 from courriel.mailstore import quota
 
 CHUNK = 64 * 1024
@@ -45,7 +46,10 @@ def open_download(
     mailboxes; the provider: any), then stream lazily."""
     mailbox = get_mailbox(actor, login)
     if domain is not None and mailbox.domain.name != normalize_domain(domain):
-        raise NotFoundError(f"No mailbox with login {login!r} in {domain}.")
+        raise NotFoundError(
+            _("No mailbox with login %(login)s in %(domain)s.")
+            % {"login": repr(login), "domain": domain}
+        )
     maildir = mailbox.maildir_path(get_config().mail_root)
     folders = _folders(maildir, folder)
     stamp = time.strftime("%Y-%m-%d")
@@ -57,7 +61,9 @@ def open_download(
             "application/gzip",
             maildir_tar_chunks(maildir, f"{mailbox.login}/Maildir"),
         )
-    raise ValidationError(f"Unknown format {fmt!r}: choose mbox or maildir.")
+    raise ValidationError(
+        _("Unknown format %(format)s: choose mbox or maildir.") % {"format": repr(fmt)}
+    )
 
 
 def _folders(maildir: Path, folder: str | None) -> list[tuple[str, Path]]:
@@ -71,7 +77,7 @@ def _folders(maildir: Path, folder: str | None) -> list[tuple[str, Path]]:
         return found
     wanted = [item for item in found if item[0].lower() == folder.strip("/").lower()]
     if not wanted:
-        raise NotFoundError(f"No folder {folder!r} in this mailbox.")
+        raise NotFoundError(_("No folder %(folder)s in this mailbox.") % {"folder": repr(folder)})
     return wanted
 
 

@@ -33,9 +33,10 @@ from courriel.backup import manifest, store
 from courriel.backup.policy import BackupPolicy, load_policy
 from courriel.config import get_config
 from courriel.errors import LimitError, NotFoundError, ServiceUnavailableError
+from courriel.i18n import format_size
+from courriel.i18n import gettext as _
 from courriel.mailstore import quota
 from courriel.mailstore.maildir import MaildirError, deliver, folder_path
-from courriel.units import format_size
 
 _FLAGS = ":2,"
 _MESSAGE_DIRS = ("cur", "new")
@@ -115,10 +116,13 @@ def restore_mail(
                 continue
             plan.append((mailbox, candidates))
         if message and not any(c for _, c in plan):
-            where = f"{login}'s mailbox" if login else domain.display_name
+            where = _("%(login)s's mailbox") % {"login": login} if login else domain.display_name
             raise NotFoundError(
-                f"No message {message!r} in {where} in snapshot {found.name} ({day}). "
-                "Give its Message-ID or its file name, or try an older snapshot."
+                _(
+                    "No message %(message)s in %(where)s in snapshot %(snapshot)s (%(day)s). "
+                    "Give its Message-ID or its file name, or try an older snapshot."
+                )
+                % {"message": repr(message), "where": where, "snapshot": found.name, "day": day}
             )
         plan = [(m, _not_present(m, c, report)) for m, c in plan]
         _check_quota(domain, plan)
@@ -254,23 +258,38 @@ def _check_quota(domain: Domain, plan: list[tuple[Mailbox, list[Candidate]]]) ->
             used = quota.usage(_maildir(mailbox))[0]
             if used + size > mailbox.quota:
                 problems.append(
-                    f"{mailbox.login} would need {format_size(size)} more but uses "
-                    f"{format_size(used)} of its {format_size(mailbox.quota)} quota"
+                    _("%(login)s would need %(size)s more but uses %(used)s of its %(quota)s quota")
+                    % {
+                        "login": mailbox.login,
+                        "size": format_size(size),
+                        "used": format_size(used),
+                        "quota": format_size(mailbox.quota),
+                    }
                 )
     limit = domain.top.effective_plan.mail_quota
     if limit is not None and total:
         used = disk_usage(domain)
         if used + total > limit:
             problems.append(
-                f"{domain.top.display_name} would need {format_size(total)} more but uses "
-                f"{format_size(used)} of its {format_size(limit)} of mail space"
+                _(
+                    "%(domain)s would need %(size)s more but uses %(used)s of its "
+                    "%(quota)s of mail space"
+                )
+                % {
+                    "domain": domain.top.display_name,
+                    "size": format_size(total),
+                    "used": format_size(used),
+                    "quota": format_size(limit),
+                }
             )
     if problems:
         raise QuotaExceededError(
-            "Nothing was restored: the restore does not fit in the quota ("
-            + "; ".join(problems)
-            + "). Free some space or raise the quota, or restore less (one folder or one "
-            "message)."
+            _(
+                "Nothing was restored: the restore does not fit in the quota (%(problems)s). "
+                "Free some space or raise the quota, or restore less (one folder or one "
+                "message)."
+            )
+            % {"problems": "; ".join(problems)}
         )
 
 
@@ -315,9 +334,12 @@ def _write(
     except (MaildirError, OSError) as error:
         total = sum(len(c) for _, c in plan)
         raise RestoreIncomplete(
-            f"The restore stopped after {len(report.restored)} of {total} messages: "
-            f"{error.strerror or error}. The restored ones are in place; free space and run "
-            "the same restore again to restore the rest (messages already there are skipped).",
+            _(
+                "The restore stopped after %(done)s of %(total)s messages: %(error)s. The "
+                "restored ones are in place; free space and run the same restore again to "
+                "restore the rest (messages already there are skipped)."
+            )
+            % {"done": len(report.restored), "total": total, "error": error.strerror or error},
             report,
         ) from None
     finally:

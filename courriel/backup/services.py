@@ -13,6 +13,7 @@ from courriel.accounts.permissions import Actor, require_provider, visible_mailb
 from courriel.backup import database, status, store
 from courriel.backup.policy import load_policy, local_now
 from courriel.backup.restore import RestoreReport, restore_mail
+from courriel.i18n import gettext as _
 
 
 def _visible_pairs(actor: Actor) -> set[tuple[str, str]] | None:
@@ -61,7 +62,7 @@ def list_snapshots(actor: Actor) -> list[dict[str, Any]]:
 
 def overview(actor: Actor) -> dict[str, Any]:
     """Everything `courriel backup list` shows (provider only)."""
-    require_provider(actor, "see the backups of every customer")
+    require_provider(actor, _("see the backups of every customer"))
     directory = load_policy().directory
     return {
         "directory": str(directory),
@@ -97,7 +98,7 @@ def restore(
 
 
 def find_dump(actor: Actor, ref: str | None) -> database.Dump:
-    require_provider(actor, "restore the database")
+    require_provider(actor, _("restore the database"))
     return database.find(load_policy().directory, ref)
 
 
@@ -106,7 +107,7 @@ def restore_database(actor: Actor, dump: database.Dump) -> str:
     dump of the database as it was just before, so the restore can be undone."""
     from courriel.audit.log import record
 
-    require_provider(actor, "restore the database")
+    require_provider(actor, _("restore the database"))
     policy = load_policy()
     safety = database.restore(dump, store.ensure_directory(policy), local_now())
     record(actor, "backup.restore_database", dump.name, previous=safety.name)

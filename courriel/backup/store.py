@@ -36,6 +36,7 @@ from typing import Any
 
 from courriel.backup.policy import BackupPolicy
 from courriel.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from courriel.i18n import gettext as _
 
 INFO = "info.json"
 TREE = "mail"
@@ -75,14 +76,19 @@ def ensure_directory(policy: BackupPolicy) -> Path:
         return directory
     if policy.explicit_directory:
         raise ServiceUnavailableError(
-            f"The backup directory {directory} does not exist: is the backup disk mounted? "
-            "Create the directory if this is its first use, or set [backup] directory."
+            _(
+                "The backup directory %(directory)s does not exist: is the backup disk "
+                "mounted? Create the directory if this is its first use, or set [backup] "
+                "directory."
+            )
+            % {"directory": directory}
         )
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
         raise ServiceUnavailableError(
-            f"Cannot create the backup directory {directory}: {error.strerror}."
+            _("Cannot create the backup directory %(directory)s: %(error)s.")
+            % {"directory": directory, "error": error.strerror}
         ) from None
     return directory
 
@@ -121,7 +127,8 @@ def find(directory: Path, ref: str | None) -> Snapshot:
     every = snapshots(directory)
     if not every:
         raise NotFoundError(
-            f"There is no snapshot in {directory} yet: run `courriel backup run` first."
+            _("There is no snapshot in %(directory)s yet: run `courriel backup run` first.")
+            % {"directory": directory}
         )
     if not ref:
         return max(every, key=lambda s: s.taken_at)
@@ -132,7 +139,10 @@ def find(directory: Path, ref: str | None) -> Snapshot:
     if by_date:
         return max(by_date, key=lambda s: s.taken_at)
     names = ", ".join(s.name for s in every)
-    raise NotFoundError(f"No snapshot {ref!r}. Snapshots: {names} (`courriel backup list`).")
+    raise NotFoundError(
+        _("No snapshot %(ref)s. Snapshots: %(names)s (`courriel backup list`).")
+        % {"ref": repr(ref), "names": names}
+    )
 
 
 def write_info(path: Path, info: dict[str, Any]) -> None:

@@ -35,9 +35,10 @@ def queue() -> None:
 @json_option
 def queue_list(as_json: bool) -> None:
     """Entries waiting, with their recipients and last error."""
-    from courriel.outbound.spool import get_spool
+    from courriel.accounts.permissions import Actor
+    from courriel.outbound.services import list_entries
 
-    entries = list(get_spool().entries())
+    entries = list_entries(Actor.cli())
     if as_json:
         emit_json(
             [
@@ -82,11 +83,11 @@ def queue_list(as_json: bool) -> None:
 @json_option
 def queue_show(entry_id: str, as_json: bool) -> None:
     """One entry: envelope, recipients and the message headers."""
-    from courriel.delivery.message import header_block
-    from courriel.outbound.admin import get_entry
-    from courriel.outbound.spool import get_spool
+    from courriel.accounts.permissions import Actor
+    from courriel.outbound.services import show_entry
 
-    entry = get_entry(entry_id)
+    shown = show_entry(Actor.cli(), entry_id)
+    entry = shown.entry
     if as_json:
         emit_json(
             {
@@ -112,7 +113,7 @@ def queue_show(entry_id: str, as_json: bool) -> None:
     for recipient in entry.recipients:
         click.echo(f"  {recipient.address}: {recipient.status} {recipient.last_error}")
     click.echo("")
-    click.echo(header_block(get_spool().read_message(entry.id)).decode("utf-8", "replace"))
+    click.echo(shown.headers)
 
 
 @queue.command("retry")
@@ -120,9 +121,11 @@ def queue_show(entry_id: str, as_json: bool) -> None:
 @needs_db
 def queue_retry(entry_ids: tuple[str, ...]) -> None:
     """Try entries again now (all of them when no id is given)."""
-    from courriel.outbound.admin import retry, running_pid
+    from courriel.accounts.permissions import Actor
+    from courriel.outbound.admin import running_pid
+    from courriel.outbound.services import retry_entries
 
-    count = retry(list(entry_ids) or None)
+    count = retry_entries(Actor.cli(), list(entry_ids) or None)
     where = "the running server will try now" if running_pid() else "at the next `courriel serve`"
     click.echo(f"{count} entries due now ({where}).")
 
@@ -130,12 +133,14 @@ def queue_retry(entry_ids: tuple[str, ...]) -> None:
 @queue.command("delete")
 @click.argument("entry_ids", nargs=-1, required=True)
 @yes_option
+@needs_db
 def queue_delete(entry_ids: tuple[str, ...], yes: bool) -> None:
     """Delete entries without delivering them (no bounce is sent)."""
-    from courriel.outbound.admin import delete
+    from courriel.accounts.permissions import Actor
+    from courriel.outbound.services import delete_entries
 
     confirm(f"Delete {len(entry_ids)} queued message(s) without delivering them?", yes)
-    click.echo(f"{delete(list(entry_ids))} entries deleted.")
+    click.echo(f"{delete_entries(Actor.cli(), list(entry_ids))} entries deleted.")
 
 
 @click.command()

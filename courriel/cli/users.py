@@ -31,7 +31,8 @@ def register(cli: click.Group) -> None:
 
 @click.group()
 def user() -> None:
-    """Mailboxes: create, list, show, modify, delete, password, forward, autoreply, import."""
+    """Mailboxes: create, list, show, modify, delete, password, forward, autoreply, import,
+    send-account-mail."""
 
 
 def _context(domain_name: str) -> tuple[Any, Any]:
@@ -353,6 +354,27 @@ def user_password(domain: str, login: str, password: str | None, generate: bool)
         return
     set_password(actor, mailbox, password if password is not None else read_password_twice())
     click.echo(f"Password of {mailbox.login} changed.")
+
+
+@user.command("send-account-mail")
+@click.argument("domain")
+@click.argument("login")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="mailbox|ADDRESS",
+    help="The mailbox's own address (mailbox) or another address.",
+)
+@needs_db
+def user_send_account_mail(domain: str, login: str, to: str) -> None:
+    """E-mail a mailbox's settings (servers, ports, login; never the password), like the
+    panel's "Send updated account email to"."""
+    from courriel.accounts.services.mailboxes import send_account_mail
+
+    actor, mailbox = _mailbox(domain, login)
+    sent_to = send_account_mail(actor, mailbox, to)
+    click.echo(f"Account e-mail for {mailbox.login} sent to {sent_to}.")
 
 
 @user.command("forward")

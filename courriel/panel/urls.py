@@ -7,10 +7,12 @@ from courriel.autoconfig import views as autoconfig
 from courriel.panel.views import (
     aliases,
     auth,
+    backups,
     domains,
     mailboxes,
     passwords,
     provider,
+    queue,
     selfservice,
     tokens,
 )
@@ -33,6 +35,8 @@ urlpatterns = [
         name="domain-alias-delete",
     ),
     path("d/<str:domain>/audit/", domains.audit, name="domain-audit"),
+    path("d/<str:domain>/dns/", domains.dns, name="domain-dns"),
+    path("d/<str:domain>/backups/", backups.domain_backups, name="domain-backups"),
     path("d/<str:domain>/users/", mailboxes.user_list, name="users"),
     path("d/<str:domain>/users/new/", mailboxes.user_new, name="user-new"),
     path("d/<str:domain>/users/batch/", mailboxes.batch, name="users-batch"),
@@ -42,6 +46,11 @@ urlpatterns = [
         "d/<str:domain>/user/<str:login>/generate-password/",
         mailboxes.generate_password,
         name="user-generate-password",
+    ),
+    path(
+        "d/<str:domain>/user/<str:login>/download",
+        backups.user_download,
+        name="user-download",
     ),
     path(
         "d/<str:domain>/user/<str:login>/mobileconfig",
@@ -60,6 +69,7 @@ urlpatterns = [
     path("me/forwarding/", selfservice.forwarding, name="me-forwarding"),
     path("me/autoreply/", selfservice.autoreply, name="me-autoreply"),
     path("me/mobileconfig", autoconfig.own_profile, name="me-mobileconfig"),
+    path("me/download", backups.own_download, name="me-download"),
     # API tokens
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
@@ -84,4 +94,9 @@ urlpatterns = [
     ),
     path("provider/impersonate/stop/", provider.impersonate_stop, name="impersonate-stop"),
     path("provider/audit/", provider.audit, name="provider-audit"),
+    path("provider/queue/", queue.queue_list, name="provider-queue"),
+    path("provider/queue/retry/", queue.queue_retry, name="provider-queue-retry"),
+    path("provider/queue/delete/", queue.queue_delete, name="provider-queue-delete"),
+    path("provider/queue/entry/<str:entry_id>/", queue.queue_entry, name="provider-queue-entry"),
+    path("provider/backups/", backups.provider_backups, name="provider-backups"),
 ]

@@ -32,12 +32,20 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/domains/{name}/mailboxes/import"): {"text": f"evil:Evil:{STRONG}"},
     ("patch", "/domains/{name}/mailboxes/{login}"): {"forward_to": ["evil@example.org"]},
     ("post", "/domains/{name}/mailboxes/{login}/password"): {"generate": True},
+    ("post", "/domains/{name}/mailboxes/{login}/account-mail"): {"to": "evil@example.org"},
     ("post", "/domains/{name}/aliases"): {"name": "evil", "forward_to": ["evil@example.org"]},
     ("patch", "/domains/{name}/aliases/{alias}"): {"forward_to": ["evil@example.org"]},
     ("patch", "/me"): {"real_name": "Me"},
 }
 # Operations about the caller themselves: allowed, checked for what they show.
-OWN = {("get", "/me"), ("patch", "/me"), ("get", "/audit"), ("get", "/tokens"), ("get", "/domains")}
+OWN = {
+    ("get", "/me"),
+    ("patch", "/me"),
+    ("get", "/me/download"),
+    ("get", "/audit"),
+    ("get", "/tokens"),
+    ("get", "/domains"),
+}
 
 
 def operations() -> list[tuple[str, str]]:

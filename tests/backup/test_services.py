@@ -3,52 +3,18 @@
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from courriel.accounts.permissions import Actor
 from courriel.backup import services
 from courriel.backup.download import open_download
-from courriel.backup.policy import BackupPolicy, load_policy
-from courriel.backup.runner import run_backup
-from courriel.config import get_config
+from courriel.backup.policy import BackupPolicy
 from courriel.errors import NotFoundError, PermissionDeniedError
 from courriel.mailstore.maildir import deliver
 from tests.backup.mail import STRONG, message
 from tests.fixtures.accounts import Customer
-
-
-def maildir_of(login: str, domain: str) -> Path:
-    return get_config().mail_root / domain / "homes" / login / "Maildir"
-
-
-@pytest.fixture
-def policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BackupPolicy]:
-    """A mail root and a backup directory of this test's own."""
-    from courriel.config import reload
-
-    monkeypatch.setenv("COURRIEL_BACKUP_DIRECTORY", str(tmp_path / "backups"))
-    monkeypatch.setenv("COURRIEL_MAIL_ROOT", str(tmp_path / "mail"))
-    (tmp_path / "backups").mkdir()
-    reload()
-    yield load_policy()
-    monkeypatch.undo()
-    reload()
-
-
-@pytest.fixture
-def backed_up(
-    transactional_db: None, policy: BackupPolicy, monsite: Customer, autre: Customer
-) -> BackupPolicy:
-    """A backup of both customers' mail (transactional: the database dump needs the
-    test database unlocked)."""
-    for n in range(3):
-        deliver(maildir_of("monsite", "monsite.be"), message(n), durable=False)
-        deliver(maildir_of("autresite", "autresite.be"), message(n + 10), durable=False)
-    run_backup(policy)
-    return policy
+from tests.fixtures.backups import maildir_of
 
 
 def test_owner_sees_and_restores_only_their_own_mailboxes(

@@ -9,6 +9,7 @@ any Content-Security-Policy refusal or script error in the console fails the tes
 from __future__ import annotations
 
 import re
+import tarfile
 from typing import Any
 
 import pytest
@@ -38,6 +39,11 @@ TEXT = {
         "deleted": "Deleted: monsite0003.",
         "my account": "My account",
         "impersonating": "You are looking at the panel as",
+        "mailed": "These facts were e-mailed to the contact address monsite@monsite.be.",
+        "account mail": "The account e-mail was sent to monsite0001@monsite.be.",
+        "dns": "DNS records",
+        "restored": "from snapshot daily.0",
+        "queue": "Outbound queue",
     },
     "fr": {
         "locale": "fr-BE",
@@ -56,6 +62,14 @@ TEXT = {
         "deleted": "Supprimés : monsite0003.",
         "my account": "Mon compte",
         "impersonating": "Vous voyez l'interface comme",
+        "mailed": (
+            "Ces informations ont été envoyées par e-mail à l'adresse de contact "
+            "monsite@monsite.be."
+        ),
+        "account mail": "L'e-mail de compte a été envoyé à monsite0001@monsite.be.",
+        "dns": "Enregistrements DNS",
+        "restored": "depuis la sauvegarde daily.0",
+        "queue": "File d'envoi",
     },
 }
 
@@ -103,7 +117,7 @@ def test_the_manual_in_a_browser(chromium: Any, courriel: Courriel, language: st
         )
         page = context.new_page()
         screens = Screens(page, language)
-        walk(page, served.web_url, admin_password, text, screens)
+        walk(page, served.web_url, admin_password, text, screens, courriel)
         mobile(context, served.web_url, screens)
         assert screens.problems == []
         context.close()
@@ -111,7 +125,14 @@ def test_the_manual_in_a_browser(chromium: Any, courriel: Courriel, language: st
         served.stop()
 
 
-def walk(page: Any, base: str, admin_password: str, text: dict[str, str], screens: Screens) -> None:
+def walk(
+    page: Any,
+    base: str,
+    admin_password: str,
+    text: dict[str, str],
+    screens: Screens,
+    courriel: Courriel,
+) -> None:
     # Chapter 2: the login page, reachable by keyboard from its first element.
     page.goto(base + "/login/")
     assert text["remember"] in shown(page)
@@ -143,7 +164,7 @@ def walk(page: Any, base: str, admin_password: str, text: dict[str, str], screen
     page.fill("#id_contact_email", "monsite@monsite.be")
     page.fill("#id_description", "Monsite")
     submit(page)
-    assert text["created"] in shown(page)
+    assert text["created"] in shown(page) and text["mailed"] in shown(page)
     owner_password = secret(page)
     screens.shot("mail domain set up")
     page.goto(base + "/provider/domains/")
@@ -154,6 +175,9 @@ def walk(page: Any, base: str, admin_password: str, text: dict[str, str], screen
     submit(page, ".impersonation form")
     page.goto(base + "/provider/audit/")
     screens.shot("audit log")
+    page.click("nav.side a[href='/provider/queue/']")
+    assert text["queue"] in shown(page)
+    screens.shot("outbound queue")
     sign_out(page)
 
     # Chapters 2, 3, 5: the owner signs in and reads the information and details.
@@ -177,9 +201,11 @@ def walk(page: Any, base: str, admin_password: str, text: dict[str, str], screen
     page.fill("input[name=quota_1]", "1024M")  # typing picks the "size" radio button
     assert page.is_checked("input[name=quota_0][value=value]")
     page.fill("#id_addresses", "info@monsite.be")
+    page.check("input[name=send_account_mail_to_0][value=mailbox]")  # "New mailbox address"
     screens.shot("add a user")
     submit(page, "main form.sections .actions")
     assert text["nine more"] in shown(page) and "monsite0001" in shown(page)
+    assert text["account mail"] in shown(page)
     screens.shot("mail users")
 
     # Chapters 7, 8, 9: addresses, forwarding, vacation message with date pickers.
@@ -197,6 +223,22 @@ def walk(page: Any, base: str, admin_password: str, text: dict[str, str], screen
     assert page.input_value("input[name=autoreply_end_1]") == "2010-09-19"
     assert "information@monsite.be" in page.input_value("#id_addresses")
     screens.shot("edit mailbox")
+    # Chapter 12: the owner downloads the mailbox, as the manual advises to back it up.
+    with page.expect_download() as download:
+        page.click(f"a[href='{INFO}download?format=mbox']")
+    assert download.value.suggested_filename.startswith("monsite0001-")
+    assert download.value.suggested_filename.endswith(".mbox")
+
+    # The DNS records the customer publishes, and a restore from last night's backup.
+    page.click("nav.side a[href='/d/monsite.be/dns/']")
+    assert text["dns"] in shown(page) and "_dmarc.monsite.be" in shown(page)
+    screens.shot("dns records")
+    courriel("backup", "run")
+    page.click("nav.side a[href='/d/monsite.be/backups/']")
+    page.fill("#id_login", "monsite0001")
+    submit(page, "#restore form")
+    assert text["restored"] in shown(page)
+    screens.shot("backups and restore")
 
     # Chapter 10: forward frederic@ to an external address.
     page.click("nav.side a[href='/d/monsite.be/aliases/']")
@@ -273,6 +315,11 @@ def walk(page: Any, base: str, admin_password: str, text: dict[str, str], screen
     sign_in(page, base, "monsite0001", user_password)
     assert page.url == base + "/me/" and text["my account"] in shown(page)
     screens.shot("self-service")
+    with page.expect_download() as download:
+        page.click("a[href='/me/download?format=maildir']")
+    assert download.value.suggested_filename.endswith(".tar.gz")
+    with tarfile.open(download.value.path(), "r:gz") as archive:
+        assert "monsite0001/Maildir/cur" in archive.getnames()
     page.goto(base + "/me/autoreply/")
     assert page.is_checked("#id_autoreply_enabled")
     screens.shot("self-service automatic reply")

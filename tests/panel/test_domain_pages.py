@@ -1,10 +1,11 @@
 """Chapters 3 and 5 in the panel: Virtual Server Information and Details, sub-servers,
-domain aliases, the domain switcher and the domain's audit log."""
+domain aliases, the domain switcher, the domain's audit log and its DNS records."""
 
 from __future__ import annotations
 
 from courriel.accounts.models import Domain, DomainAlias
-from courriel.accounts.services.domains import create_domain
+from courriel.accounts.services.dns import dns_records
+from courriel.accounts.services.domains import add_domain_alias, create_domain
 from courriel.audit.models import AuditEntry
 from tests.fixtures.accounts import Customer, make_customer
 from tests.fixtures.panel import Browser, signed_in
@@ -186,3 +187,25 @@ def test_the_domain_audit_log_shows_this_customer_only(
     assert "autresite.be" not in page
     filtered = owner_browser.text("/d/monsite.be/audit/", action="mailbox")
     assert "domain.create" not in filtered
+
+
+def test_dns_records_to_publish(owner_browser: Browser, monsite: Customer) -> None:
+    add_domain_alias(monsite.actor, monsite.domain, "monsite.eu")
+    details = owner_browser.text("/d/monsite.be/details/")
+    assert 'href="/d/monsite.be/dns/"' in details  # from the details and from the menu
+    page = owner_browser.text("/d/monsite.be/dns/")
+    assert 'aria-current="page">DNS records' in page
+    for record in dns_records(monsite.domain):
+        assert record.value.replace('"', "&quot;") in page
+        assert record.zone_line().replace('"', "&quot;") in page
+    for text in (
+        "10 maximusconfessor.all2all.org.",
+        "courriel._domainkey.monsite.be",
+        "_dmarc.monsite.be",
+        "mail for the domain comes to us",
+        "alias of monsite.be",
+    ):
+        assert text in page, text
+    french = owner_browser.get("/d/monsite.be/dns/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Enregistrements DNS" in french and "le courrier du domaine arrive chez nous" in french
+    assert owner_browser.get("/d/autresite.be/dns/").status_code == 404

@@ -4,19 +4,23 @@ every string of the source, and the committed .mo files match the .po files."""
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import courriel
 from courriel.accounts.models import Mailbox
-from tests.fixtures.accounts import Customer
+from courriel.accounts.services.mailboxes import create_mailbox
+from tests.fixtures.accounts import STRONG, Customer
 from tests.fixtures.panel import Browser
+from tests.fixtures.processes import InProcess
 
 PACKAGE = Path(courriel.__file__).parent
 ROOT = PACKAGE.parent
@@ -113,3 +117,46 @@ def test_catalogues_cover_every_string_of_the_source(tmp_path: Path) -> None:
             check=True,
         ).stdout
         assert untranslated.count("msgid ") <= 1, f"{language}:\n{untranslated}"
+
+
+def test_service_errors_speak_the_panel_s_language(
+    owner_browser: Browser, monsite: Customer, info: Mailbox
+) -> None:
+    """A plan limit and an invalid address, refused by the services, in French; the
+    English text is the one the CLI prints."""
+    from tests.panel.test_account_mail import new_user
+    from tests.panel.test_mailbox_pages import edit_form
+
+    owner_browser.post("/language/", {"language": "fr"})
+    too_big = owner_browser.post(
+        "/d/monsite.be/user/monsite0001/", edit_form(info, quota_0="value", quota_1="31G")
+    )
+    assert (
+        "Un quota de boîte mail de 31 Go dépasse les 30 Go d'espace de messagerie de "
+        "monsite.be : choisissez au plus 30 Go."
+    ) in html.unescape(too_big.content.decode())
+    bad = owner_browser.post(
+        "/d/monsite.be/user/monsite0001/", edit_form(info, forward="on", forward_to="info@")
+    )
+    assert "n'est pas une adresse e-mail" in html.unescape(bad.content.decode())
+    owner_browser.post("/language/", {"language": "nl"})
+    for n in range(9):
+        create_mailbox(monsite.actor, monsite.domain, password=STRONG, real_name=f"n{n}")
+    full = owner_browser.post(
+        "/d/monsite.be/users/new/",
+        new_user(login="extra", primary_local_part="extra"),
+    )
+    assert (
+        "De formule van monsite.be staat 10 mailboxen toe en die zijn allemaal in gebruik"
+        in html.unescape(full.content.decode())
+    )
+
+
+def test_the_command_line_keeps_english(cli: InProcess, monsite: Customer, settings: Any) -> None:
+    settings.LANGUAGE_CODE = "fr"  # `[general] language = "fr"`: the panel's default
+    refused = cli("user", "create", "monsite.be", "--pass", STRONG, "--quota", "31G", ok=False)
+    assert "is more than the 30 GB of mail space of monsite.be" in refused.err
+    assert (
+        "courriel: Invalid size 'lots'"
+        in cli("user", "create", "monsite.be", "--pass", STRONG, "--quota", "lots", ok=False).err
+    )

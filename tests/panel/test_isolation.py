@@ -42,6 +42,7 @@ OWN_PAGES = {
     "me-forwarding",
     "me-autoreply",
     "me-mobileconfig",
+    "me-download",
     "tokens",
     "impersonate-stop",
 }
@@ -69,6 +70,9 @@ def snapshot() -> tuple[Any, ...]:
         AuditEntry.objects.count(),
     )
 
+
+# A queue entry id, for the provider's queue pages (queued mail is the provider's only).
+QUEUE_ENTRY = "0006123456789ABC1234000"
 
 # Plausible form data, so that a request fails for the right reason (not found), not
 # because the form was empty.
@@ -111,6 +115,7 @@ def b_values(name: str, kwargs: list[str], b_objects: dict[str, Any]) -> dict[st
         "login": b_objects["mailbox"].login,
         "token_id": b_objects["token"].pk,
         "name": "secret",
+        "entry_id": QUEUE_ENTRY,
     }
     if name.startswith("provider-"):
         values["name"] = {
@@ -185,6 +190,7 @@ def test_a_mailbox_user_finds_no_owner_or_provider_page(
         "login": info.login,
         "token_id": b_objects["token"].pk,
         "name": "abuse",
+        "entry_id": QUEUE_ENTRY,
     }
     for name, kwargs in routes():
         if name in OWN_PAGES:

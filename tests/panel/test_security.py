@@ -13,7 +13,7 @@ import courriel.panel
 from courriel.accounts.models import Mailbox
 from tests.fixtures.accounts import STRONG, Customer
 from tests.fixtures.panel import Browser
-from tests.panel.test_isolation import POST_DATA, routes
+from tests.panel.test_isolation import POST_DATA, QUEUE_ENTRY, routes
 
 TEMPLATES = Path(courriel.panel.__file__).parent / "templates"
 
@@ -54,7 +54,13 @@ def test_every_form_is_protected_against_csrf(
     owner.force_login(monsite.owner, backend=MAILBOX_BACKEND)
     provider = Client(enforce_csrf_checks=True)
     provider.force_login(admin.user, backend="django.contrib.auth.backends.ModelBackend")  # type: ignore[attr-defined]
-    values = {"domain": "monsite.be", "login": "monsite0001", "name": "abuse", "token_id": 1}
+    values = {
+        "domain": "monsite.be",
+        "login": "monsite0001",
+        "name": "abuse",
+        "token_id": 1,
+        "entry_id": QUEUE_ENTRY,
+    }
     provider_values = {"name": "recommended"}
     checked = 0
     for name, kwargs in routes():

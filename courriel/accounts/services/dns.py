@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from courriel.accounts.dkimkeys import ensure_key, public_key_base64
 from courriel.accounts.models import Domain
+from courriel.i18n import gettext as _
 
 
 @dataclass(frozen=True)
@@ -39,25 +40,27 @@ def spf_value(domain: Domain) -> str:
 
 
 def dns_records(domain: Domain) -> list[DnsRecord]:
+    """The records, each with its purpose in the reader's language (the panel's)."""
     host = domain.server.hostname
     key = public_key_base64(ensure_key(domain))
     records = [
-        DnsRecord(domain.name, "MX", f"10 {host}.", "mail for the domain comes to us"),
-        DnsRecord(domain.name, "TXT", spf_value(domain), "SPF: our servers may send its mail"),
+        DnsRecord(domain.name, "MX", f"10 {host}.", _("mail for the domain comes to us")),
+        DnsRecord(domain.name, "TXT", spf_value(domain), _("SPF: our servers may send its mail")),
         DnsRecord(
             f"{domain.dkim_selector}._domainkey.{domain.name}",
             "TXT",
             f"v=DKIM1; k=rsa; p={key}",
-            "DKIM: public key of the signature on its outgoing mail",
+            _("DKIM: public key of the signature on its outgoing mail"),
         ),
         DnsRecord(
             f"_dmarc.{domain.name}",
             "TXT",
             f"v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@{domain.name}",
-            "DMARC: what receivers do with unsigned mail claiming to be from it",
+            _("DMARC: what receivers do with unsigned mail claiming to be from it"),
         ),
     ]
     for alias in domain.domain_aliases.all():
-        records.append(DnsRecord(alias.name, "MX", f"10 {host}.", f"alias of {domain.name}"))
+        alias_of = _("alias of %(domain)s") % {"domain": domain.name}
+        records.append(DnsRecord(alias.name, "MX", f"10 {host}.", alias_of))
         records.append(DnsRecord(alias.name, "TXT", spf_value(domain), "SPF"))
     return records

@@ -7,7 +7,7 @@ They only turn text into values; whether a value is allowed is the services' cal
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -15,6 +15,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from courriel import units
+from courriel.accounts.addresses import parse_address
 from courriel.errors import CourrielError
 
 NONE, VALUE = "none", "value"
@@ -41,26 +42,39 @@ class LinesField(forms.CharField):
 
 
 class OptionalWidget(forms.MultiWidget):
-    """Two radio buttons, the second followed by its input, in one fieldset."""
+    """Radio buttons, the last one followed by its input, in one fieldset: "Unlimited /
+    Size [3G]", or with choices in between: "Don't send / New mailbox address /
+    Address [...]"."""
 
     template_name = "panel/widgets/optional.html"
 
-    def __init__(self, none_label: Any, value_label: Any, input_widget: forms.Widget) -> None:
+    def __init__(
+        self,
+        none_label: Any,
+        value_label: Any,
+        input_widget: forms.Widget,
+        choices: Sequence[tuple[str, Any]] = (),
+    ) -> None:
         self.none_label = none_label
         self.value_label = value_label
+        self.choices = list(choices)
         super().__init__([forms.HiddenInput(), input_widget])
 
     def decompress(self, value: Any) -> list[Any]:
         if value in (None, ""):
             return [NONE, ""]
+        if any(value == mode for mode, _label in self.choices):
+            return [value, ""]
         return [VALUE, value]
 
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
+        radios = [(NONE, self.none_label), *self.choices, (VALUE, self.value_label)]
+        mode = context["widget"]["subwidgets"][0]["value"]
         context["widget"].update(
-            none_label=self.none_label,
             value_label=self.value_label,
-            mode=(context["widget"]["subwidgets"][0]["value"] or NONE),
+            radios=radios,
+            mode=mode if any(mode == key for key, _label in radios) else NONE,
         )
         return context
 
@@ -69,7 +83,8 @@ class OptionalField(forms.MultiValueField):
     """None (the first choice: unlimited, no minimum, any time) or a converted value.
 
     Text left in the input while the first choice is picked is ignored, as people
-    expect from the old panel."""
+    expect from the old panel. `choices` are more fixed answers between the two; the
+    field's value is then their key ("mailbox")."""
 
     def __init__(
         self,
@@ -79,6 +94,7 @@ class OptionalField(forms.MultiValueField):
         convert: Callable[[str], Any],
         input_widget: forms.Widget | None = None,
         display: Callable[[Any], str] = str,
+        choices: Sequence[tuple[str, Any]] = (),
         **kwargs: Any,
     ) -> None:
         self.convert = convert
@@ -89,7 +105,9 @@ class OptionalField(forms.MultiValueField):
             require_all_fields=False,
             required=False,
             # The labels stay lazy: translated when a page is drawn, in its language.
-            widget=OptionalWidget(none_label, value_label, input_widget or forms.TextInput()),
+            widget=OptionalWidget(
+                none_label, value_label, input_widget or forms.TextInput(), choices
+            ),
             **kwargs,
         )
 
@@ -100,6 +118,8 @@ class OptionalField(forms.MultiValueField):
 
     def compress(self, data_list: list[Any]) -> Any:
         mode, text = [*data_list, NONE, ""][:2]
+        if any(mode == key for key, _label in self.widget.choices):
+            return mode
         if mode != VALUE:
             return None
         text = (text or "").strip()
@@ -185,6 +205,26 @@ def password_field(none_label: Any, label: Any = None) -> OptionalField:
         value_label=_("Set to"),
         convert=str,
         input_widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+def _address(text: str) -> str:
+    return str(parse_address(text))
+
+
+def account_mail_field(label: Any, *, to_new_mailbox: bool = False) -> OptionalField:
+    """Chapter 6's "Send new account email to: Don't send / New mailbox address /
+    Address [...]" (the edit page: "Send updated account email to", without the middle
+    choice). The value is None, "mailbox" or the address, as the services take it."""
+    return OptionalField(
+        label=label,
+        none_label=_("Don't send"),
+        value_label=_("Address"),
+        choices=[("mailbox", _("New mailbox address"))] if to_new_mailbox else [],
+        convert=_address,
+        input_widget=forms.TextInput(
+            attrs={"inputmode": "email", "autocomplete": "off", "placeholder": "monsite@gmail.com"}
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from courriel.accounts.schemas import MailboxOut
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.fields import (
     LinesField,
+    account_mail_field,
     date_field,
     minutes_field,
     password_field,
@@ -127,6 +128,7 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
         label=_("Additional email addresses"),
         help_text=_("One per line: contact or contact@monsite.be."),
     )
+    send_account_mail_to = account_mail_field(_("Send updated account email to"))
 
     service_fields = {"addresses": "addresses", "owner_login": "login"}
 
@@ -136,7 +138,7 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
             ["primary_local_part", "login", "real_name", "password", "login_disabled"],
         ),
         (_("Quota and home directory settings"), ["quota"]),
-        (_("Email settings"), ["primary_enabled", "addresses"]),
+        (_("Email settings"), ["primary_enabled", "addresses", "send_account_mail_to"]),
         (_("Mail forwarding settings"), ["deliver_normally", "forward", "forward_to"]),
         (
             _("Automatic reply"),
@@ -209,6 +211,7 @@ class NewMailboxForm(MailboxForm):
     """Add a user to this server: the same page, with a generated password offered."""
 
     password = password_field(_("Generate a strong password, shown once"))
+    send_account_mail_to = account_mail_field(_("Send new account email to"), to_new_mailbox=True)
 
     sections = [
         (
@@ -216,7 +219,7 @@ class NewMailboxForm(MailboxForm):
             ["primary_local_part", "login", "real_name", "password", "login_disabled"],
         ),
         (_("Quota and home directory settings"), ["quota"]),
-        (_("Email settings"), ["primary_enabled", "addresses"]),
+        (_("Email settings"), ["primary_enabled", "addresses", "send_account_mail_to"]),
         (_("Mail forwarding settings"), ["deliver_normally", "forward", "forward_to"]),
     ]
 
@@ -239,6 +242,7 @@ class NewMailboxForm(MailboxForm):
             "addresses": data["addresses"],
             "primary_enabled": data["primary_enabled"],
             "disabled": data["login_disabled"],
+            "send_account_mail_to": data["send_account_mail_to"],
             **forwarding,
         }
 

@@ -3,25 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms, template
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, pgettext
 
+from courriel.i18n import format_size
 from courriel.panel.forms.fields import OptionalWidget
 
 register = template.Library()
-
-
-def _units() -> list[tuple[int, str]]:
-    return [
-        (1024**4, pgettext("size unit", "TB")),
-        (1024**3, pgettext("size unit", "GB")),
-        (1024**2, pgettext("size unit", "MB")),
-        (1024, pgettext("size unit", "kB")),
-    ]
 
 
 @register.filter
@@ -29,15 +20,18 @@ def size(value: int | None, unlimited: str = "") -> str:
     """Like the manual's "76 kB out of 30 GB", in the page's language; None is unlimited."""
     if value is None:
         return unlimited or _("Unlimited")
-    value = int(value)
-    if value < 1024:
-        return ngettext("%(count)s byte", "%(count)s bytes", value) % {"count": value}
-    for factor, unit in _units():
-        if value >= factor:
-            amount = value / factor
-            places = 0 if amount == int(amount) or amount >= 100 else 1
-            return f"{number_format(amount, places)}\u00a0{unit}"
-    return str(value)  # pragma: no cover - unreachable
+    return format_size(int(value), space="\u00a0")
+
+
+@register.filter
+def as_datetime(value: float | str | None) -> datetime | None:
+    """A Unix time (the queue's envelopes) or an ISO 8601 text (backups) as a date that
+    the `date` and `timesince` filters show in the page's language and time zone."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return datetime.fromtimestamp(value, tz=UTC)
 
 
 @register.filter

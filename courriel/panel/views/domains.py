@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from courriel.accounts.models import Domain
 from courriel.accounts.permissions import Actor, get_domain, visible_domains
 from courriel.accounts.services import domains as domain_service
+from courriel.accounts.services.dns import dns_records
 from courriel.accounts.services.limits import usage
 from courriel.audit.log import entries_for
 from courriel.errors import CourrielError, NotFoundError
@@ -36,6 +37,8 @@ SWITCHABLE = {
     "aliases",
     "passwords",
     "domain-audit",
+    "domain-dns",
+    "domain-backups",
     "subserver-new",
 }
 
@@ -93,6 +96,18 @@ def details(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
             "domain_aliases": domain_service.list_domain_aliases(actor, domain),
             "alias_form": DomainAliasForm(),
         },
+    )
+
+
+@domain_view
+def dns(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
+    """The DNS records the customer publishes where the domain's DNS is hosted, so that
+    mail reaches us and our mail for the domain is trusted."""
+    records = dns_records(domain)
+    return render(
+        request,
+        "panel/domains/dns.html",
+        {"domain": domain, "records": records, "zone": [r.zone_line() for r in records]},
     )
 
 

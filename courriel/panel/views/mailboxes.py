@@ -45,6 +45,10 @@ def searched(
     return mailboxes, search
 
 
+def account_mail_sent(address: str) -> str:
+    return _("The account e-mail was sent to %(address)s.") % {"address": address}
+
+
 @domain_view
 def user_list(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """Mail and FTP Users: "Based on your limits, N additional mailboxes can be added"."""
@@ -84,6 +88,8 @@ def user_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse
         except CourrielError as error:
             form.refuse(error)
         else:
+            if created.account_mail_to:
+                messages.success(request, account_mail_sent(created.account_mail_to))
             if created.password:
                 return show_once(
                     request,
@@ -136,14 +142,18 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
     form = MailboxForm(posted(request), initial=MailboxForm.initial_from(shown))
     if request.method == "POST" and form.is_valid():
         changes = form.edit_changes(shown)
+        send_to = form.cleaned_data["send_account_mail_to"]
         try:
             if changes:
                 mailbox = mailbox_service.modify_mailbox(actor, mailbox, **changes)
                 keep_session(request, mailbox)
+            sent_to = send_to and mailbox_service.send_account_mail(actor, mailbox, send_to)
         except CourrielError as error:
             form.refuse(error)
         else:
             messages.success(request, _("Mailbox %(login)s saved.") % {"login": mailbox.login})
+            if sent_to:
+                messages.success(request, account_mail_sent(sent_to))
             return redirect("user", domain=domain.name, login=mailbox.login)
     return render(
         request,

@@ -243,6 +243,7 @@ def domain_new(request: HttpRequest, actor: Actor) -> HttpResponse:
                     "domain": created.domain,
                     "facts": setup_facts(created.domain, created.password),
                     "password_shown": bool(created.password),
+                    "mailed_to": created.setup_mail_to,
                 },
             )
     return render(request, "panel/provider/domain_new.html", {"form": form})
