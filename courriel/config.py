@@ -21,8 +21,13 @@ from typing import Any
 from courriel.errors import ConfigError
 
 ENV_PREFIX = "COURRIEL_"
-SECRET_KEYS = {("general", "secret_key"), ("tls", "key")}
-LISTENERS = ("web", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "policy")
+SECRET_KEYS = {
+    ("general", "secret_key"),
+    ("tls", "key"),
+    ("queue", "relay_password"),
+    ("srs", "secret"),
+}
+LISTENERS = ("web", "smtp", "submission", "lmtp", "imap", "imaps", "pop3", "pop3s", "policy")
 
 
 def default_config_text() -> str:
@@ -63,6 +68,8 @@ class Config:
     sections: dict[str, Section]
     path: Path | None = None
     overridden: set[tuple[str, str]] = field(default_factory=set)
+    # $COURRIEL_DATA or ./courriel-data, read once at load (asked per message later).
+    default_data_dir: str = "courriel-data"
 
     def __getattr__(self, name: str) -> Section:
         try:
@@ -72,16 +79,16 @@ class Config:
 
     @property
     def data_dir(self) -> Path:
-        configured = self.sections["general"]["data_dir"]
-        return Path(configured or os.environ.get("COURRIEL_DATA") or "courriel-data").resolve()
+        return _absolute(self.sections["general"]["data_dir"] or self.default_data_dir)
 
     @property
     def mail_root(self) -> Path:
-        return Path(self.sections["mail"]["root"] or self.data_dir / "mail").resolve()
+        configured = self.sections["mail"]["root"]
+        return _absolute(configured) if configured else _child(self.data_dir, "mail")
 
     @property
     def hostname(self) -> str:
-        return self.sections["general"]["hostname"] or socket.getfqdn()
+        return self.sections["general"]["hostname"] or _fqdn()
 
     @property
     def database_url(self) -> str:
@@ -118,6 +125,23 @@ class Config:
                     value = mask_url_password(value)
                 shown[name][key] = value
         return shown
+
+
+@cache
+def _absolute(path: str) -> Path:
+    """Resolved once per distinct value: on the mail path this is asked per message."""
+    return Path(path).resolve()
+
+
+@cache
+def _child(parent: Path, name: str) -> Path:
+    return parent / name
+
+
+@cache
+def _fqdn() -> str:
+    """The machine's name, looked up once (it may take a DNS query)."""
+    return socket.getfqdn()
 
 
 def mask_url_password(url: str) -> str:
@@ -170,7 +194,12 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
             if var in environ:
                 section[key] = _coerce(environ[var], value, var)
                 overridden.add((name, key))
-    return Config(sections=sections, path=path if path.exists() else None, overridden=overridden)
+    return Config(
+        sections=sections,
+        path=path if path.exists() else None,
+        overridden=overridden,
+        default_data_dir=environ.get("COURRIEL_DATA") or "courriel-data",
+    )
 
 
 @cache

@@ -8,8 +8,10 @@ before anything starts), then runs until SIGTERM or SIGINT, then stops cleanly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable
@@ -24,6 +26,10 @@ log = logging.getLogger("courriel.serve")
 FACTORIES = [
     "courriel.web.server:services",
     "courriel.greylist.service:services",  # before the SMTP server, which calls it
+    "courriel.outbound.runner:services",
+    "courriel.delivery.smtp.server:services",
+    "courriel.access.services:services",
+    "courriel.backup.scheduler:services",
 ]
 
 
@@ -36,13 +42,17 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-def bind(config: Config, section: str) -> socket.socket:
-    """Listen on `[section] bind`:`port`, with a message that says what to change."""
+def bind(config: Config, section: str, *, shared: bool = False) -> socket.socket:
+    """Listen on `[section] bind`:`port`, with a message that says what to change.
+    `shared`: several processes listen on the port and the kernel spreads the
+    connections between them (SO_REUSEPORT)."""
     values = getattr(config, section)
     host, port = values.bind, values.port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as error:
@@ -69,12 +79,33 @@ def build_services(config: Config) -> list[Service]:
     return services
 
 
-async def serve(config: Config) -> None:
-    services = build_services(config)
+def _wake(services: list[Service]) -> None:
+    """SIGUSR1 (`courriel queue retry`): services with pending work look at it now."""
+    for service in services:
+        wake = getattr(service, "wake_up", None)
+        if wake is not None:
+            wake()
+
+
+async def serve(
+    config: Config, services: list[Service] | None = None, *, main: bool = True
+) -> None:
+    """Run `services` (all of them by default) until SIGTERM/SIGINT. The main process
+    writes the pid file that `courriel queue retry` and `courriel status` use."""
+    services = build_services(config) if services is None else services
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_on(signum: int) -> None:
+        log.warning("%s received: stopping (pid %d)", signal.Signals(signum).name, os.getpid())
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop_on, signum)
+    loop.add_signal_handler(signal.SIGUSR1, _wake, services)
+    pid_file = config.data_dir / "courriel.pid"
+    if main:
+        pid_file.write_text(f"{os.getpid()}\n")
     started: list[Service] = []
     try:
         for service in services:
@@ -82,7 +113,8 @@ async def serve(config: Config) -> None:
             started.append(service)
             for line in service.listening:
                 print(line, flush=True)
-        print("Courriel is running. Stop with Ctrl-C or SIGTERM.", flush=True)
+        if main:
+            print("Courriel is running. Stop with Ctrl-C or SIGTERM.", flush=True)
         await stop.wait()
     finally:
         for service in reversed(started):
@@ -90,6 +122,9 @@ async def serve(config: Config) -> None:
                 await service.stop()
             except Exception:  # keep stopping the others
                 log.exception("error while stopping %s", service.name)
+        if main:
+            with contextlib.suppress(OSError):
+                pid_file.unlink()
 
 
 def run(config: Config) -> None:

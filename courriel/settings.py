@@ -44,6 +44,9 @@ def database_settings(url: str, sqlite_path: Path) -> dict[str, object]:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;",
             },
             "TEST": {"NAME": os.environ.get("COURRIEL_TEST_SQLITE") or None},
+            # The mail servers' worker threads keep their connection (opening one per
+            # SMTP command would cost more than the query).
+            "CONN_MAX_AGE": None,
         }
     parsed = urlparse(url)
     if parsed.scheme not in {"postgresql", "postgres", "pgsql"}:
@@ -92,12 +95,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "courriel.accounts",
     "courriel.audit",
+    "courriel.delivery",
     "courriel.greylist",
     "courriel.panel",
+    "courriel.api",
+    "ninja",  # its templates and static files: the API docs page without a CDN
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "courriel.panel.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -107,6 +114,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "courriel.panel.middleware.SecurityHeadersMiddleware",
+    "courriel.panel.middleware.CourrielErrorMiddleware",
 ]
 
 ROOT_URLCONF = "courriel.urls"
@@ -154,6 +162,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "/login/"
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+CSRF_FAILURE_VIEW = "courriel.panel.views.errors.csrf_failure"
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_NAME = "courriel_session"
 SESSION_COOKIE_SECURE = True
@@ -164,6 +174,11 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 365  # "remember login permanently"
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Strict"
+LANGUAGE_COOKIE_NAME = "courriel_language"
+LANGUAGE_COOKIE_SECURE = True
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 180
@@ -180,6 +195,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "uvicorn.access": {"level": "WARNING"},
-        "mail.log": {"level": "INFO"},
+        "mail.log": {"level": "WARNING"},  # aiosmtpd logs every command at INFO
     },
 }

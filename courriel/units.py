@@ -10,6 +10,7 @@ import re
 from datetime import date, datetime, timedelta
 
 from courriel.errors import ValidationError
+from courriel.i18n import gettext as _
 
 _SIZE_UNITS = {
     "": 1,
@@ -36,21 +37,28 @@ def parse_size(text: str | int | None, *, allow_unlimited: bool = True) -> int |
     if text is None:
         if allow_unlimited:
             return None
-        raise ValidationError("A size is required, e.g. 3G or 500M.")
+        raise ValidationError(_("A size is required, e.g. 3G or 500M."))
     if isinstance(text, int):
         if text < 0:
-            raise ValidationError(f"Size {text} is negative.")
+            raise ValidationError(_("Size %(size)s is negative.") % {"size": text})
         return text
     if text.strip().lower() in UNLIMITED_WORDS:
         if allow_unlimited:
             return None
-        raise ValidationError("This size cannot be unlimited.")
+        raise ValidationError(_("This size cannot be unlimited."))
     match = _SIZE_RE.match(text)
     if not match or match.group(2).lower() not in _SIZE_UNITS:
-        raise ValidationError(
-            f"Invalid size {text!r}: write a number with an optional unit, "
-            "e.g. 3G, 500M, 1024MB" + (" or 'unlimited'." if allow_unlimited else ".")
-        )
+        if allow_unlimited:
+            message = _(
+                "Invalid size %(text)s: write a number with an optional unit, e.g. 3G, 500M, "
+                "1024MB or 'unlimited'."
+            )
+        else:
+            message = _(
+                "Invalid size %(text)s: write a number with an optional unit, e.g. 3G, 500M, "
+                "1024MB."
+            )
+        raise ValidationError(message % {"text": repr(text)})
     number = float(match.group(1).replace(",", "."))
     return int(number * _SIZE_UNITS[match.group(2).lower()])
 
@@ -85,7 +93,8 @@ def parse_duration(text: str | int, *, default_unit: str = "m") -> timedelta:
     match = _DURATION_RE.match(text)
     if not match:
         raise ValidationError(
-            f"Invalid duration {text!r}: write a number and a unit, e.g. 30s, 10m, 2h or 5d."
+            _("Invalid duration %(text)s: write a number and a unit, e.g. 30s, 10m, 2h or 5d.")
+            % {"text": repr(text)}
         )
     unit = (match.group(2) or default_unit).lower()
     return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[unit])
@@ -114,5 +123,6 @@ def parse_date(text: str | None) -> date | None:
         except ValueError:
             continue
     raise ValidationError(
-        f"Invalid date {text!r}: write it as YYYY-MM-DD (e.g. 2010-09-19) or DD/MM/YYYY."
+        _("Invalid date %(text)s: write it as YYYY-MM-DD (e.g. 2010-09-19) or DD/MM/YYYY.")
+        % {"text": repr(text)}
     )

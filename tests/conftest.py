@@ -22,4 +22,32 @@ import django  # noqa: E402
 
 django.setup()
 
-pytest_plugins = ["tests.fixtures.accounts", "tests.fixtures.processes"]
+pytest_plugins = [
+    "tests.fixtures.accounts",
+    "tests.fixtures.processes",
+    "tests.fixtures.panel",
+    "tests.fixtures.api",
+    "tests.fixtures.browser",
+    "tests.fixtures.platform",
+    "tests.fixtures.backups",
+]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def own_data_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own data directory (Maildirs, queue), so no test sees the
+    mail another one left behind."""
+    from courriel.config import get_config
+
+    config = get_config()
+    base = tmp_path_factory.mktemp("data")
+    monkeypatch.setitem(config.general, "data_dir", str(base))
+    monkeypatch.setitem(config.mail, "root", str(base / "mail"))
+    # In-process tests change accounts inside a transaction that never commits, so
+    # the routing cache would never hear of it: resolve afresh every time here.
+    monkeypatch.setitem(config.smtp, "routing_cache_seconds", 0)

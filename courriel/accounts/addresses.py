@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import idna
 
 from courriel.errors import ValidationError
+from courriel.i18n import gettext as _
 
 SUBADDRESS_SEPARATOR = "+"
 MAX_LOCAL_PART = 64
@@ -47,17 +49,22 @@ class EmailAddress:
         return EmailAddress(base, self.domain)
 
 
+@lru_cache(maxsize=4096)
 def normalize_domain(name: str) -> str:
-    """Validate a domain name and return its lower-case A-label form."""
+    """Validate a domain name and return its lower-case A-label form (cached: the
+    mail plane asks for the same few domains at every message)."""
     text = (name or "").strip().rstrip(".")
     if not text:
-        raise ValidationError("A domain name is required, e.g. monsite.be.")
+        raise ValidationError(_("A domain name is required, e.g. monsite.be."))
     try:
         ascii_name = idna.encode(text, uts46=True).decode("ascii").lower()
     except (idna.IDNAError, UnicodeError):
         raise ValidationError(
-            f"{name!r} is not a valid domain name: use letters, digits and hyphens, "
-            "e.g. monsite.be."
+            _(
+                "%(name)s is not a valid domain name: use letters, digits and hyphens, "
+                "e.g. monsite.be."
+            )
+            % {"name": repr(name)}
         ) from None
     labels = ascii_name.split(".")
     if (
@@ -67,8 +74,11 @@ def normalize_domain(name: str) -> str:
         or labels[-1].isdigit()
     ):
         raise ValidationError(
-            f"{name!r} is not a valid domain name: it needs at least two parts "
-            "(e.g. monsite.be) made of letters, digits and hyphens."
+            _(
+                "%(name)s is not a valid domain name: it needs at least two parts "
+                "(e.g. monsite.be) made of letters, digits and hyphens."
+            )
+            % {"name": repr(name)}
         )
     return ascii_name
 
@@ -79,7 +89,8 @@ def normalize_hostname(name: str) -> str:
     labels = text.split(".")
     if not text or len(text) > MAX_DOMAIN or not all(_LABEL_RE.match(label) for label in labels):
         raise ValidationError(
-            f"{name!r} is not a valid host name, e.g. maximusconfessor.all2all.org."
+            _("%(name)s is not a valid host name, e.g. maximusconfessor.all2all.org.")
+            % {"name": repr(name)}
         )
     return text
 
@@ -101,17 +112,23 @@ def parse_address(text: str) -> EmailAddress:
         raw = raw[1:-1].strip()
     local, sep, domain = raw.rpartition("@")
     if not sep or not local or not domain:
-        raise ValidationError(f"{text!r} is not an e-mail address: expected name@domain.")
+        raise ValidationError(
+            _("%(text)s is not an e-mail address: expected name@domain.") % {"text": repr(text)}
+        )
     if len(local.encode("utf-8")) > MAX_LOCAL_PART or not _DOT_STRING_RE.match(local):
         raise ValidationError(
-            f"{text!r} is not a valid e-mail address: the part before @ may hold letters, "
-            "digits and . _ - + (no spaces, no leading, trailing or double dot)."
+            _(
+                "%(text)s is not a valid e-mail address: the part before @ may hold letters, "
+                "digits and . _ - + (no spaces, no leading, trailing or double dot)."
+            )
+            % {"text": repr(text)}
         )
     try:
         ascii_domain = normalize_domain(domain)
     except ValidationError:
         raise ValidationError(
-            f"{text!r} is not a valid e-mail address: {domain!r} is not a valid domain."
+            _("%(text)s is not a valid e-mail address: %(domain)s is not a valid domain.")
+            % {"text": repr(text), "domain": repr(domain)}
         ) from None
     return EmailAddress(local.lower(), ascii_domain)
 
@@ -124,11 +141,14 @@ def validate_hosted_local_part(local_part: str) -> str:
     """Check a local part that we create on a hosted domain; returns it lower-cased."""
     value = (local_part or "").strip().lower()
     if not value:
-        raise ValidationError("An address name is required, e.g. info.")
+        raise ValidationError(_("An address name is required, e.g. info."))
     if len(value) > MAX_LOCAL_PART or not _HOSTED_LOCAL_RE.match(value):
         raise ValidationError(
-            f"{local_part!r} is not a valid address name: use letters, digits and . _ - "
-            f"(no '+', which is kept for sub-addresses like info+news@)."
+            _(
+                "%(name)s is not a valid address name: use letters, digits and . _ - "
+                "(no '+', which is kept for sub-addresses like info+news@)."
+            )
+            % {"name": repr(local_part)}
         )
     return value
 
@@ -137,8 +157,11 @@ def validate_login(login: str) -> str:
     value = (login or "").strip().lower()
     if not _LOGIN_RE.match(value):
         raise ValidationError(
-            f"{login!r} is not a valid login: start with a letter or digit, then letters, "
-            "digits, '.', '_' or '-', at most 64 characters."
+            _(
+                "%(login)s is not a valid login: start with a letter or digit, then letters, "
+                "digits, '.', '_' or '-', at most 64 characters."
+            )
+            % {"login": repr(login)}
         )
     return value
 

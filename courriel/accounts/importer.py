@@ -22,6 +22,7 @@ from courriel.accounts.models import Domain
 from courriel.accounts.permissions import Actor
 from courriel.accounts.services.mailboxes import UNSET, _Unset, create_mailbox
 from courriel.errors import CourrielError, ValidationError
+from courriel.i18n import gettext as _
 from courriel.units import parse_size
 
 MAX_LINES = 5000
@@ -89,13 +90,19 @@ def _parse_csv(text: str) -> list[ImportRow | LineReport]:
     names = [_COLUMNS.get(cell) for cell in header]
     if "login" not in names and "real_name" not in names:
         raise ValidationError(
-            "The CSV header must name the columns, e.g. login,real_name,password,quota,addresses."
+            _(
+                "The CSV header must name the columns, e.g. "
+                "login,real_name,password,quota,addresses."
+            )
         )
     unknown = [cell for cell, name in zip(header, names, strict=True) if name is None and cell]
     if unknown:
         raise ValidationError(
-            f"Unknown CSV column(s): {', '.join(unknown)}. Known: "
-            "login, real_name, password, quota, addresses, forward_to, disabled, primary_enabled."
+            _(
+                "Unknown CSV column(s): %(columns)s. Known: login, real_name, password, quota, "
+                "addresses, forward_to, disabled, primary_enabled."
+            )
+            % {"columns": ", ".join(unknown)}
         )
     rows: list[ImportRow | LineReport] = []
     for cells in reader:
@@ -135,7 +142,7 @@ def _parse_virtualmin(text: str) -> list[ImportRow | LineReport]:
                     number,
                     fields[0],
                     False,
-                    "Expected username:realname:password:ftp:email:quota:extras:forwards.",
+                    _("Expected username:realname:password:ftp:email:quota:extras:forwards."),
                 )
             )
             continue
@@ -151,7 +158,10 @@ def _parse_virtualmin(text: str) -> list[ImportRow | LineReport]:
         except ValueError:
             rows.append(
                 LineReport(
-                    number, login, False, f"Invalid quota {quota!r}: a number of 1 kB blocks."
+                    number,
+                    login,
+                    False,
+                    _("Invalid quota %(quota)s: a number of 1 kB blocks.") % {"quota": repr(quota)},
                 )
             )
             continue
@@ -173,9 +183,9 @@ def _parse_virtualmin(text: str) -> list[ImportRow | LineReport]:
 def parse(text: str) -> list[ImportRow | LineReport]:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
-        raise ValidationError("The file is empty: one mailbox per line is expected.")
+        raise ValidationError(_("The file is empty: one mailbox per line is expected."))
     if len(lines) > MAX_LINES + 1:
-        raise ValidationError(f"At most {MAX_LINES} mailboxes at once.")
+        raise ValidationError(_("At most %(count)s mailboxes at once.") % {"count": MAX_LINES})
     first = lines[0].lower()
     looks_csv = "," in first and any(name in first for name in ("login", "username", "real"))
     return _parse_csv(text) if looks_csv else _parse_virtualmin(text)

@@ -86,6 +86,10 @@ class Domain(models.Model):
     features = models.JSONField(_("enabled features"), default=list)
     created_at = models.DateTimeField(_("created on"), auto_now_add=True)
     created_by = models.CharField(_("created by"), max_length=150, blank=True)
+    # DKIM key of the domain (PEM, RSA 2048), made when the domain is created; the
+    # public half is published as <selector>._domainkey.<domain> TXT.
+    dkim_selector = models.CharField(max_length=63, default="courriel")
+    dkim_private_key = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name"]

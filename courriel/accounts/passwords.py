@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from courriel.config import get_config
 from courriel.errors import ValidationError
+from courriel.i18n import gettext as _
 
 SCHEME = "{ARGON2ID}"
 # A few of the most common passwords; the length and variety rules catch the rest.
@@ -76,19 +77,22 @@ def check_strength(password: str, login: str = "") -> None:
     """Raise ValidationError with advice when a password is too weak."""
     minimum = get_config().passwords.min_length
     if not password:
-        raise ValidationError("A password is required.", field="password")
+        raise ValidationError(_("A password is required."), field="password")
     if len(password) < minimum:
         raise ValidationError(
-            f"The password is too short: use at least {minimum} characters "
-            "(a few unrelated words make a good one).",
+            _(
+                "The password is too short: use at least %(minimum)s characters "
+                "(a few unrelated words make a good one)."
+            )
+            % {"minimum": minimum},
             field="password",
         )
     lowered = password.lower()
     if login and (lowered == login.lower() or login.lower() in lowered):
-        raise ValidationError("The password must not contain the login.", field="password")
+        raise ValidationError(_("The password must not contain the login."), field="password")
     if lowered in _COMMON or len(set(password)) < 5:
         raise ValidationError(
-            "This password is too easy to guess: choose another one.", field="password"
+            _("This password is too easy to guess: choose another one."), field="password"
         )
     classes = sum(
         any(test(c) for c in password)
@@ -96,8 +100,10 @@ def check_strength(password: str, login: str = "") -> None:
     )
     if classes < 3 and len(password) < 16:
         raise ValidationError(
-            "The password is too simple: mix upper and lower case letters, digits and "
-            "symbols, or use a longer phrase of 16 characters or more.",
+            _(
+                "The password is too simple: mix upper and lower case letters, digits and "
+                "symbols, or use a longer phrase of 16 characters or more."
+            ),
             field="password",
         )
 

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 
 from courriel.accounts.addresses import normalize_domain
 from courriel.errors import NotFoundError, PermissionDeniedError, ValidationError
+from courriel.i18n import gettext as _
 
 if TYPE_CHECKING:
     from courriel.accounts.models import Domain, Mailbox
@@ -72,12 +73,13 @@ def get_domain(actor: Actor, name: str | Domain) -> Domain:
     try:
         ascii_name = normalize_domain(name)
     except ValidationError:
-        raise NotFoundError(f"No virtual server named {name!r}.") from None
+        raise NotFoundError(_("No virtual server named %(name)s.") % {"name": repr(name)}) from None
     try:
         return visible_domains(actor).get(name=ascii_name)
     except Domain.DoesNotExist:
         raise NotFoundError(
-            f"No virtual server named {name!r}. `courriel domain list` shows yours."
+            _("No virtual server named %(name)s. `courriel domain list` shows yours.")
+            % {"name": repr(name)}
         ) from None
 
 
@@ -101,13 +103,17 @@ def get_mailbox(actor: Actor, login: str, domain: Domain | None = None) -> Mailb
     try:
         return queryset.get(login=(login or "").strip().lower())
     except Mailbox.DoesNotExist:
-        where = f" in {domain.display_name}" if domain is not None else ""
-        raise NotFoundError(f"No mailbox with login {login!r}{where}.") from None
+        if domain is None:
+            message = _("No mailbox with login %(login)s.")
+        else:
+            message = _("No mailbox with login %(login)s in %(domain)s.")
+        where = {"login": repr(login), "domain": domain.display_name if domain else ""}
+        raise NotFoundError(message % where) from None
 
 
 def require_provider(actor: Actor, what: str) -> None:
     if not actor.is_provider:
-        raise PermissionDeniedError(f"Only the hosting provider can {what}.")
+        raise PermissionDeniedError(_("Only the hosting provider can %(what)s.") % {"what": what})
 
 
 def require_domain_manager(actor: Actor, domain: Domain) -> None:
@@ -116,7 +122,9 @@ def require_domain_manager(actor: Actor, domain: Domain) -> None:
         return
     if actor.role == "owner" and domain.owner_id == actor.mailbox_id:
         return
-    raise NotFoundError(f"No virtual server named {domain.display_name!r}.")
+    raise NotFoundError(
+        _("No virtual server named %(name)s.") % {"name": repr(domain.display_name)}
+    )
 
 
 # What a mailbox user may change about their own mailbox (self-service).
@@ -146,6 +154,7 @@ def require_mailbox_change(actor: Actor, mailbox: Mailbox, fields: set[str]) -> 
         if not forbidden:
             return
         raise PermissionDeniedError(
-            "Only the domain owner can change " + ", ".join(sorted(forbidden)) + "."
+            _("Only the domain owner can change %(fields)s.")
+            % {"fields": ", ".join(sorted(forbidden))}
         )
-    raise NotFoundError(f"No mailbox with login {mailbox.login!r}.")
+    raise NotFoundError(_("No mailbox with login %(login)s.") % {"login": repr(mailbox.login)})

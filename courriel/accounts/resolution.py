@@ -37,6 +37,7 @@ class Resolution:
     copies: list[LocalCopy] = field(default_factory=list)
     forwards: list[str] = field(default_factory=list)
     autoreplies: list[int] = field(default_factory=list)  # mailbox ids, active now
+    reached: list[str] = field(default_factory=list)  # logins of every mailbox reached
     bounce_message: str = ""
     domain: str = ""  # the hosted domain (A-label) that owns the recipient
     trace: list[str] = field(default_factory=list)
@@ -129,6 +130,7 @@ class _Walker:
         if key in self.seen:
             return
         self.seen.add(key)
+        self.result.reached.append(mailbox.login)
         if mailbox.deliver_normally:
             self.result.copies.append(
                 LocalCopy(mailbox.pk, mailbox.login, mailbox.domain.name, via)

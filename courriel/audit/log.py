@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import QuerySet
+
 from courriel.audit.models import AuditEntry
 
 if TYPE_CHECKING:
@@ -17,7 +19,14 @@ _SECRET_DETAILS = {"password", "password_hash", "secret", "token"}
 def record(
     actor: Actor, action: str, target: str, *, domain: str = "", **details: Any
 ) -> AuditEntry:
+    from django.db import transaction
+
+    from courriel.accounts.routing_cache import bump
+
     clean = {key: value for key, value in details.items() if key not in _SECRET_DETAILS}
+    # Every change to accounts is recorded here: the mail plane's routing cache is
+    # told once the change is committed.
+    transaction.on_commit(bump)
     return AuditEntry.objects.create(
         actor=actor.name,
         role=actor.role,
@@ -26,3 +35,15 @@ def record(
         domain=domain,
         details=clean,
     )
+
+
+def entries_for(actor: Actor, domains: list[str] | None = None) -> QuerySet[AuditEntry]:
+    """The entries an actor may read: everything for the provider; for a domain owner,
+    the entries of the given domains (their own, already looked up through
+    `courriel.accounts.permissions`), and nothing else."""
+    found = AuditEntry.objects.all()
+    if domains is not None:
+        return found.filter(domain__in=domains)
+    if actor.is_provider:
+        return found
+    return found.none()

@@ -17,10 +17,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def needs_db(func: F) -> F:
-    """Set Django up and make sure the database is initialised before the command runs."""
+    """Set Django up and make sure the database is initialised before the command runs.
+
+    The command runs with no language active, so the services' messages (translated
+    for the panel) stay in English here, whatever `[general] language` says."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from django.utils import translation
+
         from courriel.bootstrap import initialize
 
         result = initialize()
@@ -30,7 +35,8 @@ def needs_db(func: F) -> F:
                 f"password {result.admin_password} (shown only this once).",
                 err=True,
             )
-        return func(*args, **kwargs)
+        with translation.override(None):
+            return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 

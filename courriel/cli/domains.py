@@ -210,6 +210,24 @@ def domain_delete(name: str, yes: bool) -> None:
     click.echo("Deleted: " + ", ".join(deleted))
 
 
+@domain.command("dns")
+@click.argument("name")
+@json_option
+@needs_db
+def domain_dns(name: str, as_json: bool) -> None:
+    """DNS records to publish for a domain: MX, SPF, DKIM and DMARC."""
+    from courriel.accounts.permissions import Actor, get_domain
+    from courriel.accounts.services.dns import dns_records
+
+    records = dns_records(get_domain(Actor.cli(), name))
+    if as_json:
+        emit_json([record.as_dict() for record in records])
+        return
+    for record in records:
+        click.echo(f"; {record.purpose}")
+        click.echo(record.zone_line())
+
+
 @click.group("domain-alias")
 def domain_alias() -> None:
     """Domain aliases: other names whose mail goes to the same addresses."""

@@ -17,12 +17,15 @@ import courriel
 from courriel.cli import (
     aliases,
     audit,
+    backup,
     domains,
     greylist,
     plans,
+    queue,
     resolve,
     servers,
     system,
+    tokens,
     users,
 )
 from courriel.errors import CourrielError
@@ -39,7 +42,20 @@ def cli() -> None:
     """
 
 
-for module in (system, servers, plans, domains, users, aliases, resolve, audit, greylist):
+for module in (
+    system,
+    servers,
+    plans,
+    domains,
+    users,
+    aliases,
+    resolve,
+    queue,
+    audit,
+    greylist,
+    backup,
+    tokens,
+):
     module.register(cli)
 
 

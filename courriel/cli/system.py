@@ -12,6 +12,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(init)
     cli.add_command(serve)
     cli.add_command(config)
+    cli.add_command(smtp_worker)
 
 
 @click.command()
@@ -49,6 +50,16 @@ def serve() -> None:
     result = initialize(cfg)
     _announce(result)
     run(cfg)
+
+
+@click.command("smtp-worker", hidden=True)
+def smtp_worker() -> None:
+    """An extra process on port 25, started by `courriel serve` (see [smtp] workers)."""
+    from courriel.bootstrap import setup_django
+    from courriel.delivery.smtp.workers import run_worker
+
+    setup_django()
+    run_worker(get_config())
 
 
 @click.group()

@@ -31,7 +31,8 @@ def register(cli: click.Group) -> None:
 
 @click.group()
 def user() -> None:
-    """Mailboxes: create, list, show, modify, delete, password, forward, autoreply, import."""
+    """Mailboxes: create, list, show, modify, delete, password, forward, autoreply, import,
+    send-account-mail."""
 
 
 def _context(domain_name: str) -> tuple[Any, Any]:
@@ -71,6 +72,12 @@ def _login_access(mailbox: Any) -> str:
 @click.option("--disabled", is_flag=True, help="Login temporarily disabled.")
 @click.option("--forward", "forwards", multiple=True, help="Forward to this address (repeatable).")
 @click.option("--no-keep", is_flag=True, help="With --forward: do not keep a copy.")
+@click.option(
+    "--send-account-mail",
+    "send_to",
+    metavar="mailbox|ADDRESS",
+    help="E-mail the account's settings to the new mailbox or to an address.",
+)
 @json_option
 @needs_db
 def user_create(
@@ -86,6 +93,7 @@ def user_create(
     disabled: bool,
     forwards: tuple[str, ...],
     no_keep: bool,
+    send_to: str | None,
     as_json: bool,
 ) -> None:
     """Add a mailbox to DOMAIN ("Add a user to this server")."""
@@ -110,6 +118,7 @@ def user_create(
         disabled=disabled,
         forward_to=forwards,
         deliver_normally=not no_keep,
+        send_account_mail_to=send_to,
     )
     shown = MailboxOut.of(created.mailbox)
     left = usage(target).additional_mailboxes
@@ -345,6 +354,27 @@ def user_password(domain: str, login: str, password: str | None, generate: bool)
         return
     set_password(actor, mailbox, password if password is not None else read_password_twice())
     click.echo(f"Password of {mailbox.login} changed.")
+
+
+@user.command("send-account-mail")
+@click.argument("domain")
+@click.argument("login")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="mailbox|ADDRESS",
+    help="The mailbox's own address (mailbox) or another address.",
+)
+@needs_db
+def user_send_account_mail(domain: str, login: str, to: str) -> None:
+    """E-mail a mailbox's settings (servers, ports, login; never the password), like the
+    panel's "Send updated account email to"."""
+    from courriel.accounts.services.mailboxes import send_account_mail
+
+    actor, mailbox = _mailbox(domain, login)
+    sent_to = send_account_mail(actor, mailbox, to)
+    click.echo(f"Account e-mail for {mailbox.login} sent to {sent_to}.")
 
 
 @user.command("forward")

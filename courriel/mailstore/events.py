@@ -1,6 +1,7 @@
-"""In-process news of Maildir changes, so that an IMAP session in IDLE hears about new
-mail at once when this process delivered it (other writers, such as Dovecot's LDA or a
-second process, are noticed by the sessions' own directory checks).
+"""News of Maildir changes, so that an IMAP session in IDLE hears about new mail at once
+when `courriel serve` delivered it — in this process, or in one of its SMTP worker
+processes, which send the news over a Unix datagram socket (`EventRelay`). Other
+writers (Dovecot's LDA...) are noticed by the sessions' own directory checks.
 
 `notify` may be called from any thread (delivery writes in worker threads); waiters
 live on an event loop.
@@ -9,6 +10,9 @@ live on an event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +24,13 @@ class MailboxEvents:
         self._waiters: dict[Path, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
             defaultdict(set)
         )
+        self._relay: tuple[socket.socket, str] | None = None  # worker -> main process
+
+    def relay_to(self, address: str) -> None:
+        """In a worker process: pass every change on to the main process."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        self._relay = (sock, address)
 
     def subscribe(self, maildir: Path) -> asyncio.Event:
         """An Event set whenever `maildir` changes; call `unsubscribe` when done."""
@@ -41,6 +52,12 @@ class MailboxEvents:
                 del self._waiters[key]
 
     def notify(self, maildir: Path) -> None:
+        if self._relay is not None:
+            sock, address = self._relay
+            with contextlib.suppress(OSError):  # best effort: clients also poll
+                sock.sendto(os.fsencode(maildir), address)
+        if not self._waiters:  # nobody in IDLE: the common case on the delivery path
+            return
         with self._lock:
             waiters = list(self._waiters.get(maildir.resolve(), ()))
         for loop, event in waiters:
@@ -51,3 +68,35 @@ class MailboxEvents:
 
 
 events = MailboxEvents()
+
+
+class EventRelay:
+    """In the main process: receives the worker processes' news (one datagram per
+    changed Maildir) and hands it to the local IDLE sessions."""
+
+    name = "event-relay"
+    listening: list[str] = []
+
+    def __init__(self, address: Path) -> None:
+        self.address = address
+        self.transport: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.address.unlink()
+        loop = asyncio.get_running_loop()
+
+        class Protocol(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: object) -> None:
+                events.notify(Path(os.fsdecode(data)))
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(self.address))
+        os.chmod(self.address, 0o600)
+        self.transport, _ = await loop.create_datagram_endpoint(Protocol, sock=sock)
+
+    async def stop(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.address.unlink()

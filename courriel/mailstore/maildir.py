@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import secrets
+import random
 import socket
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,8 +45,8 @@ def unique_name(size: int) -> str:
     seconds = int(now)
     micro = int((now - seconds) * 1_000_000)
     return (
-        f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}R{secrets.token_hex(4)}.{_HOST}"
-        f",S={size},W={size}"
+        f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}R{random.getrandbits(32):08x}"
+        f".{_HOST},S={size},W={size}"
     )
 
 
@@ -67,12 +68,49 @@ def create_folder(maildir: Path, folder: str) -> Path:
     return path
 
 
+def write_all(fd: int, chunks: Iterable[bytes]) -> int:
+    """Write every chunk (os.write may write less than asked); returns the size."""
+    size = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view) :]
+        size += len(chunk)
+    return size
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class _DirectorySync:
+    """Group commit of directory fsyncs: when several threads have just renamed files
+    into one directory, a single fsync started after all the renames covers them all,
+    so concurrent deliveries to one mailbox do not queue up one fsync each."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._states: dict[Path, list] = {}  # path -> [lock, requested, done]
+
+    def sync(self, path: Path) -> None:
+        with self._guard:
+            state = self._states.setdefault(path, [threading.Lock(), 0, 0])
+            state[1] += 1
+            ticket = state[1]
+        with state[0]:
+            if state[2] >= ticket:
+                return  # an fsync that began after our rename already covered it
+            with self._guard:
+                target = state[1]
+            fsync_dir(path)
+            state[2] = target
+
+
+sync_directory = _DirectorySync().sync
 
 
 def deliver(
@@ -84,41 +122,38 @@ def deliver(
     mtime: float | None = None,
     durable: bool = True,
     seen_by_client: bool = False,
+    name: str | None = None,
 ) -> Stored:
     """Store one message; returns its final path. Raises MaildirError with nothing left
     behind when the disk is full or the Maildir cannot be written.
 
     Delivered mail goes to `new/`; a message a client stores itself (IMAP APPEND,
-    `seen_by_client`) goes to `cur/` with its flags, as Dovecot does."""
+    `seen_by_client`) goes to `cur/` with its flags, as Dovecot does. `name` gives the
+    final file name chosen in advance (the delivery journal replays by name)."""
     target = folder_path(maildir, folder)
     if not (target / "tmp").is_dir():
         create_folder(maildir, folder) if folder else _create_inbox(maildir)
     chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else data
-    tmp_path = target / "tmp" / f"{time.time():.6f}.{os.getpid()}.{secrets.token_hex(6)}"
+    tmp_path = target / "tmp" / f"{time.time():.6f}.{os.getpid()}.{next(_counter)}"
     size = 0
     try:
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            for chunk in chunks:
-                view = memoryview(chunk)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                size += len(chunk)
+            size = write_all(fd, chunks)
             if durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
         if mtime is not None:
             os.utime(tmp_path, (mtime, mtime))
-        name = unique_name(size)
+        name = name or unique_name(size)
         if flags or seen_by_client:
             final = target / "cur" / f"{name}:2,{''.join(sorted(set(flags)))}"
         else:
             final = target / "new" / name
         os.rename(tmp_path, final)
         if durable:
-            fsync_dir(final.parent)
+            sync_directory(final.parent)
     except OSError as error:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

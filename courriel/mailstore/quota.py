@@ -2,19 +2,22 @@
 
 The file's first line is the limit (`<bytes>S`, `0S` for none); every later line is
 a change `<bytes> <messages>`, appended atomically (O_APPEND) by delivery (+) and by
-IMAP/POP3 expunges (-). Reading sums the lines; when the file grows past 5120 bytes
-(the Maildir++ rule) or is missing or damaged, it is recalculated from the files.
-Dovecot's `maildir` quota backend reads and writes the same file.
+IMAP/POP3 expunges (-). Reading sums the lines. When the file grows past 5120 bytes
+(the Maildir++ limit) it is compacted to its sum; when it is missing or damaged it is
+recalculated from the files (a full scan costs as much as the mailbox is large, so it
+is not done on the delivery path otherwise). Dovecot's `maildir` quota backend reads
+and writes the same file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 
 SIZEFILE = "maildirsize"
-RECALC_ABOVE = 5120
+COMPACT_ABOVE = 5120
 
 
 def _size_from_name(name: str) -> int | None:
@@ -74,15 +77,18 @@ def recalculate(maildir: Path, limit: int | None = None) -> tuple[int, int]:
     if limit is None:
         limit = read_limit(maildir)
     total, count = scan(maildir)
-    path = maildir / SIZEFILE
-    tmp = maildir / f".{SIZEFILE}.{os.getpid()}.tmp"
+    _write(maildir, _header(limit), total, count)
+    return total, count
+
+
+def _write(maildir: Path, header: str, total: int, count: int) -> None:
+    tmp = maildir / f".{SIZEFILE}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
-        tmp.write_text(_header(limit) + f"{total} {count}\n", "ascii")
-        os.replace(tmp, path)
+        tmp.write_text(header + f"{total} {count}\n", "ascii")
+        os.replace(tmp, maildir / SIZEFILE)
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink()
-    return total, count
 
 
 def read_limit(maildir: Path) -> int | None:
@@ -100,45 +106,83 @@ def read_limit(maildir: Path) -> int | None:
     return None
 
 
+# Parsed sums by file identity: on the delivery path usage is asked several times per
+# message, and a stat is much cheaper than reading and summing the file again.
+_parsed: dict[Path, tuple[tuple[int, int, int], tuple[int, int]]] = {}
+_parsed_lock = threading.Lock()
+
+
 def usage(maildir: Path) -> tuple[int, int]:
     """(bytes, messages) used, from `maildirsize` (recalculated when needed)."""
     path = maildir / SIZEFILE
     try:
-        raw = path.read_bytes()
+        stat = os.stat(path)
     except FileNotFoundError:
         return recalculate(maildir) if maildir.is_dir() else (0, 0)
     except OSError:
         return scan(maildir)
-    if len(raw) > RECALC_ABOVE:
-        return recalculate(maildir)
-    total = count = 0
+    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _parsed_lock:
+        known = _parsed.get(path)
+    if known is not None and known[0] == identity:
+        return known[1]
     try:
-        for line in raw.decode("ascii").splitlines()[1:]:
-            parts = line.split()
-            if len(parts) >= 2:
-                total += int(parts[0])
-                count += int(parts[1])
-    except (UnicodeDecodeError, ValueError):
+        raw = path.read_bytes()
+    except OSError:
+        return scan(maildir)
+    header, _, changes = raw.partition(b"\n")
+    try:
+        numbers = changes.split()
+        if len(numbers) % 2:
+            raise ValueError("odd number of fields")
+        total, count = sum(map(int, numbers[0::2])), sum(map(int, numbers[1::2]))
+    except ValueError:
         return recalculate(maildir)
-    if total < 0 or count < 0:
+    if total < 0 or count < 0 or not header:
         return recalculate(maildir)
+    if len(raw) > COMPACT_ABOVE:
+        _write(maildir, header.decode("ascii", "replace") + "\n", total, count)
+    else:
+        with _parsed_lock:
+            if len(_parsed) > 50_000:
+                _parsed.clear()
+            _parsed[path] = (identity, (total, count))
     return total, count
 
 
 def add(maildir: Path, size: int, count: int) -> None:
     """Record a change (+ on delivery, - on expunge) with one atomic append."""
     path = maildir / SIZEFILE
-    if not path.exists():
-        recalculate(maildir)  # includes the message just written
-        return
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        recalculate(maildir)  # includes the message just written
+        return
     except OSError:
         return
+    line = f"{size} {count}\n".encode("ascii")
     try:
-        os.write(fd, f"{size} {count}\n".encode("ascii"))
+        before = os.fstat(fd)
+        os.write(fd, line)
+        after = os.fstat(fd)
     finally:
         os.close(fd)
+    # Keep the parsed sum current when nobody else wrote in between, so the next
+    # usage() is a stat, not a read of the file.
+    with _parsed_lock:
+        known = _parsed.get(path)
+        if (
+            known is not None
+            and known[0] == (before.st_ino, before.st_size, before.st_mtime_ns)
+            and after.st_size == before.st_size + len(line)
+        ):
+            total, messages = known[1]
+            _parsed[path] = (
+                (after.st_ino, after.st_size, after.st_mtime_ns),
+                (total + size, messages + count),
+            )
+        else:
+            _parsed.pop(path, None)
 
 
 def set_limit(maildir: Path, limit: int | None) -> None:

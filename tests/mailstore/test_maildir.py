@@ -51,13 +51,15 @@ def test_quota_follows_deletions_and_recalculates(tmp_path: Path) -> None:
     first.path.unlink()
     quota.add(maildir, -len(MESSAGE), -1)
     assert quota.usage(maildir) == (2 * len(MESSAGE), 1)
-    # A file damaged or grown too big is rebuilt from the messages themselves.
+    # A damaged file is rebuilt from the messages themselves...
     (maildir / "maildirsize").write_text("garbage\nx y\n")
     assert quota.usage(maildir) == (2 * len(MESSAGE), 1)
+    # ...and one grown past 5120 bytes is compacted to its sum.
     with open(maildir / "maildirsize", "a") as handle:
         handle.write("0 0\n" * 2000)
     assert quota.usage(maildir) == (2 * len(MESSAGE), 1)
     assert (maildir / "maildirsize").stat().st_size < 100
+    assert quota.usage(maildir) == (2 * len(MESSAGE), 1)
 
 
 def test_full_disk_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

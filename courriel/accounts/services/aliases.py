@@ -17,6 +17,7 @@ from courriel.accounts.services import limits
 from courriel.accounts.services.mailboxes import clean_forward_list
 from courriel.audit.log import record
 from courriel.errors import ConflictError, NotFoundError, ValidationError
+from courriel.i18n import gettext as _
 
 CATCH_ALL = ""  # the local part claimed by "All mailboxes"
 CATCH_ALL_NAMES = {"", "*", "@"}
@@ -54,8 +55,11 @@ def get_alias(actor: Actor, domain: Domain, name: str) -> Alias:
         .first()
     )
     if address is None or address.alias is None:
-        shown = "the catch-all" if local_part == CATCH_ALL else f"{name!r}"
-        raise NotFoundError(f"No alias {shown} in {domain.display_name}.")
+        if local_part == CATCH_ALL:
+            message = _("No alias the catch-all in %(domain)s.")
+        else:
+            message = _("No alias %(name)s in %(domain)s.")
+        raise NotFoundError(message % {"name": repr(name), "domain": domain.display_name})
     return address.alias
 
 
@@ -78,7 +82,8 @@ def _mailboxes(domain: Domain, logins: Iterable[str | Mailbox]) -> list[Mailbox]
         mailbox = Mailbox.objects.filter(family, login=login).first()
         if mailbox is None:
             raise ValidationError(
-                f"No mailbox {login!r} in {domain.top.display_name} to deliver to.",
+                _("No mailbox %(login)s in %(domain)s to deliver to.")
+                % {"login": repr(login), "domain": domain.top.display_name},
                 field="mailboxes",
             )
         if mailbox not in found:
@@ -91,19 +96,24 @@ def _check_destinations(
 ) -> None:
     if len(message) > MAX_BOUNCE_MESSAGE:
         raise ValidationError(
-            f"The bounce message is too long (at most {MAX_BOUNCE_MESSAGE} characters).",
+            _("The bounce message is too long (at most %(count)s characters).")
+            % {"count": MAX_BOUNCE_MESSAGE},
             field="bounce_message",
         )
     if any(ord(c) < 32 for c in message):
-        raise ValidationError("The bounce message must be a single line.", field="bounce_message")
+        raise ValidationError(
+            _("The bounce message must be a single line."), field="bounce_message"
+        )
     if bounce and (mailboxes or forward_to or everyone):
         raise ValidationError(
-            "An alias that bounces mail cannot also deliver or forward it.", field="bounce"
+            _("An alias that bounces mail cannot also deliver or forward it."), field="bounce"
         )
     if not (bounce or mailboxes or forward_to or everyone):
         raise ValidationError(
-            "Choose where the alias sends mail: a mailbox, other addresses, everyone "
-            "in the domain, or a bounce.",
+            _(
+                "Choose where the alias sends mail: a mailbox, other addresses, everyone "
+                "in the domain, or a bounce."
+            ),
             field="destinations",
         )
 
@@ -158,10 +168,13 @@ def _ensure_free(domain: Domain, local_part: str) -> None:
     address = existing.first()
     if address is None:
         return
-    shown = "The catch-all" if local_part == CATCH_ALL else f"{local_part}@{domain.display_name}"
+    shown = _("The catch-all") if local_part == CATCH_ALL else f"{local_part}@{domain.display_name}"
     if address.mailbox_id:
-        raise ConflictError(f"{shown} is already an address of mailbox {address.mailbox.login}.")  # type: ignore[union-attr]
-    raise ConflictError(f"{shown} already exists as an alias.")
+        raise ConflictError(
+            _("%(address)s is already an address of mailbox %(login)s.")
+            % {"address": shown, "login": address.mailbox.login}  # type: ignore[union-attr]
+        )
+    raise ConflictError(_("%(address)s already exists as an alias.") % {"address": shown})
 
 
 def create_default_alias(domain: Domain, local_part: str, owner: Mailbox) -> Alias | None:
@@ -188,7 +201,9 @@ def modify_alias(actor: Actor, alias: Alias, **changes: Any) -> Alias:
     }
     unknown = set(changes) - allowed
     if unknown:
-        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))} of an alias.")
+        raise ValidationError(
+            _("Cannot change %(fields)s of an alias.") % {"fields": ", ".join(sorted(unknown))}
+        )
     domain = alias.domain
     targets = (
         _mailboxes(domain, changes["mailboxes"])
@@ -248,10 +263,11 @@ def delete_aliases(actor: Actor, aliases: Iterable[Alias]) -> list[str]:
 
 def describe_destinations(alias: Alias) -> list[str]:
     """Lines like the manual's "Alias destinations" column."""
-    lines = [f"Mailbox {m.login}" for m in alias.mailboxes.all()]
-    lines += [f"Address {address}" for address in alias.forward_to]
+    lines = [_("Mailbox %(login)s") % {"login": m.login} for m in alias.mailboxes.all()]
+    lines += [_("Address %(address)s") % {"address": address} for address in alias.forward_to]
     if alias.everyone:
-        lines.append("Everyone in the domain")
+        lines.append(_("Everyone in the domain"))
     if alias.bounce:
-        lines.append("Bounce" + (f": {alias.bounce_message}" if alias.bounce_message else ""))
+        bounce = _("Bounce")
+        lines.append(f"{bounce}: {alias.bounce_message}" if alias.bounce_message else bounce)
     return lines

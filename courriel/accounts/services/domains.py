@@ -20,6 +20,7 @@ from courriel.accounts.addresses import (
     to_unicode,
     validate_login,
 )
+from courriel.accounts.dkimkeys import generate_private_key
 from courriel.accounts.models import Domain, DomainAlias, HostingServer, Mailbox, Plan
 from courriel.accounts.permissions import (
     Actor,
@@ -34,6 +35,7 @@ from courriel.accounts.services.servers import get_server, pick_server
 from courriel.audit.log import record
 from courriel.config import get_config
 from courriel.errors import ConflictError, LimitError, ValidationError
+from courriel.i18n import gettext as _
 from courriel.mailstore.layout import domain_home
 
 DEFAULT_ALIASES = ("abuse", "hostmaster", "postmaster", "webmaster")
@@ -46,14 +48,19 @@ class CreatedDomain:
     domain: Domain
     owner: Mailbox | None
     password: str | None  # generated owner password, shown once
+    setup_mail_to: str | None = None  # where the "has been set up" mail goes, if anywhere
 
 
 def _ensure_name_free(name: str) -> None:
     if Domain.objects.filter(name=name).exists():
-        raise ConflictError(f"The virtual server {to_unicode(name)} already exists.", field="name")
+        raise ConflictError(
+            _("The virtual server %(name)s already exists.") % {"name": to_unicode(name)},
+            field="name",
+        )
     if DomainAlias.objects.filter(name=name).exists():
         raise ConflictError(
-            f"{to_unicode(name)} is already a domain alias of another virtual server.",
+            _("%(name)s is already a domain alias of another virtual server.")
+            % {"name": to_unicode(name)},
             field="name",
         )
 
@@ -72,13 +79,19 @@ def _free_prefix(name: str) -> str:
     for candidate in _login_candidates(name):
         if not Domain.objects.filter(prefix=candidate).exists() and not login_taken(candidate):
             return candidate
-    raise ConflictError(f"Could not find a free login for {to_unicode(name)}: give --owner-login.")
+    raise ConflictError(
+        _("Could not find a free login for %(name)s: give --owner-login.")
+        % {"name": to_unicode(name)}
+    )
 
 
 def _owner_login(login: str) -> str:
     value = validate_login(login)
     if Domain.objects.filter(prefix=value).exists() or login_taken(value):
-        raise ConflictError(f"The login {value!r} is already taken.", field="owner_login")
+        raise ConflictError(
+            _("The login %(login)s is already taken.") % {"login": repr(value)},
+            field="owner_login",
+        )
     return value
 
 
@@ -90,7 +103,8 @@ def _clean_features(features: list[str] | None) -> list[str]:
         value = feature.strip().lower()
         if value not in FEATURES:
             raise ValidationError(
-                f"Unknown feature {feature!r}; features are: {', '.join(FEATURES)}.",
+                _("Unknown feature %(feature)s; features are: %(features)s.")
+                % {"feature": repr(feature), "features": ", ".join(FEATURES)},
                 field="features",
             )
         if value not in cleaned:
@@ -106,7 +120,9 @@ def _clean_ip(value: str | None) -> str | None:
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
-        raise ValidationError(f"{value!r} is not an IP address.", field="ip_address") from None
+        raise ValidationError(
+            _("%(value)s is not an IP address.") % {"value": repr(value)}, field="ip_address"
+        ) from None
 
 
 def _clean_contact(value: str) -> str:
@@ -143,13 +159,14 @@ def create_domain(
         require_domain_manager(actor, parent)
         if parent.is_subserver:
             raise ValidationError(
-                f"{parent.display_name} is itself a sub-server: add the new one under "
-                f"{parent.top.display_name}.",
+                _("%(parent)s is itself a sub-server: add the new one under %(top)s.")
+                % {"parent": parent.display_name, "top": parent.top.display_name},
                 field="parent",
             )
         if plan is not None and get_plan(plan).pk != parent.top.effective_plan.pk:
             raise ValidationError(
-                "A sub-server shares its parent's plan; do not give another one.", field="plan"
+                _("A sub-server shares its parent's plan; do not give another one."),
+                field="plan",
             )
         top = limits.lock_family(parent)
         _ensure_name_free(ascii_name)
@@ -169,15 +186,16 @@ def create_domain(
             ip_address=ip or top.ip_address,
             features=features_list,
             created_by=actor.name,
+            dkim_private_key=generate_private_key(),
         )
         owner = top.owner
         generated = None
         assert owner is not None
     else:
-        require_provider(actor, "create customer domains")
+        require_provider(actor, _("create customer domains"))
         if plan is None:
             raise ValidationError(
-                "Choose a plan for the new domain (e.g. --plan recommended).", field="plan"
+                _("Choose a plan for the new domain (e.g. --plan recommended)."), field="plan"
             )
         plan_obj = get_plan(plan)
         if isinstance(server, HostingServer):
@@ -200,6 +218,7 @@ def create_domain(
             ip_address=ip or host.ip_address,
             features=features_list,
             created_by=actor.name,
+            dkim_private_key=generate_private_key(),
         )
         created = mailbox_service.create_owner_mailbox(
             domain,
@@ -213,6 +232,9 @@ def create_domain(
 
     for local_part in DEFAULT_ALIASES:
         alias_service.create_default_alias(domain, local_part, owner)
+    setup_mail_to = contact if contact and parent is None else None
+    if setup_mail_to:
+        _send_setup_mail_on_commit(domain, generated)
     record(
         actor,
         "domain.create",
@@ -222,7 +244,20 @@ def create_domain(
         server=domain.server.name,
         parent=parent.name if parent else None,
     )
-    return CreatedDomain(domain=domain, owner=owner, password=generated)
+    return CreatedDomain(
+        domain=domain, owner=owner, password=generated, setup_mail_to=setup_mail_to
+    )
+
+
+def _send_setup_mail_on_commit(domain: Domain, password: str | None) -> None:
+    """Chapter 1: the access codes go to the customer once the domain exists."""
+
+    def send() -> None:
+        from courriel.delivery.notices import send_setup_mail
+
+        send_setup_mail(domain, password)
+
+    transaction.on_commit(send)
 
 
 @transaction.atomic
@@ -230,10 +265,10 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
     require_domain_manager(actor, domain)
     provider_only = {"plan", "server", "ip_address"}
     if provider_only & set(changes):
-        require_provider(actor, "change the plan, hosting server or IP address")
+        require_provider(actor, _("change the plan, hosting server or IP address"))
     if "plan" in changes:
         if domain.is_subserver:
-            raise ValidationError("A sub-server uses its parent's plan.", field="plan")
+            raise ValidationError(_("A sub-server uses its parent's plan."), field="plan")
         new_plan = get_plan(changes["plan"])  # type: ignore[arg-type]
         _check_fits_plan(domain, new_plan)
         domain.plan = new_plan
@@ -259,7 +294,10 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
         "admin_group",
     }
     if unknown:
-        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))} of a virtual server.")
+        raise ValidationError(
+            _("Cannot change %(fields)s of a virtual server.")
+            % {"fields": ", ".join(sorted(unknown))}
+        )
     domain.save()
     record(
         actor,
@@ -274,23 +312,29 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
 def _check_fits_plan(domain: Domain, plan: Plan) -> None:
     current = limits.usage(domain)
     problems = []
-    if plan.max_mailboxes is not None and current.mailboxes > plan.max_mailboxes:
-        problems.append(f"{current.mailboxes} mailboxes (plan allows {plan.max_mailboxes})")
-    if plan.max_servers is not None and current.servers > plan.max_servers:
-        problems.append(f"{current.servers} virtual servers (plan allows {plan.max_servers})")
-    if plan.max_domain_aliases is not None and current.domain_aliases > plan.max_domain_aliases:
-        problems.append(
-            f"{current.domain_aliases} domain aliases (plan allows {plan.max_domain_aliases})"
-        )
+    for used, most, what in (
+        (current.mailboxes, plan.max_mailboxes, _("%(used)s mailboxes (plan allows %(most)s)")),
+        (
+            current.servers,
+            plan.max_servers,
+            _("%(used)s virtual servers (plan allows %(most)s)"),
+        ),
+        (
+            current.domain_aliases,
+            plan.max_domain_aliases,
+            _("%(used)s domain aliases (plan allows %(most)s)"),
+        ),
+    ):
+        if most is not None and used > most:
+            problems.append(what % {"used": used, "most": most})
     if plan.mail_quota is not None:
         too_big = Mailbox.objects.filter(limits.family(domain.top), quota__gt=plan.mail_quota)
         if too_big.exists():
-            problems.append("mailbox quotas above the plan's mail quota")
+            problems.append(_("mailbox quotas above the plan's mail quota"))
     if problems:
         raise LimitError(
-            f"{domain.display_name} does not fit plan {plan.name}: it has "
-            + "; ".join(problems)
-            + "."
+            _("%(domain)s does not fit plan %(plan)s: it has %(problems)s.")
+            % {"domain": domain.display_name, "plan": plan.name, "problems": "; ".join(problems)}
         )
 
 
@@ -306,7 +350,7 @@ def delete_domain(actor: Actor, domain: Domain) -> list[str]:
     if domain.is_subserver:
         require_domain_manager(actor, domain)
     else:
-        require_provider(actor, "delete a customer's virtual server")
+        require_provider(actor, _("delete a customer's virtual server"))
     deleted: list[str] = []
     for sub in Domain.objects.filter(parent=domain):
         deleted += delete_domain(actor, sub)
@@ -353,7 +397,10 @@ def delete_domain_alias(actor: Actor, domain: Domain, name: str) -> None:
     ascii_name = normalize_domain(name)
     alias = DomainAlias.objects.filter(domain=domain, name=ascii_name).first()
     if alias is None:
-        raise ValidationError(f"{to_unicode(ascii_name)} is not an alias of {domain.display_name}.")
+        raise ValidationError(
+            _("%(name)s is not an alias of %(domain)s.")
+            % {"name": to_unicode(ascii_name), "domain": domain.display_name}
+        )
     record(actor, "domain_alias.delete", ascii_name, domain=domain.name)
     alias.delete()
 

@@ -14,7 +14,8 @@ from django.db.models import Q
 
 from courriel.accounts.models import Alias, Domain, DomainAlias, Mailbox
 from courriel.errors import LimitError, ValidationError
-from courriel.units import format_size
+from courriel.i18n import format_size
+from courriel.i18n import gettext as _
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,11 @@ def check_can_add_mailboxes(domain: Domain, count: int = 1) -> None:
     left = current.additional_mailboxes
     if left is not None and count > left:
         raise LimitError(
-            f"The plan of {domain.top.display_name} allows {current.max_mailboxes} mailboxes "
-            f"and all of them are used: delete a mailbox or ask your provider for a larger plan."
+            _(
+                "The plan of %(domain)s allows %(limit)s mailboxes and all of them are used: "
+                "delete a mailbox or ask your provider for a larger plan."
+            )
+            % {"domain": domain.top.display_name, "limit": current.max_mailboxes}
         )
 
 
@@ -82,8 +86,15 @@ def check_can_add_server(domain: Domain) -> None:
     current = usage(domain)
     if current.max_servers is not None and current.servers >= current.max_servers:
         raise LimitError(
-            f"The plan of {domain.top.display_name} allows {current.max_servers} virtual "
-            f"servers and {current.servers} are used: delete one or ask for a larger plan."
+            _(
+                "The plan of %(domain)s allows %(limit)s virtual servers and %(used)s are "
+                "used: delete one or ask for a larger plan."
+            )
+            % {
+                "domain": domain.top.display_name,
+                "limit": current.max_servers,
+                "used": current.servers,
+            }
         )
 
 
@@ -92,8 +103,8 @@ def check_can_add_domain_alias(domain: Domain) -> None:
     limit = current.max_domain_aliases
     if limit is not None and current.domain_aliases >= limit:
         raise LimitError(
-            f"The plan of {domain.top.display_name} allows {limit} domain aliases "
-            "and all of them are used."
+            _("The plan of %(domain)s allows %(limit)s domain aliases and all of them are used.")
+            % {"domain": domain.top.display_name, "limit": limit}
         )
 
 
@@ -101,12 +112,18 @@ def check_mailbox_quota(domain: Domain, quota: int | None) -> None:
     """A mailbox quota is never above the domain's total mail quota."""
     total = domain.top.effective_plan.mail_quota
     if quota is not None and quota <= 0:
-        raise ValidationError("A mailbox quota must be more than zero.", field="quota")
+        raise ValidationError(_("A mailbox quota must be more than zero."), field="quota")
     if quota is not None and total is not None and quota > total:
         raise LimitError(
-            f"A mailbox quota of {format_size(quota)} is more than the "
-            f"{format_size(total)} of mail space of {domain.top.display_name}: "
-            f"choose at most {format_size(total)}.",
+            _(
+                "A mailbox quota of %(quota)s is more than the %(total)s of mail space of "
+                "%(domain)s: choose at most %(total)s."
+            )
+            % {
+                "quota": format_size(quota),
+                "total": format_size(total),
+                "domain": domain.top.display_name,
+            },
             field="quota",
         )
 

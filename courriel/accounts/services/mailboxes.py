@@ -23,6 +23,7 @@ from courriel.accounts.addresses import (
 )
 from courriel.accounts.models import Address, Domain, DomainAlias, Mailbox
 from courriel.accounts.permissions import (
+    SELF_SERVICE_FIELDS,
     Actor,
     require_domain_manager,
     require_mailbox_change,
@@ -32,6 +33,7 @@ from courriel.accounts.services import limits
 from courriel.audit.log import record
 from courriel.config import get_config
 from courriel.errors import ConflictError, ValidationError
+from courriel.i18n import gettext as _
 from courriel.mailstore.layout import create_maildir, relative_maildir, retire
 
 MAX_FORWARDS = 50
@@ -49,6 +51,7 @@ UNSET = _Unset.UNSET
 class CreatedMailbox:
     mailbox: Mailbox
     password: str | None  # the generated password, shown once
+    account_mail_to: str | None = None  # where the account e-mail goes, if anywhere
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -129,13 +132,22 @@ def _claim_address(
             alias = DomainAlias.objects.filter(name=parsed.domain).select_related("domain").first()
             if alias and alias.domain.name in family:
                 raise ValidationError(
-                    f"{text} is in {to_unicode(alias.name)}, an alias of "
-                    f"{alias.domain.display_name}: add "
-                    f"{parsed.local_part}@{alias.domain.display_name} instead.",
+                    _(
+                        "%(address)s is in %(alias)s, an alias of %(domain)s: add %(wanted)s "
+                        "instead."
+                    )
+                    % {
+                        "address": text,
+                        "alias": to_unicode(alias.name),
+                        "domain": alias.domain.display_name,
+                        "wanted": f"{parsed.local_part}@{alias.domain.display_name}",
+                    },
                     field="addresses",
                 )
             raise ValidationError(
-                f"{text} is not in {domain.display_name} or its sub-servers.", field="addresses"
+                _("%(address)s is not in %(domain)s or its sub-servers.")
+                % {"address": text, "domain": domain.display_name},
+                field="addresses",
             )
         local_part = validate_hosted_local_part(parsed.local_part)
     else:
@@ -143,10 +155,15 @@ def _claim_address(
         local_part = validate_hosted_local_part(text)
     existing = Address.objects.filter(domain=target, local_part=local_part).first()
     if existing is not None:
-        owner = existing.mailbox.login if existing.mailbox_id else "an alias"  # type: ignore[union-attr]
-        raise ConflictError(
-            f"{local_part}@{target.display_name} is already used by {owner}.", field="addresses"
-        )
+        address = f"{local_part}@{target.display_name}"
+        if existing.mailbox_id:
+            message = _("%(address)s is already used by %(login)s.") % {
+                "address": address,
+                "login": existing.mailbox.login,  # type: ignore[union-attr]
+            }
+        else:
+            message = _("%(address)s is already used by an alias.") % {"address": address}
+        raise ConflictError(message, field="addresses")
     return Address.objects.create(
         domain=target, local_part=local_part, kind=kind, mailbox=mailbox, enabled=enabled
     )
@@ -161,7 +178,10 @@ def clean_forward_list(addresses: Iterable[str]) -> list[str]:
         if address not in cleaned:
             cleaned.append(address)
     if len(cleaned) > MAX_FORWARDS:
-        raise ValidationError(f"At most {MAX_FORWARDS} forwarding addresses.", field="forward_to")
+        raise ValidationError(
+            _("At most %(count)s forwarding addresses.") % {"count": MAX_FORWARDS},
+            field="forward_to",
+        )
     _check_hosted_targets(cleaned)
     return cleaned
 
@@ -177,8 +197,11 @@ def _check_hosted_targets(addresses: list[str]) -> None:
             continue
         if resolve(address).status in {"unknown", "invalid"}:
             raise ValidationError(
-                f"{address} does not exist here: create that mailbox or alias first, "
-                "or check the spelling.",
+                _(
+                    "%(address)s does not exist here: create that mailbox or alias first, "
+                    "or check the spelling."
+                )
+                % {"address": address},
                 field="forward_to",
             )
 
@@ -186,8 +209,10 @@ def _check_hosted_targets(addresses: list[str]) -> None:
 def _check_not_dropping_mail(deliver_normally: bool, forward_to: list[str]) -> None:
     if not deliver_normally and not forward_to:
         raise ValidationError(
-            "Mail would be thrown away: keep delivering to the mailbox or give at least "
-            "one address to forward to.",
+            _(
+                "Mail would be thrown away: keep delivering to the mailbox or give at least "
+                "one address to forward to."
+            ),
             field="forward_to",
         )
 
@@ -197,18 +222,20 @@ def _check_autoreply(
 ) -> None:
     if enabled and not message.strip():
         raise ValidationError(
-            "Write the automatic reply message before turning it on.", field="autoreply_message"
+            _("Write the automatic reply message before turning it on."),
+            field="autoreply_message",
         )
     if len(message) > MAX_AUTOREPLY_CHARS:
         raise ValidationError(
-            f"The automatic reply is too long (at most {MAX_AUTOREPLY_CHARS} characters).",
+            _("The automatic reply is too long (at most %(count)s characters).")
+            % {"count": MAX_AUTOREPLY_CHARS},
             field="autoreply_message",
         )
     if interval is not None and interval < 0:
-        raise ValidationError("The minimum time between replies cannot be negative.")
+        raise ValidationError(_("The minimum time between replies cannot be negative."))
     if start and end and end < start:
         raise ValidationError(
-            "The automatic reply end date is before its start date.", field="autoreply_end"
+            _("The automatic reply end date is before its start date."), field="autoreply_end"
         )
 
 
@@ -224,7 +251,9 @@ def login_taken(login: str) -> bool:
 
 def _ensure_login_free(login: str, field: str = "login") -> None:
     if login_taken(login):
-        raise ConflictError(f"The login {login!r} is already taken.", field=field)
+        raise ConflictError(
+            _("The login %(login)s is already taken.") % {"login": repr(login)}, field=field
+        )
 
 
 def _maildir_on_commit(mailbox: Mailbox) -> None:
@@ -288,7 +317,10 @@ def create_mailbox(
     disabled: bool = False,
     deliver_normally: bool = True,
     forward_to: Iterable[str] = (),
+    send_account_mail_to: str | None = None,
 ) -> CreatedMailbox:
+    """Add a mailbox. `send_account_mail_to`: None (don't send), "mailbox" (the new
+    mailbox itself) or an address: where its settings are e-mailed."""
     require_domain_manager(actor, domain)
     limits.lock_family(domain)
     limits.check_can_add_mailboxes(domain)
@@ -297,11 +329,11 @@ def create_mailbox(
     local_part = validate_hosted_local_part(primary_local_part or login)
     generated = None
     if password and generate_password:
-        raise ValidationError("Give a password or ask for a generated one, not both.")
+        raise ValidationError(_("Give a password or ask for a generated one, not both."))
     if generate_password:
         password = generated = passwords.generate_password()
     elif password is None:
-        raise ValidationError("A password is required (or generate one).", field="password")
+        raise ValidationError(_("A password is required (or generate one)."), field="password")
     passwords.check_strength(password, login)
     if quota is UNSET:
         quota = domain.top.effective_plan.default_mailbox_quota
@@ -334,6 +366,10 @@ def create_mailbox(
         if text.strip():
             _claim_address(domain, text, kind=Address.ADDITIONAL, mailbox=mailbox, family=family)
     _maildir_on_commit(mailbox)
+    target = None
+    if send_account_mail_to:
+        target = account_mail_target(mailbox, send_account_mail_to)
+        transaction.on_commit(lambda: _queue_account_mail(mailbox, target, generated))
     record(
         actor,
         "mailbox.create",
@@ -343,28 +379,46 @@ def create_mailbox(
         quota=quota,
         addresses=[a.email for a in mailbox.addresses.all()],
     )
-    return CreatedMailbox(mailbox, generated)
+    return CreatedMailbox(mailbox, generated, target)
+
+
+def account_mail_target(mailbox: Mailbox, choice: str) -> str:
+    """Where "Send account e-mail to" goes: `mailbox` means the mailbox's own address."""
+    if choice.strip().lower() == "mailbox":
+        return primary_email(mailbox) or f"{mailbox.login}@{mailbox.domain.name}"
+    try:
+        return str(parse_address(choice))
+    except ValidationError as error:
+        raise ValidationError(error.message, field="send_account_mail_to") from None
+
+
+def _queue_account_mail(mailbox: Mailbox, to: str, password: str | None) -> None:
+    from courriel.delivery.notices import send_account_mail as queue_account_mail
+
+    queue_account_mail(mailbox, to, password)
+
+
+def send_account_mail(actor: Actor, mailbox: Mailbox, to: str) -> str:
+    """Edit Mailbox's "Send updated account email to": the mailbox's settings, mailed
+    now by whoever manages its domain. The password is never in it: only its hash is
+    stored. Returns the address it went to."""
+    require_domain_manager(actor, mailbox.domain)
+    target = account_mail_target(mailbox, to)
+    _queue_account_mail(mailbox, target, None)
+    record(actor, "mailbox.send_account_mail", mailbox.login, domain=mailbox.domain.name, to=target)
+    return target
 
 
 # --- changing -----------------------------------------------------------------------------
 
-MODIFIABLE = {
+# Everything a mailbox user may change themselves, plus what only the owner may.
+MODIFIABLE = SELF_SERVICE_FIELDS | {
     "login",
     "primary_local_part",
-    "real_name",
-    "password",
     "login_disabled",
     "quota",
     "primary_enabled",
     "addresses",
-    "deliver_normally",
-    "forward_to",
-    "autoreply_enabled",
-    "autoreply_message",
-    "autoreply_interval",
-    "autoreply_start",
-    "autoreply_end",
-    "language",
 }
 
 
@@ -373,7 +427,9 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
     """Change any of MODIFIABLE at once; every value is checked before anything is saved."""
     unknown = set(changes) - MODIFIABLE
     if unknown:
-        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))} of a mailbox.")
+        raise ValidationError(
+            _("Cannot change %(fields)s of a mailbox.") % {"fields": ", ".join(sorted(unknown))}
+        )
     require_mailbox_change(actor, mailbox, set(changes))
     mailbox = Mailbox.objects.select_for_update().select_related("domain").get(pk=mailbox.pk)
     domain = mailbox.domain
@@ -381,7 +437,7 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
 
     if "login" in changes and changes["login"] != mailbox.login:
         if is_owner:
-            raise ValidationError("The owner's login is the domain's administration login.")
+            raise ValidationError(_("The owner's login is the domain's administration login."))
         new_login = validate_login(changes["login"])
         _ensure_login_free(new_login)
         mailbox.login = new_login
@@ -399,7 +455,7 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
     if "language" in changes:
         language = str(changes["language"] or "")
         if language not in {"", "en", "fr", "nl"}:
-            raise ValidationError("Language must be en, fr or nl.", field="language")
+            raise ValidationError(_("Language must be en, fr or nl."), field="language")
         mailbox.language = language
     if "deliver_normally" in changes:
         mailbox.deliver_normally = bool(changes["deliver_normally"])
@@ -526,8 +582,11 @@ def delete_mailboxes(actor: Actor, mailboxes: Iterable[Mailbox]) -> list[str]:
         require_domain_manager(actor, mailbox.domain)
         if Domain.objects.filter(owner=mailbox).exists():
             raise ConflictError(
-                f"{mailbox.login} is the owner's mailbox of {mailbox.domain.display_name}: "
-                "it goes only with the virtual server itself."
+                _(
+                    "%(login)s is the owner's mailbox of %(domain)s: it goes only with the "
+                    "virtual server itself."
+                )
+                % {"login": mailbox.login, "domain": mailbox.domain.display_name}
             )
     retire_maildirs_on_commit(targets)
     logins = []

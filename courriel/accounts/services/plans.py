@@ -8,7 +8,8 @@ from courriel.accounts.models import Domain, Plan
 from courriel.accounts.permissions import Actor, require_provider
 from courriel.audit.log import record
 from courriel.errors import ConflictError, LimitError, NotFoundError, ValidationError
-from courriel.units import format_size
+from courriel.i18n import format_size
+from courriel.i18n import gettext as _
 
 GB = 1024**3
 MB = 1024**2
@@ -57,6 +58,14 @@ LIMIT_FIELDS = (
 )
 
 
+def _check_settings(limits: dict[str, object]) -> None:
+    unknown = set(limits) - set(LIMIT_FIELDS)
+    if unknown:
+        raise ValidationError(
+            _("Unknown plan setting(s): %(names)s.") % {"names": ", ".join(sorted(unknown))}
+        )
+
+
 def seed_default_plans() -> int:
     """Create the manual's three plans when missing; returns how many were created."""
     created = 0
@@ -72,37 +81,46 @@ def get_plan(name: str | Plan) -> Plan:
     try:
         return Plan.objects.get(name=(name or "").strip().lower())
     except Plan.DoesNotExist:
-        known = ", ".join(Plan.objects.values_list("name", flat=True)) or "none"
-        raise NotFoundError(f"No plan named {name!r} (plans: {known}).") from None
+        known = ", ".join(Plan.objects.values_list("name", flat=True)) or _("none")
+        raise NotFoundError(
+            _("No plan named %(name)s (plans: %(known)s).") % {"name": repr(name), "known": known}
+        ) from None
 
 
 def _validate(values: dict[str, object]) -> None:
     for key in LIMIT_FIELDS:
         value = values.get(key)
         if value is not None and (not isinstance(value, int) or value < 0):
-            raise ValidationError(f"{key} must be a positive number or unlimited.", field=key)
+            raise ValidationError(
+                _("%(key)s must be a positive number or unlimited.") % {"key": key}, field=key
+            )
     quota, default = values.get("mail_quota"), values.get("default_mailbox_quota")
     if isinstance(quota, int) and isinstance(default, int) and default > quota:
         raise ValidationError(
-            f"The default mailbox quota ({format_size(default)}) cannot be more than the "
-            f"plan's mail quota ({format_size(quota)}).",
+            _(
+                "The default mailbox quota (%(default)s) cannot be more than the plan's mail "
+                "quota (%(quota)s)."
+            )
+            % {"default": format_size(default), "quota": format_size(quota)},
             field="default_mailbox_quota",
         )
 
 
 @transaction.atomic
 def create_plan(actor: Actor, name: str, *, label: str = "", **limits: int | None) -> Plan:
-    require_provider(actor, "create plans")
+    require_provider(actor, _("create plans"))
     slug = (name or "").strip().lower()
     if not slug or not slug.replace("-", "").replace("_", "").isalnum():
         raise ValidationError(
-            f"{name!r} is not a valid plan name: use letters, digits, '-' and '_'.", field="name"
+            _("%(name)s is not a valid plan name: use letters, digits, '-' and '_'.")
+            % {"name": repr(name)},
+            field="name",
         )
     if Plan.objects.filter(name=slug).exists():
-        raise ConflictError(f"A plan named {slug!r} already exists.", field="name")
-    unknown = set(limits) - set(LIMIT_FIELDS)
-    if unknown:
-        raise ValidationError(f"Unknown plan setting(s): {', '.join(sorted(unknown))}.")
+        raise ConflictError(
+            _("A plan named %(name)s already exists.") % {"name": repr(slug)}, field="name"
+        )
+    _check_settings(limits)
     values: dict[str, object] = {key: limits.get(key) for key in LIMIT_FIELDS}
     if "default_mailbox_quota" not in limits:
         values["default_mailbox_quota"] = (
@@ -123,10 +141,8 @@ def create_plan(actor: Actor, name: str, *, label: str = "", **limits: int | Non
 def modify_plan(
     actor: Actor, plan: Plan, *, label: str | None = None, **limits: int | None
 ) -> Plan:
-    require_provider(actor, "change plans")
-    unknown = set(limits) - set(LIMIT_FIELDS)
-    if unknown:
-        raise ValidationError(f"Unknown plan setting(s): {', '.join(sorted(unknown))}.")
+    require_provider(actor, _("change plans"))
+    _check_settings(limits)
     values = {key: getattr(plan, key) for key in LIMIT_FIELDS} | limits
     _validate(values)
     _check_domains_fit(plan, values)
@@ -144,27 +160,50 @@ def _check_domains_fit(plan: Plan, values: dict[str, object]) -> None:
     from courriel.accounts.services.limits import usage
 
     checks = (
-        ("max_mailboxes", "mailboxes", "mailboxes"),
-        ("max_servers", "servers", "virtual servers"),
-        ("max_domain_aliases", "domain_aliases", "domain aliases"),
+        (
+            "max_mailboxes",
+            "mailboxes",
+            _(
+                "%(domain)s already has %(used)s mailboxes, more than %(limit)s: move it to "
+                "another plan first."
+            ),
+        ),
+        (
+            "max_servers",
+            "servers",
+            _(
+                "%(domain)s already has %(used)s virtual servers, more than %(limit)s: move it "
+                "to another plan first."
+            ),
+        ),
+        (
+            "max_domain_aliases",
+            "domain_aliases",
+            _(
+                "%(domain)s already has %(used)s domain aliases, more than %(limit)s: move it "
+                "to another plan first."
+            ),
+        ),
     )
     for domain in Domain.objects.filter(plan=plan, parent__isnull=True):
         current = usage(domain)
-        for limit_key, used_key, label in checks:
+        for limit_key, used_key, message in checks:
             limit = values.get(limit_key)
             used = getattr(current, used_key)
             if isinstance(limit, int) and used > limit:
                 raise LimitError(
-                    f"{domain.display_name} already has {used} {label}, more than {limit}: "
-                    "move it to another plan first."
+                    message % {"domain": domain.display_name, "used": used, "limit": limit}
                 )
 
 
 @transaction.atomic
 def delete_plan(actor: Actor, plan: Plan) -> None:
-    require_provider(actor, "delete plans")
+    require_provider(actor, _("delete plans"))
     count = Domain.objects.filter(plan=plan).count()
     if count:
-        raise ConflictError(f"Plan {plan.name} is used by {count} virtual servers.")
+        raise ConflictError(
+            _("Plan %(name)s is used by %(count)s virtual servers.")
+            % {"name": plan.name, "count": count}
+        )
     record(actor, "plan.delete", plan.name)
     plan.delete()

@@ -12,6 +12,7 @@ from courriel.accounts.models import HostingServer
 from courriel.accounts.permissions import Actor, require_provider
 from courriel.audit.log import record
 from courriel.errors import ConflictError, NotFoundError, ValidationError
+from courriel.i18n import gettext as _
 
 
 def _clean_ip(value: str | None) -> str | None:
@@ -21,7 +22,8 @@ def _clean_ip(value: str | None) -> str | None:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
         raise ValidationError(
-            f"{value!r} is not an IP address (e.g. 62.58.108.13).", field="ip_address"
+            _("%(value)s is not an IP address (e.g. 62.58.108.13).") % {"value": repr(value)},
+            field="ip_address",
         ) from None
 
 
@@ -29,14 +31,16 @@ def _clean_name(name: str) -> str:
     value = (name or "").strip().lower()
     if not value or len(value) > 100 or not value.replace("-", "").replace(".", "").isalnum():
         raise ValidationError(
-            f"{name!r} is not a valid server name: use letters, digits, '-' and '.'.",
+            _("%(name)s is not a valid server name: use letters, digits, '-' and '.'.")
+            % {"name": repr(name)},
             field="name",
         )
     return value
 
 
 def list_servers() -> list[HostingServer]:
-    return list(HostingServer.objects.annotate(domain_count=Count("domains")))
+    # Explicit order: Meta.ordering does not apply to an aggregated (GROUP BY) query.
+    return list(HostingServer.objects.annotate(domain_count=Count("domains")).order_by("name"))
 
 
 def get_server(name: str) -> HostingServer:
@@ -44,7 +48,8 @@ def get_server(name: str) -> HostingServer:
         return HostingServer.objects.get(name=(name or "").strip().lower())
     except HostingServer.DoesNotExist:
         raise NotFoundError(
-            f"No hosting server named {name!r}. `courriel server list` shows them."
+            _("No hosting server named %(name)s. `courriel server list` shows them.")
+            % {"name": repr(name)}
         ) from None
 
 
@@ -58,13 +63,19 @@ def add_server(
     admin_url: str = "",
     accepts_domains: bool = True,
 ) -> HostingServer:
-    require_provider(actor, "add hosting servers")
+    require_provider(actor, _("add hosting servers"))
     name = _clean_name(name)
     hostname = normalize_hostname(hostname)
     if HostingServer.objects.filter(name=name).exists():
-        raise ConflictError(f"A hosting server named {name!r} already exists.", field="name")
+        raise ConflictError(
+            _("A hosting server named %(name)s already exists.") % {"name": repr(name)},
+            field="name",
+        )
     if HostingServer.objects.filter(hostname=hostname).exists():
-        raise ConflictError(f"A hosting server with host name {hostname} already exists.")
+        raise ConflictError(
+            _("A hosting server with host name %(hostname)s already exists.")
+            % {"hostname": hostname}
+        )
     server = HostingServer.objects.create(
         name=name,
         hostname=hostname,
@@ -78,11 +89,14 @@ def add_server(
 
 @transaction.atomic
 def modify_server(actor: Actor, server: HostingServer, **changes: object) -> HostingServer:
-    require_provider(actor, "change hosting servers")
+    require_provider(actor, _("change hosting servers"))
     if "hostname" in changes:
         server.hostname = normalize_hostname(str(changes["hostname"]))
         if HostingServer.objects.filter(hostname=server.hostname).exclude(pk=server.pk).exists():
-            raise ConflictError(f"Another server already has host name {server.hostname}.")
+            raise ConflictError(
+                _("Another server already has host name %(hostname)s.")
+                % {"hostname": server.hostname}
+            )
     if "ip_address" in changes:
         server.ip_address = _clean_ip(changes["ip_address"])  # type: ignore[arg-type]
     if "admin_url" in changes:
@@ -96,12 +110,15 @@ def modify_server(actor: Actor, server: HostingServer, **changes: object) -> Hos
 
 @transaction.atomic
 def delete_server(actor: Actor, server: HostingServer) -> None:
-    require_provider(actor, "delete hosting servers")
+    require_provider(actor, _("delete hosting servers"))
     count = server.domains.count()
     if count:
         raise ConflictError(
-            f"Hosting server {server.name} still hosts {count} virtual servers: "
-            "move or delete them first."
+            _(
+                "Hosting server %(name)s still hosts %(count)s virtual servers: move or delete "
+                "them first."
+            )
+            % {"name": server.name, "count": count}
         )
     record(actor, "server.delete", server.name)
     server.delete()
@@ -117,7 +134,9 @@ def pick_server(local_hostname: str) -> HostingServer:
     least = accepting.annotate(n=Count("domains")).order_by("n", "name").first()
     if least is None:
         raise ValidationError(
-            "No hosting server takes new domains: add one with `courriel server add` "
-            "or allow one with `courriel server modify NAME --accepts-domains`."
+            _(
+                "No hosting server takes new domains: add one with `courriel server add` "
+                "or allow one with `courriel server modify NAME --accepts-domains`."
+            )
         )
     return least

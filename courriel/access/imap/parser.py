@@ -1,0 +1,730 @@
+"""The IMAP command grammar (RFC 3501 section 9, with the extensions we offer), apart
+from any socket: `parse` turns one complete command (its line and the literals the
+session read for it) into a `Command`, or raises `ParseError` with a message that
+becomes a tagged BAD. Never anything else, whatever the bytes (fuzzed in the tests).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+STAR = 0  # "*" in a sequence set: the highest number in use
+MAX_NUMBER = 2**32 - 1
+MAX_MODSEQ = 2**63 - 1
+MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x20)) | {0x7F}
+LITERAL_RE = re.compile(rb"\{(\d{1,20})(\+?)\}$")
+MAX_DEPTH = 50  # nested parentheses in SEARCH
+
+
+class ParseError(ValueError):
+    def __init__(self, message: str, tag: str = "*") -> None:
+        super().__init__(message)
+        self.tag = tag
+
+
+SequenceSet = list[tuple[int, int]]
+
+
+@dataclass
+class Section:
+    part: tuple[int, ...] = ()
+    text: str = ""  # "", HEADER, HEADER.FIELDS, HEADER.FIELDS.NOT, TEXT, MIME
+    fields: tuple[str, ...] = ()
+
+
+@dataclass
+class FetchAtt:
+    name: str  # FLAGS, UID, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE,
+    # RFC822, RFC822.HEADER, RFC822.TEXT, or BODY[...] (name "BODY[]" with a section)
+    section: Section | None = None
+    peek: bool = False
+    partial: tuple[int, int] | None = None
+
+    @property
+    def label(self) -> str:
+        if self.section is None:
+            return self.name
+        s = self.section
+        spec = ".".join(str(p) for p in s.part)
+        if s.text:
+            spec = f"{spec}.{s.text}" if spec else s.text
+        if s.fields:
+            spec += " (" + " ".join(s.fields) + ")"
+        origin = f"<{self.partial[0]}>" if self.partial else ""
+        return f"BODY[{spec}]{origin}"
+
+    @property
+    def sets_seen(self) -> bool:
+        return (self.section is not None and not self.peek) or self.name in {
+            "RFC822",
+            "RFC822.TEXT",
+        }
+
+
+@dataclass
+class Command:
+    tag: str
+    name: str
+    uid: bool = False
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    # --- low level -------------------------------------------------------------------------
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.data)
+
+    def peek(self) -> int | None:
+        return self.data[self.pos] if self.pos < len(self.data) else None
+
+    def take(self, token: bytes) -> bool:
+        if self.data[self.pos : self.pos + len(token)].upper() == token:
+            self.pos += len(token)
+            return True
+        return False
+
+    def expect(self, token: bytes, what: str) -> None:
+        if not self.take(token):
+            raise ParseError(f"Expected {what}")
+
+    def sp(self) -> None:
+        self.expect(b" ", "a space")
+
+    def end(self) -> None:
+        if not self.at_end():
+            raise ParseError("Unexpected characters at the end of the command")
+
+    def atom(self, extra: bytes = b"") -> str:
+        start = self.pos
+        allowed_extra = set(extra)
+        data = self.data
+        while self.pos < len(data) and (
+            data[self.pos] not in ATOM_SPECIALS or data[self.pos] in allowed_extra
+        ):
+            self.pos += 1
+        if self.pos == start:
+            raise ParseError("Expected an atom")
+        try:
+            return data[start : self.pos].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseError("Invalid UTF-8 in the command") from None
+
+    def quoted(self) -> bytes:
+        self.expect(b'"', "a quoted string")
+        out = bytearray()
+        data = self.data
+        while True:
+            if self.pos >= len(data):
+                raise ParseError("Unterminated quoted string")
+            char = data[self.pos]
+            self.pos += 1
+            if char == 0x22:
+                return bytes(out)
+            if char == 0x5C:
+                if self.pos >= len(data) or data[self.pos] not in (0x22, 0x5C):
+                    raise ParseError('Only \\\\ and \\" may be escaped in a quoted string')
+                char = data[self.pos]
+                self.pos += 1
+            elif char in (0x0D, 0x0A, 0):
+                raise ParseError("Line breaks are not allowed in a quoted string")
+            out.append(char)
+
+    def literal(self) -> bytes:
+        match = re.compile(rb"\{(\d{1,20})\+?\}\r\n").match(self.data, self.pos)
+        if not match:
+            raise ParseError("Invalid literal")
+        size = int(match.group(1))
+        start = match.end()
+        if start + size > len(self.data):
+            raise ParseError("Literal shorter than announced")
+        self.pos = start + size
+        return self.data[start : self.pos]
+
+    def string(self) -> bytes:
+        char = self.peek()
+        if char == 0x22:
+            return self.quoted()
+        if char == 0x7B:
+            return self.literal()
+        raise ParseError("Expected a string")
+
+    def astring(self) -> bytes:
+        if self.peek() in (0x22, 0x7B):
+            return self.string()
+        return self.atom(extra=b"]").encode("utf-8")
+
+    def nstring(self) -> bytes | None:
+        if self.take(b"NIL"):
+            return None
+        return self.string()
+
+    def text(self, value: bytes, what: str = "argument") -> str:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseError(f"The {what} is not valid UTF-8") from None
+
+    def astr(self, what: str = "argument") -> str:
+        return self.text(self.astring(), what)
+
+    def mailbox(self) -> str:
+        name = self.text(self.astring(), "mailbox name")
+        return "INBOX" if name.upper() == "INBOX" else name
+
+    def number(self, nonzero: bool = False) -> int:
+        match = re.compile(rb"\d{1,10}").match(self.data, self.pos)
+        if not match:
+            raise ParseError("Expected a number")
+        self.pos = match.end()
+        value = int(match.group())
+        if value > MAX_NUMBER or (nonzero and value == 0):
+            raise ParseError(f"Number out of range: {value}")
+        return value
+
+    def modseq(self) -> int:
+        """A mod-sequence value (RFC 7162: up to 2^63 - 1; 0 allowed where it is a
+        lower bound)."""
+        match = re.compile(rb"\d{1,19}").match(self.data, self.pos)
+        if not match or int(match.group()) > MAX_MODSEQ:
+            raise ParseError("Expected a mod-sequence (a number below 2^63)")
+        self.pos = match.end()
+        return int(match.group())
+
+    def paren_list(self, item: Any) -> list[Any]:
+        self.expect(b"(", "'('")
+        items: list[Any] = []
+        if self.take(b")"):
+            return items
+        while True:
+            items.append(item())
+            if self.take(b")"):
+                return items
+            self.sp()
+
+    # --- IMAP values -----------------------------------------------------------------------
+
+    def sequence_set(self) -> SequenceSet:
+        ranges: SequenceSet = []
+        while True:
+            first = self._seq_number()
+            last = self._seq_number() if self.take(b":") else first
+            ranges.append((first, last))
+            if not self.take(b","):
+                return ranges
+
+    def _seq_number(self) -> int:
+        if self.take(b"*"):
+            return STAR
+        if self.take(b"$"):
+            raise ParseError("SEARCHRES ($) is not supported")
+        return self.number(nonzero=True)
+
+    def flag(self) -> str:
+        if self.take(b"\\"):
+            if self.take(b"*"):
+                return "\\*"
+            return "\\" + self.atom()
+        return self.atom()
+
+    def flag_list(self) -> list[str]:
+        if self.peek() == 0x28:
+            return self.paren_list(self.flag)
+        flags = [self.flag()]
+        while self.take(b" "):
+            flags.append(self.flag())
+        return flags
+
+    def date(self) -> date:
+        raw = self.quoted() if self.peek() == 0x22 else self.atom().encode()
+        match = re.fullmatch(rb"(\d{1,2})-([A-Za-z]{3})-(\d{4})", raw)
+        if not match or match.group(2).upper().decode() not in MONTHS:
+            raise ParseError("Invalid date (expected d-Mon-yyyy, e.g. 1-Feb-2024)")
+        try:
+            return date(
+                int(match.group(3)),
+                MONTHS.index(match.group(2).upper().decode()) + 1,
+                int(match.group(1)),
+            )
+        except ValueError:
+            raise ParseError("Invalid date") from None
+
+    def date_time(self) -> datetime:
+        raw = self.quoted()
+        match = re.fullmatch(
+            rb"([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)", raw
+        )
+        if not match or match.group(2).upper().decode() not in MONTHS:
+            raise ParseError('Invalid date-time (expected "dd-Mon-yyyy hh:mm:ss +zzzz")')
+        g = match.groups()
+        offset = timedelta(hours=int(g[7]), minutes=int(g[8])) * (-1 if g[6] == b"-" else 1)
+        try:
+            return datetime(
+                int(g[2]),
+                MONTHS.index(g[1].upper().decode()) + 1,
+                int(g[0]),
+                int(g[3]),
+                int(g[4]),
+                int(g[5]),
+                tzinfo=timezone(offset) if offset else UTC,
+            )
+        except ValueError:
+            raise ParseError("Invalid date-time") from None
+
+
+# --- FETCH ---------------------------------------------------------------------------------
+
+_MACROS = {
+    "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
+    "FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"],
+    "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"],
+}
+_SIMPLE = {
+    "FLAGS",
+    "UID",
+    "INTERNALDATE",
+    "RFC822.SIZE",
+    "ENVELOPE",
+    "BODYSTRUCTURE",
+    "RFC822",
+    "RFC822.HEADER",
+    "RFC822.TEXT",
+    "MODSEQ",
+}
+
+
+_FETCH_NAME = re.compile(rb"[A-Za-z0-9.]+")
+
+
+def _fetch_name(r: Reader) -> str:
+    match = _FETCH_NAME.match(r.data, r.pos)
+    if not match:
+        raise ParseError("Expected a FETCH item")
+    r.pos = match.end()
+    return match.group().decode("ascii").upper()
+
+
+def _fetch_att(r: Reader) -> FetchAtt:
+    name = _fetch_name(r)
+    if name in ("BODY", "BODY.PEEK") and r.peek() == 0x5B:
+        r.pos += 1
+        section = _section(r)
+        r.expect(b"]", "']'")
+        partial = None
+        if r.take(b"<"):
+            origin = r.number()
+            r.expect(b".", "'.' in <origin.count>")
+            count = r.number(nonzero=True)
+            r.expect(b">", "'>'")
+            partial = (origin, count)
+        return FetchAtt("BODY[]", section, name == "BODY.PEEK", partial)
+    if name in _SIMPLE or name == "BODY":
+        return FetchAtt(name)
+    raise ParseError(f"Unknown FETCH item {name}")
+
+
+def _section(r: Reader) -> Section:
+    part: list[int] = []
+    while r.peek() is not None and 0x30 <= r.peek() <= 0x39:  # type: ignore[operator]
+        part.append(r.number(nonzero=True))
+        if not r.take(b"."):
+            return Section(tuple(part))
+    if r.peek() == 0x5D:
+        if part:
+            raise ParseError("Invalid section")
+        return Section()
+    text = r.atom().upper()
+    if text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+        r.sp()
+        fields = r.paren_list(lambda: r.text(r.astring(), "header field name"))
+        if not fields:
+            raise ParseError("HEADER.FIELDS needs at least one field name")
+        return Section(tuple(part), text, tuple(fields))
+    if text in ("HEADER", "TEXT") or (text == "MIME" and part):
+        return Section(tuple(part), text)
+    raise ParseError(f"Invalid section {text}")
+
+
+def _fetch_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    sequence = r.sequence_set()
+    r.sp()
+    if r.peek() == 0x28:
+        items = r.paren_list(lambda: _fetch_att(r))
+        if not items:
+            raise ParseError("Empty FETCH item list")
+    else:
+        start = r.pos
+        word = _fetch_name(r)
+        if word in _MACROS:
+            items = [FetchAtt(n) for n in _MACROS[word]]
+        else:
+            r.pos = start
+            items = [_fetch_att(r)]
+    changedsince = None
+    if r.take(b" ("):  # RFC 7162: (CHANGEDSINCE <modseq>); VANISHED is QRESYNC, not offered
+        if not r.take(b"CHANGEDSINCE "):
+            raise ParseError("The only FETCH modifier is CHANGEDSINCE")
+        changedsince = r.modseq()
+        r.expect(b")", "')'")
+    return {"set": sequence, "items": items, "changedsince": changedsince}
+
+
+# --- SEARCH --------------------------------------------------------------------------------
+
+_FLAG_KEYS = {
+    "ANSWERED": ("flag", "\\Answered", True),
+    "DELETED": ("flag", "\\Deleted", True),
+    "DRAFT": ("flag", "\\Draft", True),
+    "FLAGGED": ("flag", "\\Flagged", True),
+    "SEEN": ("flag", "\\Seen", True),
+    "UNANSWERED": ("flag", "\\Answered", False),
+    "UNDELETED": ("flag", "\\Deleted", False),
+    "UNDRAFT": ("flag", "\\Draft", False),
+    "UNFLAGGED": ("flag", "\\Flagged", False),
+    "UNSEEN": ("flag", "\\Seen", False),
+    "RECENT": ("recent", True),
+    "OLD": ("recent", False),
+    "NEW": ("and", [("recent", True), ("flag", "\\Seen", False)]),
+    "ALL": ("all",),
+}
+_STRING_KEYS = {"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"}
+_DATE_KEYS = {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"}
+
+
+def _search_key(r: Reader, charset: str, depth: int = 0) -> tuple[Any, ...]:
+    if depth > MAX_DEPTH:
+        raise ParseError("SEARCH keys nested too deeply")
+    char = r.peek()
+    if char == 0x28:
+        keys = r.paren_list(lambda: _search_key(r, charset, depth + 1))
+        if not keys:
+            raise ParseError("Empty parenthesized SEARCH key")
+        return ("and", keys)
+    if char is not None and (0x30 <= char <= 0x39 or char in (0x2A, 0x24)):
+        return ("seq", r.sequence_set())
+    word = r.atom().upper()
+    if word in _FLAG_KEYS:
+        return _FLAG_KEYS[word]
+    r.sp()
+    if word in _STRING_KEYS:
+        return ("text", word, r.text(r.astring(), "search string"))
+    if word in ("KEYWORD", "UNKEYWORD"):
+        return ("flag", r.flag(), word == "KEYWORD")
+    if word == "HEADER":
+        name = r.text(r.astring(), "header name")
+        r.sp()
+        return ("header", name.lower(), r.text(r.astring(), "search string"))
+    if word in _DATE_KEYS:
+        return ("date", word, r.date())
+    if word in ("LARGER", "SMALLER"):
+        return ("size", word, r.number())
+    if word == "UID":
+        return ("uid", r.sequence_set())
+    if word == "MODSEQ":  # RFC 7162: [entry-name entry-type-req] value; one modseq per message
+        if r.peek() == 0x22:
+            r.quoted()
+            r.sp()
+            kind = r.atom().lower()
+            if kind not in ("priv", "shared", "all"):
+                raise ParseError("MODSEQ entry type must be priv, shared or all")
+            r.sp()
+        return ("modseq", r.modseq())
+    if word == "NOT":
+        return ("not", _search_key(r, charset, depth + 1))
+    if word == "OR":
+        first = _search_key(r, charset, depth + 1)
+        r.sp()
+        return ("or", first, _search_key(r, charset, depth + 1))
+    raise ParseError(f"Unknown SEARCH key {word}")
+
+
+def _search_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    charset = "UTF-8"
+    if r.take(b"RETURN "):
+        raise ParseError("SEARCH RETURN (ESEARCH) is not supported")
+    if r.take(b"CHARSET "):
+        charset = r.astr("charset").upper()
+        r.sp()
+    keys = [_search_key(r, charset)]
+    while r.take(b" "):
+        keys.append(_search_key(r, charset))
+    return {"charset": charset, "keys": ("and", keys)}
+
+
+# --- the other commands --------------------------------------------------------------------
+
+
+def _store_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    sequence = r.sequence_set()
+    r.sp()
+    unchangedsince = None
+    if r.take(b"("):
+        if not r.take(b"UNCHANGEDSINCE "):
+            raise ParseError("The only STORE modifier is UNCHANGEDSINCE")
+        unchangedsince = r.modseq()
+        r.expect(b")", "')'")
+        r.sp()
+    mode = "+" if r.take(b"+") else "-" if r.take(b"-") else ""
+    r.expect(b"FLAGS", "FLAGS, +FLAGS or -FLAGS")
+    silent = r.take(b".SILENT")
+    r.sp()
+    return {
+        "set": sequence,
+        "mode": mode,
+        "silent": silent,
+        "flags": r.flag_list(),
+        "unchangedsince": unchangedsince,
+    }
+
+
+def _copy_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    sequence = r.sequence_set()
+    r.sp()
+    return {"set": sequence, "mailbox": r.mailbox()}
+
+
+def _list_pattern(r: Reader) -> str:
+    if r.peek() in (0x22, 0x7B):
+        return r.text(r.string(), "pattern")
+    return r.atom(extra=b"%*]")
+
+
+def _list_args(r: Reader, extended: bool) -> dict[str, Any]:
+    r.sp()
+    selection: list[str] = []
+    if extended and r.peek() == 0x28:
+        selection = [s.upper() for s in r.paren_list(r.atom)]
+        r.sp()
+    reference = r.mailbox() if r.peek() != 0x22 else r.text(r.quoted(), "reference")
+    r.sp()
+    if extended and r.peek() == 0x28:
+        patterns = r.paren_list(lambda: _list_pattern(r))
+    else:
+        patterns = [_list_pattern(r)]
+    returns: list[str] = []
+    if extended and r.take(b" RETURN "):
+        returns = [s.upper() for s in r.paren_list(r.atom)]
+    return {"reference": reference, "patterns": patterns, "select": selection, "return": returns}
+
+
+def _append_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    mailbox = r.mailbox()
+    r.sp()
+    flags: list[str] = []
+    when = None
+    if r.peek() == 0x28:
+        flags = r.paren_list(r.flag)
+        r.sp()
+    if r.peek() == 0x22:
+        when = r.date_time()
+        r.sp()
+    if r.peek() != 0x7B:
+        raise ParseError("APPEND needs the message as a literal")
+    return {"mailbox": mailbox, "flags": flags, "date": when, "message": r.literal()}
+
+
+def _status_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    mailbox = r.mailbox()
+    r.sp()
+    items = [i.upper() for i in r.paren_list(r.atom)]
+    unknown = set(items) - {
+        "MESSAGES",
+        "RECENT",
+        "UIDNEXT",
+        "UIDVALIDITY",
+        "UNSEEN",
+        "SIZE",
+        "HIGHESTMODSEQ",
+    }
+    if unknown or not items:
+        raise ParseError(f"Unknown STATUS item {' '.join(sorted(unknown)) or '()'}")
+    return {"mailbox": mailbox, "items": items}
+
+
+def _id_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    if r.take(b"NIL"):
+        return {"params": {}}
+    values = r.paren_list(r.nstring)
+    if len(values) % 2 or len(values) > 60:
+        raise ParseError("ID takes up to 30 field/value pairs")
+    params = {
+        (values[i] or b"").decode("utf-8", "replace")[:30]: (values[i + 1] or b"").decode(
+            "utf-8", "replace"
+        )[:1024]
+        for i in range(0, len(values), 2)
+    }
+    return {"params": params}
+
+
+def _select_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    mailbox = r.mailbox()
+    condstore = False
+    if r.take(b" "):
+        params = [p.upper() for p in r.paren_list(r.atom)]
+        if params != ["CONDSTORE"]:
+            raise ParseError("Unsupported SELECT parameter")
+        condstore = True
+    return {"mailbox": mailbox, "condstore": condstore}
+
+
+def _one_mailbox(r: Reader) -> dict[str, Any]:
+    r.sp()
+    return {"mailbox": r.mailbox()}
+
+
+def _create_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    mailbox = r.mailbox()
+    use: list[str] = []
+    if r.take(b" ("):
+        r.expect(b"USE ", "USE")
+        use = [u for u in r.paren_list(r.flag)]
+        r.expect(b")", "')'")
+    return {"mailbox": mailbox, "use": use}
+
+
+def _rename_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    old = r.mailbox()
+    r.sp()
+    return {"old": old, "new": r.mailbox()}
+
+
+def _login_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    user = r.astr("user name")
+    r.sp()
+    return {"user": user, "password": r.astring().decode("utf-8", "replace")}
+
+
+def _authenticate_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    mechanism = r.atom().upper()
+    initial = None
+    if r.take(b" "):
+        initial = b"=" if r.take(b"=") else r.atom(extra=b"").encode()
+    return {"mechanism": mechanism, "initial": initial}
+
+
+def _enable_args(r: Reader) -> dict[str, Any]:
+    capabilities = []
+    while r.take(b" "):
+        capabilities.append(r.atom().upper())
+    if not capabilities:
+        raise ParseError("ENABLE needs at least one capability")
+    return {"capabilities": capabilities}
+
+
+def _quota_root(r: Reader) -> dict[str, Any]:
+    r.sp()
+    return {"root": r.astr("quota root")}
+
+
+def _setquota_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    root = r.astr("quota root")
+    r.sp()
+    r.paren_list(lambda: r.atom() + (r.sp() or "") + str(r.number()))
+    return {"root": root}
+
+
+def _none(r: Reader) -> dict[str, Any]:
+    return {}
+
+
+COMMANDS = {
+    "CAPABILITY": _none,
+    "NOOP": _none,
+    "LOGOUT": _none,
+    "STARTTLS": _none,
+    "LOGIN": _login_args,
+    "AUTHENTICATE": _authenticate_args,
+    "SELECT": _select_args,
+    "EXAMINE": _select_args,
+    "CREATE": _create_args,
+    "DELETE": _one_mailbox,
+    "RENAME": _rename_args,
+    "SUBSCRIBE": _one_mailbox,
+    "UNSUBSCRIBE": _one_mailbox,
+    "LIST": lambda r: _list_args(r, True),
+    "LSUB": lambda r: _list_args(r, False),
+    "STATUS": _status_args,
+    "APPEND": _append_args,
+    "CHECK": _none,
+    "CLOSE": _none,
+    "UNSELECT": _none,
+    "EXPUNGE": _none,
+    "SEARCH": _search_args,
+    "FETCH": _fetch_args,
+    "STORE": _store_args,
+    "COPY": _copy_args,
+    "MOVE": _copy_args,
+    "IDLE": _none,
+    "NAMESPACE": _none,
+    "ENABLE": _enable_args,
+    "ID": _id_args,
+    "GETQUOTA": _quota_root,
+    "GETQUOTAROOT": _one_mailbox,
+    "SETQUOTA": _setquota_args,
+}
+UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"}
+TAG_RE = re.compile(rb"[\x21\x23-\x27\x2C-\x5B\x5D-\x7A\x7C\x7E]+")
+
+
+def parse(data: bytes) -> Command:
+    """One command: `tag SP name [SP args]`, literals included, final CRLF removed."""
+    match = TAG_RE.match(data)
+    if not match:
+        raise ParseError("Missing or invalid tag")
+    tag = match.group().decode("ascii")
+    r = Reader(data)
+    r.pos = match.end()
+    try:
+        r.sp()
+        name = r.atom().upper()
+        uid = False
+        if name == "UID":
+            r.sp()
+            name = r.atom().upper()
+            if name not in UID_COMMANDS:
+                raise ParseError(f"UID {name} is not a command")
+            uid = True
+        handler = COMMANDS.get(name)
+        if handler is None:
+            raise ParseError(f"Unknown command {name}")
+        if uid and name == "EXPUNGE":
+            r.sp()
+            args = {"set": r.sequence_set()}
+        else:
+            args = handler(r)
+        r.end()
+    except ParseError as error:
+        error.tag = tag
+        raise
+    except (ValueError, IndexError, RecursionError) as error:  # belt and braces
+        raise ParseError(f"Invalid command: {error}", tag) from None
+    return Command(tag, name, uid, args)
+
+
+def literal_at_end(line: bytes) -> tuple[int, bool] | None:
+    """(size, non-synchronizing) if a command line ends with a literal announcement."""
+    match = LITERAL_RE.search(line)
+    if not match:
+        return None
+    return int(match.group(1)), bool(match.group(2))

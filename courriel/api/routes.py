@@ -1,0 +1,37 @@
+"""The API object: /api/v1/, bearer tokens, OpenAPI at /api/v1/openapi.json and its
+browsable documentation at /api/v1/docs."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+
+import courriel
+from courriel.api import aliases, domains, mailboxes, me, provider
+from courriel.api.auth import TokenAuth
+from courriel.errors import CourrielError
+
+api = NinjaAPI(
+    title="Courriel API",
+    version=courriel.__version__,
+    description=(
+        "Everything the panel does, for scripts. Authenticate with "
+        "`Authorization: Bearer <token>` (tokens are made in the panel, page API tokens, "
+        "or with `courriel token create`). Lists are paged with `limit` and `offset`."
+    ),
+    auth=TokenAuth(),
+    urls_namespace="api",
+)
+
+
+@api.exception_handler(CourrielError)
+def courriel_error(request: HttpRequest, error: CourrielError) -> HttpResponse:
+    """A refusal from the services, with its message (what to do next) and the field
+    it is about."""
+    return api.create_response(
+        request, {"detail": error.message, "field": error.field}, status=error.http_status
+    )
+
+
+for module in (provider, domains, mailboxes, aliases, me):
+    api.add_router("/", module.router)

@@ -1,0 +1,91 @@
+"""DKIM signatures on mail leaving us, with the key of the domain it is sent for.
+
+Submissions and automatic replies are signed for the sender's domain; forwarded mail
+is signed for the forwarding domain (d=monsite.be on mail forwarded to gmail.com), so
+the receiver sees a valid signature from the domain that handed it over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import dkim
+
+from courriel.accounts.dkimkeys import ensure_key
+from courriel.accounts.models import Domain
+
+log = logging.getLogger("courriel.dkim")
+
+SIGNED_HEADERS = [
+    b"from",
+    b"to",
+    b"cc",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"reply-to",
+    b"in-reply-to",
+    b"references",
+    b"mime-version",
+    b"content-type",
+    b"content-transfer-encoding",
+    b"auto-submitted",
+    b"list-id",
+]
+_CACHE_SECONDS = 60
+_cache: dict[str, tuple[float, tuple[str, bytes] | None]] = {}
+_lock = threading.Lock()
+
+
+def _key_for(domain_name: str) -> tuple[str, bytes] | None:
+    now = time.monotonic()
+    with _lock:
+        cached = _cache.get(domain_name)
+    if cached and cached[0] > now:
+        return cached[1]
+    domain = Domain.objects.filter(name=domain_name).first()
+    value = None
+    if domain is not None:
+        value = (domain.dkim_selector, ensure_key(domain).encode("ascii"))
+    with _lock:
+        _cache[domain_name] = (now + _CACHE_SECONDS, value)
+    return value
+
+
+def signature(message: bytes, domain_name: str) -> bytes:
+    """The DKIM-Signature header line for `message`, or b"" if we have no key for
+    the domain (it is not hosted here) or signing fails (the mail still goes)."""
+    key = _key_for(domain_name)
+    if key is None:
+        return b""
+    selector, private = key
+    present = {name.lower() for name in _header_names(message)}
+    include = [h for h in SIGNED_HEADERS if h in present] or [b"from"]
+    try:
+        return dkim.sign(
+            message,
+            selector.encode("ascii"),
+            domain_name.encode("ascii"),
+            private,
+            include_headers=include,
+            linesep=b"\r\n",
+        )
+    except Exception:  # dkimpy raises several kinds; an unsigned mail beats no mail
+        log.exception("DKIM signing failed for %s", domain_name)
+        return b""
+
+
+def sign(message: bytes, domain_name: str) -> bytes:
+    return signature(message, domain_name) + message
+
+
+def _header_names(message: bytes) -> list[bytes]:
+    end = message.find(b"\r\n\r\n")
+    block = message if end < 0 else message[:end]
+    names = []
+    for line in block.split(b"\r\n"):
+        if line and line[:1] not in (b" ", b"\t") and b":" in line:
+            names.append(line.split(b":", 1)[0].strip())
+    return names

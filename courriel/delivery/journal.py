@@ -1,0 +1,393 @@
+"""The delivery journal: where an incoming message becomes durable before "250".
+
+Writing a message into a Maildir durably takes two disk flushes (the file, then the
+directory entry), and the SMTP client waits for both. Postfix answers after one: its
+queue file. The journal does the same for local copies: the message and where its
+copies go (each Maildir, the exact file name, the trace headers of that copy) are
+appended to a segment file and flushed once — concurrent sessions share that flush
+(group commit) — and only then does the client get "250". A worker thread then writes
+the copies into the Maildirs and makes them durable in batches (one `syncfs` for many
+messages); a segment is deleted once everything in it is durable in the Maildirs.
+
+After a crash, `recover()` replays the segments left behind before the SMTP port
+opens: a copy whose file is already in the Maildir (`new/` or `cur/`) is skipped, so
+nothing acknowledged is lost and nothing is delivered twice. A record cut short by
+the crash was never acknowledged and is ignored (its checksum does not match).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import logging
+import os
+import queue
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from courriel.mailstore.events import events
+from courriel.mailstore.maildir import MaildirError, deliver
+
+log = logging.getLogger("courriel.mail")
+
+MAGIC = b"CJ01"
+_HEAD = struct.Struct(">4sIII")  # magic, header length, content length, crc32
+SEAL_EVERY = 0.5  # seconds: how often the worker seals a segment and makes it durable
+_libc = ctypes.CDLL(None, use_errno=True) if hasattr(ctypes, "CDLL") else None
+
+
+def syncfs(path: Path) -> None:
+    """Flush the file system holding `path` (Linux syncfs); sync() elsewhere."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _libc is not None and hasattr(_libc, "syncfs"):
+            if _libc.syncfs(fd) != 0:
+                errno = ctypes.get_errno()
+                raise OSError(errno, os.strerror(errno))
+        else:  # pragma: no cover - other systems
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One copy of a message: into which Maildir, under which name, with which
+    trace headers on top (Return-Path, Delivered-To, Received)."""
+
+    maildir: str
+    name: str
+    prefix: bytes
+    mailbox_id: int
+
+
+@dataclass
+class Record:
+    id: str
+    copies: list[Copy]
+    content: bytes
+
+    def encode(self) -> bytes:
+        header = json.dumps(
+            {
+                "id": self.id,
+                "copies": [
+                    [c.maildir, c.name, c.prefix.decode("latin-1"), c.mailbox_id]
+                    for c in self.copies
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
+        crc = zlib.crc32(self.content, zlib.crc32(header))
+        return _HEAD.pack(MAGIC, len(header), len(self.content), crc) + header + self.content
+
+
+def decode_segment(data: bytes) -> list[Record]:
+    """Every complete record of a segment; stops at the first damaged or cut one."""
+    records: list[Record] = []
+    offset = 0
+    while offset + _HEAD.size <= len(data):
+        magic, header_len, content_len, crc = _HEAD.unpack_from(data, offset)
+        start = offset + _HEAD.size
+        end = start + header_len + content_len
+        if magic != MAGIC or end > len(data):
+            break
+        header, content = data[start : start + header_len], data[start + header_len : end]
+        if zlib.crc32(content, zlib.crc32(header)) != crc:
+            break
+        try:
+            meta = json.loads(header)
+        except ValueError:
+            break
+        copies = [Copy(m, n, p.encode("latin-1"), i) for m, n, p, i in meta["copies"]]
+        records.append(Record(meta["id"], copies, content))
+        offset = end
+    return records
+
+
+@dataclass
+class _Segment:
+    path: Path
+    fd: int
+    written: int = 0  # records appended
+    applied: int = 0  # records written into the Maildirs
+    sealed: bool = False
+    synced_ticket: int = 0
+    ticket: int = 0
+    sync_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Journal:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._append = threading.Lock()
+        self._state = threading.Lock()
+        self._sequence = 0
+        self._segment: _Segment | None = None
+        self._sealed: list[_Segment] = []
+        self._work: queue.Queue[tuple[_Segment, Record] | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.after_apply: Callable[[Record], None] | None = None
+        self._dirty: dict[int, Path] = {}  # file systems written since the last flush
+
+    # -- writing ---------------------------------------------------------------------
+    def _new_segment(self) -> _Segment:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._sequence += 1
+        path = self.directory / f"{time.time_ns():020d}-{os.getpid()}-{self._sequence}.seg"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        return _Segment(path, fd)
+
+    def commit(self, record: Record) -> None:
+        """Append and flush; when this returns the record survives a crash.
+        Raises OSError (nothing acknowledged) when the disk refuses it."""
+        data = record.encode()
+        with self._append:
+            if self._segment is None:
+                self._segment = self._new_segment()
+            segment = self._segment
+            written = 0
+            try:
+                while written < len(data):
+                    written += os.write(segment.fd, data[written:])
+            except OSError:
+                if written:  # never leave half a record before the next one
+                    os.ftruncate(segment.fd, os.fstat(segment.fd).st_size - written)
+                raise
+            with self._state:
+                segment.written += 1
+                segment.ticket += 1
+                ticket = segment.ticket
+        self._flush(segment, ticket)
+        if self._worker is not None and self._worker.is_alive():
+            self._work.put((segment, record))
+        else:
+            self._apply_now(segment, record)
+
+    def _flush(self, segment: _Segment, ticket: int) -> None:
+        """Group commit: one fsync started after our write covers every writer
+        before it."""
+        with segment.sync_lock:
+            if segment.synced_ticket >= ticket:
+                return
+            with self._state:
+                target = segment.ticket
+            os.fsync(segment.fd)
+            segment.synced_ticket = target
+
+    # -- applying ----------------------------------------------------------------------
+    def apply(self, record: Record, *, replay: bool = False) -> None:
+        """Write every copy into its Maildir (not flushed yet: the journal still holds
+        it). When replaying after a crash, copies already there are skipped."""
+        for copy in record.copies:
+            maildir = Path(copy.maildir)
+            if replay and _already_there(maildir, copy.name):
+                continue
+            deliver(maildir, [copy.prefix, record.content], name=copy.name, durable=False)
+            with self._state:
+                self._dirty.setdefault(os.stat(maildir).st_dev, maildir)
+            events.notify(maildir)
+        if self.after_apply is not None:
+            try:
+                self.after_apply(record)
+            except Exception:
+                log.exception("%s: follow-up after delivery failed", record.id)
+
+    def _apply_now(self, segment: _Segment, record: Record) -> None:
+        """Without a worker (command line, tests): apply and flush at once."""
+        self.apply(record)
+        with self._state:
+            segment.applied += 1
+        self._collect()
+
+    def start(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._stopping.clear()
+            self._worker = threading.Thread(target=self._run, name="delivery-journal", daemon=True)
+            self._worker.start()
+
+    def stop(self) -> None:
+        """Apply what is pending, make it durable, delete the segments."""
+        if self._worker is not None and self._worker.is_alive():
+            self._stopping.set()
+            self._work.put(None)
+            self._worker.join(60)
+        self._worker = None
+        self._drain()
+        self._seal_and_sync()
+
+    def _run(self) -> None:
+        last_seal = time.monotonic()
+        while True:
+            timeout = max(0.0, SEAL_EVERY - (time.monotonic() - last_seal))
+            try:
+                item = self._work.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                self._apply_item(*item)
+            if self._stopping.is_set() and self._work.empty():
+                return
+            if time.monotonic() - last_seal >= SEAL_EVERY:
+                self._seal_and_sync()
+                last_seal = time.monotonic()
+
+    def _apply_item(self, segment: _Segment, record: Record) -> None:
+        while True:
+            try:
+                self.apply(record)
+                break
+            except (MaildirError, OSError) as error:
+                # Acknowledged already: keep trying (disk full...), never drop it.
+                log.error("%s: cannot write into the Maildir yet (%s); retrying", record.id, error)
+                if self._stopping.wait(2.0):
+                    return
+            except Exception:
+                log.exception("%s: unexpected error applying the journal; retrying", record.id)
+                if self._stopping.wait(2.0):
+                    return
+        with self._state:
+            segment.applied += 1
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                item = self._work.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._apply_item(*item)
+
+    def _seal_and_sync(self) -> None:
+        """Seal the current segment; once every record of a sealed segment is in the
+        Maildirs, flush the Maildirs' file system and delete the segment."""
+        with self._append:
+            current = self._segment
+            if current is not None and current.written:
+                current.sealed = True
+                self._sealed.append(current)
+                self._segment = None
+        self._collect()
+
+    def _collect(self) -> None:
+        with self._state:
+            done = [s for s in self._sealed if s.applied >= s.written]
+            if self._segment is not None and not self._segment.sealed:
+                current = self._segment
+                if (
+                    current.written
+                    and current.applied >= current.written
+                    and (self._worker is None or not self._worker.is_alive())
+                ):
+                    done.append(current)
+        if not done:
+            return
+        with self._state:
+            dirty = list(self._dirty.values())
+            self._dirty.clear()
+        try:
+            for path in dirty:  # one flush per file system written to
+                syncfs(path)
+        except OSError as error:
+            log.error("cannot flush delivered mail to disk (%s); will retry", error)
+            with self._state:
+                for path in dirty:
+                    self._dirty.setdefault(os.stat(path).st_dev, path)
+            return
+        with self._append, self._state:
+            for segment in done:
+                with contextlib.suppress(OSError):
+                    os.close(segment.fd)
+                with contextlib.suppress(OSError):
+                    segment.path.unlink()
+                if segment in self._sealed:
+                    self._sealed.remove(segment)
+                if segment is self._segment:
+                    self._segment = None
+
+    # -- recovery ----------------------------------------------------------------------
+    def recover(self) -> int:
+        """Replay segments left by a previous process (a crash); returns how many
+        records were replayed. Run before the SMTP port opens."""
+        if not self.directory.is_dir():
+            return 0
+        # Several processes (the main one and SMTP workers) may start at once: one
+        # replays at a time, so no copy is written twice.
+        with open(self.directory / "recover.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._replay()
+
+    def _replay(self) -> int:
+        replayed = 0
+        mine = {s.path for s in [*self._sealed, self._segment] if s is not None}
+        for path in sorted(self.directory.glob("*.seg")):
+            if path in mine or _writer_alive(path):
+                continue
+            try:
+                records = decode_segment(path.read_bytes())
+            except OSError as error:
+                log.error("cannot read delivery journal %s: %s", path, error)
+                continue
+            for record in records:
+                self.apply(record, replay=True)
+                replayed += 1
+            with self._state:
+                dirty = list(self._dirty.values())
+                self._dirty.clear()
+            for maildir in dirty:
+                syncfs(maildir)
+            path.unlink()
+        return replayed
+
+
+def _writer_alive(path: Path) -> bool:
+    """A segment of another running process (not ours to replay)."""
+    try:
+        pid = int(path.name.split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"courriel" in handle.read()
+    except OSError:
+        return False
+
+
+def _already_there(maildir: Path, name: str) -> bool:
+    if (maildir / "new" / name).exists():
+        return True
+    cur = maildir / "cur"
+    if (cur / name).exists():
+        return True
+    prefix = name + ":2,"
+    try:
+        with os.scandir(cur) as entries:
+            return any(entry.name.startswith(prefix) for entry in entries)
+    except FileNotFoundError:
+        return False
+
+
+_journals: dict[Path, Journal] = {}
+_journals_lock = threading.Lock()
+
+
+def get_journal(directory: Path | None = None) -> Journal:
+    if directory is None:
+        from courriel.config import get_config
+
+        directory = get_config().data_dir / "journal"
+    with _journals_lock:
+        journal = _journals.get(directory)
+        if journal is None:
+            journal = _journals[directory] = Journal(directory)
+        return journal

@@ -1,0 +1,109 @@
+"""Checks on the raw message and the trace headers we add.
+
+A message is refused before anything is stored when it is malformed in ways that
+are known attack vectors or break other software (SMTP smuggling with bare LF,
+NUL bytes, lines over RFC 5322's 998 characters, which the next server would refuse
+after we accepted them, 8-bit data the client did not declare), or when it is looping
+(our Delivered-To for the same address already present, or too many Received headers).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from courriel.delivery.replies import Outcome
+
+MAX_LINE = 998
+
+
+def header_block(content: bytes) -> bytes:
+    end = content.find(b"\r\n\r\n")
+    return content if end < 0 else content[: end + 2]
+
+
+def check_content(content: bytes, *, eight_bit_declared: bool) -> Outcome | None:
+    """Refuse malformed content; None when the message is acceptable."""
+    if b"\x00" in content:
+        return Outcome(554, "5.6.0", "Message contains NUL bytes")
+    # Counting is done in C: every LF must belong to a CRLF, and every CR too.
+    crlf = content.count(b"\r\n")
+    if content.count(b"\n") != crlf or content.count(b"\r") != crlf:
+        return Outcome(554, "5.6.0", "Message contains bare CR or LF; lines must end with CRLF")
+    # Splitting is cheaper than any regular expression here (measured: 0.2 ms against
+    # 1.2 ms for 100 KiB), and the lines are known to end with CRLF by now.
+    if len(content) > MAX_LINE and max(map(len, content.split(b"\r\n"))) > MAX_LINE:
+        return Outcome(554, "5.6.0", f"Line longer than {MAX_LINE} characters (RFC 5322 2.1.1)")
+    if not eight_bit_declared and not content.isascii():
+        return Outcome(554, "5.6.1", "8-bit data requires BODY=8BITMIME or SMTPUTF8 (RFC 6152)")
+    return None
+
+
+def header_values(content: bytes, name: bytes) -> list[str]:
+    """Values of one header (unfolded, stripped), from the header block only."""
+    values: list[str] = []
+    prefix = name.lower() + b":"
+    current: bytearray | None = None
+    for line in header_block(content).split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and current is not None:
+            current += b" " + line.strip()
+            continue
+        if current is not None:
+            values.append(current.decode("utf-8", "replace").strip())
+            current = None
+        if line.lower().startswith(prefix):
+            current = bytearray(line[len(prefix) :].strip())
+    if current is not None:
+        values.append(current.decode("utf-8", "replace").strip())
+    return values
+
+
+def count_received(content: bytes) -> int:
+    block = header_block(content).lower()
+    return block.count(b"\nreceived:") + int(block.startswith(b"received:"))
+
+
+def check_loop(content: bytes, recipients: list[str], max_received: int) -> Outcome | None:
+    if count_received(content) > max_received:
+        return Outcome(554, "5.4.6", "Too many hops (Received headers): mail loop")
+    delivered = {value.lower() for value in header_values(content, b"Delivered-To")}
+    for recipient in recipients:
+        if recipient.lower() in delivered:
+            return Outcome(554, "5.4.6", f"Mail forwarding loop for <{recipient}>")
+    return None
+
+
+def received_header(
+    *,
+    helo: str,
+    client_ip: str,
+    hostname: str,
+    protocol: str,
+    queue_id: str,
+    recipient: str | None,
+    tls: str | None = None,
+    now: datetime | None = None,
+) -> bytes:
+    """RFC 5321 trace header (`Received: from ... by ... with ESMTPS id ... for ...; date`)."""
+    when = format_datetime(now or datetime.now(UTC))
+    parts = [f"from {helo or 'unknown'} ([{client_ip}])", f"by {hostname} (Courriel)"]
+    with_part = f"with {protocol}"
+    if tls:
+        with_part += f" ({tls})"
+    parts.append(with_part)
+    parts.append(f"id {queue_id}")
+    if recipient:
+        parts.append(f"for <{recipient}>")
+    text = "Received: " + "\r\n\t".join(parts) + f"; {when}\r\n"
+    return text.encode("utf-8", "replace")
+
+
+def trace_headers(
+    sender: str, delivered_to: str | None, received: bytes, *, final: bool = True
+) -> bytes:
+    """Headers on top of a copy: Return-Path only on final delivery into a mailbox,
+    Delivered-To (loop detection) on local copies and forwards, then Received."""
+    lines = f"Return-Path: <{sender}>\r\n" if final else ""
+    if delivered_to:
+        lines += f"Delivered-To: {delivered_to}\r\n"
+    return lines.encode("utf-8", "replace") + received

@@ -1,0 +1,305 @@
+"""Routing of an accepted message: local copies into Maildirs (through the delivery
+journal), forwards and relayed mail into the outbound queue, automatic replies.
+
+`accept` is called (in a worker thread) after DATA, once the recipients have been
+resolved at RCPT time. It returns only when every queued copy and the journal record
+of the local copies are durable on disk; if any write fails, what this message
+already queued is removed again and the caller answers with a temporary error, so
+the sender's retry cannot produce duplicates. Follow-ups (automatic replies, "last
+new mail") come after and never put the message itself at risk.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError
+
+from courriel.accounts.models import Mailbox
+from courriel.accounts.resolution import LocalCopy, Resolution, hosted_domain
+from courriel.accounts.routing_cache import cached_mailboxes
+from courriel.config import get_config
+from courriel.delivery import lastmail
+from courriel.delivery.dkim import sign
+from courriel.delivery.journal import Copy, Record, get_journal
+from courriel.delivery.message import check_loop, received_header, trace_headers
+from courriel.delivery.quota import has_room, maildir_of, note_domain_growth, too_big_ever
+from courriel.delivery.replies import Outcome, TemporaryFailure
+from courriel.delivery.space import enough_space
+from courriel.delivery.srs import from_config as srs_from_config
+from courriel.mailstore.maildir import MaildirError, unique_name
+from courriel.outbound.spool import Entry, Recipient, get_spool, new_id
+
+log = logging.getLogger("courriel.mail")
+
+
+@dataclass
+class Incoming:
+    """An accepted message and what was decided about each recipient at RCPT time."""
+
+    sender: str
+    recipients: list[str]
+    resolutions: list[Resolution | None]  # None: relayed (signed-in user) or SRS return
+    content: bytes
+    srs_returns: dict[int, str] = field(default_factory=dict)  # index -> original address
+    client_ip: str = "127.0.0.1"
+    helo: str = ""
+    tls: str | None = None
+    authenticated: str | None = None
+    protocol: str = "ESMTP"
+    queue_id: str = field(default_factory=new_id)
+    defer_full_mailboxes: bool = True  # SMTP: queue a copy for a full mailbox; LMTP: 452
+
+    def received_header(self, recipient: str | None) -> bytes:
+        return received_header(
+            helo=self.helo,
+            client_ip=self.client_ip,
+            hostname=get_config().hostname,
+            protocol=self.protocol,
+            queue_id=self.queue_id,
+            recipient=recipient,
+            tls=self.tls,
+        )
+
+
+@dataclass
+class _Plan:
+    local: dict[int, tuple[LocalCopy, int]] = field(default_factory=dict)
+    forwards: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    relay: list[str] = field(default_factory=list)
+    returns: list[str] = field(default_factory=list)
+    autoreplies: dict[int, str] = field(default_factory=dict)
+    keep_forwarding: set[int] = field(default_factory=set)  # recipients with a forward
+
+
+def _outcome_for(resolution: Resolution) -> Outcome | None:
+    if resolution.status == "deliver":
+        return None
+    if resolution.status == "bounce":
+        return Outcome(550, "5.1.1", resolution.bounce_message or "Mailbox unavailable")
+    if resolution.status == "loop":
+        return Outcome(554, "5.4.6", "Alias loop, mail cannot be delivered")
+    if resolution.status == "not_local":
+        return Outcome(554, "5.7.1", "Relay access denied")
+    return Outcome(550, "5.1.1", "No such user here")
+
+
+def _plan(incoming: Incoming, outcomes: list[Outcome | None]) -> _Plan:
+    plan = _Plan()
+    seen_forwards: set[str] = set()
+    for index, rcpt in enumerate(incoming.recipients):
+        if index in incoming.srs_returns:
+            plan.returns.append(incoming.srs_returns[index])
+            continue
+        resolution = incoming.resolutions[index]
+        if resolution is None:
+            plan.relay.append(rcpt)
+            continue
+        refusal = _outcome_for(resolution)
+        if refusal is not None:
+            outcomes[index] = refusal
+            continue
+        for copy in resolution.copies:
+            plan.local.setdefault(copy.mailbox_id, (copy, index))
+        if resolution.forwards:
+            plan.keep_forwarding.add(index)
+        for target in resolution.forwards:
+            if target not in seen_forwards:
+                seen_forwards.add(target)
+                plan.forwards.setdefault((resolution.domain, rcpt), []).append(target)
+        for mailbox_id in resolution.autoreplies:
+            reached = next(
+                (c.address for c in resolution.copies if c.mailbox_id == mailbox_id), rcpt
+            )
+            plan.autoreplies.setdefault(mailbox_id, _without_tag(reached))
+    return plan
+
+
+def _without_tag(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return f"{local.partition('+')[0]}@{domain}"
+
+
+def accept(incoming: Incoming) -> list[Outcome]:
+    """Store the message for every recipient; one outcome per recipient.
+
+    Raises TemporaryFailure (nothing stored) when it cannot be made durable now.
+    """
+    config = get_config()
+    outcomes: list[Outcome | None] = [None] * len(incoming.recipients)
+    loop = check_loop(incoming.content, incoming.recipients, config.smtp.max_received_headers)
+    if loop is not None:
+        return [loop] * len(incoming.recipients)
+    try:
+        plan = _plan(incoming, outcomes)
+        mailboxes = cached_mailboxes(list(plan.local) + list(plan.autoreplies))
+    except DatabaseError as error:
+        log.error("%s: database unavailable while routing: %s", incoming.queue_id, error)
+        raise TemporaryFailure(
+            Outcome(451, "4.3.0", "Temporary local problem (database), try again later")
+        ) from None
+    if not enough_space(len(incoming.content)):
+        log.error("%s: refused for now: disk space below [mail] min_free_space", incoming.queue_id)
+        raise TemporaryFailure(
+            Outcome(452, "4.3.1", "Insufficient system storage, try again later")
+        )
+    queued: list[Entry] = []
+    delivered: list[Mailbox] = []
+    try:
+        copies = _local_copies(incoming, plan, mailboxes, outcomes, queued, delivered)
+        _queue_outbound(incoming, plan, queued)
+        if copies:
+            get_journal().commit(Record(incoming.queue_id, copies, incoming.content))
+    except (MaildirError, OSError) as error:
+        _rollback(queued)
+        log.error("%s: cannot store message: %s", incoming.queue_id, error)
+        if getattr(error, "errno", None) in (28, 122):  # ENOSPC, EDQUOT
+            raise TemporaryFailure(
+                Outcome(452, "4.3.1", "Insufficient system storage, try again later")
+            ) from None
+        raise TemporaryFailure(
+            Outcome(451, "4.3.0", "Temporary local problem, try again later")
+        ) from None
+    except Exception:
+        _rollback(queued)
+        raise
+    _follow_up(incoming, plan, mailboxes, delivered)
+    final: list[Outcome] = []
+    accepted = Outcome(250, "2.0.0", f"OK: queued as {incoming.queue_id}")
+    for outcome in outcomes:
+        final.append(outcome if outcome is not None else accepted)
+    return final
+
+
+def _local_copies(
+    incoming: Incoming,
+    plan: _Plan,
+    mailboxes: dict[int, Mailbox],
+    outcomes: list[Outcome | None],
+    queued: list[Entry],
+    delivered: list[Mailbox],
+) -> list[Copy]:
+    """Decide every local copy (name, headers, room); they are written by the journal."""
+    copies: list[Copy] = []
+    for mailbox_id, (copy, index) in plan.local.items():
+        mailbox = mailboxes.get(mailbox_id)
+        if mailbox is None:  # deleted since RCPT
+            continue
+        received = incoming.received_header(copy.address)
+        data = [trace_headers(incoming.sender, copy.address, received), incoming.content]
+        total = sum(len(part) for part in data)
+        if not has_room(mailbox, total):
+            if index in plan.keep_forwarding:
+                log.warning(
+                    "%s: mailbox %s is full: local copy skipped, forward still sent",
+                    incoming.queue_id,
+                    mailbox.login,
+                )
+            elif too_big_ever(mailbox, total):
+                outcomes[index] = Outcome(552, "5.2.2", "Message too big for the mailbox quota")
+            elif incoming.defer_full_mailboxes:
+                queued.append(
+                    get_spool().enqueue(
+                        incoming.sender,
+                        [
+                            Recipient(
+                                copy.address,
+                                mailbox_id=mailbox.pk,
+                                delivered_to=copy.address,
+                                original=copy.address,
+                            )
+                        ],
+                        data,
+                        kind="local",
+                        note=f"{incoming.queue_id}: mailbox {mailbox.login} full",
+                    )
+                )
+                log.info(
+                    "%s: mailbox %s full, copy queued for retry", incoming.queue_id, mailbox.login
+                )
+            else:
+                outcomes[index] = Outcome(452, "4.2.2", "Mailbox full, try again later")
+            continue
+        copies.append(Copy(str(maildir_of(mailbox)), unique_name(total), data[0], mailbox.pk))
+        delivered.append(mailbox)
+        note_domain_growth(mailbox.domain, total)
+        log.info(
+            "%s: from=<%s> to=<%s> mailbox=%s size=%d status=delivered",
+            incoming.queue_id,
+            incoming.sender,
+            copy.address,
+            mailbox.login,
+            total,
+        )
+    return copies
+
+
+def _sender_domain_hosted(sender: str) -> bool:
+    return bool(sender) and hosted_domain(sender.rpartition("@")[2].lower()) is not None
+
+
+def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> None:
+    config = get_config()
+    spool = get_spool()
+    if plan.forwards:
+        srs = srs_from_config()
+        hosted_sender = _sender_domain_hosted(incoming.sender)
+        for (forwarder, via), targets in plan.forwards.items():
+            received = incoming.received_header(via)
+            message = trace_headers(incoming.sender, via, received, final=False) + incoming.content
+            sender = incoming.sender
+            if config.srs.enabled and sender and not hosted_sender:
+                sender = srs.forward(sender, forwarder)
+            queued.append(
+                spool.enqueue(
+                    sender,
+                    [Recipient(t, original=via) for t in targets],
+                    sign(message, forwarder),
+                    kind="forward",
+                    note=f"{incoming.queue_id}: forwarded for {via}",
+                )
+            )
+    if plan.relay or plan.returns:
+        message = incoming.received_header(None) + incoming.content
+    if plan.relay:
+        domain = incoming.sender.rpartition("@")[2].lower()
+        queued.append(
+            spool.enqueue(
+                incoming.sender,
+                plan.relay,
+                sign(message, domain) if _sender_domain_hosted(incoming.sender) else message,
+                kind="relay",
+                note=f"{incoming.queue_id}: submitted by {incoming.authenticated}",
+            )
+        )
+    if plan.returns:
+        queued.append(
+            spool.enqueue(
+                incoming.sender,
+                plan.returns,
+                message,
+                kind="forward",
+                note=f"{incoming.queue_id}: SRS return",
+            )
+        )
+
+
+def _rollback(queued: list[Entry]) -> None:
+    spool = get_spool()
+    for entry in queued:
+        spool.remove(entry.id)
+
+
+def _follow_up(
+    incoming: Incoming, plan: _Plan, mailboxes: dict[int, Mailbox], delivered: list[Mailbox]
+) -> None:
+    """After the message is safe: last-mail times, IDLE notifications, warnings and
+    automatic replies. A failure here is logged; the message is already delivered."""
+    from courriel.delivery.autoreply import send_autoreplies
+
+    lastmail.note(m.pk for m in delivered)
+    try:
+        send_autoreplies(incoming, plan.autoreplies, mailboxes)
+    except Exception:
+        log.exception("%s: follow-up after delivery failed", incoming.queue_id)

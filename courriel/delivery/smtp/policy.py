@@ -1,0 +1,356 @@
+"""SMTP decisions: who may send what to whom, through aiosmtpd's `handle_*` hooks.
+
+One policy object per listener kind:
+- `smtp` (port 25): mail for hosted addresses from anyone; no AUTH; greylisting;
+  never an open relay (554 5.7.1);
+- `submission` (port 587): signed-in mailbox users only, after STARTTLS; they may send
+  anywhere, from their own addresses only;
+- `lmtp`: a Postfix front end hands over mail already accepted; one reply per
+  recipient after DATA.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import logging
+from functools import lru_cache
+from typing import Any, Literal
+
+from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
+
+from courriel.accounts.addresses import parse_address
+from courriel.accounts.throttle import throttle
+from courriel.config import Config
+from courriel.dbthread import run_db
+from courriel.delivery import quota
+from courriel.delivery.message import check_content
+from courriel.delivery.recipients import Classified, classify, classify_cached
+from courriel.delivery.replies import TemporaryFailure
+from courriel.delivery.router import Incoming, accept
+from courriel.delivery.smtp import hooks
+from courriel.delivery.space import enough_space
+from courriel.errors import ValidationError
+
+log = logging.getLogger("courriel.smtp")
+Kind = Literal["smtp", "submission", "lmtp"]
+TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
+
+
+def _size_option(options: list[str]) -> int:
+    for option in options:
+        if option.upper().startswith("SIZE="):
+            try:
+                return int(option[5:])
+            except ValueError:
+                return 0
+    return 0
+
+
+class SmtpPolicy:
+    def __init__(self, config: Config, kind: Kind) -> None:
+        self.config = config
+        self.kind = kind
+        self.max_recipients = config.smtp.max_recipients
+        self.trusted = tuple(
+            ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks
+        )
+
+    # -- helpers ---------------------------------------------------------------------
+    def _client_ip(self, session: Session) -> str:
+        peer = session.peer
+        return str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
+
+    def _trusted(self, ip: str) -> bool:
+        return _in_networks(ip, self.trusted)
+
+    @staticmethod
+    def _login(session: Session) -> str | None:
+        return session.auth_data if session.authenticated else None  # type: ignore[return-value]
+
+    # -- EHLO --------------------------------------------------------------------------
+    async def handle_EHLO(
+        self,
+        server: Any,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        lines = [r for r in responses[:-1] if self.kind == "submission" or "AUTH" not in r]
+        lines += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+        return lines
+
+    # -- AUTH (submission only, after STARTTLS: aiosmtpd enforces TLS) ----------------
+    @staticmethod
+    async def _first_value(server: Any, args: list[str], challenge: str) -> bytes | AuthResult:
+        """The initial response given with the command, or the answer to a challenge;
+        an AuthResult when there is none or it is not base64."""
+        if len(args) == 1:
+            answer = await server.challenge_auth(challenge)
+            return AuthResult(success=False, handled=True) if answer is MISSING else answer
+        try:
+            return base64.b64decode(args[1].encode(), validate=True)
+        except (binascii.Error, ValueError):
+            return AuthResult(
+                success=False, handled=False, message="501 5.5.2 Cannot decode base64"
+            )
+
+    async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
+        blob = await self._first_value(server, args, "")
+        if isinstance(blob, AuthResult):
+            return blob
+        parts = blob.split(b"\x00")
+        if len(parts) != 3:
+            return AuthResult(
+                success=False, handled=False, message="501 5.5.2 Cannot split the AUTH PLAIN value"
+            )
+        return await self._verify(server, parts[1], parts[2])
+
+    async def auth_LOGIN(self, server: Any, args: list[str]) -> AuthResult:
+        login = await self._first_value(server, args, server.AuthLoginUsernameChallenge)
+        if isinstance(login, AuthResult):
+            return login
+        password = await server.challenge_auth(server.AuthLoginPasswordChallenge)
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        return await self._verify(server, login, password)
+
+    async def _verify(self, server: Any, login_raw: bytes, password_raw: bytes) -> AuthResult:
+        from courriel.accounts.services.mailboxes import AuthOutcome, authenticate
+
+        if self.kind != "submission":
+            return AuthResult(
+                success=False,
+                handled=False,
+                message="503 5.5.1 AUTH is only offered on the submission port",
+            )
+        login = login_raw.decode("utf-8", "replace").strip()
+        password = password_raw.decode("utf-8", "replace")
+        ip = self._client_ip(server.session)
+        wait = throttle.retry_after(login, ip)
+        if wait:
+            return AuthResult(
+                success=False,
+                handled=False,
+                message=f"454 4.7.0 Too many failed logins, try again in {wait} s",
+            )
+        result = await run_db(authenticate, login, password)
+        if result.outcome is AuthOutcome.OK and result.mailbox is not None:
+            throttle.succeeded(login)
+            return AuthResult(success=True, auth_data=result.mailbox.login)
+        throttle.failed(login, ip)
+        if result.outcome is AuthOutcome.DISABLED:
+            return AuthResult(
+                success=False,
+                handled=False,
+                message="535 5.7.8 Login temporarily disabled by the domain owner",
+            )
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Authentication credentials invalid"
+        )
+
+    # -- MAIL ------------------------------------------------------------------------
+    async def handle_MAIL(
+        self,
+        server: Any,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
+    ) -> str:
+        login = self._login(session)
+        # aiosmtpd hands the null sender over as "<>" (and needs mail_from non-empty).
+        sender = "" if address == "<>" else address
+        if sender:
+            try:
+                parse_address(sender)
+            except ValidationError:
+                return "553 5.1.3 Bad sender address syntax"
+        if self.kind == "submission":
+            if not login:
+                return "530 5.7.0 Authentication required"
+            if not await run_db(_owns_address, login, sender):
+                return f"553 5.7.1 <{address}>: sender address not owned by user {login}"
+        if not enough_space(_size_option(options)):
+            return "452 4.3.1 Insufficient system storage, try again later"
+        envelope.mail_from = address
+        envelope.sender = sender  # type: ignore[attr-defined]
+        envelope.mail_options.extend(options)
+        envelope.resolutions = []  # type: ignore[attr-defined]
+        envelope.srs_returns = {}  # type: ignore[attr-defined]
+        return "250 2.1.0 OK"
+
+    # -- RCPT ------------------------------------------------------------------------
+    async def handle_RCPT(
+        self,
+        server: Any,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        login = self._login(session)
+        classified = classify_cached(address, may_relay=bool(login)) or await run_db(
+            classify, address, may_relay=bool(login)
+        )
+        if classified.kind == "refused":
+            assert classified.refusal is not None
+            log.info(
+                "refused RCPT <%s> from %s: %s",
+                address,
+                self._client_ip(session),
+                classified.refusal.text,
+            )
+            return classified.refusal.reply()
+        if classified.kind == "local":
+            assert classified.resolution is not None
+            refusal = _quota_refusal(classified, _size_option(envelope.mail_options), cached=True)
+            if refusal is _UNKNOWN:
+                refusal = await run_db(
+                    _quota_refusal, classified, _size_option(envelope.mail_options)
+                )
+            if refusal:
+                return refusal
+            if self.kind == "smtp" and not login:
+                ip = self._client_ip(session)
+                if not self._trusted(ip):
+                    verdict = await hooks.greylist(
+                        client_ip=ip,
+                        client_name=session.host_name,
+                        sender=envelope.sender,  # type: ignore[attr-defined]
+                        recipient=address,
+                    )
+                    if verdict is not None and verdict.action == "defer":
+                        return f"451 4.7.1 {verdict.text}"
+                    if verdict is not None and verdict.header:
+                        envelope.greylist_header = verdict.header  # type: ignore[attr-defined]
+        index = len(envelope.rcpt_tos)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        envelope.resolutions.append(classified.resolution)  # type: ignore[attr-defined]
+        if classified.kind == "srs_return":
+            envelope.srs_returns[index] = classified.srs_target  # type: ignore[attr-defined]
+        return "250 2.1.5 OK"
+
+    # -- DATA ------------------------------------------------------------------------
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> Any:
+        content = envelope.content
+        assert isinstance(content, bytes)
+        eight_bit = envelope.smtp_utf8 or any(
+            o.upper() == "BODY=8BITMIME" for o in envelope.mail_options
+        )
+        refusal = check_content(content, eight_bit_declared=eight_bit)
+        if refusal is not None:
+            reply = refusal.reply()
+            return [reply] * len(envelope.rcpt_tos) if self.kind == "lmtp" else reply
+        header = getattr(envelope, "greylist_header", None)
+        if header:
+            content = header.encode("utf-8", "replace").rstrip(b"\r\n") + b"\r\n" + content
+        ssl = session.ssl or {}
+        incoming = Incoming(
+            sender=envelope.sender,  # type: ignore[attr-defined]
+            recipients=list(envelope.rcpt_tos),
+            resolutions=list(envelope.resolutions),  # type: ignore[attr-defined]
+            srs_returns=dict(envelope.srs_returns),  # type: ignore[attr-defined]
+            content=content,
+            client_ip=self._client_ip(session),
+            helo=session.host_name or "",
+            tls=_tls_description(ssl),
+            authenticated=self._login(session),
+            protocol=_protocol(self.kind, bool(ssl), bool(session.authenticated)),
+            defer_full_mailboxes=self.kind != "lmtp",
+        )
+        try:
+            outcomes = await run_db(accept, incoming)
+        except TemporaryFailure as failure:
+            reply = failure.outcome.reply()
+            return [reply] * len(incoming.recipients) if self.kind == "lmtp" else reply
+        if self.kind == "lmtp":
+            return [o.reply() for o in outcomes]
+        accepted = [o for o in outcomes if o.ok]
+        refused = [(r, o) for r, o in zip(incoming.recipients, outcomes, strict=True) if not o.ok]
+        if not accepted:
+            return refused[0][1].reply()
+        if refused:
+            await run_db(_bounce_refused, incoming, refused)
+        return accepted[0].reply()
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error: %s: %s", type(error).__name__, error, exc_info=error)
+        return TEMPFAIL
+
+
+@lru_cache(maxsize=65536)
+def _in_networks(
+    ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def _tls_description(ssl: dict[str, Any]) -> str | None:
+    if not ssl:
+        return None
+    cipher = ssl.get("cipher")
+    if isinstance(cipher, tuple) and len(cipher) >= 2:
+        return f"{cipher[1]} {cipher[0]}"
+    return "TLS"
+
+
+def _protocol(kind: Kind, tls: bool, authenticated: bool) -> str:
+    if kind == "lmtp":
+        return "LMTP"
+    return "ESMTP" + ("S" if tls else "") + ("A" if authenticated else "")
+
+
+def _owns_address(login: str, address: str) -> bool:
+    """A signed-in user may send from any address that delivers to their mailbox."""
+    from courriel.accounts.resolution import resolve
+
+    if not address:
+        return False
+    return login in resolve(address).reached
+
+
+_UNKNOWN = "unknown"
+
+
+def _quota_refusal(classified: Classified, size: int, *, cached: bool = False) -> str | None:
+    """Refuse at RCPT when a local copy cannot be stored and nothing else happens to
+    the mail: 452 4.2.2 (full, retry later) or 552 5.2.2 (bigger than the quota).
+    With `cached`, only mailbox rows already in the routing cache are used (no
+    database access, safe on the event loop); _UNKNOWN if one is missing."""
+    from courriel.accounts.routing_cache import cache, cached_mailboxes
+
+    resolution = classified.resolution
+    assert resolution is not None
+    if resolution.forwards:
+        return None  # forwarding keeps working when the mailbox is full
+    ids = [copy.mailbox_id for copy in resolution.copies]
+    if cached:
+        rows = [cache.peek(("mailbox", i)) for i in ids]
+        if any(row is None or not quota.domain_used_is_known(row.domain) for row in rows):
+            return _UNKNOWN
+        mailboxes = rows
+    else:
+        mailboxes = list(cached_mailboxes(ids).values())
+    for mailbox in mailboxes:
+        if quota.too_big_ever(mailbox, size):
+            return "552 5.2.2 Message too big for the mailbox quota"
+        if not quota.has_room(mailbox, size):
+            return "452 4.2.2 Mailbox full, try again later"
+    return None
+
+
+def _bounce_refused(incoming: Incoming, refused: list[tuple[str, Any]]) -> None:
+    from courriel.outbound.dsn import bounce_now
+
+    bounce_now(incoming.sender, incoming.content, [(r, o.reply()) for r, o in refused])

@@ -1,0 +1,256 @@
+"""Our SMTP/LMTP protocol objects: aiosmtpd's state machine with what it lacks.
+
+aiosmtpd owns the wire format; decisions are in `policy.SmtpPolicy`. Added here:
+- PIPELINING and ENHANCEDSTATUSCODES advertised, and an RFC 3463 code on every reply;
+- a chunked DATA reader (aiosmtpd reads DATA line by line, about 13 MB/s per core),
+  strict about the end marker (CRLF.CRLF only: no SMTP smuggling);
+- a limit of concurrent connections per client IP;
+- LMTP with one reply per recipient after DATA (RFC 2033).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import Counter
+from typing import Any
+
+import aiosmtpd.smtp as aiosmtpd_smtp
+from aiosmtpd.smtp import SMTP, syntax
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+
+def _quiet_sanitized_log(func: Any, msg: Any, *args: Any, **kwargs: Any) -> None:
+    """aiosmtpd escapes every command line for its log even when that log is off
+    (we keep it at WARNING): skip the work unless the line will be written."""
+    logger = getattr(func, "__self__", None)
+    level = _LEVELS.get(getattr(func, "__name__", ""), logging.WARNING)
+    if isinstance(logger, logging.Logger) and not logger.isEnabledFor(level):
+        return
+    _original_sanitized_log(func, msg, *args, **kwargs)
+
+
+_original_sanitized_log = aiosmtpd_smtp.sanitized_log
+aiosmtpd_smtp.sanitized_log = _quiet_sanitized_log
+
+READ_CHUNK = 256 * 1024
+_PLAIN_ADDRESS = re.compile(r"^\s*<([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+)>(.*)$")
+_HAS_ENHANCED = re.compile(r"^\d{3}[ -]\d\.\d{1,3}\.\d{1,3}( |$)")
+_DEFAULT_ENHANCED = {
+    "221": "2.0.0",
+    "235": "2.7.0",
+    "250": "2.0.0",
+    "251": "2.1.5",
+    "252": "2.5.0",
+    "421": "4.3.2",
+    "450": "4.2.0",
+    "451": "4.3.0",
+    "452": "4.3.1",
+    "454": "4.7.0",
+    "500": "5.5.2",
+    "501": "5.5.4",
+    "502": "5.5.1",
+    "503": "5.5.1",
+    "504": "5.5.4",
+    "521": "5.3.2",
+    "530": "5.7.0",
+    "534": "5.7.9",
+    "535": "5.7.8",
+    "538": "5.7.11",
+    "550": "5.0.0",
+    "551": "5.1.6",
+    "552": "5.3.4",
+    "553": "5.1.3",
+    "554": "5.0.0",
+    "555": "5.5.4",
+}
+
+
+class ConnectionLimiter:
+    """Counts open connections per client IP (thread-safe, shared by listeners)."""
+
+    def __init__(self, per_ip: int) -> None:
+        self.per_ip = per_ip
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def acquire(self, ip: str) -> bool:
+        with self._lock:
+            if self.per_ip and self._open[ip] >= self.per_ip:
+                return False
+            self._open[ip] += 1
+            return True
+
+    def release(self, ip: str) -> None:
+        with self._lock:
+            self._open[ip] -= 1
+            if self._open[ip] <= 0:
+                del self._open[ip]
+
+
+class CourrielSMTP(SMTP):
+    def __init__(self, handler: Any, *, limiter: ConnectionLimiter, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._limiter = limiter
+        self._counted_ip: str | None = None
+        self._raw_replies = False
+
+    # -- connection limits -------------------------------------------------------
+    async def _handle_client(self) -> None:
+        assert self.session is not None
+        ip = str(self.session.peer[0]) if self.session.peer else "?"
+        if not self._limiter.acquire(ip):
+            await self.push("421 4.7.0 Too many connections from your address, try later")
+            assert self.transport is not None
+            self.transport.close()
+            return
+        self._counted_ip = ip
+        # Larger stream buffer so DATA is read in big chunks (the reader pauses the
+        # socket at twice this value); command lines are still checked against the
+        # RFC limits by aiosmtpd itself.
+        self._reader._limit = READ_CHUNK  # type: ignore[attr-defined]
+        await super()._handle_client()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted_ip is not None:
+            self._limiter.release(self._counted_ip)
+            self._counted_ip = None
+        super().connection_lost(error)
+
+    # -- idle timeout --------------------------------------------------------------
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """aiosmtpd cancels and re-arms a timer at every command; here a command only
+        notes the time, and the one armed timer re-arms itself for what is left."""
+        self._idle_limit = duration or self._timeout_duration
+        self._last_activity = self.loop.time()
+        if self._timeout_handle is None or self._timeout_handle.cancelled():
+            self._timeout_handle = self.loop.call_later(self._idle_limit, self._timeout_cb)
+
+    def _timeout_cb(self) -> None:
+        left = self._last_activity + self._idle_limit - self.loop.time()
+        if left > 0.01:
+            self._timeout_handle = self.loop.call_later(left, self._timeout_cb)
+            return
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.4.2 Idle too long, closing the connection\r\n")
+        super()._timeout_cb()
+
+    # -- addresses -----------------------------------------------------------------
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd parses MAIL/RCPT arguments with the e-mail header parser, which
+        costs more than the rest of the command; plain `<local@domain>` (nearly every
+        real address) is taken directly, anything else goes the library's way."""
+        match = _PLAIN_ADDRESS.match(arg)
+        if match:
+            return match.group(1), match.group(2)
+        return super()._getaddr(arg)
+
+    # -- replies -------------------------------------------------------------------
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str) and not self._raw_replies:
+            status = self._with_enhanced_code(status)
+        await super().push(status)
+
+    def _with_enhanced_code(self, status: str) -> str:
+        if self.session is None or not self.session.extended_smtp:
+            return status
+        code = status[:3]
+        if code in {"220", "354", "334"} or _HAS_ENHANCED.match(status):
+            return status
+        enhanced = _DEFAULT_ENHANCED.get(code)
+        if enhanced is None or len(status) < 4:
+            return status
+        return f"{status[:4]}{enhanced} {status[4:]}"
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self._raw_replies = True
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._raw_replies = False
+
+    # -- DATA ----------------------------------------------------------------------
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content, size = await self._read_data()
+        limit = self.data_size_limit
+        if content is None or (limit and size > limit):
+            self._set_post_data_state()
+            await self.push(f"552 5.3.4 Message exceeds the maximum size of {limit} bytes")
+            return
+        self.envelope.content = content
+        self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        replies = status if isinstance(status, list) else [status]
+        for reply in replies:
+            await self.push(reply)
+
+    async def _read_data(self) -> tuple[bytes | None, int]:
+        """Read up to CRLF.CRLF; returns (unstuffed content or None if too big, size).
+
+        Bytes the client pipelined after the end marker are put back for the command
+        reader. A lone LF or CR before the dot is not an end marker (smuggling).
+        """
+        reader = self._reader
+        limit = self.data_size_limit
+        buffer = bytearray(b"\r\n")  # as if the 354 line ended here: ".\r\n" ends an empty message
+        searched = 0
+        discarded = 0
+        while True:
+            chunk = await reader.read(READ_CHUNK)
+            if not chunk:
+                raise ConnectionResetError("client closed the connection during DATA")
+            self._reset_timeout()
+            buffer += chunk
+            end = buffer.find(b"\r\n.\r\n", searched)
+            if end >= 0:
+                leftover = bytes(buffer[end + 5 :])
+                del buffer[end + 2 :]
+                if leftover:
+                    reader._buffer[0:0] = leftover  # type: ignore[attr-defined]
+                break
+            searched = max(0, len(buffer) - 4)
+            if limit and discarded + len(buffer) > limit + 2:
+                # Too big: keep reading to the end marker without keeping the data.
+                discarded += len(buffer) - 4
+                del buffer[:-4]
+                searched = 0
+        size = discarded + len(buffer) - 2
+        if discarded:
+            return None, size
+        if b"\r\n." in buffer:  # dot-stuffed lines: undo the stuffing (RFC 5321 4.5.2)
+            content = bytes(buffer).replace(b"\r\n.", b"\r\n")[2:]
+        else:  # the usual case: one copy, no search-and-replace
+            content = bytes(memoryview(buffer)[2:])
+        return content, len(content)
+
+
+class CourrielLMTP(CourrielSMTP):
+    """LMTP for a Postfix front end in production mode: LHLO, one reply per recipient."""
+
+    show_smtp_greeting = False
+
+    @syntax("LHLO hostname")
+    async def smtp_LHLO(self, arg: str) -> None:
+        await super().smtp_EHLO(arg)
+
+    async def smtp_HELO(self, arg: str) -> None:
+        await self.push('500 5.5.1 Error: command "HELO" not recognized, use LHLO')
+
+    async def smtp_EHLO(self, arg: str) -> None:
+        await self.push('500 5.5.1 Error: command "EHLO" not recognized, use LHLO')

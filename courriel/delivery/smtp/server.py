@@ -1,0 +1,134 @@
+"""The SMTP (25), submission (587) and LMTP listeners of `courriel serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+from courriel.config import Config
+from courriel.delivery import lastmail
+from courriel.delivery.journal import get_journal
+from courriel.delivery.quota import warn_after_delivery
+from courriel.delivery.smtp.policy import Kind, SmtpPolicy
+from courriel.delivery.smtp.protocol import ConnectionLimiter, CourrielLMTP, CourrielSMTP
+from courriel.tls import server_context
+from courriel.units import parse_duration, parse_size
+
+log = logging.getLogger("courriel.smtp")
+
+
+class SmtpService:
+    def __init__(
+        self,
+        config: Config,
+        section: str,
+        kind: Kind,
+        limiter: ConnectionLimiter,
+        sock: socket.socket,
+    ) -> None:
+        self.name = section
+        self.config = config
+        self.kind = kind
+        self.sock = sock
+        self.limiter = limiter
+        self.policy = SmtpPolicy(config, kind)
+        self.tls = server_context(config)
+        values = getattr(config, section)
+        self.listening = [f"{section}: smtp://{values.bind}:{values.port}/ ({kind})"]
+        self.server: asyncio.AbstractServer | None = None
+
+    def _protocol(self) -> CourrielSMTP:
+        config = self.config
+        options: dict[str, Any] = {
+            "limiter": self.limiter,
+            "hostname": config.hostname,
+            "ident": "Courriel ESMTP",
+            "data_size_limit": parse_size(config.mail.message_size_limit, allow_unlimited=False),
+            "enable_SMTPUTF8": True,
+            "timeout": parse_duration(config.smtp.idle_timeout).total_seconds(),
+            "tls_context": self.tls,
+        }
+        if self.kind == "submission":
+            options.update(require_starttls=True, auth_required=True, auth_require_tls=True)
+        elif self.kind == "lmtp":
+            options.update(tls_context=None, auth_require_tls=True)
+        else:
+            options.update(auth_require_tls=True, auth_exclude_mechanism=["PLAIN", "LOGIN"])
+        cls = CourrielLMTP if self.kind == "lmtp" else CourrielSMTP
+        return cls(self.policy, **options)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._protocol, sock=self.sock)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 5)
+
+
+class Housekeeping:
+    """The mail plane's background work: the delivery journal (replayed after a crash
+    before any port opens, then written into the Maildirs by its worker thread), and
+    the periodic "last new mail" times."""
+
+    name = "delivery-housekeeping"
+    listening: list[str] = []
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self.interval = interval
+        self.task: asyncio.Task[None] | None = None
+        self.journal = get_journal()
+
+    async def _run(self) -> None:
+        from courriel.dbthread import run_db
+
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await run_db(lastmail.flush)
+            except Exception:
+                log.exception("could not record last-mail times (will retry)")
+
+    async def start(self) -> None:
+        replayed = await asyncio.to_thread(self.journal.recover)
+        if replayed:
+            log.warning("delivery journal: %d message(s) written after an interruption", replayed)
+        self.journal.after_apply = warn_after_delivery
+        self.journal.start()
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        from courriel.dbthread import run_db
+
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await asyncio.to_thread(self.journal.stop)
+        with contextlib.suppress(Exception):
+            await run_db(lastmail.flush)
+
+
+def services(config: Config) -> list[Any]:
+    from courriel.delivery.smtp.workers import SmtpWorkers, events_socket, worker_count
+    from courriel.mailstore.events import EventRelay
+    from courriel.runtime import bind
+
+    limiter = ConnectionLimiter(config.smtp.max_connections_per_ip)
+    workers = worker_count(config) if config.smtp.enabled else 1
+    found: list[Any] = [Housekeeping()]
+    if workers > 1:
+        found.append(EventRelay(Path(events_socket(config))))
+    for section, kind in (("smtp", "smtp"), ("submission", "submission"), ("lmtp", "lmtp")):
+        if getattr(config, section).enabled:
+            sock = bind(config, section, shared=section == "smtp" and workers > 1)
+            found.append(SmtpService(config, section, kind, limiter, sock))  # type: ignore[arg-type]
+    if workers > 1:
+        found.append(SmtpWorkers(config, workers - 1))
+    return found

@@ -1,0 +1,122 @@
+"""More than one process on port 25, so that incoming mail uses every CPU core.
+
+Python runs one thread at a time; Postfix spreads SMTP over many processes. With
+`[smtp] workers` above 1 (0: one per core), `courriel serve` starts that many minus
+one `courriel smtp-worker` processes that listen on the same port (SO_REUSEPORT: the
+kernel spreads connections). Each has its own delivery journal segments and sends
+news of new mail to the main process's IDLE sessions (`EventRelay`). A worker that
+dies is started again; the workers end when the main process ends (even by SIGKILL:
+the kernel sends them SIGTERM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from courriel.config import Config
+
+log = logging.getLogger("courriel.smtp")
+PR_SET_PDEATHSIG = 1
+
+
+def worker_count(config: Config) -> int:
+    configured = config.smtp.workers
+    return configured if configured > 0 else (os.cpu_count() or 1)
+
+
+def events_socket(config: Config) -> str:
+    return str(config.data_dir / "events.sock")
+
+
+class SmtpWorkers:
+    name = "smtp-workers"
+
+    def __init__(self, config: Config, count: int) -> None:
+        self.config = config
+        self.count = count
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.task: asyncio.Task[None] | None = None
+        self.listening = [f"smtp: {count} worker processes besides this one"]
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "courriel", "smtp-worker"], stdin=subprocess.DEVNULL
+        )
+
+    async def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+        self.task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        restarts: list[float] = []
+        while True:
+            await asyncio.sleep(1)
+            for index, proc in enumerate(self.procs):
+                if proc.poll() is None:
+                    continue
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > 10:
+                    log.error("SMTP workers keep dying; not starting them again for a minute")
+                    await asyncio.sleep(60)
+                log.warning(
+                    "SMTP worker %d ended (status %s); starting it again", proc.pid, proc.returncode
+                )
+                self.procs[index] = self._spawn()
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                await asyncio.to_thread(proc.wait, 60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent dies."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent is already gone
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def worker_services(config: Config) -> list[Any]:
+    from courriel.delivery.smtp.protocol import ConnectionLimiter
+    from courriel.delivery.smtp.server import Housekeeping, SmtpService
+    from courriel.mailstore.events import events
+    from courriel.runtime import bind
+
+    events.relay_to(events_socket(config))
+    limiter = ConnectionLimiter(config.smtp.max_connections_per_ip)
+    return [
+        Housekeeping(),
+        SmtpService(config, "smtp", "smtp", limiter, bind(config, "smtp", shared=True)),
+    ]
+
+
+def run_worker(config: Config) -> None:
+    from courriel.runtime import serve
+
+    die_with_parent()
+
+    async def main() -> None:
+        await serve(config, worker_services(config), main=False)
+
+    asyncio.run(main())

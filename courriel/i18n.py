@@ -1,0 +1,60 @@
+"""Messages of the services in the language of the person who reads them.
+
+The services' errors are written once for the panel, the API and the command line.
+They are marked with `gettext` and translated into the language active when they are
+raised: the panel's and the API's request language (Django's LocaleMiddleware). The
+command line activates no language (`courriel.cli.common.needs_db`) and so speaks
+English, like its help and its own messages; so does code that runs before Django is
+set up (`courriel backup run` never loads it).
+
+Use `_("... %(name)s ...") % {"name": value}`, never an f-string inside `_()`: the
+catalogue holds the text with its placeholders, and a translation may move them.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as django_gettext
+from django.utils.translation import ngettext as django_ngettext
+from django.utils.translation import pgettext
+
+
+def _configured() -> bool:
+    from django.conf import settings
+
+    return settings.configured
+
+
+def gettext(message: str) -> str:
+    return django_gettext(message) if _configured() else message
+
+
+def ngettext(singular: str, plural: str, count: int) -> str:
+    if _configured():
+        return django_ngettext(singular, plural, count)
+    return singular if count == 1 else plural
+
+
+def format_size(size: int | None, space: str = " ") -> str:
+    """A size the way the manual writes it ("76 kB", "30 GB", "1.5 GB"), in the reader's
+    language ("1,5 Go"); the same as `courriel.units.format_size` in English."""
+    if not _configured():
+        from courriel import units
+
+        return units.format_size(size)
+    from django.utils.formats import number_format
+
+    if size is None:
+        return gettext("Unlimited")
+    if size < 1024:
+        return ngettext("%(count)s byte", "%(count)s bytes", size) % {"count": size}
+    for factor, unit in (
+        (1024**4, pgettext("size unit", "TB")),
+        (1024**3, pgettext("size unit", "GB")),
+        (1024**2, pgettext("size unit", "MB")),
+        (1024, pgettext("size unit", "kB")),
+    ):
+        if size >= factor:
+            amount = size / factor
+            places = 0 if amount == int(amount) or amount >= 100 else 1
+            return f"{number_format(amount, places)}{space}{unit}"
+    return str(size)  # pragma: no cover - unreachable

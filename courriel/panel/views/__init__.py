@@ -1,0 +1,1 @@
+"""Panel views, one module per group of screens of the manual."""

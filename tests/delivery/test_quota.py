@@ -1,0 +1,74 @@
+"""Quotas at delivery: 452 4.2.2 when full (retry later), 552 5.2.2 when the message is
+bigger than the quota itself, one-time warnings at 80 % and 95 %, accounting that
+follows deletions, and the "new mail received" time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.fixtures.platform import STRONG, Platform
+
+
+@pytest.fixture(scope="module")
+def small(platform: Platform) -> Platform:
+    c = platform.courriel
+    c(
+        "user",
+        "create",
+        "monsite.be",
+        "--real",
+        "Small",
+        "--pass",
+        STRONG,
+        "--extra",
+        "small",
+        "--quota",
+        "40K",
+    )
+    return platform
+
+
+def fill(platform: Platform, kib: int, tag: str) -> None:
+    body = "\r\n".join([f"{tag:<70}"] * (kib * 1024 // 72))
+    platform.send("filler@example.org", ["small@monsite.be"], body)
+
+
+def test_warnings_then_full_then_too_big(small: Platform) -> None:
+    fill(small, 24, "first")  # ~60 %
+    fill(small, 10, "second")  # ~86 %: warning to the user
+    notices = small.wait_messages("monsite0001", 3)
+    warnings = [m for m in notices if b"Subject: Mailbox monsite0001 is 80% full" in m]
+    assert len(warnings) == 1 and b"Auto-Submitted: auto-generated" in warnings[0]
+    fill(small, 3, "third")  # ~96 %: warning to the user and to the owner
+    owner = small.wait_messages("monsite", 1)
+    assert any(b"is 95% full" in m for m in owner)
+    assert sum(b"is 95% full" in m for m in small.wait_messages("monsite0001", 5)) == 1
+    with small.smtp() as client:
+        client.ehlo("x.example.org")
+        client.mail("late@example.org", ["SIZE=2000"])
+        assert client.rcpt("small@monsite.be") == (452, b"4.2.2 Mailbox full, try again later")
+        client.rset()
+        client.mail("huge@example.org", ["SIZE=100000"])
+        assert client.rcpt("small@monsite.be") == (
+            552,
+            b"5.2.2 Message too big for the mailbox quota",
+        )
+    shown = small.courriel("user", "show", "monsite.be", "monsite0001", "--json").json
+    assert shown["quota_used"] >= 38 * 1024
+
+
+def test_deleting_mail_frees_room(small: Platform) -> None:
+    from courriel.mailstore import quota
+
+    maildir = small.maildir("monsite0001")
+    for path in list((maildir / "new").iterdir()):
+        size = path.stat().st_size
+        path.unlink()
+        quota.add(maildir, -size, -1)  # what IMAP/POP3 expunge does
+    small.send("back@example.org", ["small@monsite.be"], "room again")
+    assert small.wait_message("monsite0001", b"room again")
+    time.sleep(6)  # last-mail times are written every few seconds
+    listing = small.courriel("user", "show", "monsite.be", "monsite0001", "--json").json
+    assert listing["last_mail_at"] is not None
