@@ -264,9 +264,10 @@ def test_database_going_away_gives_451_and_recovers(tmp_path: Path) -> None:
 
 def test_idle_clients_are_told_and_disconnected(tmp_path: Path) -> None:
     env = {"COURRIEL_SMTP_IDLE_TIMEOUT": "2s"}
-    with private_platform(tmp_path, env=env) as platform, socket.create_connection(
-        ("127.0.0.1", platform.port("smtp")), timeout=10
-    ) as sock:
+    with (
+        private_platform(tmp_path, env=env) as platform,
+        socket.create_connection(("127.0.0.1", platform.port("smtp")), timeout=10) as sock,
+    ):
         stream = sock.makefile("rb")
         stream.readline()
         sock.sendall(b"EHLO slow.example.org\r\n")

@@ -1,29 +1,20 @@
 """The RCPT-time hook where greylisting plugs in (port 25, unauthenticated clients
-outside the trusted networks, recipients that exist). The engine lives in
-`courriel.greylist`; without it, mail is never greylisted."""
+outside the trusted networks, recipients that exist). The rules live in
+`courriel.greylist`; this is the one call the SMTP server makes into them."""
 
 from __future__ import annotations
 
-import importlib
-import logging
-from typing import Any, Protocol
-
-log = logging.getLogger("courriel.smtp")
-
-
-class Verdict(Protocol):
-    action: str  # "pass" or "defer"
-    text: str
-    header: str | None
+from courriel.greylist import engine
+from courriel.greylist.engine import Stage, Verdict
 
 
 async def greylist(
-    *, client_ip: str, client_name: str | None, sender: str, recipient: str
-) -> Verdict | None:
-    try:
-        engine: Any = importlib.import_module("courriel.greylist.engine")
-    except ImportError:
-        return None
+    *, client_ip: str, client_name: str | None, sender: str, recipient: str, stage: Stage
+) -> Verdict:
     return await engine.check(
-        client_ip=client_ip, client_name=client_name, sender=sender, recipient=recipient
+        client_ip=client_ip,
+        client_name=client_name,
+        sender=sender,
+        recipient=recipient,
+        stage=stage,
     )

@@ -216,19 +216,9 @@ class SmtpPolicy:
                 )
             if refusal:
                 return refusal
-            if self.kind == "smtp" and not login:
-                ip = self._client_ip(session)
-                if not self._trusted(ip):
-                    verdict = await hooks.greylist(
-                        client_ip=ip,
-                        client_name=session.host_name,
-                        sender=envelope.sender,  # type: ignore[attr-defined]
-                        recipient=address,
-                    )
-                    if verdict is not None and verdict.action == "defer":
-                        return f"451 4.7.1 {verdict.text}"
-                    if verdict is not None and verdict.header:
-                        envelope.greylist_header = verdict.header  # type: ignore[attr-defined]
+            deferred = await self._greylist(session, envelope, [address], "rcpt")
+            if deferred:
+                return deferred
         index = len(envelope.rcpt_tos)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
@@ -236,6 +226,38 @@ class SmtpPolicy:
         if classified.kind == "srs_return":
             envelope.srs_returns[index] = classified.srs_target  # type: ignore[attr-defined]
         return "250 2.1.5 OK"
+
+    async def _greylist(
+        self,
+        session: Session,
+        envelope: Envelope,
+        recipients: list[str],
+        stage: Literal["rcpt", "data"],
+    ) -> str | None:
+        """The 451 reply when greylisting defers one of `recipients`, else None.
+
+        Only port 25, unauthenticated, outside the trusted networks. The client's host
+        name is left to the engine (forward-confirmed reverse DNS): the HELO name is
+        the client's own claim and must never whitelist it.
+        """
+        if self.kind != "smtp" or self._login(session):
+            return None
+        ip = self._client_ip(session)
+        if self._trusted(ip):
+            return None
+        for recipient in recipients:
+            verdict = await hooks.greylist(
+                client_ip=ip,
+                client_name=None,
+                sender=envelope.sender,  # type: ignore[attr-defined]
+                recipient=recipient,
+                stage=stage,
+            )
+            if verdict.deferred:
+                return f"451 4.7.1 {verdict.text}"
+            if verdict.header:
+                envelope.greylist_header = verdict.header  # type: ignore[attr-defined]
+        return None
 
     # -- DATA ------------------------------------------------------------------------
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> Any:
@@ -248,6 +270,14 @@ class SmtpPolicy:
         if refusal is not None:
             reply = refusal.reply()
             return [reply] * len(envelope.rcpt_tos) if self.kind == "lmtp" else reply
+        if envelope.sender == "":  # type: ignore[attr-defined]
+            # A bounce passes RCPT (its recipients are judged one by one here, once
+            # the whole message is known), like postgrey under smtpd_data_restrictions.
+            resolutions = envelope.resolutions  # type: ignore[attr-defined]
+            local = [a for a, r in zip(envelope.rcpt_tos, resolutions, strict=True) if r]
+            deferred = await self._greylist(session, envelope, local, "data")
+            if deferred:
+                return [deferred] * len(envelope.rcpt_tos) if self.kind == "lmtp" else deferred
         header = getattr(envelope, "greylist_header", None)
         if header:
             content = header.encode("utf-8", "replace").rstrip(b"\r\n") + b"\r\n" + content

@@ -100,6 +100,8 @@ def die_with_parent() -> None:
 def worker_services(config: Config) -> list[Any]:
     from courriel.delivery.smtp.protocol import ConnectionLimiter
     from courriel.delivery.smtp.server import Housekeeping, SmtpService
+    from courriel.greylist.service import EngineService
+    from courriel.greylist.settings import Settings
     from courriel.mailstore.events import events
     from courriel.runtime import bind
 
@@ -107,6 +109,7 @@ def worker_services(config: Config) -> list[Any]:
     limiter = ConnectionLimiter(config.smtp.max_connections_per_ip)
     return [
         Housekeeping(),
+        EngineService(Settings.from_config(config)),  # its own cache; the database is shared
         SmtpService(config, "smtp", "smtp", limiter, bind(config, "smtp", shared=True)),
     ]
 
