@@ -6,6 +6,7 @@ import pytest
 
 from courriel.accounts.models import Plan
 from courriel.accounts.permissions import Actor
+from courriel.accounts.services import domains as domain_service
 from courriel.accounts.services import plans as plan_service
 from courriel.accounts.services import servers as server_service
 from courriel.errors import ConflictError, LimitError, PermissionDeniedError, ValidationError
@@ -67,3 +68,20 @@ def test_hosting_servers(servers, provider: Actor, monsite: Customer) -> None:
     server_service.delete_server(provider, moses)
     with pytest.raises(PermissionDeniedError):
         server_service.add_server(monsite.actor, "x", "x.all2all.org")
+
+
+def test_over_long_names_are_form_errors_not_database_errors(
+    plans: None, servers, provider: Actor, monsite: Customer
+) -> None:
+    """PostgreSQL refuses an over-long value outright; SQLite would keep it: both get a
+    clear error on the field instead."""
+    with pytest.raises(ValidationError, match=r"Name is too long \(at most 50") as raised:
+        plan_service.create_plan(provider, "p" * 51)
+    assert raised.value.field == "name"
+    with pytest.raises(ValidationError, match=r"Label is too long \(at most 100"):
+        plan_service.create_plan(provider, "gold", label="L" * 101)
+    assert not Plan.objects.filter(name="gold").exists()
+    with pytest.raises(ValidationError, match="at most 300"):
+        server_service.modify_server(provider, servers[2], admin_url="https://x/" + "a" * 300)
+    with pytest.raises(ValidationError, match=r"Description is too long \(at most 300"):
+        domain_service.modify_domain(provider, monsite.domain, description="d" * 301)

@@ -29,6 +29,7 @@ from courriel.accounts.permissions import (
     visible_domains,
 )
 from courriel.accounts.services import limits
+from courriel.accounts.services.fields import fitting
 from courriel.accounts.services.mailboxes import login_taken
 from courriel.accounts.services.plans import get_plan
 from courriel.accounts.services.servers import get_server, pick_server
@@ -151,6 +152,7 @@ def create_domain(
 
     ascii_name = normalize_domain(name)
     contact = _clean_contact(contact_email)
+    description = fitting(Domain, "description", description)
     features_list = _clean_features(features)
     ip = _clean_ip(ip_address)
     config = get_config()
@@ -277,7 +279,7 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
     if "ip_address" in changes:
         domain.ip_address = _clean_ip(changes["ip_address"])  # type: ignore[arg-type]
     if "description" in changes:
-        domain.description = str(changes["description"] or "")[:300]
+        domain.description = fitting(Domain, "description", str(changes["description"] or ""))
     if "contact_email" in changes:
         domain.contact_email = _clean_contact(str(changes["contact_email"] or ""))
     if "features" in changes:

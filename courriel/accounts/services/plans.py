@@ -6,6 +6,7 @@ from django.db import transaction
 
 from courriel.accounts.models import Domain, Plan
 from courriel.accounts.permissions import Actor, require_provider
+from courriel.accounts.services.fields import fitting
 from courriel.audit.log import record
 from courriel.errors import ConflictError, LimitError, NotFoundError, ValidationError
 from courriel.i18n import format_size
@@ -116,6 +117,8 @@ def create_plan(actor: Actor, name: str, *, label: str = "", **limits: int | Non
             % {"name": repr(name)},
             field="name",
         )
+    slug = fitting(Plan, "name", slug)
+    label = fitting(Plan, "label", label)
     if Plan.objects.filter(name=slug).exists():
         raise ConflictError(
             _("A plan named %(name)s already exists.") % {"name": repr(slug)}, field="name"
@@ -149,7 +152,7 @@ def modify_plan(
     for key, value in limits.items():
         setattr(plan, key, value)
     if label is not None:
-        plan.label = label
+        plan.label = fitting(Plan, "label", label)
     plan.save()
     record(actor, "plan.modify", plan.name, **limits)
     return plan

@@ -10,6 +10,7 @@ from django.db.models import Count
 from courriel.accounts.addresses import normalize_hostname
 from courriel.accounts.models import HostingServer
 from courriel.accounts.permissions import Actor, require_provider
+from courriel.accounts.services.fields import fitting
 from courriel.audit.log import record
 from courriel.errors import ConflictError, NotFoundError, ValidationError
 from courriel.i18n import gettext as _
@@ -80,7 +81,7 @@ def add_server(
         name=name,
         hostname=hostname,
         ip_address=_clean_ip(ip_address),
-        admin_url=admin_url.strip(),
+        admin_url=fitting(HostingServer, "admin_url", admin_url),
         accepts_domains=accepts_domains,
     )
     record(actor, "server.add", name, hostname=hostname)
@@ -100,7 +101,7 @@ def modify_server(actor: Actor, server: HostingServer, **changes: object) -> Hos
     if "ip_address" in changes:
         server.ip_address = _clean_ip(changes["ip_address"])  # type: ignore[arg-type]
     if "admin_url" in changes:
-        server.admin_url = str(changes["admin_url"] or "").strip()
+        server.admin_url = fitting(HostingServer, "admin_url", str(changes["admin_url"] or ""))
     if "accepts_domains" in changes:
         server.accepts_domains = bool(changes["accepts_domains"])
     server.save()
