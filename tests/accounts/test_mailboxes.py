@@ -34,6 +34,11 @@ def test_naming_convention_suggests_prefix_and_number(monsite: Customer) -> None
     assert svc.suggest_login(monsite.domain) == "monsite0002"
     create(monsite, login="monsite0003")
     assert svc.suggest_login(monsite.domain) == "monsite0002"
+    create(monsite, login="monsite0002")
+    create(monsite, login="monsite10000")  # past four digits
+    assert svc.suggest_login(monsite.domain) == "monsite0004"
+    create(monsite, login="monsitexyz")  # not numbered: no effect
+    assert svc.suggest_login(monsite.domain) == "monsite0004"
 
 
 def test_info_mailbox_of_the_manual(monsite: Customer) -> None:

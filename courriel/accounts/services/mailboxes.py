@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from courriel.accounts import passwords
@@ -90,15 +91,25 @@ def mailboxes_of(actor: Actor, domain: Domain) -> QuerySet[Mailbox]:
 
 
 def suggest_login(domain: Domain) -> str:
-    """The manual's naming convention: domain prefix + 0001, 0002..."""
-    pattern = re.compile(rf"^{re.escape(domain.prefix)}(\d{{4,}})$")
-    taken = {
-        int(match.group(1))
-        for login in Mailbox.objects.filter(login__startswith=domain.prefix).values_list(
-            "login", flat=True
-        )
-        if (match := pattern.match(login))
-    }
+    """The manual's naming convention: domain prefix + 0001, 0002... (the first free
+    number, so a deleted user's number comes back).
+
+    Usually nothing is free below the highest number: then two indexed queries answer
+    (how many, which is the highest) instead of reading ten thousand logins.
+    """
+    numbered = Mailbox.objects.filter(
+        login__startswith=domain.prefix, login__regex=rf"^{re.escape(domain.prefix)}[0-9]{{4,}}$"
+    )
+    count = numbered.count()
+    highest = (
+        numbered.annotate(size=Length("login"))
+        .order_by("-size", "-login")
+        .values_list("login", flat=True)[:1]
+    )
+    top = int(highest[0][len(domain.prefix) :]) if count else 0
+    if top == count:  # 1..count all taken
+        return f"{domain.prefix}{count + 1:04d}"
+    taken = {int(login[len(domain.prefix) :]) for login in numbered.values_list("login", flat=True)}
     number = 1
     while number in taken:
         number += 1
