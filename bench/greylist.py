@@ -249,7 +249,12 @@ def courriel_env(data: Path, delay: int, port: int) -> dict[str, str]:
     env.update(
         {
             "COURRIEL_DATA": str(data),
-            "COURRIEL_WEB_ENABLED": "false",
+            # only the policy service: no other listener, no scheduled backup
+            **{
+                f"COURRIEL_{section}_ENABLED": "false"
+                for section in ("WEB", "SMTP", "SUBMISSION", "IMAP", "IMAPS", "POP3", "POP3S")
+            },
+            "COURRIEL_BACKUP_ENABLED": "false",
             "COURRIEL_POLICY_BIND": "127.0.0.1",
             "COURRIEL_POLICY_PORT": str(port),
             "COURRIEL_GREYLIST_DELAY": f"{delay}s",
@@ -422,7 +427,8 @@ def main() -> None:
     finally:
         for _, _, proc, _ in servers:
             stop(proc)
-        shutil.rmtree(work, ignore_errors=True)
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
         drop_databases()
     report(args, [runs[i] for i in sorted(runs)])
 

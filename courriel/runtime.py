@@ -42,27 +42,41 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-def bind(config: Config, section: str, *, shared: bool = False) -> socket.socket:
+def bind(
+    config: Config, section: str, *, shared: bool = False, join: bool = False
+) -> socket.socket:
     """Listen on `[section] bind`:`port`, with a message that says what to change.
+
     `shared`: several processes listen on the port and the kernel spreads the
-    connections between them (SO_REUSEPORT)."""
+    connections between them (SO_REUSEPORT). Such a port would also be shared,
+    silently, with any other program of the same user that set SO_REUSEPORT on it, so
+    the first process checks that nobody holds the port yet; the workers that `join`
+    it afterwards do not.
+    """
     values = getattr(config, section)
     host, port = values.bind, values.port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if shared:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        var = f"COURRIEL_{section.upper()}_PORT"
-        raise ConfigError(
-            f"Cannot listen on {host}:{port} for {section} ({error.strerror}). "
-            f"Is another server using it? Set [{section}] port or {var}, "
-            f"or [{section}] enabled = false."
-        ) from None
+
+    def listener(reuse_port: bool) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            sock.close()
+            var = f"COURRIEL_{section.upper()}_PORT"
+            raise ConfigError(
+                f"Cannot listen on {host}:{port} for {section} ({error.strerror}). "
+                f"Is another server using it? Set [{section}] port or {var}, "
+                f"or [{section}] enabled = false."
+            ) from None
+        return sock
+
+    if shared and not join:
+        listener(reuse_port=False).close()  # nobody else listens there
+    sock = listener(reuse_port=shared)
     sock.listen(512)
     sock.setblocking(False)
     return sock

@@ -70,3 +70,32 @@ def test_port_in_use_is_a_clear_error(courriel: Courriel) -> None:
     assert result.returncode == 78
     assert f"Cannot listen on 127.0.0.1:{port} for web" in result.stderr
     assert "COURRIEL_WEB_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_smtp_port_shared_by_workers_is_never_shared_with_another_program(
+    courriel: Courriel,
+) -> None:
+    """The SMTP workers share port 25 through SO_REUSEPORT; another program that set
+    it too must not silently get half of the connections."""
+    courriel("init")
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = dict(
+            courriel.env,
+            COURRIEL_SMTP_BIND="127.0.0.1",
+            COURRIEL_SMTP_PORT=str(port),
+            COURRIEL_SMTP_WORKERS="2",
+            COURRIEL_WEB_ENABLED="false",
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "courriel", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 78
+    assert f"Cannot listen on 127.0.0.1:{port} for smtp" in result.stderr

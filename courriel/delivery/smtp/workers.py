@@ -110,7 +110,7 @@ def worker_services(config: Config) -> list[Any]:
     return [
         Housekeeping(),
         EngineService(Settings.from_config(config)),  # its own cache; the database is shared
-        SmtpService(config, "smtp", "smtp", limiter, bind(config, "smtp", shared=True)),
+        SmtpService(config, "smtp", "smtp", limiter, bind(config, "smtp", shared=True, join=True)),
     ]
 
 
