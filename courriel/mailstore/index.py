@@ -416,12 +416,14 @@ class FolderIndex:
         try:
             with self.changes():
                 self._touched = True
-                yield
+                try:
+                    yield
+                finally:
+                    if clean:  # before `changes` saves: the file then says "seen up to here"
+                        with contextlib.suppress(FolderGone):
+                            self._stamp = self._stats()
         finally:
             self._owning = False
-            if clean:
-                with contextlib.suppress(FolderGone):
-                    self._stamp = self._stats()
 
     # --- change log and mod-sequences ------------------------------------------------------
 
@@ -462,8 +464,7 @@ class FolderIndex:
         self._lock, self._pending = None, []
         if lock is None:
             if touched:  # cur/ changed (new mail claimed): say we saw it
-                with contextlib.suppress(OSError):
-                    os.utime(self.path / modseqs.FILENAME)
+                self._mark_seen()
             return
         stack, fd = lock
         with stack:
@@ -475,6 +476,19 @@ class FolderIndex:
                 modseqs.write(self.path, state, {m.uid: m.modseq for m in self.by_uid.values()})
             else:
                 modseqs.append(fd, state, pending)
+            self._mark_seen()
+
+    def _mark_seen(self) -> None:
+        """The file's time is the time of `cur/` this index has seen, not the time of
+        the write: a flag renamed by another program just before we wrote it still
+        leaves `cur/` newer than the file, and the next index built from the disk
+        resynchronises (see `_stored_modseqs`)."""
+        seen = self._stamp[1] if self._stamp is not None else None
+        with contextlib.suppress(OSError):
+            if seen:
+                os.utime(self.path / modseqs.FILENAME, ns=(seen, seen))
+            else:
+                os.utime(self.path / modseqs.FILENAME)
 
     def _logged(self, message: Message, kind: int, origin: int) -> None:
         message.modseq = value = self._next_modseq()
