@@ -37,6 +37,8 @@ class StatusOut(BaseModel):
     expiry_seconds: int
     auto_whitelist_after: int
     fail_open: bool
+    ipv4_prefix: int  # client addresses are grouped by these networks
+    ipv6_prefix: int
     today: PeriodCounts
     last_7_days: PeriodCounts
     total: PeriodCounts

@@ -117,6 +117,8 @@ def status(actor: Actor, *, now: float | None = None) -> StatusOut:
         expiry_seconds=int(settings.expiry),
         auto_whitelist_after=settings.auto_whitelist_after,
         fail_open=settings.fail_open,
+        ipv4_prefix=settings.ipv4_prefix,
+        ipv6_prefix=settings.ipv6_prefix,
         today=_period(today),
         last_7_days=_period(today - timedelta(days=6)),
         total=_period(),

@@ -25,6 +25,7 @@ from courriel.panel.forms.domains import (
     SubServerForm,
 )
 from courriel.panel.forms.provider import AuditFilterForm
+from courriel.panel.views.greylist import greylisting_context
 from courriel.panel.roles import domain_view, signed_in
 from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, report
 from courriel.web.usage import recent_disk_usage
@@ -39,6 +40,7 @@ SWITCHABLE = {
     "domain-audit",
     "domain-dns",
     "domain-backups",
+    "domain-greylisting",
     "subserver-new",
 }
 
@@ -95,6 +97,7 @@ def details(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
             "subservers": _subservers(actor, domain),
             "domain_aliases": domain_service.list_domain_aliases(actor, domain),
             "alias_form": DomainAliasForm(),
+            **greylisting_context(actor, domain),
         },
     )
 
