@@ -25,9 +25,9 @@ from courriel.panel.forms.domains import (
     SubServerForm,
 )
 from courriel.panel.forms.provider import AuditFilterForm
-from courriel.panel.views.greylist import greylisting_context
 from courriel.panel.roles import domain_view, signed_in
 from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, report
+from courriel.panel.views.greylist import greylisting_context
 from courriel.web.usage import recent_disk_usage
 
 # Pages the domain switcher can keep you on when you change domain.

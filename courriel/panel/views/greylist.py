@@ -73,10 +73,10 @@ def purge(request: HttpRequest, actor: Actor) -> HttpResponse:
     report(
         request,
         lambda: greylist.purge(actor),
-        lambda done: _(
-            "Expired entries purged: %(triplets)d triplets, %(networks)d networks."
-        )
-        % {"triplets": done.triplets, "networks": done.networks},
+        lambda done: (
+            _("Expired entries purged: %(triplets)d triplets, %(networks)d networks.")
+            % {"triplets": done.triplets, "networks": done.networks}
+        ),
     )
     return redirect("provider-greylisting")
 
@@ -139,9 +139,7 @@ def whitelist_remove(request: HttpRequest, actor: Actor) -> HttpResponse:
             message=_("Mail matching these entries is greylisted again:"),
             items=[f"{value} ({KIND_LABELS.get(kind, kind)})" for kind, value in keys],
             fields=[("selected", _entry_key(kind, value)) for kind, value in keys],
-            button=ngettext(
-                "Remove %(count)d entry", "Remove %(count)d entries", len(keys)
-            )
+            button=ngettext("Remove %(count)d entry", "Remove %(count)d entries", len(keys))
             % {"count": len(keys)},
             cancel=reverse("provider-greylisting-whitelist"),
         )
@@ -154,10 +152,12 @@ def whitelist_remove(request: HttpRequest, actor: Actor) -> HttpResponse:
     report(
         request,
         remove_all,
-        lambda count: ngettext(
-            "%(count)d whitelist entry removed.", "%(count)d whitelist entries removed.", count
-        )
-        % {"count": count},
+        lambda count: (
+            ngettext(
+                "%(count)d whitelist entry removed.", "%(count)d whitelist entries removed.", count
+            )
+            % {"count": count}
+        ),
     )
     return redirect("provider-greylisting-whitelist")
 
@@ -175,9 +175,7 @@ def whitelist_import(request: HttpRequest, actor: Actor) -> HttpResponse:
             )
         except CourrielError as error:
             form.refuse(error)
-    return render(
-        request, "panel/greylist/import.html", {"import_form": form, "done": done}
-    )
+    return render(request, "panel/greylist/import.html", {"import_form": form, "done": done})
 
 
 # --- a domain owner's switches and search -------------------------------------------------
@@ -205,11 +203,13 @@ def domain_switch(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRes
             request,
             lambda: greylist.set_domain_greylisting(actor, domain, **changes),
             lambda done: (
-                _("Greylisting is on for %(domain)s.")
-                if done.enabled
-                else _("Greylisting is off for %(domain)s: its mail is never delayed.")
-            )
-            % {"domain": domain.display_name},
+                (
+                    _("Greylisting is on for %(domain)s.")
+                    if done.enabled
+                    else _("Greylisting is off for %(domain)s: its mail is never delayed.")
+                )
+                % {"domain": domain.display_name}
+            ),
         )
     return redirect(reverse("domain-details", kwargs={"domain": domain.name}) + "#greylisting")
 
