@@ -195,11 +195,3 @@ class MailboxGreylistingOut(BaseModel):
 class PurgeOut(BaseModel):
     triplets: int
     networks: int
-
-
-class Metric(BaseModel):
-    name: str
-    help: str
-    kind: Literal["counter", "gauge"]
-    value: float
-    labels: dict[str, str] = {}

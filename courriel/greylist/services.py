@@ -48,7 +48,6 @@ from courriel.greylist.schemas import (
     ImportOut,
     LookupOut,
     MailboxGreylistingOut,
-    Metric,
     PeriodCounts,
     PurgeOut,
     StatusOut,
@@ -58,6 +57,7 @@ from courriel.greylist.schemas import (
 from courriel.greylist.settings import Settings
 from courriel.greylist.store import COUNTERS, Store, bump_revision
 from courriel.greylist.whitelist import KINDS, clean_value, default_rules, parse_postgrey
+from courriel.metrics.figures import Metric
 from courriel.units import parse_duration
 
 MAX_RESULTS = 500

@@ -48,6 +48,7 @@ def test_status_counts(
     assert out.last_7_days.deferred == 4
     assert (out.pending, out.trusted, out.auto_whitelisted) == (2, 1, 0)
     assert out.domains_off == 1 and out.delay_seconds == 900  # the configured default
+    assert (out.ipv4_prefix, out.ipv6_prefix) == (24, 64)  # shown on the status page
 
 
 def test_status_is_the_providers(monsite: Customer) -> None:
