@@ -203,3 +203,19 @@ def test_owner_a_cannot_reach_owner_b(
     assert not DomainGreylisting.objects.exists() and not MailboxGreylisting.objects.exists()
     b_owner = signed_in(autre.owner)
     assert b_owner.get("/d/autresite.be/greylisting/").status_code == 200
+
+
+def test_the_pages_speak_french_and_dutch(
+    provider_browser: Browser, greylist_traffic: Engine
+) -> None:
+    french = html.unescape(
+        provider_browser.get(
+            STATUS, {"sender": "alice@example.org"}, HTTP_ACCEPT_LANGUAGE="fr-BE"
+        ).content.decode()
+    )
+    assert "<h1>Liste grise</h1>" in french and "refusé pendant 15 minutes" in french
+    assert "attend une nouvelle tentative" in french and "<dd>35 jours sans courrier</dd>" in french
+    dutch = html.unescape(
+        provider_browser.get(WHITELIST, HTTP_ACCEPT_LANGUAGE="nl-BE").content.decode()
+    )
+    assert "Meegeleverde standaardlijst" in dutch and "Een vermelding toevoegen" in dutch
