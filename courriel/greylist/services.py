@@ -408,7 +408,8 @@ def add_whitelist(actor: Actor, kind: str, value: str, comment: str = "") -> Whi
         source=actor.name,
         created_by=actor.name,
     )
-    record(actor, "greylist.whitelist.add", f"{kind} {clean}", comment=entry.comment)
+    # The entry alone is the target: it may be as long as the audit log's column.
+    record(actor, "greylist.whitelist.add", clean, kind=kind, comment=entry.comment)
     _changed()
     return WhitelistEntryOut.of(entry)
 
@@ -428,7 +429,7 @@ def remove_whitelist(actor: Actor, kind: str, value: str) -> None:
             f"{clean} is not in the {kind} whitelist. "
             "`courriel greylist whitelist list` shows the entries."
         )
-    record(actor, "greylist.whitelist.remove", f"{kind} {clean}")
+    record(actor, "greylist.whitelist.remove", clean, kind=kind)
     _changed()
 
 
@@ -457,7 +458,7 @@ def import_whitelist(actor: Actor, kind: str, text: str, source: str) -> ImportO
                 created_by=actor.name,
             )
     WhitelistEntry.objects.bulk_create(fresh.values())
-    record(actor, "greylist.whitelist.import", f"{kind} {source}", added=len(fresh))
+    record(actor, "greylist.whitelist.import", source[:150], kind=kind, added=len(fresh))
     _changed()
     return ImportOut(
         kind=kind, source=source, added=len(fresh), already_present=len(rules) - len(fresh)
