@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.platform",
     "tests.fixtures.backups",
+    "tests.fixtures.greylist",
 ]
 
 

@@ -6,7 +6,7 @@ characters, numbers that fit the database); the rules are the services'."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -207,3 +207,31 @@ class AliasPatch(In):
     bounce: bool | None = None
     bounce_message: Name | None = None
     description: Name | None = None
+
+
+class WhitelistIn(In):
+    kind: Literal["client", "sender", "recipient"]
+    value: Url = Field(description="192.0.2.0/24, mail.example.org, example.org, user@, /regex/…")
+    comment: Url = ""
+
+
+class WhitelistImportIn(In):
+    """A postgrey `whitelist_clients` (kind client) or `whitelist_recipients` (kind
+    recipient) file's text; nothing is imported when one line is invalid."""
+
+    kind: Literal["client", "sender", "recipient"]
+    text: Annotated[str, Field(max_length=2 * 1024 * 1024)]
+    source: Label = Field("api", description="Where the entries come from (kept with them).")
+
+
+class DomainGreylistingPatch(In):
+    enabled: bool | None = None
+    delay: Annotated[str, Field(max_length=20)] | Seconds | None = Field(
+        None,
+        description="Provider only: this domain's delay (5m, or seconds); null for the "
+        "server's delay. Absent: unchanged.",
+    )
+
+
+class MailboxGreylistingPatch(In):
+    enabled: bool

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
 import courriel
-from courriel.api import aliases, domains, mailboxes, me, provider
+from courriel.api import aliases, domains, greylist, mailboxes, me, provider
 from courriel.api.auth import TokenAuth
 from courriel.errors import CourrielError
 
@@ -33,5 +33,5 @@ def courriel_error(request: HttpRequest, error: CourrielError) -> HttpResponse:
     )
 
 
-for module in (provider, domains, mailboxes, aliases, me):
+for module in (provider, domains, mailboxes, aliases, me, greylist):
     api.add_router("/", module.router)

@@ -37,6 +37,8 @@ class StatusOut(BaseModel):
     expiry_seconds: int
     auto_whitelist_after: int
     fail_open: bool
+    ipv4_prefix: int  # client addresses are grouped by these networks
+    ipv6_prefix: int
     today: PeriodCounts
     last_7_days: PeriodCounts
     total: PeriodCounts
@@ -193,11 +195,3 @@ class MailboxGreylistingOut(BaseModel):
 class PurgeOut(BaseModel):
     triplets: int
     networks: int
-
-
-class Metric(BaseModel):
-    name: str
-    help: str
-    kind: Literal["counter", "gauge"]
-    value: float
-    labels: dict[str, str] = {}

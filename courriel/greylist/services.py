@@ -48,7 +48,6 @@ from courriel.greylist.schemas import (
     ImportOut,
     LookupOut,
     MailboxGreylistingOut,
-    Metric,
     PeriodCounts,
     PurgeOut,
     StatusOut,
@@ -58,6 +57,7 @@ from courriel.greylist.schemas import (
 from courriel.greylist.settings import Settings
 from courriel.greylist.store import COUNTERS, Store, bump_revision
 from courriel.greylist.whitelist import KINDS, clean_value, default_rules, parse_postgrey
+from courriel.metrics.figures import Metric
 from courriel.units import parse_duration
 
 MAX_RESULTS = 500
@@ -117,6 +117,8 @@ def status(actor: Actor, *, now: float | None = None) -> StatusOut:
         expiry_seconds=int(settings.expiry),
         auto_whitelist_after=settings.auto_whitelist_after,
         fail_open=settings.fail_open,
+        ipv4_prefix=settings.ipv4_prefix,
+        ipv6_prefix=settings.ipv6_prefix,
         today=_period(today),
         last_7_days=_period(today - timedelta(days=6)),
         total=_period(),
@@ -406,7 +408,8 @@ def add_whitelist(actor: Actor, kind: str, value: str, comment: str = "") -> Whi
         source=actor.name,
         created_by=actor.name,
     )
-    record(actor, "greylist.whitelist.add", f"{kind} {clean}", comment=entry.comment)
+    # The entry alone is the target: it may be as long as the audit log's column.
+    record(actor, "greylist.whitelist.add", clean, kind=kind, comment=entry.comment)
     _changed()
     return WhitelistEntryOut.of(entry)
 
@@ -426,7 +429,7 @@ def remove_whitelist(actor: Actor, kind: str, value: str) -> None:
             f"{clean} is not in the {kind} whitelist. "
             "`courriel greylist whitelist list` shows the entries."
         )
-    record(actor, "greylist.whitelist.remove", f"{kind} {clean}")
+    record(actor, "greylist.whitelist.remove", clean, kind=kind)
     _changed()
 
 
@@ -455,7 +458,7 @@ def import_whitelist(actor: Actor, kind: str, text: str, source: str) -> ImportO
                 created_by=actor.name,
             )
     WhitelistEntry.objects.bulk_create(fresh.values())
-    record(actor, "greylist.whitelist.import", f"{kind} {source}", added=len(fresh))
+    record(actor, "greylist.whitelist.import", source[:150], kind=kind, added=len(fresh))
     _changed()
     return ImportOut(
         kind=kind, source=source, added=len(fresh), already_present=len(rules) - len(fresh)

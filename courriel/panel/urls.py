@@ -9,6 +9,7 @@ from courriel.panel.views import (
     auth,
     backups,
     domains,
+    greylist,
     mailboxes,
     passwords,
     provider,
@@ -37,6 +38,12 @@ urlpatterns = [
     path("d/<str:domain>/audit/", domains.audit, name="domain-audit"),
     path("d/<str:domain>/dns/", domains.dns, name="domain-dns"),
     path("d/<str:domain>/backups/", backups.domain_backups, name="domain-backups"),
+    path("d/<str:domain>/greylisting/", greylist.domain_lookup, name="domain-greylisting"),
+    path(
+        "d/<str:domain>/greylisting/switch/",
+        greylist.domain_switch,
+        name="domain-greylisting-switch",
+    ),
     path("d/<str:domain>/users/", mailboxes.user_list, name="users"),
     path("d/<str:domain>/users/new/", mailboxes.user_new, name="user-new"),
     path("d/<str:domain>/users/batch/", mailboxes.batch, name="users-batch"),
@@ -99,4 +106,21 @@ urlpatterns = [
     path("provider/queue/delete/", queue.queue_delete, name="provider-queue-delete"),
     path("provider/queue/entry/<str:entry_id>/", queue.queue_entry, name="provider-queue-entry"),
     path("provider/backups/", backups.provider_backups, name="provider-backups"),
+    path("provider/greylisting/", greylist.status, name="provider-greylisting"),
+    path("provider/greylisting/purge/", greylist.purge, name="provider-greylisting-purge"),
+    path(
+        "provider/greylisting/whitelist/",
+        greylist.whitelist,
+        name="provider-greylisting-whitelist",
+    ),
+    path(
+        "provider/greylisting/whitelist/remove/",
+        greylist.whitelist_remove,
+        name="provider-greylisting-whitelist-remove",
+    ),
+    path(
+        "provider/greylisting/whitelist/import/",
+        greylist.whitelist_import,
+        name="provider-greylisting-whitelist-import",
+    ),
 ]

@@ -36,6 +36,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/domains/{name}/aliases"): {"name": "evil", "forward_to": ["evil@example.org"]},
     ("patch", "/domains/{name}/aliases/{alias}"): {"forward_to": ["evil@example.org"]},
     ("patch", "/me"): {"real_name": "Me"},
+    ("post", "/greylist/whitelist"): {"kind": "client", "value": "10.0.0.0/8"},
+    ("post", "/greylist/whitelist/import"): {"kind": "client", "text": "10.0.0.0/8"},
+    ("patch", "/domains/{name}/greylisting"): {"enabled": False},
+    ("patch", "/domains/{name}/mailboxes/{login}/greylisting"): {"enabled": False},
 }
 # Operations about the caller themselves: allowed, checked for what they show.
 OWN = {
@@ -45,6 +49,7 @@ OWN = {
     ("get", "/audit"),
     ("get", "/tokens"),
     ("get", "/domains"),
+    ("get", "/greylist/lookup"),  # limited to the caller's mail: see test_greylist_api
 }
 
 
@@ -97,6 +102,8 @@ def test_every_operation_with_b_names_is_refused_to_owner_a(
         "login": b_objects["mailbox"].login,
         "alias": "secret",
         "token_id": b_objects["token"].pk,
+        "kind": "client",
+        "value": "192.0.2.7",
     }
     before = snapshot()
     assert refused_everywhere(owner_api, values) >= 25
@@ -146,6 +153,8 @@ def test_a_mailbox_user_reaches_nothing_of_the_owner(
         "login": "monsite",
         "alias": "abuse",
         "token_id": b_objects["token"].pk,
+        "kind": "client",
+        "value": "192.0.2.7",
     }
     before = snapshot()
     assert refused_everywhere(info_api, values) >= 25

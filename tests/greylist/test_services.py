@@ -48,6 +48,7 @@ def test_status_counts(
     assert out.last_7_days.deferred == 4
     assert (out.pending, out.trusted, out.auto_whitelisted) == (2, 1, 0)
     assert out.domains_off == 1 and out.delay_seconds == 900  # the configured default
+    assert (out.ipv4_prefix, out.ipv6_prefix) == (24, 64)  # shown on the status page
 
 
 def test_status_is_the_providers(monsite: Customer) -> None:
@@ -150,6 +151,12 @@ def test_whitelist_editing(provider: Actor, monsite: Customer) -> None:
     assert "default_whitelist = false" in error.value.message
     actions = list(AuditEntry.objects.values_list("action", flat=True))
     assert "greylist.whitelist.add" in actions and "greylist.whitelist.remove" in actions
+    # The longest entry allowed fits the audit log too (found by schemathesis on
+    # PostgreSQL, which refuses a value longer than its column).
+    longest = "0" * 300
+    assert services.add_whitelist(provider, "client", longest).value == longest
+    services.remove_whitelist(provider, "client", longest)
+    assert AuditEntry.objects.filter(target=longest, details__kind="client").count() == 2
     for call in (
         lambda: services.add_whitelist(monsite.actor, "client", "192.0.2.1"),
         lambda: services.list_whitelist(monsite.actor),

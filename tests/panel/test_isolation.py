@@ -27,6 +27,7 @@ from courriel.accounts.services.mailboxes import create_mailbox
 from courriel.api.models import ApiToken
 from courriel.api.tokens import create_token
 from courriel.audit.models import AuditEntry
+from courriel.greylist.models import DomainGreylisting, MailboxGreylisting, WhitelistEntry
 from courriel.panel import urls as panel_urls
 from tests.fixtures.accounts import STRONG, Customer
 from tests.fixtures.panel import Browser, signed_in
@@ -67,6 +68,9 @@ def snapshot() -> tuple[Any, ...]:
         list(ApiToken.objects.order_by("pk").values("pk", "key_hash")),
         list(Plan.objects.order_by("pk").values()),
         list(HostingServer.objects.order_by("pk").values()),
+        list(DomainGreylisting.objects.order_by("pk").values()),
+        list(MailboxGreylisting.objects.order_by("pk").values()),
+        list(WhitelistEntry.objects.order_by("pk").values()),
         AuditEntry.objects.count(),
     )
 
@@ -96,6 +100,9 @@ POST_DATA = {
     "name_mode": "one",
     "everyone": "on",
     "text": f"hacked:Hacked:{STRONG}",
+    "kind": "client",
+    "value": "10.0.0.0/8",
+    "delay": "0",
 }
 
 

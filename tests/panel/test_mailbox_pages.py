@@ -30,6 +30,7 @@ def edit_form(mailbox: Mailbox, **changes: object) -> dict[str, object]:
             f"{a.local_part}@{a.domain.name}" for a in mailbox.addresses.filter(kind="additional")
         ),
         "deliver_normally": "on",
+        "greylisting": "on",
         "autoreply_message": "",
         "autoreply_interval_0": "none",
         "autoreply_start_0": "none",

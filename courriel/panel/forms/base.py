@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from courriel.errors import CourrielError
 
@@ -45,3 +46,36 @@ class PanelForm(forms.Form):
             for key, value in self.cleaned_data.items()
             if key in current and current[key] != value
         }
+
+
+class TextOrFileForm(PanelForm):
+    """A list pasted in a text area or uploaded as a file (batch mailboxes, whitelist
+    imports): `cleaned_data["text"]` holds it either way, read as UTF-8."""
+
+    MAX_BYTES = 2 * 1024 * 1024
+
+    text = forms.CharField(
+        label=_("Paste the text"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+    )
+    upload = forms.FileField(label=_("Or upload a file"), required=False)
+    empty_message: Any = _("Paste the text or choose a file.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload = data.get("upload")
+        if upload:
+            raw = upload.read(self.MAX_BYTES + 1)
+            if len(raw) > self.MAX_BYTES:
+                raise forms.ValidationError(_("The file is too large (2 MB at most)."))
+            try:
+                data["text"] = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise forms.ValidationError(
+                    _("The file is not UTF-8 text: save it as CSV (UTF-8) and try again.")
+                ) from None
+        if not (data.get("text") or "").strip():
+            raise forms.ValidationError(self.empty_message)
+        return data

@@ -12,7 +12,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from courriel.accounts.schemas import MailboxOut
-from courriel.panel.forms.base import PanelForm
+from courriel.panel.forms.base import PanelForm, TextOrFileForm
 from courriel.panel.forms.fields import (
     LinesField,
     account_mail_field,
@@ -129,6 +129,15 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
         help_text=_("One per line: contact or contact@monsite.be."),
     )
     send_account_mail_to = account_mail_field(_("Send updated account email to"))
+    greylisting = forms.BooleanField(
+        label=_("Greylist mail to this mailbox"),
+        required=False,
+        initial=True,
+        help_text=_(
+            "Greylisting delays mail from unknown servers by a few minutes and stops much "
+            "spam. Turn it off for a mailbox that must receive mail at once."
+        ),
+    )
 
     service_fields = {"addresses": "addresses", "owner_login": "login"}
 
@@ -138,7 +147,10 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
             ["primary_local_part", "login", "real_name", "password", "login_disabled"],
         ),
         (_("Quota and home directory settings"), ["quota"]),
-        (_("Email settings"), ["primary_enabled", "addresses", "send_account_mail_to"]),
+        (
+            _("Email settings"),
+            ["primary_enabled", "addresses", "greylisting", "send_account_mail_to"],
+        ),
         (_("Mail forwarding settings"), ["deliver_normally", "forward", "forward_to"]),
         (
             _("Automatic reply"),
@@ -226,7 +238,7 @@ class NewMailboxForm(MailboxForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in list(self.fields):
-            if name.startswith("autoreply_"):
+            if name.startswith("autoreply_") or name == "greylisting":
                 del self.fields[name]
 
     def create_values(self) -> dict[str, Any]:
@@ -280,7 +292,7 @@ class OwnPasswordForm(PasswordTwiceForm):
     field_order = ["current", "password", "password_again"]
 
 
-class BatchForm(PanelForm):
+class BatchForm(TextOrFileForm):
     """Batch create users: pasted text or an uploaded file."""
 
     text = forms.CharField(
@@ -289,24 +301,7 @@ class BatchForm(PanelForm):
         strip=False,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
     )
-    upload = forms.FileField(label=_("Or upload a file"), required=False)
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        upload = data.get("upload")
-        if upload:
-            raw = upload.read(2 * 1024 * 1024 + 1)
-            if len(raw) > 2 * 1024 * 1024:
-                raise forms.ValidationError(_("The file is too large (2 MB at most)."))
-            try:
-                data["text"] = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise forms.ValidationError(
-                    _("The file is not UTF-8 text: save it as CSV (UTF-8) and try again.")
-                ) from None
-        if not (data.get("text") or "").strip():
-            raise forms.ValidationError(_("Paste the mailboxes or choose a file."))
-        return data
+    empty_message = _("Paste the mailboxes or choose a file.")
 
 
 class SearchForm(forms.Form):

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms, template
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from courriel.i18n import format_size
 from courriel.panel.forms.fields import OptionalWidget
@@ -32,6 +33,25 @@ def as_datetime(value: float | str | None) -> datetime | None:
     if isinstance(value, str):
         return datetime.fromisoformat(value)
     return datetime.fromtimestamp(value, tz=UTC)
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    """A configured delay or period in its largest whole unit: "15 minutes", "2 days",
+    "90 seconds" (settings are written that way, so nothing is rounded away)."""
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds and seconds % 86400 == 0:
+        count = seconds // 86400
+        return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}
+    if seconds and seconds % 3600 == 0:
+        count = seconds // 3600
+        return ngettext("%(count)d hour", "%(count)d hours", count) % {"count": count}
+    if seconds and seconds % 60 == 0:
+        count = seconds // 60
+        return ngettext("%(count)d minute", "%(count)d minutes", count) % {"count": count}
+    return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
 
 
 @register.filter

@@ -27,6 +27,7 @@ from courriel.panel.forms.domains import (
 from courriel.panel.forms.provider import AuditFilterForm
 from courriel.panel.roles import domain_view, signed_in
 from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, report
+from courriel.panel.views.greylist import greylisting_context
 from courriel.web.usage import recent_disk_usage
 
 # Pages the domain switcher can keep you on when you change domain.
@@ -39,6 +40,7 @@ SWITCHABLE = {
     "domain-audit",
     "domain-dns",
     "domain-backups",
+    "domain-greylisting",
     "subserver-new",
 }
 
@@ -95,6 +97,7 @@ def details(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
             "subservers": _subservers(actor, domain),
             "domain_aliases": domain_service.list_domain_aliases(actor, domain),
             "alias_form": DomainAliasForm(),
+            **greylisting_context(actor, domain),
         },
     )
 

@@ -20,6 +20,7 @@ from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.accounts.services.limits import usage
 from courriel.errors import CourrielError
+from courriel.greylist import services as greylist
 from courriel.panel.forms.mailboxes import BatchForm, MailboxForm, NewMailboxForm, SearchForm
 from courriel.panel.roles import domain_view
 from courriel.panel.views.common import (
@@ -139,7 +140,11 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
     """Edit Mailbox with the manual's sections."""
     mailbox = get_mailbox(actor, login, domain)
     shown = MailboxOut.of(mailbox, with_usage=True)
-    form = MailboxForm(posted(request), initial=MailboxForm.initial_from(shown))
+    greylisting = greylist.mailbox_greylisting(actor, domain, mailbox.login)
+    form = MailboxForm(
+        posted(request),
+        initial={**MailboxForm.initial_from(shown), "greylisting": greylisting.enabled},
+    )
     if request.method == "POST" and form.is_valid():
         changes = form.edit_changes(shown)
         send_to = form.cleaned_data["send_account_mail_to"]
@@ -147,6 +152,10 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
             if changes:
                 mailbox = mailbox_service.modify_mailbox(actor, mailbox, **changes)
                 keep_session(request, mailbox)
+            if form.cleaned_data["greylisting"] != greylisting.enabled:
+                greylist.set_mailbox_greylisting(
+                    actor, domain, mailbox.login, enabled=form.cleaned_data["greylisting"]
+                )
             sent_to = send_to and mailbox_service.send_account_mail(actor, mailbox, send_to)
         except CourrielError as error:
             form.refuse(error)
@@ -158,7 +167,13 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
     return render(
         request,
         "panel/mailboxes/edit.html",
-        {"domain": domain, "form": form, "mailbox": shown, "creating": False},
+        {
+            "domain": domain,
+            "form": form,
+            "mailbox": shown,
+            "creating": False,
+            "greylisting": greylisting,
+        },
     )
 
 

@@ -1,0 +1,1 @@
+"""Figures for Prometheus (and anything that reads its text format) at `/metrics`."""
