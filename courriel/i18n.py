@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as django_gettext
 from django.utils.translation import ngettext as django_ngettext
-from django.utils.translation import pgettext
+from django.utils.translation import pgettext as django_pgettext
 
 
 def _configured() -> bool:
@@ -32,6 +32,35 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     if _configured():
         return django_ngettext(singular, plural, count)
     return singular if count == 1 else plural
+
+
+def pgettext(context: str, message: str) -> str:
+    return django_pgettext(context, message) if _configured() else message
+
+
+def format_duration(seconds: float, *, exact: bool = False) -> str:
+    """A duration in words, in the reader's language: "15 minutes", "35 jours".
+
+    `exact`: a configured delay or period, in the largest unit that divides it (settings
+    are written that way, so nothing is rounded away: "90 seconds"). Otherwise a
+    measured time, rounded down to the largest unit it holds at least twice ("6
+    minutes", "3 hours", "35 days")."""
+    seconds = int(seconds)
+    for factor in (86400, 3600, 60):
+        fits = seconds % factor == 0 if exact else seconds >= 2 * factor
+        if seconds and fits:
+            return _in_unit(seconds // factor, factor)
+    return _in_unit(seconds, 1)
+
+
+def _in_unit(count: int, factor: int) -> str:
+    if factor == 86400:
+        return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}
+    if factor == 3600:
+        return ngettext("%(count)d hour", "%(count)d hours", count) % {"count": count}
+    if factor == 60:
+        return ngettext("%(count)d minute", "%(count)d minutes", count) % {"count": count}
+    return ngettext("%(count)d second", "%(count)d seconds", count) % {"count": count}
 
 
 def format_size(size: int | None, space: str = " ") -> str:

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from courriel.greylist.models import Triplet, WhitelistEntry
 from courriel.greylist.settings import Settings
 from courriel.greylist.whitelist import Rule
+from courriel.i18n import format_duration, ngettext
+from courriel.i18n import gettext as _
 
 TripletState = Literal["waiting", "trusted", "expired"]
 
@@ -73,34 +75,48 @@ class TripletOut(BaseModel):
         first, last, passed = row.first_seen, row.last_seen, row.passed_at
         if passed is not None and now - last <= settings.expiry:
             state = "trusted"
-            explanation = (
-                f"Delayed {_duration(passed - first)} by greylisting: first attempt at "
-                f"{_at(first)}, accepted at {_at(passed)}. Mail from this sending server and "
-                f"sender to this recipient is no longer delayed (as long as one message "
-                f"arrives before {_at(last + settings.expiry)})."
-            )
+            explanation = _(
+                "Delayed %(delay)s by greylisting: first attempt at %(first)s, accepted at "
+                "%(passed)s. Mail from this sending server and sender to this recipient is "
+                "no longer delayed (as long as one message arrives before %(until)s)."
+            ) % {
+                "delay": format_duration(passed - first),
+                "first": at(first),
+                "passed": at(passed),
+                "until": at(last + settings.expiry),
+            }
         elif passed is None and now - first <= settings.retry_window:
             state = "waiting"
-            explanation = (
-                f"The first attempt at {_at(first)} from {row.client_ip} was deferred by "
-                f"greylisting ({row.deferrals} time(s) so far). The sending server's next "
-                f"retry after {_at(first + delay)} will be accepted, if it comes before "
-                f"{_at(first + settings.retry_window)}; most servers retry every 15 to 30 "
+            explanation = _(
+                "The first attempt at %(first)s from %(ip)s was deferred by greylisting "
+                "(%(deferrals)s). The sending server's next retry after %(after)s will be "
+                "accepted, if it comes before %(until)s; most servers retry every 15 to 30 "
                 "minutes, so the message should arrive shortly after that."
-            )
+            ) % {
+                "first": at(first),
+                "ip": row.client_ip,
+                # English keeps its "(s)" for every count (the command line's output is
+                # unchanged); the translations have real plural forms.
+                "deferrals": ngettext(
+                    "%(count)d time(s) so far", "%(count)d time(s) so far", row.deferrals
+                )
+                % {"count": row.deferrals},
+                "after": at(first + delay),
+                "until": at(first + settings.retry_window),
+            }
         elif passed is None:
             state = "expired"
-            explanation = (
-                f"Deferred at {_at(first)} and never retried in time: the sending server gave "
-                "up or is not a real mail server (typical of spam). A new message will be "
+            explanation = _(
+                "Deferred at %(first)s and never retried in time: the sending server gave up "
+                "or is not a real mail server (typical of spam). A new message will be "
                 "greylisted again."
-            )
+            ) % {"first": at(first)}
         else:
             state = "expired"
-            explanation = (
-                f"Was trusted, but no mail came for {_duration(settings.expiry)} after "
-                f"{_at(last)}: the next message will be delayed again."
-            )
+            explanation = _(
+                "Was trusted, but no mail came for %(expiry)s after %(last)s: the next "
+                "message will be delayed again."
+            ) % {"expiry": format_duration(settings.expiry), "last": at(last)}
         return cls(
             client_network=row.client_net,
             client_ip=row.client_ip,
@@ -120,19 +136,12 @@ class TripletOut(BaseModel):
         )
 
 
-def _at(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} seconds"
-    if seconds < 2 * 3600:
-        return f"{seconds // 60} minutes"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} hours"
-    return f"{seconds // 86400} days"
+def at(moment: float | datetime) -> str:
+    """A time in a sentence: UTC, and said so, the same for every reader (the panel's
+    tables show times in its own time zone, and say which)."""
+    if not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class LookupOut(BaseModel):

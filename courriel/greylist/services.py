@@ -27,7 +27,7 @@ from courriel.accounts.permissions import (
     visible_domains,
 )
 from courriel.audit.log import record
-from courriel.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from courriel.errors import ConflictError, NotFoundError, ValidationError
 from courriel.greylist import engine as engine_module
 from courriel.greylist.models import (
     AutoWhitelist,
@@ -53,10 +53,19 @@ from courriel.greylist.schemas import (
     StatusOut,
     TripletOut,
     WhitelistEntryOut,
+    at,
 )
 from courriel.greylist.settings import Settings
 from courriel.greylist.store import COUNTERS, Store, bump_revision
-from courriel.greylist.whitelist import KINDS, clean_value, default_rules, parse_postgrey
+from courriel.greylist.whitelist import (
+    check_kind,
+    clean_value,
+    default_rules,
+    kind_name,
+    parse_postgrey,
+)
+from courriel.i18n import gettext as _
+from courriel.i18n import ngettext
 from courriel.metrics.figures import Metric
 from courriel.units import parse_duration
 
@@ -107,7 +116,7 @@ def _auto_whitelisted(settings: Settings, now: float) -> int:
 
 
 def status(actor: Actor, *, now: float | None = None) -> StatusOut:
-    require_provider(actor, "see the greylisting status")
+    require_provider(actor, _("see the greylisting status"))
     settings, now = _settings(), _now(now)
     today = date.fromtimestamp(now)
     return StatusOut(
@@ -207,7 +216,7 @@ def list_triplets(
     actor: Actor, *, state: str = "all", limit: int = 50, now: float | None = None
 ) -> list[TripletOut]:
     """The most recently seen triplets (provider)."""
-    require_provider(actor, "list greylisted triplets")
+    require_provider(actor, _("list greylisted triplets"))
     settings, now = _settings(), _now(now)
     rows = Triplet.objects.order_by("-last_seen")
     if state == "waiting":
@@ -215,7 +224,10 @@ def list_triplets(
     elif state == "trusted":
         rows = rows.filter(_trusted(settings, now))
     elif state != "all":
-        raise ValidationError(f"Unknown state {state!r}: use waiting, trusted or all.")
+        raise ValidationError(
+            _("Unknown state %(state)s: use waiting, trusted or all.") % {"state": repr(state)},
+            field="state",
+        )
     delays = load_rules(False).delays
     return [
         TripletOut.of(row, settings, _delay_for(row.recipient, settings, delays), now)
@@ -263,7 +275,7 @@ def lookup(
     A recipient without `@` (`monsite.be`) means every address of that domain.
     """
     if not (sender or recipient or client_ip):
-        raise ValidationError("Give a sender, a recipient or a client IP address to look for.")
+        raise ValidationError(_("Give a sender, a recipient or a client IP address to look for."))
     settings, now = _settings(), _now(now)
     rules = load_rules(settings.default_whitelist)
     rows = Triplet.objects.order_by("-last_seen")
@@ -272,7 +284,10 @@ def lookup(
         rows = rows.filter(sender=normalise_sender(sender))
         rule = rules.matcher.sender(sender.strip().strip("<>").lower())
         if rule is not None:
-            exemptions.append(f"Mail from {sender} is never greylisted: {rule.describe()}.")
+            exemptions.append(
+                _("Mail from %(origin)s is never greylisted: %(rule)s.")
+                % {"origin": sender, "rule": rule.describe(translated=True)}
+            )
     if recipient:
         if "@" in recipient:
             wanted = normalise_recipient(recipient)
@@ -280,38 +295,55 @@ def lookup(
             domain = wanted.rpartition("@")[2]
             if wanted in rules.off_addresses:
                 exemptions.append(
-                    f"Greylisting is off for mailbox {rules.off_addresses[wanted]}: "
-                    f"mail to {wanted} is never delayed by it."
+                    _(
+                        "Greylisting is off for mailbox %(login)s: mail to %(address)s is never "
+                        "delayed by it."
+                    )
+                    % {"login": rules.off_addresses[wanted], "address": wanted}
                 )
             rule = rules.matcher.recipient(wanted)
             if rule is not None:
-                exemptions.append(f"Mail to {wanted} is never greylisted: {rule.describe()}.")
+                exemptions.append(
+                    _("Mail to %(recipient)s is never greylisted: %(rule)s.")
+                    % {"recipient": wanted, "rule": rule.describe(translated=True)}
+                )
         else:
             domain = recipient.strip().lower().strip(".")
             rows = rows.filter(recipient__endswith=f"@{domain}")
         if domain in rules.off_domains:
             exemptions.append(
-                f"Greylisting is off for {rules.off_domains[domain]}: its mail is never delayed."
+                _("Greylisting is off for %(domain)s: its mail is never delayed.")
+                % {"domain": rules.off_domains[domain]}
             )
     if client_ip:
         try:
             network = client_network(client_ip, settings.ipv4_prefix, settings.ipv6_prefix)
         except ValueError:
             raise ValidationError(
-                f"{client_ip!r} is not an IP address (e.g. 192.0.2.7).", field="client_ip"
+                _("%(value)s is not an IP address (e.g. 192.0.2.7).") % {"value": repr(client_ip)},
+                field="client_ip",
             ) from None
         rows = rows.filter(client_net=network)
         rule = rules.matcher.client(client_ip, None)
         if rule is not None:
-            exemptions.append(f"Mail from {client_ip} is never greylisted: {rule.describe()}.")
+            exemptions.append(
+                _("Mail from %(origin)s is never greylisted: %(rule)s.")
+                % {"origin": client_ip, "rule": rule.describe(translated=True)}
+            )
         elif settings.auto_whitelist_after and AutoWhitelist.objects.filter(
             network=network,
             passes__gte=settings.auto_whitelist_after,
             last_seen__gte=now - settings.expiry,
         ):
             exemptions.append(
-                f"The sending network {network} is auto-whitelisted (it passed greylisting "
-                f"{settings.auto_whitelist_after} times): its mail is no longer delayed."
+                ngettext(
+                    "The sending network %(network)s is auto-whitelisted (it passed "
+                    "greylisting %(count)d time): its mail is no longer delayed.",
+                    "The sending network %(network)s is auto-whitelisted (it passed "
+                    "greylisting %(count)d times): its mail is no longer delayed.",
+                    settings.auto_whitelist_after,
+                )
+                % {"network": network, "count": settings.auto_whitelist_after}
             )
     scope = _recipient_scope(actor)
     if scope is not None:
@@ -334,21 +366,29 @@ def _summary(found: list[TripletOut], exemptions: list[str]) -> str:
     waiting = [t for t in found if t.state == "waiting"]
     if waiting:
         first = min(waiting, key=lambda t: t.accept_after or t.first_seen)
-        return (
-            f"{len(waiting)} message(s) are waiting for the sending server to retry; "
-            f"a retry after {first.accept_after:%Y-%m-%d %H:%M} UTC will be accepted."
-        )
+        # English keeps its "(s)" for every count (the command line's output is
+        # unchanged); the translations have real plural forms.
+        return ngettext(
+            "%(count)d message(s) are waiting for the sending server to retry; a retry after "
+            "%(after)s will be accepted.",
+            "%(count)d message(s) are waiting for the sending server to retry; a retry after "
+            "%(after)s will be accepted.",
+            len(waiting),
+        ) % {"count": len(waiting), "after": at(first.accept_after or first.first_seen)}
     trusted = [t for t in found if t.state == "trusted"]
     if trusted:
-        return (
-            f"{len(trusted)} sending path(s) passed greylisting and are trusted: "
-            "their mail is no longer delayed."
-        )
+        return ngettext(
+            "%(count)d sending path(s) passed greylisting and are trusted: their mail is no "
+            "longer delayed.",
+            "%(count)d sending path(s) passed greylisting and are trusted: their mail is no "
+            "longer delayed.",
+            len(trusted),
+        ) % {"count": len(trusted)}
     if exemptions:
-        return "This mail is not greylisted."
+        return _("This mail is not greylisted.")
     if found:
-        return "Greylisting saw this mail, but no retry came in time (or the trust expired)."
-    return (
+        return _("Greylisting saw this mail, but no retry came in time (or the trust expired).")
+    return _(
         "Greylisting has no record of this mail: it was not delayed by greylisting "
         "(check the sender's address and the mail log)."
     )
@@ -357,12 +397,12 @@ def _summary(found: list[TripletOut], exemptions: list[str]) -> str:
 def purge(actor: Actor, *, now: float | None = None, everything: bool = False) -> PurgeOut:
     """Forget expired entries now (the engine does it on a schedule), or every triplet
     and auto-whitelisted network (`everything`: all mail is greylisted afresh)."""
-    require_provider(actor, "purge greylisting data")
+    require_provider(actor, _("purge greylisting data"))
     settings, now = _settings(), _now(now)
     with transaction.atomic():
         if everything:
-            triplets, _ = Triplet.objects.all().delete()
-            networks, _ = AutoWhitelist.objects.all().delete()
+            triplets = Triplet.objects.all().delete()[0]
+            networks = AutoWhitelist.objects.all().delete()[0]
         else:
             triplets, networks = Store().purge(now, settings.retry_window, settings.expiry)
         record(
@@ -379,9 +419,9 @@ def purge(actor: Actor, *, now: float | None = None, everything: bool = False) -
 def list_whitelist(
     actor: Actor, *, kind: str | None = None, include_default: bool = True
 ) -> list[WhitelistEntryOut]:
-    require_provider(actor, "see the greylisting whitelists")
-    if kind is not None and kind not in KINDS:
-        raise ValidationError(f"Unknown whitelist kind {kind!r}: use {', '.join(KINDS)}.")
+    require_provider(actor, _("see the greylisting whitelists"))
+    if kind is not None:
+        check_kind(kind)
     entries: list[WhitelistEntryOut] = []
     if include_default and _settings().default_whitelist:
         entries += [
@@ -397,10 +437,14 @@ def list_whitelist(
 
 @transaction.atomic
 def add_whitelist(actor: Actor, kind: str, value: str, comment: str = "") -> WhitelistEntryOut:
-    require_provider(actor, "change the greylisting whitelists")
+    require_provider(actor, _("change the greylisting whitelists"))
     clean = clean_value(kind, value)
     if WhitelistEntry.objects.filter(kind=kind, value=clean).exists():
-        raise ConflictError(f"{clean} is already in the {kind} whitelist.", field="value")
+        raise ConflictError(
+            _("%(value)s is already in the %(kind)s whitelist.")
+            % {"value": clean, "kind": kind_name(kind)},
+            field="value",
+        )
     entry = WhitelistEntry.objects.create(
         kind=kind,
         value=clean,
@@ -416,18 +460,24 @@ def add_whitelist(actor: Actor, kind: str, value: str, comment: str = "") -> Whi
 
 @transaction.atomic
 def remove_whitelist(actor: Actor, kind: str, value: str) -> None:
-    require_provider(actor, "change the greylisting whitelists")
+    require_provider(actor, _("change the greylisting whitelists"))
     clean = clean_value(kind, value)
-    deleted, _ = WhitelistEntry.objects.filter(kind=kind, value=clean).delete()
+    deleted = WhitelistEntry.objects.filter(kind=kind, value=clean).delete()[0]
     if not deleted:
         if any(r.kind == kind and r.value == clean for r in default_rules()):
             raise ValidationError(
-                f"{clean} is in the shipped default list, which cannot be edited: turn it "
-                "off with [greylist] default_whitelist = false and add the entries you want."
+                _(
+                    "%(value)s is in the shipped default list, which cannot be edited: turn it "
+                    "off with [greylist] default_whitelist = false and add the entries you want."
+                )
+                % {"value": clean}
             )
         raise NotFoundError(
-            f"{clean} is not in the {kind} whitelist. "
-            "`courriel greylist whitelist list` shows the entries."
+            _(
+                "%(value)s is not in the %(kind)s whitelist. "
+                "`courriel greylist whitelist list` shows the entries."
+            )
+            % {"value": clean, "kind": kind_name(kind)}
         )
     record(actor, "greylist.whitelist.remove", clean, kind=kind)
     _changed()
@@ -438,14 +488,20 @@ def import_whitelist(actor: Actor, kind: str, text: str, source: str) -> ImportO
     """Import a postgrey `whitelist_clients` (kind client) or `whitelist_recipients`
     (kind recipient) file. Every line is checked first: nothing is imported if one
     is not valid."""
-    require_provider(actor, "change the greylisting whitelists")
-    if kind not in KINDS:
-        raise ValidationError(f"Unknown whitelist kind {kind!r}: use {', '.join(KINDS)}.")
+    require_provider(actor, _("change the greylisting whitelists"))
+    check_kind(kind)
     label = f"import:{source}"[:150]
     rules, errors = parse_postgrey(text, kind, label)
     if errors:
         shown = "; ".join(errors[:10]) + ("; ..." if len(errors) > 10 else "")
-        raise ValidationError(f"Nothing imported: {len(errors)} invalid line(s): {shown}")
+        raise ValidationError(
+            ngettext(
+                "Nothing imported: %(count)d invalid line(s): %(lines)s",
+                "Nothing imported: %(count)d invalid line(s): %(lines)s",
+                len(errors),
+            )
+            % {"count": len(errors), "lines": shown}
+        )
     existing = set(WhitelistEntry.objects.filter(kind=kind).values_list("value", flat=True))
     fresh: dict[str, WhitelistEntry] = {}
     for rule in rules:
@@ -502,18 +558,17 @@ def set_domain_greylisting(
     domain = get_domain(actor, domain_name)
     require_domain_manager(actor, domain)
     settings = _settings()
-    setting, _ = DomainGreylisting.objects.select_for_update().get_or_create(domain=domain)
+    setting = DomainGreylisting.objects.select_for_update().get_or_create(domain=domain)[0]
     changes: dict[str, object] = {}
     if enabled is not None:
         setting.enabled = changes["enabled"] = bool(enabled)
     if delay is not _KEEP:
-        if not actor.is_provider:
-            raise PermissionDeniedError("Only the hosting provider can change a domain's delay.")
+        require_provider(actor, _("change a domain's delay"))
         seconds = None if delay is None else int(_seconds(delay))
         if seconds is not None and not 0 <= seconds < settings.retry_window:
             raise ValidationError(
-                f"The delay must be between 0 and the retry window "
-                f"({int(settings.retry_window)} seconds).",
+                _("The delay must be between 0 and the retry window (%(seconds)d seconds).")
+                % {"seconds": int(settings.retry_window)},
                 field="delay",
             )
         setting.delay = changes["delay"] = seconds
@@ -560,7 +615,7 @@ def set_mailbox_greylisting(
     """Turn greylisting on/off for one mailbox (its domain's owner or the provider)."""
     mailbox = _mailbox(actor, domain_name, login)
     require_mailbox_change(actor, mailbox, {"greylisting"})
-    setting, _ = MailboxGreylisting.objects.select_for_update().get_or_create(mailbox=mailbox)
+    setting = MailboxGreylisting.objects.select_for_update().get_or_create(mailbox=mailbox)[0]
     setting.enabled = bool(enabled)
     setting.changed_by = actor.name
     setting.save()

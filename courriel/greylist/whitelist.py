@@ -25,8 +25,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 
+from django.utils.translation import gettext_noop
+
 from courriel.errors import ValidationError
 from courriel.greylist.normalise import parse_ip
+from courriel.i18n import gettext as _
+from courriel.i18n import pgettext
 
 CLIENT = "client"
 SENDER = "sender"
@@ -39,6 +43,32 @@ _ADDRESS_CHARS = re.compile(r"^[^\s@]*@?[^\s@]*$")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# Marked for the catalogue but kept English for the engine, whose reasons go to its log
+# whatever language a process runs in; `Rule.describe(translated=True)` translates them.
+_ENTRY = gettext_noop("%(kind)s whitelist entry %(value)s")
+_DEFAULT_ENTRY = gettext_noop("%(kind)s whitelist entry %(value)s (shipped default list)")
+
+
+def kind_name(kind: str) -> str:
+    """The kind as the reader's language names its list ("client" whitelist, liste
+    blanche des "serveurs expéditeurs")."""
+    if kind == CLIENT:
+        return pgettext("whitelist kind", "client")
+    if kind == SENDER:
+        return pgettext("whitelist kind", "sender")
+    if kind == RECIPIENT:
+        return pgettext("whitelist kind", "recipient")
+    return kind
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValidationError(
+            _("Unknown whitelist kind %(kind)s: use %(kinds)s.")
+            % {"kind": repr(kind), "kinds": ", ".join(KINDS)},
+            field="kind",
+        )
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -49,9 +79,13 @@ class Rule:
     source: str = ""  # "default", "cli:root", "import:whitelist_clients"...
     comment: str = ""
 
-    def describe(self) -> str:
-        origin = " (shipped default list)" if self.source == "default" else ""
-        return f"{self.kind} whitelist entry {self.value}{origin}"
+    def describe(self, translated: bool = False) -> str:
+        """The entry in a sentence ("client whitelist entry 192.0.2.0/24"); `translated`:
+        in the reader's language (the panel and the API), not the engine's English."""
+        text = _DEFAULT_ENTRY if self.source == "default" else _ENTRY
+        if not translated:
+            return text % {"kind": self.kind, "value": self.value}
+        return _(text) % {"kind": kind_name(self.kind), "value": self.value}
 
 
 def _regex(value: str) -> re.Pattern[str] | None:
@@ -60,7 +94,8 @@ def _regex(value: str) -> re.Pattern[str] | None:
             return re.compile(value[1:-1], re.IGNORECASE)
         except re.error as error:
             raise ValidationError(
-                f"{value!r} is not a valid regular expression: {error}."
+                _("%(value)s is not a valid regular expression: %(error)s.")
+                % {"value": repr(value), "error": error}
             ) from None
     return None
 
@@ -76,21 +111,23 @@ def _network(value: str) -> IPNetwork | None:
     except ValueError:
         if ":" in value or "/" in value:
             raise ValidationError(
-                f"{value!r} is not a valid IP address or network (e.g. 192.0.2.0/24)."
+                _("%(value)s is not a valid IP address or network (e.g. 192.0.2.0/24).")
+                % {"value": repr(value)}
             ) from None
         return None  # a host name that starts with a digit, like 163.com
 
 
 def clean_value(kind: str, value: str) -> str:
     """Validate one entry and return its canonical form (raises ValidationError)."""
-    if kind not in KINDS:
-        raise ValidationError(
-            f"Unknown whitelist kind {kind!r}: use {', '.join(KINDS)}.", field="kind"
-        )
+    check_kind(kind)
     text = (value or "").strip()
     if not text or len(text) > 300 or any(c.isspace() for c in text):
         raise ValidationError(
-            f"{value!r} is not a valid {kind} whitelist entry: one word, at most 300 characters.",
+            _(
+                "%(value)s is not a valid %(kind)s whitelist entry: "
+                "one word, at most 300 characters."
+            )
+            % {"value": repr(value), "kind": kind_name(kind)},
             field="value",
         )
     if _regex(text) is not None:
@@ -107,17 +144,22 @@ def clean_value(kind: str, value: str) -> str:
         host = text.strip(".")
         if not _HOST.match(host) or ".." in host:
             raise ValidationError(
-                f"{value!r} is not an IP address, network, host name or /regex/.", field="value"
+                _("%(value)s is not an IP address, network, host name or /regex/.")
+                % {"value": repr(value)},
+                field="value",
             )
         return host
     if not _ADDRESS_CHARS.match(text) or text == "@":
         raise ValidationError(
-            f"{value!r} is not a valid {kind} entry: an address, user@, a domain or /regex/.",
+            _("%(value)s is not a valid %(kind)s entry: an address, user@, a domain or /regex/.")
+            % {"value": repr(value), "kind": kind_name(kind)},
             field="value",
         )
     if kind == SENDER and text.endswith("@"):
         raise ValidationError(
-            f"{value!r}: a sender entry is a domain, an address or /regex/.", field="value"
+            _("%(value)s: a sender entry is a domain, an address or /regex/.")
+            % {"value": repr(value)},
+            field="value",
         )
     return text.strip(".") if "@" not in text else text
 
@@ -143,7 +185,9 @@ def parse_postgrey(text: str, kind: str, source: str) -> tuple[list[Rule], list[
         try:
             rules.append(Rule(kind, clean_value(kind, line), source, " ".join(comment)[:300]))
         except ValidationError as error:
-            errors.append(f"line {number}: {error.message}")
+            errors.append(
+                _("line %(number)d: %(problem)s") % {"number": number, "problem": error.message}
+            )
     return rules, errors
 
 

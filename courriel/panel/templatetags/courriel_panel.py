@@ -8,9 +8,8 @@ from typing import Any
 
 from django import forms, template
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
-from courriel.i18n import format_size
+from courriel.i18n import format_duration, format_size
 from courriel.panel.forms.fields import OptionalWidget
 
 register = template.Library()
@@ -41,17 +40,7 @@ def duration(seconds: float | None) -> str:
     "90 seconds" (settings are written that way, so nothing is rounded away)."""
     if seconds is None:
         return ""
-    seconds = int(seconds)
-    if seconds and seconds % 86400 == 0:
-        count = seconds // 86400
-        return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}
-    if seconds and seconds % 3600 == 0:
-        count = seconds // 3600
-        return ngettext("%(count)d hour", "%(count)d hours", count) % {"count": count}
-    if seconds and seconds % 60 == 0:
-        count = seconds // 60
-        return ngettext("%(count)d minute", "%(count)d minutes", count) % {"count": count}
-    return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    return format_duration(seconds, exact=True)
 
 
 @register.filter
