@@ -133,3 +133,17 @@ def test_owner_a_cannot_touch_owner_b(owner_api: Api, autre: Customer) -> None:
         assert owner_api.get(url)[0] == 404
         assert owner_api.patch(url, {"enabled": False})[0] == 404
     assert not DomainGreylisting.objects.exists() and not MailboxGreylisting.objects.exists()
+
+
+def test_the_answer_follows_the_readers_language(
+    provider_api: Api, greylist_traffic: Engine
+) -> None:
+    provider_api.headers["HTTP_ACCEPT_LANGUAGE"] = "nl-BE"
+    status, found = provider_api.get("/greylist/lookup", sender="alice@example.org")
+    assert status == 200
+    assert found["summary"].startswith("1 bericht wacht op een nieuwe poging")
+    assert "werd door greylisting uitgesteld" in found["triplets"][0]["explanation"]
+    assert found["triplets"][0]["state"] == "waiting"  # values stay the API's own
+    provider_api.headers["HTTP_ACCEPT_LANGUAGE"] = "fr-BE"
+    status, refused = provider_api.get("/greylist/lookup")
+    assert status == 400 and refused["detail"].startswith("Indiquez l'expéditeur")

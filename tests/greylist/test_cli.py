@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,3 +106,18 @@ def test_purge(cli: InProcess, make_engine: EngineFactory) -> None:
     refused = cli("greylist", "purge", "--all", ok=False)
     assert "--yes" in refused.err
     assert "Purged 1 triplets" in cli("greylist", "purge", "--all", "--yes").out
+
+
+def test_the_command_line_keeps_english(
+    cli: InProcess, make_engine: EngineFactory, settings: Any
+) -> None:
+    """Whatever `[general] language` says, the lookup's sentences stay English here."""
+    settings.LANGUAGE_CODE = "fr"
+    engine = make_engine()
+    ask(engine, sender="alice@example.org", recipient="info@monsite.be")
+    engine.flush()
+    text = cli("greylist", "lookup", "--sender", "alice@example.org").out
+    assert text.startswith("1 message(s) are waiting for the sending server to retry; a retry")
+    assert "was deferred by greylisting (1 time(s) so far)" in text
+    refused = cli("greylist", "whitelist", "add", "client", "bad host!", ok=False)
+    assert "is not a valid client whitelist entry" in refused.err

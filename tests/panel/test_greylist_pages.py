@@ -219,3 +219,44 @@ def test_the_pages_speak_french_and_dutch(
         provider_browser.get(WHITELIST, HTTP_ACCEPT_LANGUAGE="nl-BE").content.decode()
     )
     assert "Meegeleverde standaardlijst" in dutch and "Een vermelding toevoegen" in dutch
+
+
+def test_the_lookup_answers_in_french_and_dutch(
+    provider_browser: Browser, owner_browser: Browser, greylist_traffic: Engine
+) -> None:
+    """The services' sentences (summary, explanations, exemptions, errors) follow the
+    reader's language; times stay UTC and say so."""
+    provider_browser.post("/language/", {"language": "fr"})
+    waiting = html.unescape(provider_browser.text(STATUS, sender="alice@example.org"))
+    assert (
+        "1 message attend une nouvelle tentative du serveur expéditeur ; une nouvelle "
+        "tentative après le " in waiting
+    )
+    assert "a été refusée temporairement par la liste grise (1 fois jusqu'ici)" in waiting
+    assert " UTC sera acceptée." in waiting
+    trusted = html.unescape(provider_browser.text(STATUS, recipient="contact@monsite.be"))
+    assert "1 chemin d'envoi a passé la liste grise et est de confiance" in trusted
+    assert "Retardé de 6 minutes par la liste grise : première tentative le " in trusted
+    provider_browser.post(WHITELIST, {"kind": "client", "value": "192.0.2.0/24"})
+    again = text(provider_browser.post(WHITELIST, {"kind": "client", "value": "192.0.2.0/24"}))
+    assert "192.0.2.0/24 est déjà dans la liste blanche des serveurs expéditeurs." in again
+    exempt = html.unescape(provider_browser.text(STATUS, client_ip="192.0.2.10"))
+    assert (
+        "Le courrier de 192.0.2.10 ne passe jamais par la liste grise : entrée 192.0.2.0/24 "
+        "de la liste blanche des serveurs expéditeurs." in exempt
+    )
+    bad = html.unescape(provider_browser.text(STATUS, client_ip="not-an-ip"))
+    assert "'not-an-ip' n'est pas une adresse IP (p.ex. 192.0.2.7)." in bad
+
+    owner_browser.post("/language/", {"language": "nl"})
+    url = "/d/monsite.be/greylisting/"
+    mine = html.unescape(owner_browser.text(url, recipient="monsite.be"))
+    assert "1 bericht wacht op een nieuwe poging van de verzendende server" in mine
+    assert "6 minuten vertraagd door greylisting: eerste poging op " in mine
+    assert "werd door greylisting uitgesteld (tot nu toe 1 keer)" in mine
+    nothing = html.unescape(owner_browser.text(url, sender="carol@example.com"))
+    assert "Greylisting heeft geen spoor van deze mail" in nothing
+
+    owner_browser.post("/language/", {"language": "en"})
+    english = html.unescape(owner_browser.text(url, recipient="monsite.be"))
+    assert "1 message(s) are waiting for the sending server to retry" in english
