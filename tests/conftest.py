@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 
 _SESSION_DATA = tempfile.mkdtemp(prefix="courriel-test-")
 os.environ.setdefault("COURRIEL_DATA", _SESSION_DATA)
@@ -52,3 +53,14 @@ def own_data_directory(
     # In-process tests change accounts inside a transaction that never commits, so
     # the routing cache would never hear of it: resolve afresh every time here.
     monkeypatch.setitem(config.smtp, "routing_cache_seconds", 0)
+
+
+@pytest.fixture(autouse=True)
+def no_language_left_active() -> Iterator[None]:
+    """A request in French leaves French active in its thread (LocaleMiddleware does
+    not undo it): the next test's services would speak French. Each test starts in
+    the default language."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
