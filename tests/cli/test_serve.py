@@ -53,20 +53,24 @@ def test_first_start_creates_everything_and_serves_https(courriel: Courriel) -> 
         again.stop()
 
 
+def serve_once(courriel: Courriel, **env: str) -> subprocess.CompletedProcess[str]:
+    """`courriel serve` expected to refuse to start."""
+    return subprocess.run(
+        [sys.executable, "-m", "courriel", "serve"],
+        env=dict(courriel.env, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_port_in_use_is_a_clear_error(courriel: Courriel) -> None:
     courriel("init")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = dict(courriel.env, COURRIEL_WEB_BIND="127.0.0.1", COURRIEL_WEB_PORT=str(port))
-        result = subprocess.run(
-            [sys.executable, "-m", "courriel", "serve"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = serve_once(courriel, COURRIEL_WEB_BIND="127.0.0.1", COURRIEL_WEB_PORT=str(port))
     assert result.returncode == 78
     assert f"Cannot listen on 127.0.0.1:{port} for web" in result.stderr
     assert "COURRIEL_WEB_PORT" in result.stderr and "Traceback" not in result.stderr
@@ -83,19 +87,12 @@ def test_smtp_port_shared_by_workers_is_never_shared_with_another_program(
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        env = dict(
-            courriel.env,
+        result = serve_once(
+            courriel,
             COURRIEL_SMTP_BIND="127.0.0.1",
             COURRIEL_SMTP_PORT=str(port),
             COURRIEL_SMTP_WORKERS="2",
             COURRIEL_WEB_ENABLED="false",
-        )
-        result = subprocess.run(
-            [sys.executable, "-m", "courriel", "serve"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
         )
     assert result.returncode == 78
     assert f"Cannot listen on 127.0.0.1:{port} for smtp" in result.stderr
