@@ -13,6 +13,7 @@ from courriel.accounts.permissions import Actor
 from courriel.api.outputs import ErrorOut
 from courriel.errors import ValidationError
 from courriel.i18n import gettext as _
+from courriel.paging import window
 
 T = TypeVar("T")
 MAX_LIMIT = 500
@@ -55,9 +56,8 @@ def paged(
     """One page of a list and the size of the whole list (10,000 mailboxes are never
     sent in one answer)."""
     count = items.count() if isinstance(items, QuerySet) else len(items)
-    window = items[paging.offset : paging.offset + paging.limit]
     return {
-        "items": [convert(item) for item in window],
+        "items": [convert(item) for item in window(items, paging.offset, paging.limit)],
         "count": count,
         "limit": paging.limit,
         "offset": paging.offset,

@@ -94,26 +94,31 @@ def suggest_login(domain: Domain) -> str:
     """The manual's naming convention: domain prefix + 0001, 0002... (the first free
     number, so a deleted user's number comes back).
 
-    Usually nothing is free below the highest number: then two indexed queries answer
-    (how many, which is the highest) instead of reading ten thousand logins.
+    Usually every login starting with the prefix (the owner's, the prefix itself,
+    aside) is numbered and nothing is free below the highest: then two indexed queries
+    answer (how many, which is the highest) instead of reading ten thousand logins.
     """
-    numbered = Mailbox.objects.filter(
-        login__startswith=domain.prefix, login__regex=rf"^{re.escape(domain.prefix)}[0-9]{{4,}}$"
-    )
-    count = numbered.count()
-    highest = (
-        numbered.annotate(size=Length("login"))
+    prefix = domain.prefix
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d{{4,}})$")
+    others = Mailbox.objects.filter(login__startswith=prefix).exclude(login=prefix)
+    count = others.count()
+    highest = list(
+        others.annotate(size=Length("login"))
         .order_by("-size", "-login")
         .values_list("login", flat=True)[:1]
     )
-    top = int(highest[0][len(domain.prefix) :]) if count else 0
-    if top == count:  # 1..count all taken
-        return f"{domain.prefix}{count + 1:04d}"
-    taken = {int(login[len(domain.prefix) :]) for login in numbered.values_list("login", flat=True)}
+    top = pattern.match(highest[0]) if highest else None
+    if count == 0 or (top and int(top.group(1)) == count):  # 1..count all taken
+        return f"{prefix}{count + 1:04d}"
+    taken = {
+        int(match.group(1))
+        for login in others.values_list("login", flat=True)
+        if (match := pattern.match(login))
+    }
     number = 1
     while number in taken:
         number += 1
-    return f"{domain.prefix}{number:04d}"
+    return f"{prefix}{number:04d}"
 
 
 # --- validation helpers -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.utils.cache import add_never_cache_headers
 
 from courriel.accounts.models import Mailbox
 from courriel.errors import CourrielError
+from courriel.paging import window
 
 T = TypeVar("T")
 
@@ -27,7 +28,19 @@ def page_of(
 ) -> Page:
     """One page of a list (10,000 mailboxes are shown 50 at a time); a bad page
     number gives the nearest page rather than an error."""
-    return Paginator(items, per_page).get_page(request.GET.get("page"))
+    return WindowPaginator(items, per_page).get_page(request.GET.get("page"))
+
+
+class WindowPaginator(Paginator):
+    """Django's paginator, reading a page through `courriel.paging.window`."""
+
+    def page(self, number: Any) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        return self._get_page(window(self.object_list, bottom, top - bottom), number, self)
 
 
 def confirmed(request: HttpRequest) -> bool:
