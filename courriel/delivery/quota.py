@@ -88,15 +88,18 @@ def mailbox_room(mailbox: Mailbox) -> Room:
     return Room(maildirsize.usage(maildir_of(mailbox))[0], mailbox.quota)
 
 
+def has_room(mailbox: Mailbox, size: int) -> bool:
+    # An unlimited mailbox needs no look at its `maildirsize` (a stat per message).
+    if mailbox.quota is not None and not mailbox_room(mailbox).fits(size):
+        return False
+    return domain_room(mailbox).fits(size)
+
+
 def domain_room(mailbox: Mailbox) -> Room:
     total = mailbox.domain.top.effective_plan.mail_quota
     if total is None:
         return Room(0, None)
     return Room(domain_used(mailbox.domain), total)
-
-
-def has_room(mailbox: Mailbox, size: int) -> bool:
-    return mailbox_room(mailbox).fits(size) and domain_room(mailbox).fits(size)
 
 
 def too_big_ever(mailbox: Mailbox, size: int) -> bool:
