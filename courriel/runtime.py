@@ -24,7 +24,7 @@ log = logging.getLogger("courriel.serve")
 
 # "module:function" returning the services of one capability; order is start order.
 FACTORIES = [
-    "courriel.web.server:services",
+    "courriel.web.services:services",
     "courriel.greylist.service:services",  # before the SMTP server, which calls it
     "courriel.outbound.runner:services",
     "courriel.delivery.smtp.server:services",

@@ -6,6 +6,7 @@ COURRIEL_* variables, and this module turns them into what Django expects.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -99,8 +100,14 @@ INSTALLED_APPS = [
     "courriel.greylist",
     "courriel.panel",
     "courriel.api",
-    "ninja",  # its templates and static files: the API docs page without a CDN
 ]
+
+# django-ninja's templates and static files (the API docs page without a CDN), found
+# without importing it: as an installed app it would load ninja, pydantic and
+# django.test into every process (13 MB), including SMTP workers and a serve without
+# the web panel. The API imports it when its URLs are first loaded.
+_NINJA = Path(importlib.util.find_spec("ninja").submodule_search_locations[0])  # type: ignore[union-attr,index]
+STATICFILES_DIRS = [_NINJA / "static"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -123,7 +130,7 @@ WSGI_APPLICATION = None
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [_NINJA / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -9,16 +9,17 @@ import os
 import ssl
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-
 from courriel.config import Config
 from courriel.errors import ConfigError
 
 
 def generate_self_signed(cert_path: Path, key_path: Path, hostname: str) -> None:
+    # Imported here: `cryptography` (7 MB resident) is needed only on the first start.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64])])
     alt_names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost")]

@@ -3,13 +3,32 @@ browsable documentation at /api/v1/docs."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from django.shortcuts import render
+from ninja import NinjaAPI, Swagger
 
 import courriel
 from courriel.api import aliases, domains, greylist, mailboxes, me, provider
 from courriel.api.auth import TokenAuth
 from courriel.errors import CourrielError
+
+
+class LocalSwagger(Swagger):
+    """The docs page with django-ninja's own copy of Swagger UI, served by us: ninja
+    would use a CDN because it is not an installed app (see settings.STATICFILES_DIRS)."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        settings = {**self.settings, "url": self.get_openapi_url(api, kwargs)}
+        context = {
+            "swagger_settings": json.dumps(settings, indent=1),
+            "api": api,
+            "add_csrf": False,  # bearer tokens, no session cookie: nothing to forge
+        }
+        return render(request, self.template, context)
+
 
 api = NinjaAPI(
     title="Courriel API",
@@ -21,6 +40,7 @@ api = NinjaAPI(
     ),
     auth=TokenAuth(),
     urls_namespace="api",
+    docs=LocalSwagger(),
 )
 
 

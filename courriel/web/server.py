@@ -57,9 +57,3 @@ class WebService:
         self.server.should_exit = True
         if self.task is not None:
             await self.task
-
-
-def services(config: Config) -> list[WebService]:
-    from courriel.runtime import bind
-
-    return [WebService(config, bind(config, "web"))] if config.web.enabled else []

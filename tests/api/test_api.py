@@ -22,7 +22,17 @@ def test_no_token_no_entry(monsite: Customer) -> None:
     bad = client.get("/api/v1/domains", secure=True, HTTP_AUTHORIZATION="Bearer crl_nope")
     assert bad.status_code == 401
     assert client.get("/api/v1/openapi.json", secure=True).status_code == 200
-    assert client.get("/api/v1/docs", secure=True).status_code == 200
+    docs = client.get("/api/v1/docs", secure=True)
+    assert docs.status_code == 200 and b"/static/ninja/swagger-ui.css" in docs.content
+
+
+def test_api_docs_assets_are_served_without_a_cdn() -> None:
+    """django-ninja's templates and static files come from its package directory
+    (it is not an installed app, so that processes without the panel never load it)."""
+    client = Client()
+    for asset in ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-init.js"):
+        response = client.get(f"/static/ninja/{asset}", secure=True)
+        assert response.status_code == 200, asset
 
 
 def test_wrong_tokens_are_throttled_per_address(monsite: Customer) -> None:
