@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: Courriel's IMAP/POP3 against Dovecot from Debian, same run, same Maildirs.
 
-    python bench/access.py [--messages 5000] [--large 50000] [--runs 5]
+    python bench/access.py [--messages 5000] [--large 50000] [--runs 5] [--downloads 5]
 
 Fills a mailbox with N messages of 1 KiB (and a second one with the large count), copies
 both Maildirs for a private Dovecot (passwd-file with the very same {ARGON2ID} hashes,
@@ -10,6 +10,7 @@ once), then times on each server:
 
 - mbsync: full sync of the whole mailbox into an empty local Maildir (no client fsync);
 - POP3: download of every message with a raw POP3 client;
+  (these two: best of --downloads runs, taken in turn on each server);
 - `FETCH 1:* (UID FLAGS)` and `SEARCH SUBJECT x`, on N and on the large mailbox
   (median of --runs, raw socket client so that client parsing does not blur the figures);
 
@@ -407,15 +408,23 @@ def running(*servers: Courriel | Dovecot) -> Iterator[None]:
             server.stop()
 
 
-def best(function: Callable[[], float], runs: int) -> float:
-    return min(function() for _ in range(runs))
+def alternate(
+    measure: Callable[[Courriel | Dovecot], float], ours: Courriel, theirs: Dovecot, runs: int
+) -> tuple[float, float]:
+    """Best time of each server over `runs` runs taken in turn (ours, theirs, ...)."""
+    mine, peer = [], []
+    for _ in range(runs):
+        mine.append(measure(ours))
+        peer.append(measure(theirs))
+    return min(mine), min(peer)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--large", type=int, default=50000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="FETCH/SEARCH: median of")
+    parser.add_argument("--downloads", type=int, default=5, help="mbsync/POP3: best of")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("Run as root (Dovecot's private instance needs it).")
@@ -444,33 +453,28 @@ def main() -> None:
                     client.command("SELECT INBOX")
                     client.close()
             n, big = args.messages, args.large
-            measures: list[tuple[str, Callable[[Courriel | Dovecot], float], str]] = [
+            # Whole-mailbox downloads: runs alternate between the servers, so that a busy
+            # moment of the machine falls on both alike; the best run of each counts.
+            downloads: list[tuple[str, Callable[[Courriel | Dovecot], float]]] = [
                 (
                     f"mbsync full sync, {n} msgs",
-                    lambda s: best(lambda: mbsync_full(s.ports["imap"], small, work), 3),
-                    "s",
+                    lambda s: mbsync_full(s.ports["imap"], small, work),
                 ),
-                (
-                    f"POP3 download, {n} msgs",
-                    lambda s: best(lambda: pop3_download(s.ports["pop3"], small), 3),
-                    "s",
-                ),
+                (f"POP3 download, {n} msgs", lambda s: pop3_download(s.ports["pop3"], small)),
             ]
+            for label, measure in downloads:
+                print(f"  {label} ...", file=sys.stderr)
+                mine, peer = alternate(measure, ours, theirs, args.downloads)
+                rows.append((label, mine, peer, "s"))
             for count, login in ((n, small), (big, large)):
                 for command in ("FETCH 1:* (UID FLAGS)", "SEARCH SUBJECT x"):
-                    measures.append(
-                        (
-                            f"{command}, {count} msgs",
-                            lambda s, login=login, command=command: time_command(
-                                s.ports["imap"], login, command, args.runs
-                            ),
-                            "ms",
-                        )
+                    label = f"{command}, {count} msgs"
+                    print(f"  {label} ...", file=sys.stderr)
+                    mine, peer = (
+                        time_command(s.ports["imap"], login, command, args.runs)
+                        for s in (ours, theirs)
                     )
-            for label, measure, unit in measures:
-                print(f"  {label} ...", file=sys.stderr)
-                mine, peer = measure(ours), measure(theirs)
-                rows.append((label, mine, peer, unit))
+                    rows.append((label, mine, peer, "ms"))
             client = RawImap(ours.ports["imap"], large, PASSWORD)
             client.command("SELECT INBOX")
             client.command("FETCH 1:* (UID FLAGS)")
@@ -481,9 +485,10 @@ def main() -> None:
         print("| measurement | Courriel | Dovecot 2.3 | ratio |")
         print("|---|---:|---:|---:|")
         for label, mine, peer, unit in rows:
-            scale = 1000 if unit == "ms" else 1
+            scale, digits = (1000, 1) if unit == "ms" else (1, 2)
             print(
-                f"| {label} | {mine * scale:.1f} {unit} | {peer * scale:.1f} {unit} | "
+                f"| {label} | {mine * scale:.{digits}f} {unit} | "
+                f"{peer * scale:.{digits}f} {unit} | "
                 f"{mine / peer:.2f} |"
             )
         print(
