@@ -1,3 +1,4 @@
 from courriel.cli.main import main
 
-main()
+if __name__ == "__main__":  # not when a worker process (backup) imports it
+    main()
