@@ -213,7 +213,7 @@ class Snapshotter:
                 stack = [unit]
                 while stack and self.failure is None:
                     stack.extend(worker.directory(stack.pop()))
-        except BaseException as error:  # stop the other threads, re-raised by run()
+        except BaseException as error:  # re-raised by run() or by the worker process
             if self.failure is None:
                 self.failure = error
 
@@ -261,7 +261,7 @@ class Snapshotter:
 
 
 class _Worker:
-    """The state of one thread: its buffer and its counts."""
+    """The state of one walker: its copy buffer and its counts."""
 
     def __init__(self, job: Snapshotter) -> None:
         self.job = job
