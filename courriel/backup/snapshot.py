@@ -25,6 +25,7 @@ import ctypes
 import ctypes.util
 import errno
 import multiprocessing
+import operator
 import os
 import threading
 from collections import deque
@@ -40,6 +41,7 @@ from courriel.backup.manifest import Delta
 _BUFFER = 1 << 20
 _MESSAGE_DIRS = (b"cur", b"new")
 _FLAGS = b":2,"
+_entry_name = operator.attrgetter("name")
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
@@ -277,7 +279,11 @@ class _Worker:
         src_dir = job.src + b"/" + rel if rel else job.src
         try:
             with os.scandir(src_dir) as listing:
-                entries = list(listing)
+                # By name, not in the listing's (hash) order: ext4 fills a directory's
+                # blocks to ~50 % when entries arrive in hash order, ~75 % otherwise,
+                # and every snapshot's directories are its own (measured: a 450-message
+                # cur/ takes 40 KiB instead of 52 KiB).
+                entries = sorted(listing, key=_entry_name)
         except FileNotFoundError:
             return []  # a folder or mailbox deleted while the snapshot runs
         except OSError as error:
