@@ -107,16 +107,24 @@ def du(*paths: Path) -> list[int]:
     return [int(line.split()[0]) for line in out.splitlines()]
 
 
-def breakdown(tree: Path) -> tuple[int, int]:
-    """(file data not shared with another snapshot, directory blocks) of one tree."""
-    files = dirs = 0
-    for root, _dirnames, filenames in os.walk(tree):
+def breakdown(tree: Path) -> tuple[int, int, int]:
+    """(file data not shared with another snapshot, directory blocks, and the least
+    any file system of ext4's kind needs for those directories' entries) of one tree.
+
+    The last figure is the floor for a snapshot that is a complete tree: each entry of
+    an ext4 directory takes 8 bytes plus its name rounded up to 4, whatever the
+    block size, and directories cannot be hard-linked between snapshots."""
+    files = dirs = entries = 0
+    for root, dirnames, filenames in os.walk(tree):
         dirs += os.lstat(root).st_blocks * 512
+        entries += 24  # "." and ".."
+        for name in (*dirnames, *filenames):
+            entries += 8 + (len(os.fsencode(name)) + 3) // 4 * 4
         for name in filenames:
             stat = os.lstat(os.path.join(root, name))
             if stat.st_nlink == 1:
                 files += stat.st_blocks * 512
-    return files, dirs
+    return files, dirs, entries
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -198,9 +206,9 @@ def main() -> None:
     ours_manifest = ours / "manifests" / f"{newest}.gz"
     ours_extra = sum(du(ours / "daily.1" / "mail", ours / "daily.0", ours_manifest)[1:])
     theirs_extra = du(theirs / "daily.1", theirs / "daily.0")[1]
-    ours_files, ours_dirs = breakdown(ours / "daily.0")
+    ours_files, ours_dirs, ours_entries = breakdown(ours / "daily.0")
     ours_files += ours_manifest.stat().st_blocks * 512
-    theirs_files, theirs_dirs = breakdown(theirs / "daily.0")
+    theirs_files, theirs_dirs, theirs_entries = breakdown(theirs / "daily.0")
 
     mib = 2**20
     print(
@@ -234,12 +242,21 @@ def main() -> None:
     )
     print(f"| directory blocks | {ours_dirs / mib:.1f} MiB | {theirs_dirs / mib:.1f} MiB |")
     print(
+        f"| directory entries alone (least possible) | {ours_entries / mib:.1f} MiB "
+        f"| {theirs_entries / mib:.1f} MiB |"
+    )
+    print(
         f"| new file data / changed bytes on disk (≤ 1.10) | {ours_files / changed_on_disk:.2f} "
         f"| {theirs_files / changed_on_disk:.2f} |"
     )
     print(
         f"| total / changed bytes on disk (≤ 1.10) | {ours_extra / changed_on_disk:.2f} "
         f"| {theirs_extra / changed_on_disk:.2f} |"
+    )
+    print(
+        f"| (new file data + directory entries alone) / changed bytes on disk "
+        f"| {(ours_files + ours_entries) / changed_on_disk:.2f} "
+        f"| {(theirs_files + theirs_entries) / changed_on_disk:.2f} |"
     )
     print(
         f"\nchanged bytes: {changed / mib:.2f} MiB of content, "
