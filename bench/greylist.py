@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pgdatabases import create_database, drop_databases
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -217,27 +219,13 @@ DATABASES: dict[Path, str] = {}  # data directory -> its own PostgreSQL database
 def fresh_database(data: Path) -> None:
     """On PostgreSQL, each Courriel run gets a new empty database (dropped at the end)."""
     admin = os.environ.get("COURRIEL_DATABASE_URL", "")
-    if not admin:
-        return
-    from urllib.parse import urlparse, urlunparse
-
-    import psycopg
-
-    name = f"courriel_bench_{os.getpid()}_{len(DATABASES)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    DATABASES[data] = urlunparse(urlparse(admin)._replace(path=f"/{name}"))
+    if admin:
+        DATABASES[data] = create_database(admin, f"courriel_bench_{os.getpid()}_{len(DATABASES)}")
 
 
-def drop_databases() -> None:
-    admin = os.environ.get("COURRIEL_DATABASE_URL", "")
-    if not DATABASES:
-        return
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for url in DATABASES.values():
-            conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+def drop_all_databases() -> None:
+    if DATABASES:
+        drop_databases(os.environ["COURRIEL_DATABASE_URL"], list(DATABASES.values()))
 
 
 def courriel_env(data: Path, delay: int, port: int) -> dict[str, str]:
@@ -429,7 +417,7 @@ def main() -> None:
             stop(proc)
         if not os.environ.get("KEEP"):
             shutil.rmtree(work, ignore_errors=True)
-        drop_databases()
+        drop_all_databases()
     report(args, [runs[i] for i in sorted(runs)])
 
 

@@ -23,7 +23,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+
+from pgdatabases import create_database, drop_databases
 
 TARGET_MS = 100.0
 
@@ -42,19 +43,14 @@ def own_database(admin_url: str) -> Iterator[str]:
     if not admin_url:
         yield ""
         return
-    import psycopg
-
-    name = f"courriel_panelbench_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    url = create_database(admin_url, f"courriel_panelbench_{os.getpid()}")
     try:
-        yield urlunparse(urlparse(admin_url)._replace(path=f"/{name}"))
+        yield url
     finally:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_databases(admin_url, [url])
 
 
 def fill(mailboxes: int, aliases: int) -> tuple[object, object, str]:
