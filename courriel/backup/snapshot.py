@@ -27,10 +27,11 @@ import errno
 import multiprocessing
 import operator
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,22 +183,32 @@ class Snapshotter:
             min(self.workers, len(units)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker_process,
-            initargs=(self.src, self.dst, self.prev_root, self.recopy),
+            initargs=(os.getpid(), self.src, self.dst, self.prev_root, self.recopy),
         )
         futures: dict[Future[tuple[dict[bytes, list[bytes]], Totals]], bytes] = {}
+        finished = False
         try:
             futures = {pool.submit(_snapshot_unit, unit): unit for unit in units}
-            for future in as_completed(futures):
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 if self.interrupt.is_set():
                     raise Interrupted()
-                dirs, totals = future.result()
-                self.delta.dirs.update(dirs)
-                self.parts.append(totals)
-                if self.progress is not None:
-                    self.progress(self.totals(), futures[future])
+                for future in done:
+                    dirs, totals = future.result()
+                    self.delta.dirs.update(dirs)
+                    self.parts.append(totals)
+                    if self.progress is not None:
+                        self.progress(self.totals(), futures[future])
+            finished = True
         finally:
-            for future in futures:
-                future.cancel()  # units not started yet; a unit in progress finishes
+            if not finished:  # interrupted or failed: the snapshot is thrown away
+                for future in futures:
+                    future.cancel()
+                # No public way to stop a unit in progress; ProcessPoolExecutor keeps
+                # its workers in `_processes`.
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.kill()
             pool.shutdown(wait=True)
 
     def _worker(self) -> _Worker:
@@ -533,8 +544,13 @@ _unit_job: tuple[bytes, bytes, bytes, frozenset[bytes]] | None = None
 
 
 def _start_worker_process(
-    src: bytes, dst: bytes, prev_root: bytes, recopy: frozenset[bytes]
+    parent: int, src: bytes, dst: bytes, prev_root: bytes, recopy: frozenset[bytes]
 ) -> None:
+    from courriel.processes import die_with_parent
+
+    # Killed with `backup run` (even by SIGKILL): an orphan would go on writing into
+    # a snapshot directory that the next run is cleaning up.
+    die_with_parent(parent, signal.SIGKILL)
     global _unit_job
     _unit_job = (src, dst, prev_root, recopy)
 

@@ -95,6 +95,21 @@ def test_backup_disk_missing(courriel: Courriel, tmp_path: Path) -> None:
     assert not (tmp_path / "not-mounted").exists()  # never written onto the system disk
 
 
+def backup_workers(courriel: Courriel) -> list[int]:
+    """Pids of the worker processes of a `backup run` on this test's data."""
+    mine = f"COURRIEL_DATA={courriel.env['COURRIEL_DATA']}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"spawn_main" in command and mine in environment:
+            found.append(int(entry.name))
+    return found
+
+
 def test_interrupted_run_leaves_snapshots_and_the_next_run_finishes(courriel: Courriel) -> None:
     maildir = customer(courriel)
     courriel("backup", "run")
@@ -114,8 +129,14 @@ def test_interrupted_run_leaves_snapshots_and_the_next_run_finishes(courriel: Co
         assert proc.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.002)
+    workers = backup_workers(courriel)
+    assert workers, "mailboxes are copied by worker processes"
     proc.send_signal(signal.SIGKILL)  # a crash, a power cut
     proc.wait()
+    deadline = time.monotonic() + 5
+    while backup_workers(courriel):  # killed with it: none goes on writing
+        assert time.monotonic() < deadline, "backup workers outlived `backup run`"
+        time.sleep(0.05)
     assert (backups / ".incoming").exists()
     names = [s["name"] for s in courriel("backup", "list", "--json").json["snapshots"]]
     assert names == ["daily.0"]
@@ -187,3 +208,40 @@ def test_stopping_the_server_interrupts_a_backup_cleanly(
     assert "interrupted (the server is stopping)" in failure.value.message
     assert not (disk / ".incoming").exists()
     assert digest(disk / "daily.0" / "mail") == before
+
+
+def test_stopping_the_server_stops_the_worker_processes(
+    transactional_db: None, monsite: object, tmp_path: Path
+) -> None:
+    """Mailboxes copied by worker processes: the stop comes while one of them is still
+    being copied; the run ends as interrupted and leaves nothing behind."""
+    import threading
+
+    from courriel.backup.policy import load_policy
+    from courriel.backup.runner import BackupError, run_backup
+    from courriel.config import get_config
+
+    config = get_config()
+    homes = config.mail_root / "monsite.be" / "homes"
+    for login, count in (("monsite", 2), ("monsite0001", 2), ("monsite0002", 3000)):
+        for n in range(count):
+            deliver(homes / login / "Maildir", message(n), durable=False)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    policy = dataclasses.replace(
+        load_policy(config), directory=disk, explicit_directory=True, workers=2
+    )
+    stop = threading.Event()
+    units: list[bytes] = []
+
+    def shutdown(_totals: object, rel: bytes) -> None:
+        if rel.count(b"/") == 2:  # a whole mailbox, reported by the worker processes
+            units.append(rel)
+            stop.set()  # the first mailbox is done: SIGTERM arrives
+
+    with pytest.raises(BackupError) as failure:
+        run_backup(policy, progress=shutdown, interrupt=stop)
+    assert "interrupted (the server is stopping)" in failure.value.message
+    assert units
+    assert not (disk / ".incoming").exists()
+    assert run_backup(policy).snapshot == "daily.0"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -25,7 +24,6 @@ from typing import Any
 from courriel.config import Config
 
 log = logging.getLogger("courriel.smtp")
-PR_SET_PDEATHSIG = 1
 
 
 def worker_count(config: Config) -> int:
@@ -88,15 +86,6 @@ class SmtpWorkers:
                 proc.kill()
 
 
-def die_with_parent() -> None:
-    """Ask Linux to send SIGTERM to this process when its parent dies."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() == 1:  # the parent is already gone
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
 def worker_services(config: Config) -> list[Any]:
     from courriel.delivery.smtp.protocol import ConnectionLimiter
     from courriel.delivery.smtp.server import Housekeeping, SmtpService
@@ -115,6 +104,7 @@ def worker_services(config: Config) -> list[Any]:
 
 
 def run_worker(config: Config) -> None:
+    from courriel.processes import die_with_parent
     from courriel.runtime import serve
 
     die_with_parent()
