@@ -44,6 +44,8 @@ TEXT = {
         "dns": "DNS records",
         "restored": "from snapshot daily.0",
         "queue": "Outbound queue",
+        "greylisting": "Greylisting",
+        "whitelists": "Greylisting whitelists",
     },
     "fr": {
         "locale": "fr-BE",
@@ -70,6 +72,8 @@ TEXT = {
         "dns": "Enregistrements DNS",
         "restored": "depuis la sauvegarde daily.0",
         "queue": "File d'envoi",
+        "greylisting": "Liste grise",
+        "whitelists": "Listes blanches de la liste grise",
     },
 }
 
@@ -178,6 +182,23 @@ def walk(
     page.click("nav.side a[href='/provider/queue/']")
     assert text["queue"] in shown(page)
     screens.shot("outbound queue")
+
+    # Chapter 13: greylisting. The provider asks why mail was delayed, then
+    # whitelists a partner's sending network.
+    page.click("nav.side a[href='/provider/greylisting/']")
+    assert text["greylisting"] in shown(page)
+    page.fill("#lookup #id_sender", "partner@example.org")
+    submit(page, "#lookup form")
+    assert page.locator("#lookup .answer").count() == 1
+    screens.shot("greylisting")
+    page.click("a[href='/provider/greylisting/whitelist/']")
+    assert text["whitelists"] in shown(page)
+    page.select_option("#add #id_kind", "client")
+    page.fill("#add #id_value", "192.0.2.0/24")
+    page.fill("#add #id_comment", "partner")
+    submit(page, "#add form")
+    assert "192.0.2.0/24" in page.locator("#entries").inner_text()
+    screens.shot("greylisting whitelists")
     sign_out(page)
 
     # Chapters 2, 3, 5: the owner signs in and reads the information and details.
