@@ -27,6 +27,7 @@ from courriel.backup.snapshot import (
     Interrupted,
     Progress,
     Totals,
+    WorkerLost,
     flush_filesystem,
     take_snapshot,
 )
@@ -192,9 +193,20 @@ def _run(
             raise destination_failure(error, directory) from None
         except Interrupted:
             shutil.rmtree(incoming, ignore_errors=True)
+            if dump_name is not None:
+                database.discard(directory, dump_name)
             raise BackupError(
                 "The backup was interrupted (the server is stopping); earlier snapshots are "
                 "intact and the next run starts afresh."
+            ) from None
+        except WorkerLost:
+            shutil.rmtree(incoming, ignore_errors=True)
+            if dump_name is not None:
+                database.discard(directory, dump_name)
+            raise BackupError(
+                "A backup worker process was killed (out of memory? see the system log); "
+                "earlier snapshots are intact. Run the backup again, or set [backup] "
+                "workers = 1."
             ) from None
         for path in trash:
             shutil.rmtree(path, ignore_errors=True)

@@ -32,8 +32,10 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import xxhash
 
@@ -67,6 +69,19 @@ def _destination_error(code: int | None, strerror: str, path: str) -> Destinatio
 
 class Interrupted(Exception):
     """Asked to stop (the server is shutting down)."""
+
+
+class WorkerLost(Exception):
+    """A worker process ended without its result (killed from outside: out of memory,
+    an administrator); the snapshot cannot be completed."""
+
+
+class Flag(Protocol):
+    """A threading.Event, or a multiprocessing one for the worker processes."""
+
+    def is_set(self) -> bool: ...
+
+    def set(self) -> None: ...
 
 
 class _SourceError(Exception):
@@ -131,9 +146,9 @@ class Snapshotter:
         recopy: frozenset[bytes] = frozenset(),
         progress: Progress | None = None,
         workers: int = 2,
-        interrupt: threading.Event | None = None,
+        interrupt: Flag | None = None,
     ) -> None:
-        self.interrupt = interrupt or threading.Event()
+        self.interrupt: Flag = interrupt or threading.Event()
         self.src = os.fsencode(source)
         self.dst = os.fsencode(target)
         self.prev_root = os.fsencode(previous_root) if previous_root else b""
@@ -179,14 +194,15 @@ class Snapshotter:
     def _in_processes(self, units: list[bytes]) -> None:
         # "spawn": `courriel serve` runs backups in a thread, and forking a process
         # with threads can leave the child holding a lock forever.
+        context = multiprocessing.get_context("spawn")
+        stop = context.Event()  # the workers look at it before each directory
         pool = ProcessPoolExecutor(
             min(self.workers, len(units)),
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_start_worker_process,
-            initargs=(os.getpid(), self.src, self.dst, self.prev_root, self.recopy),
+            initargs=(os.getpid(), stop, self.src, self.dst, self.prev_root, self.recopy),
         )
         futures: dict[Future[tuple[dict[bytes, list[bytes]], Totals]], bytes] = {}
-        finished = False
         try:
             futures = {pool.submit(_snapshot_unit, unit): unit for unit in units}
             pending = set(futures)
@@ -195,20 +211,20 @@ class Snapshotter:
                 if self.interrupt.is_set():
                     raise Interrupted()
                 for future in done:
-                    dirs, totals = future.result()
+                    try:
+                        dirs, totals = future.result()
+                    except BrokenProcessPool:
+                        raise WorkerLost() from None
                     self.delta.dirs.update(dirs)
                     self.parts.append(totals)
                     if self.progress is not None:
                         self.progress(self.totals(), futures[future])
-            finished = True
         finally:
-            if not finished:  # interrupted or failed: the snapshot is thrown away
-                for future in futures:
-                    future.cancel()
-                # No public way to stop a unit in progress; ProcessPoolExecutor keeps
-                # its workers in `_processes`.
-                for process in list(getattr(pool, "_processes", {}).values()):
-                    process.kill()
+            # Interrupted or failed: the units in progress stop at their next
+            # directory (the snapshot is thrown away); the others never start.
+            stop.set()
+            for future in futures:
+                future.cancel()
             pool.shutdown(wait=True)
 
     def _worker(self) -> _Worker:
@@ -540,31 +556,41 @@ class _Worker:
 
 # --- worker processes ---------------------------------------------------------------
 
-_unit_job: tuple[bytes, bytes, bytes, frozenset[bytes]] | None = None
+_unit_job: tuple[Flag, bytes, bytes, bytes, frozenset[bytes]] | None = None
 
 
 def _start_worker_process(
-    parent: int, src: bytes, dst: bytes, prev_root: bytes, recopy: frozenset[bytes]
+    parent: int,
+    stop: Flag,
+    src: bytes,
+    dst: bytes,
+    prev_root: bytes,
+    recopy: frozenset[bytes],
 ) -> None:
     from courriel.processes import die_with_parent
 
     # Killed with `backup run` (even by SIGKILL): an orphan would go on writing into
     # a snapshot directory that the next run is cleaning up.
     die_with_parent(parent, signal.SIGKILL)
+    # Ctrl-C and `systemctl stop` reach every process of the group: the parent decides,
+    # and tells the workers through `stop`.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     global _unit_job
-    _unit_job = (src, dst, prev_root, recopy)
+    _unit_job = (stop, src, dst, prev_root, recopy)
 
 
 def _snapshot_unit(unit: bytes) -> tuple[dict[bytes, list[bytes]], Totals]:
     """One mailbox home, in a worker process: its manifest lines and its counts."""
     assert _unit_job is not None
-    src, dst, prev_root, recopy = _unit_job
+    stop, src, dst, prev_root, recopy = _unit_job
     job = Snapshotter(
         Path(os.fsdecode(src)),
         Path(os.fsdecode(dst)),
         Path(os.fsdecode(prev_root)) if prev_root else None,
         recopy=recopy,
         workers=1,
+        interrupt=stop,
     )
     worker = job._worker()
     job._drain(worker, deque([unit]))
@@ -582,7 +608,7 @@ def take_snapshot(
     recopy: frozenset[bytes] = frozenset(),
     progress: Progress | None = None,
     workers: int = 2,
-    interrupt: threading.Event | None = None,
+    interrupt: Flag | None = None,
 ) -> tuple[Delta, Totals]:
     return Snapshotter(
         source,

@@ -147,6 +147,40 @@ def test_interrupted_run_leaves_snapshots_and_the_next_run_finishes(courriel: Co
     assert "OK" in courriel("backup", "verify").out
 
 
+def test_a_worker_killed_from_outside_fails_the_run_cleanly(courriel: Courriel) -> None:
+    """The out-of-memory killer (or an administrator) ends one worker process: the run
+    says so and what to do, and leaves no partial snapshot and no orphan dump."""
+    maildir = customer(courriel)
+    courriel("backup", "run")
+    backups = courriel.data / "backups"
+    snapshot = digest(backups / "daily.0" / "mail")
+    dumps = sorted(os.listdir(backups / "database"))
+    for n in range(6000):
+        deliver(maildir, message(n + 1000, size=2000), durable=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "courriel", "backup", "run"],
+        env=courriel.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    partial = backups / ".incoming" / "mail" / INFO / "new"
+    deadline = time.monotonic() + 60
+    while not (partial.is_dir() and len(os.listdir(partial)) > 10):
+        assert proc.poll() is None, "the run ended before a worker could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    for pid in backup_workers(courriel):
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75, err
+    assert "A backup worker process was killed" in err and "Traceback" not in err
+    assert not (backups / ".incoming").exists()
+    assert sorted(os.listdir(backups / "database")) == dumps
+    assert digest(backups / "daily.0" / "mail") == snapshot
+    assert courriel("backup", "run", "--json").json["files"] >= 6004
+
+
 def test_backup_disk_vanishing_mid_run(
     transactional_db: None, monsite: object, tmp_path: Path
 ) -> None:
