@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from courriel.backup import database, manifest, rotation, status, store
@@ -187,22 +188,16 @@ def _run(
                 )
                 trash = rotation.apply(directory, plan)
         except (DestinationError, OSError) as error:
-            shutil.rmtree(incoming, ignore_errors=True)
-            if dump_name is not None:  # "this snapshot was not made": its dump goes too
-                database.discard(directory, dump_name)
+            _abandon(directory, incoming, dump_name)
             raise destination_failure(error, directory) from None
         except Interrupted:
-            shutil.rmtree(incoming, ignore_errors=True)
-            if dump_name is not None:
-                database.discard(directory, dump_name)
+            _abandon(directory, incoming, dump_name)
             raise BackupError(
                 "The backup was interrupted (the server is stopping); earlier snapshots are "
                 "intact and the next run starts afresh."
             ) from None
         except WorkerLost:
-            shutil.rmtree(incoming, ignore_errors=True)
-            if dump_name is not None:
-                database.discard(directory, dump_name)
+            _abandon(directory, incoming, dump_name)
             raise BackupError(
                 "A backup worker process was killed (out of memory? see the system log); "
                 "earlier snapshots are intact. Run the backup again, or set [backup] "
@@ -233,6 +228,13 @@ def _run(
         database_dump=dump_name,
         problems=problems,
     )
+
+
+def _abandon(directory: Path, incoming: Path, dump_name: str | None) -> None:
+    """This snapshot was not made: its partial tree goes, and its database dump too."""
+    shutil.rmtree(incoming, ignore_errors=True)
+    if dump_name is not None:
+        database.discard(directory, dump_name)
 
 
 def _info(

@@ -110,6 +110,25 @@ def backup_workers(courriel: Courriel) -> list[int]:
     return found
 
 
+def run_until_copying(courriel: Courriel) -> subprocess.Popen[str]:
+    """`courriel backup run` in the background, once it is copying monsite0001's new
+    messages (so that a test can strike mid-run)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "courriel", "backup", "run"],
+        env=courriel.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    partial = courriel.data / "backups" / ".incoming" / "mail" / INFO / "new"
+    deadline = time.monotonic() + 60
+    while not (partial.is_dir() and len(os.listdir(partial)) > 10):
+        assert proc.poll() is None, "the run ended before the test could strike"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    return proc
+
+
 def test_interrupted_run_leaves_snapshots_and_the_next_run_finishes(courriel: Courriel) -> None:
     maildir = customer(courriel)
     courriel("backup", "run")
@@ -117,22 +136,11 @@ def test_interrupted_run_leaves_snapshots_and_the_next_run_finishes(courriel: Co
     snapshot = digest(backups / "daily.0" / "mail")
     for n in range(3000):
         deliver(maildir, message(n + 1000, size=2000), durable=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "courriel", "backup", "run"],
-        env=courriel.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    partial = backups / ".incoming" / "mail" / INFO / "new"
-    deadline = time.monotonic() + 60
-    while not (partial.is_dir() and len(os.listdir(partial)) > 10):
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.002)
+    proc = run_until_copying(courriel)
     workers = backup_workers(courriel)
     assert workers, "mailboxes are copied by worker processes"
     proc.send_signal(signal.SIGKILL)  # a crash, a power cut
-    proc.wait()
+    proc.communicate()
     deadline = time.monotonic() + 5
     while backup_workers(courriel):  # killed with it: none goes on writing
         assert time.monotonic() < deadline, "backup workers outlived `backup run`"
@@ -157,19 +165,7 @@ def test_a_worker_killed_from_outside_fails_the_run_cleanly(courriel: Courriel) 
     dumps = sorted(os.listdir(backups / "database"))
     for n in range(6000):
         deliver(maildir, message(n + 1000, size=2000), durable=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "courriel", "backup", "run"],
-        env=courriel.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    partial = backups / ".incoming" / "mail" / INFO / "new"
-    deadline = time.monotonic() + 60
-    while not (partial.is_dir() and len(os.listdir(partial)) > 10):
-        assert proc.poll() is None, "the run ended before a worker could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.002)
+    proc = run_until_copying(courriel)
     for pid in backup_workers(courriel):
         os.kill(pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
