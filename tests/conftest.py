@@ -32,6 +32,7 @@ pytest_plugins = [
     "tests.fixtures.platform",
     "tests.fixtures.backups",
     "tests.fixtures.greylist",
+    "tests.fixtures.nsd",
 ]
 
 

@@ -47,10 +47,9 @@ class ConfirmedNames:
 
     def _resolver(self) -> dns.asyncresolver.Resolver:
         if self.resolver is None:
-            try:
-                self.resolver = dns.asyncresolver.Resolver()
-            except dns.resolver.NoResolverConfiguration:
-                self.resolver = dns.asyncresolver.Resolver(configure=False)
+            from courriel.dns.resolver import async_resolver
+
+            self.resolver = async_resolver()  # [dns] nameservers, the shared cache
         return self.resolver
 
     async def name(self, address: str) -> str | None:

@@ -52,23 +52,17 @@ def transport_map() -> dict[str, tuple[str, int]]:
 
 def mx_hosts(domain: str) -> tuple[list[str], str, bool]:
     """(hosts by preference, temporary error, permanent) from DNS."""
-    import dns.exception
-    import dns.resolver
+    from courriel.dns.resolver import DNSTemporaryError, mx
 
-    timeout = 10.0
     try:
-        answer = dns.resolver.resolve(domain, "MX", lifetime=timeout)
-    except dns.resolver.NXDOMAIN:
+        answer = mx(domain)
+    except DNSTemporaryError as error:
+        return [], str(error), False
+    if not answer.exists:
         return [], f"domain {domain} does not exist", True
-    except dns.resolver.NoAnswer:
-        return [domain], "", False  # implicit MX: the domain's own address (RFC 5321 5.1)
-    except (dns.resolver.NoNameservers, dns.exception.Timeout, OSError) as error:
-        return [], f"DNS look-up of {domain} failed: {error}", False
-    records = sorted(answer, key=lambda r: r.preference)  # type: ignore[attr-defined]
-    hosts = [str(r.exchange).rstrip(".") for r in records]  # type: ignore[attr-defined]
-    if hosts == [""] or hosts == ["."]:
+    if answer.null_mx:
         return [], f"{domain} accepts no mail (null MX)", True
-    return hosts, "", False
+    return answer.hosts, "", False
 
 
 def route_for(domain: str) -> Route:

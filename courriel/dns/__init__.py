@@ -1,0 +1,1 @@
+"""One DNS resolver for the whole platform (see `resolver.py`)."""
