@@ -16,7 +16,7 @@ from tests.fixtures.processes import Courriel, start_serve
 def fetch(url: str, cafile: str) -> tuple[int, str, dict[str, str]]:
     context = ssl.create_default_context(cafile=cafile)
     context.check_hostname = False  # the certificate names the host, we use 127.0.0.1
-    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+    with urllib.request.urlopen(url, context=context, timeout=60) as response:
         return response.status, response.read().decode(), dict(response.headers)
 
 
@@ -38,7 +38,7 @@ def test_first_start_creates_everything_and_serves_https(courriel: Courriel) -> 
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert "max-age" in headers["Strict-Transport-Security"]
         # Plain HTTP on the TLS port gets nowhere.
-        with socket.create_connection(("127.0.0.1", served.ports["web"]), timeout=5) as sock:
+        with socket.create_connection(("127.0.0.1", served.ports["web"]), timeout=60) as sock:
             sock.sendall(b"GET /login/ HTTP/1.0\r\n\r\n")
             assert b"Remember login" not in sock.recv(4096)
     finally:

@@ -4,11 +4,10 @@ follows deletions, and the "new mail received" time."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.fixtures.platform import STRONG, Platform
+from tests.fixtures.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +68,10 @@ def test_deleting_mail_frees_room(small: Platform) -> None:
         quota.add(maildir, -size, -1)  # what IMAP/POP3 expunge does
     small.send("back@example.org", ["small@monsite.be"], "room again")
     assert small.wait_message("monsite0001", b"room again")
-    time.sleep(6)  # last-mail times are written every few seconds
-    listing = small.courriel("user", "show", "monsite.be", "monsite0001", "--json").json
-    assert listing["last_mail_at"] is not None
+    # Last-mail times are written every few seconds.
+    wait_until(
+        lambda: small.courriel("user", "show", "monsite.be", "monsite0001", "--json").json[
+            "last_mail_at"
+        ],
+        "the mailbox's date of last new mail",
+    )

@@ -51,7 +51,7 @@ class Client:
     """What a Postfix smtpd process does: one persistent connection, many requests."""
 
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
         self.reader = self.sock.makefile("rb")
 
     def send(self, data: bytes) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -22,13 +21,14 @@ import time
 from typing import Any
 
 from courriel.config import Config
+from courriel.processes import usable_cores
 
 log = logging.getLogger("courriel.smtp")
 
 
 def worker_count(config: Config) -> int:
     configured = config.smtp.workers
-    return configured if configured > 0 else (os.cpu_count() or 1)
+    return configured if configured > 0 else usable_cores()
 
 
 def events_socket(config: Config) -> str:
