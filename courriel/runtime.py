@@ -58,7 +58,10 @@ def bind(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     def listener(reuse_port: bool) -> socket.socket:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+        # that say they are TCP, and a multi-line reply written line by line would
+        # otherwise wait for the client's delayed ACK (40 ms) after its first line.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

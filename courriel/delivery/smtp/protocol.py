@@ -96,6 +96,7 @@ class CourrielSMTP(SMTP):
         self._limiter = limiter
         self._counted_ip: str | None = None
         self._raw_replies = False
+        self._held: list[bytes] | None = None  # reply lines kept for one write
 
     # -- connection limits -------------------------------------------------------
     async def _handle_client(self) -> None:
@@ -151,6 +152,9 @@ class CourrielSMTP(SMTP):
     async def push(self, status: Any) -> None:
         if isinstance(status, str) and not self._raw_replies:
             status = self._with_enhanced_code(status)
+        if self._held is not None:
+            self._held.append(status.encode("utf-8") if isinstance(status, str) else status)
+            return
         await super().push(status)
 
     def _with_enhanced_code(self, status: str) -> str:
@@ -165,11 +169,18 @@ class CourrielSMTP(SMTP):
         return f"{status[:4]}{enhanced} {status[4:]}"
 
     async def smtp_EHLO(self, hostname: str) -> None:
+        """The multi-line reply goes out in one write: a client that waits for the
+        last line gets every line in one packet."""
         self._raw_replies = True
+        self._held = []
         try:
             await super().smtp_EHLO(hostname)
         finally:
             self._raw_replies = False
+            held, self._held = self._held, None
+        if held:
+            self._writer.write(b"".join(line + b"\r\n" for line in held))
+            await self._writer.drain()
 
     # -- DATA ----------------------------------------------------------------------
     @syntax("DATA")
