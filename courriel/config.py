@@ -68,7 +68,8 @@ class Config:
     sections: dict[str, Section]
     path: Path | None = None
     overridden: set[tuple[str, str]] = field(default_factory=set)
-    # $COURRIEL_DATA or ./courriel-data, read once at load (asked per message later).
+    # $COURRIEL_DATA, /var/lib/courriel or ./courriel-data (see default_data_dir), read
+    # once at load (asked per message later).
     default_data_dir: str = "courriel-data"
 
     def __getattr__(self, name: str) -> Section:
@@ -155,12 +156,23 @@ def mask_url_password(url: str) -> str:
     return f"{scheme}://{credentials}@{host}"
 
 
+SYSTEM_DATA_DIR = "/var/lib/courriel"
+
+
+def default_data_dir(environ: dict[str, str] | None = None) -> str:
+    """$COURRIEL_DATA; else, for root, /var/lib/courriel (the service user, which runs
+    everything, could not reach a directory under root's home); else ./courriel-data."""
+    environ = os.environ if environ is None else environ
+    if environ.get("COURRIEL_DATA"):
+        return environ["COURRIEL_DATA"]
+    return SYSTEM_DATA_DIR if os.geteuid() == 0 else "courriel-data"
+
+
 def config_path() -> Path:
     explicit = os.environ.get("COURRIEL_CONFIG")
     if explicit:
         return Path(explicit).resolve()
-    data = os.environ.get("COURRIEL_DATA") or "courriel-data"
-    return (Path(data) / "courriel.toml").resolve()
+    return (Path(default_data_dir()) / "courriel.toml").resolve()
 
 
 def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -198,7 +210,7 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
         sections=sections,
         path=path if path.exists() else None,
         overridden=overridden,
-        default_data_dir=environ.get("COURRIEL_DATA") or "courriel-data",
+        default_data_dir=default_data_dir(environ),
     )
 
 

@@ -42,23 +42,53 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
+_prebound: dict[tuple[str, int], socket.socket] = {}
+
+
+def prebind(config: Config) -> None:
+    """Bind every listener of `courriel serve` now, while still root (ports below
+    1024), including one port-25 socket per extra SMTP worker process; `bind()` then
+    hands these out instead of binding."""
+    from courriel.config import LISTENERS
+    from courriel.delivery.smtp.workers import worker_count
+
+    for section in LISTENERS:
+        if not getattr(config, section).enabled:
+            continue
+        processes = worker_count(config) if section == "smtp" else 1
+        for index in range(processes):
+            _prebound[(section, index)] = _listen(
+                config, section, shared=processes > 1, join=index > 0
+            )
+
+
 def bind(
-    config: Config, section: str, *, shared: bool = False, join: bool = False
+    config: Config, section: str, *, shared: bool = False, join: bool = False, index: int = 0
 ) -> socket.socket:
+    """The listening socket of `[section]` (the `index`-th of a port shared by several
+    processes): the one `prebind` made, or a new one."""
+    sock = _prebound.pop((section, index), None)
+    return sock if sock is not None else _listen(config, section, shared=shared, join=join)
+
+
+def _listen(config: Config, section: str, *, shared: bool, join: bool) -> socket.socket:
     """Listen on `[section] bind`:`port`, with a message that says what to change.
 
     `shared`: several processes listen on the port and the kernel spreads the
     connections between them (SO_REUSEPORT). Such a port would also be shared,
     silently, with any other program of the same user that set SO_REUSEPORT on it, so
-    the first process checks that nobody holds the port yet; the workers that `join`
-    it afterwards do not.
+    the first socket checks that nobody holds the port yet; the ones that `join` it
+    afterwards do not.
     """
     values = getattr(config, section)
     host, port = values.bind, values.port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     def listener(reuse_port: bool) -> socket.socket:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+        # that say they are TCP, and a multi-line reply written line by line would
+        # otherwise wait for the client's delayed ACK (40 ms) after its first line.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

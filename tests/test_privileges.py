@@ -1,0 +1,125 @@
+"""Least privilege: started as root, `courriel serve` binds its ports (port 25 here)
+and then every one of its processes runs as the service user; every command run as
+root does the same, so no mail file or database file is ever root's."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import random
+import shutil
+import smtplib
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.platform import STRONG
+from tests.fixtures.processes import Courriel, make_courriel, start_serve
+from tests.fixtures.waiting import wait_until
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop it")
+
+
+def service_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam("courriel")
+    except KeyError:
+        pytest.fail("the system user 'courriel' is missing: scripts/setup creates it")
+
+
+@pytest.fixture
+def courriel(fresh_database_url: str) -> Iterator[Courriel]:
+    """A data directory the service user can reach (pytest's own are root-private)."""
+    base = Path(tempfile.mkdtemp(prefix="courriel-privileges-"))
+    base.chmod(0o755)
+    command = make_courriel(base, fresh_database_url)
+    command.env["COURRIEL_GENERAL_USER"] = "courriel"
+    yield command
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def uids(pid: int) -> set[int]:
+    """Real, effective, saved and file-system uids and gids of a process."""
+    found: set[int] = set()
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(("Uid:", "Gid:")):
+                found.update(int(value) for value in line.split()[1:])
+    return found
+
+
+def tree(root: int) -> list[int]:
+    children = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        children[int(entry)] = int(text.rsplit(")", 1)[1].split()[1])
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += [child for child, parent in children.items() if parent == pid]
+    return found
+
+
+def test_serve_binds_port_25_then_runs_everything_as_the_service_user(
+    courriel: Courriel,
+) -> None:
+    user = service_user()
+    # What an older version, running as root, left behind.
+    courriel.data.mkdir(parents=True)
+    (courriel.data / "left-by-root.txt").write_text("old")
+    courriel("domain", "create", "monsite.be", "--plan", "recommended")
+    courriel("user", "create", "monsite.be", "--real", "Info", "--pass", STRONG, "--extra", "info")
+    address = f"127.0.{random.randrange(1, 250)}.{random.randrange(2, 250)}"
+    served = start_serve(courriel, {"COURRIEL_SMTP_BIND": address, "COURRIEL_SMTP_PORT": "25"})
+    try:
+        assert f"smtp: smtp://{address}:25/" in "".join(served.output)
+        processes = tree(served.proc.pid)
+        assert len(processes) >= 2, "the SMTP worker processes are there too"
+        for pid in processes:
+            assert uids(pid) == {user.pw_uid, user.pw_gid}, (pid, uids(pid))
+        with smtplib.SMTP(address, 25, timeout=60) as client:
+            client.sendmail("alice@example.org", ["info@monsite.be"], b"Subject: hi\r\n\r\nhi\r\n")
+        maildir = courriel.data / "mail" / "monsite.be" / "homes" / "monsite0001" / "Maildir"
+        [delivered] = wait_until(lambda: list((maildir / "new").iterdir()), "the message")
+    finally:
+        assert served.stop() == 0
+    info = delivered.stat()
+    assert (info.st_uid, info.st_gid) == (user.pw_uid, user.pw_gid)
+    assert stat.S_IMODE(info.st_mode) == 0o600
+    for path in [courriel.data, *courriel.data.rglob("*")]:
+        assert path.lstat().st_uid == user.pw_uid, f"{path} is not the service user's"
+        if path.is_dir() and not path.is_symlink():
+            assert stat.S_IMODE(path.lstat().st_mode) == 0o700, path
+
+
+def test_commands_run_as_root_write_only_the_service_users_files(courriel: Courriel) -> None:
+    user = service_user()
+    courriel("domain", "create", "monsite.be", "--plan", "recommended")
+    courriel("user", "create", "monsite.be", "--real", "Info", "--pass", STRONG)
+    owners = {path.lstat().st_uid for path in [courriel.data, *courriel.data.rglob("*")]}
+    assert owners == {user.pw_uid}
+
+
+def test_a_data_directory_the_service_user_cannot_reach_is_a_clear_error(
+    courriel: Courriel, tmp_path: Path
+) -> None:
+    private = tmp_path / "inside-a-private-directory"  # pytest's tmp_path is 0700 root
+    courriel.env["COURRIEL_DATA"] = str(private)
+    result = courriel("serve", ok=False)
+    assert result.code == 78
+    assert "cannot be used by user courriel" in result.err
+    assert "COURRIEL_DATA" in result.err
+
+
+def test_a_missing_service_user_is_a_clear_error(courriel: Courriel) -> None:
+    courriel.env["COURRIEL_GENERAL_USER"] = "no-such-user-here"
+    result = courriel("domain", "list", ok=False)
+    assert result.code == 78
+    assert "'no-such-user-here' does not exist" in result.err and "useradd" in result.err
