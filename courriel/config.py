@@ -27,7 +27,22 @@ SECRET_KEYS = {
     ("queue", "relay_password"),
     ("srs", "secret"),
 }
-LISTENERS = ("web", "smtp", "submission", "lmtp", "imap", "imaps", "pop3", "pop3s", "policy")
+LISTENERS = (
+    "web",
+    "smtp",
+    "submission",
+    "lmtp",
+    "imap",
+    "imaps",
+    "pop3",
+    "pop3s",
+    "policy",
+    "socketmap",
+)
+MODES = ("embedded", "edge")
+# In edge mode Postfix and Dovecot own the public ports; we serve them on loopback.
+EDGE_OFF = ("smtp", "submission", "imap", "imaps", "pop3", "pop3s")
+EDGE_ON = ("lmtp", "policy", "socketmap")
 
 
 def default_config_text() -> str:
@@ -168,6 +183,17 @@ def default_data_dir(environ: dict[str, str] | None = None) -> str:
     return SYSTEM_DATA_DIR if os.geteuid() == 0 else "courriel-data"
 
 
+def _apply_mode(sections: dict[str, Section]) -> None:
+    mode = sections["general"]["mode"]
+    if mode not in MODES:
+        raise ConfigError(f"[general] mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "edge":
+        for name in EDGE_OFF:
+            sections[name]["enabled"] = False
+        for name in EDGE_ON:
+            sections[name]["enabled"] = True
+
+
 def config_path() -> Path:
     explicit = os.environ.get("COURRIEL_CONFIG")
     if explicit:
@@ -206,6 +232,7 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
             if var in environ:
                 section[key] = _coerce(environ[var], value, var)
                 overridden.add((name, key))
+    _apply_mode(sections)
     return Config(
         sections=sections,
         path=path if path.exists() else None,

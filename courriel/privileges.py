@@ -45,7 +45,7 @@ def service_user(config: Config) -> ServiceUser | None:
         raise ConfigError(
             f"[general] user {name!r} does not exist. Create it "
             f"(useradd --system --home-dir /var/lib/courriel --shell /usr/sbin/nologin "
-            f"{name}; scripts/setup does this), or set [general] user = \"\" to run as "
+            f'{name}; scripts/setup does this), or set [general] user = "" to run as '
             "root (not recommended)."
         ) from None
     if entry.pw_uid == 0:

@@ -28,6 +28,7 @@ FACTORIES = [
     "courriel.greylist.service:services",  # before the SMTP server, which calls it
     "courriel.outbound.runner:services",
     "courriel.delivery.smtp.server:services",
+    "courriel.edge.socketmap:services",
     "courriel.access.services:services",
     "courriel.backup.scheduler:services",
 ]

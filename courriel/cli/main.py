@@ -19,6 +19,7 @@ from courriel.cli import (
     audit,
     backup,
     domains,
+    edge,
     greylist,
     plans,
     queue,
@@ -44,6 +45,7 @@ def cli() -> None:
 
 for module in (
     system,
+    edge,
     servers,
     plans,
     domains,

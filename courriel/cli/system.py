@@ -19,8 +19,10 @@ def register(cli: click.Group) -> None:
 def init() -> None:
     """Create the data directory, database, default plans, TLS certificate and admin."""
     from courriel.bootstrap import initialize
+    from courriel.privileges import drop_for_command
 
     cfg = get_config()
+    drop_for_command(cfg)
     result = initialize(cfg)
     click.echo(f"Data directory: {cfg.data_dir}")
     _announce(result)
@@ -62,6 +64,11 @@ def serve() -> None:
         become(user)
         check_reachable(cfg)
         click.echo(f"Running as user {user.name}; data directory {cfg.data_dir}.")
+    if cfg.general.mode == "edge":
+        click.echo(
+            "Edge mode: Postfix and Dovecot take mail and serve IMAP/POP3 here; Courriel "
+            "listens on loopback for them only (LMTP, policy service, socketmap)."
+        )
     result = initialize(cfg)
     _announce(result)
     run(cfg)
