@@ -80,7 +80,10 @@ def prepare_directories(config: Config, user: ServiceUser) -> None:
     """As root: create the data directory (0700) and make everything in it the service
     user's. Files that an older version wrote as root are handed over once."""
     for root in _owned_directories(config):
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not root.exists():
+            root.mkdir(mode=0o700, parents=True)
+            os.chown(root, user.uid, user.gid)
+            continue
         root.chmod(0o700)  # whatever lies below is nobody else's business
         info = os.stat(root)
         if (info.st_uid, info.st_gid) != (user.uid, user.gid) or _has_foreign_entries(root, user):

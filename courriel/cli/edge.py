@@ -95,3 +95,67 @@ def edge_postfix(
         'then set [general] mode = "edge" in Courriel\'s configuration and restart '
         "`courriel serve`."
     )
+
+
+@edge.command("dovecot")
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where to write dovecot.conf and dovecot-sql.conf.ext (e.g. /etc/dovecot).",
+)
+@click.option("--imap", default="0.0.0.0:143", show_default=True, help="IMAP address:port.")
+@click.option("--imaps", default="0.0.0.0:993", show_default=True, help="IMAPS address:port.")
+@click.option("--pop3", default="0.0.0.0:110", show_default=True, help="POP3 address:port.")
+@click.option("--pop3s", default="0.0.0.0:995", show_default=True, help="POP3S address:port.")
+@click.option("--no-pop3", is_flag=True, help="IMAP only.")
+@click.option(
+    "--auth",
+    default="127.0.0.1:12345",
+    show_default=True,
+    help="Dovecot's auth service for Postfix's submission (SASL).",
+)
+@click.option(
+    "--base-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dovecot's runtime directory (default /run/dovecot, or CONFIG-DIR-run).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Dovecot's log file (default: syslog).",
+)
+def edge_dovecot(
+    config_dir: Path,
+    imap: str,
+    imaps: str,
+    pop3: str,
+    pop3s: str,
+    no_pop3: bool,
+    auth: str,
+    base_dir: Path | None,
+    log_file: Path | None,
+) -> None:
+    """Write a complete Dovecot configuration serving Courriel's Maildirs over IMAP and
+    POP3 with the passwords of Courriel's database."""
+    from courriel.edge.dovecot import DovecotOptions, write
+
+    config = get_config()
+    config_dir = config_dir.resolve()
+    system = config_dir == Path("/etc/dovecot")
+    default_base = Path("/run/dovecot") if system else Path(f"{config_dir}-run")
+    options = DovecotOptions(
+        config_dir=config_dir,
+        base_dir=(base_dir or default_base).resolve(),
+        imap=_listen(imap, 143, "--imap"),
+        imaps=_listen(imaps, 993, "--imaps"),
+        pop3=None if no_pop3 else _listen(pop3, 110, "--pop3"),
+        pop3s=None if no_pop3 else _listen(pop3s, 995, "--pop3s"),
+        auth=_listen(auth, 12345, "--auth"),
+        log_file=log_file.resolve() if log_file else None,
+    )
+    for path in write(config, options):
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"Next: doveconf -c {config_dir}/dovecot.conf -n && dovecot -c {config_dir}/dovecot.conf"
+    )

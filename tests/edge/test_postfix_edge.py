@@ -7,118 +7,15 @@ from __future__ import annotations
 
 import smtplib
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.fixtures.net import free_port
-from tests.fixtures.platform import STRONG
-from tests.fixtures.postfix import PostfixInstance, available, postfix_root
-from tests.fixtures.processes import Courriel, Served, fresh_database, make_courriel, start_serve
+from tests.edge.conftest import Edge, answers
 from tests.fixtures.waiting import wait_until
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not available(), reason="Postfix is not installed (scripts/setup)"),
-]
-
-MAILDIRS = "mail/monsite.be/homes"
-
-
-@dataclass
-class Edge:
-    courriel: Courriel
-    served: Served
-    postfix: PostfixInstance
-    port: int
-    serve_env: dict[str, str]
-
-    def maildir(self, login: str) -> Path:
-        return self.courriel.data / MAILDIRS / login / "Maildir"
-
-    def messages(self, login: str) -> list[bytes]:
-        maildir = self.maildir(login)
-        files = sorted((maildir / "new").glob("*")) + sorted((maildir / "cur").glob("*"))
-        return [path.read_bytes() for path in files]
-
-    def wait_message(self, login: str, needle: bytes) -> bytes:
-        return wait_until(
-            lambda: next((m for m in self.messages(login) if needle in m), None),
-            f"a message with {needle!r} for {login}",
-        )
-
-    def smtp(self) -> smtplib.SMTP:
-        return smtplib.SMTP("127.0.0.1", self.port, timeout=60)
-
-
-def listener_env(served: Served) -> dict[str, str]:
-    """The addresses `courriel serve` listens on, for `courriel edge postfix`."""
-    env = {}
-    for section, port in served.ports.items():
-        env[f"COURRIEL_{section.upper()}_BIND"] = "127.0.0.1"
-        env[f"COURRIEL_{section.upper()}_PORT"] = str(port)
-    return env
-
-
-@pytest.fixture(scope="module")
-def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with fresh_database() as database_url:
-        courriel = make_courriel(tmp_path_factory.mktemp("edge"), database_url)
-        courriel("domain", "create", "monsite.be", "--plan", "recommended")
-        for name, quota in (("info", "1G"), ("small", "1M")):
-            courriel(
-                "user", "create", "monsite.be", "--real", name.title(), "--pass", STRONG,
-                "--extra", name, "--quota", quota,
-            )  # fmt: skip
-        courriel("alias", "create", "monsite.be", "gone", "--bounce", "--message", "Left us")
-        serve_env = {"COURRIEL_GENERAL_MODE": "edge", "COURRIEL_GREYLIST_DELAY": "1h"}
-        served = start_serve(courriel, serve_env)
-        root = postfix_root()
-        port = free_port()
-        generated = courriel.env | listener_env(served)
-        subprocess.run(
-            [
-                "python3", "-m", "courriel", "edge", "postfix",
-                "--config-dir", str(root / "etc"),
-                "--listen", f"127.0.0.1:{port}",
-                "--no-submission",
-                "--log-file", str(root / "maillog"),
-            ],
-            env=generated, check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        postfix = PostfixInstance(root, root / "etc", root / "maillog")
-        # Test-only additions: XCLIENT from the test (outside client addresses), and
-        # nothing that could ever leave this machine.
-        for setting in (
-            "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-            "default_transport = error:the test edge sends nothing outside",
-            "relay_transport = error:the test edge sends nothing outside",
-            "smtp_dns_support_level = disabled",
-        ):
-            subprocess.run(["postconf", "-c", str(postfix.config), "-e", setting], check=True)
-        check = postfix.run("check")
-        assert check.returncode == 0, postfix.log_text()
-        postfix.start()
-        wait_until(lambda: _answers(port), "Postfix to listen")
-        try:
-            yield Edge(courriel, served, postfix, port, serve_env)
-        finally:
-            postfix.stop()
-            postfix.cleanup()
-            served.stop()
-
-
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+pytestmark = pytest.mark.slow
 
 
 def test_serve_in_edge_mode_leaves_the_public_ports_to_postfix_and_dovecot(edge: Edge) -> None:
@@ -128,7 +25,7 @@ def test_serve_in_edge_mode_leaves_the_public_ports_to_postfix_and_dovecot(edge:
         assert f"{section}:" in output
     for section in ("smtp", "submission", "imap", "pop3"):
         assert f"{section}: " not in output.replace("smtp-workers", "")
-        assert not _answers(edge.served.ports[section])
+        assert not answers(edge.served.ports[section])
 
 
 def test_mail_through_the_edge_reaches_the_mailbox(edge: Edge) -> None:
@@ -284,10 +181,7 @@ def test_serve_restarted_while_mail_flows_loses_and_bounces_nothing(edge: Edge) 
     thread.start()
     try:
         wait_until(lambda: len(sent) >= 5, "mail flowing before the restart")
-        same_ports = edge.serve_env | listener_env(edge.served)  # Postfix knows these
-        edge.served.stop()
-        time.sleep(2)  # mail keeps coming while Courriel is down
-        edge.served = start_serve(edge.courriel, same_ports)
+        edge.restart_serve(down_for=2)  # mail keeps coming while Courriel is down
         edge.postfix.flush_queue()
         count = len(sent)
         wait_until(lambda: len(sent) >= count + 5, "mail flowing after the restart")
