@@ -241,11 +241,20 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
     )
 
 
-@cache
+_current: Config | None = None
+
+
 def get_config() -> Config:
-    return load()
+    """The configuration of this process, loaded once (`reload` reads it again)."""
+    global _current
+    if _current is None:
+        _current = load()
+    return _current
 
 
-def reload() -> Config:
-    get_config.cache_clear()
-    return get_config()
+def reload(config: Config | None = None) -> Config:
+    """Read the configuration again (or take `config`, loaded and checked by the
+    caller); on an error the running one stays in place."""
+    global _current
+    _current = config or load()
+    return _current

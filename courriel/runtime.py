@@ -124,6 +124,47 @@ def build_services(config: Config) -> list[Service]:
     return services
 
 
+RESTART_ONLY = {
+    ("general", "data_dir"),
+    ("general", "user"),
+    ("general", "mode"),
+    ("database", "url"),
+    ("mail", "root"),
+    ("smtp", "workers"),
+}
+
+
+def _reload(services: list[Service]) -> None:
+    """SIGHUP: read the configuration file and the certificates again, without
+    dropping a connection. Listeners, the data directory, the database, the service
+    user and the mode stay as they are until a restart (the log says which)."""
+    from courriel.config import LISTENERS, get_config, load, reload
+    from courriel.tls import reload_certificates
+
+    before = get_config()
+    try:
+        after = load()
+        reload_certificates(after)
+    except ConfigError as error:
+        log.error("SIGHUP: configuration not reloaded, the running one stays: %s", error)
+        return
+    reload(after)
+    fixed = set(RESTART_ONLY) | {(name, key) for name in LISTENERS for key in after.sections[name]}
+    pending = sorted(
+        f"[{name}] {key}"
+        for name, key in fixed
+        if before.sections[name].get(key) != after.sections[name].get(key)
+    )
+    for service in services:
+        hook = getattr(service, "reload", None)
+        if hook is not None:
+            hook()
+    log.warning(
+        "SIGHUP: configuration and TLS certificates read again%s",
+        f"; a restart is needed for {', '.join(pending)}" if pending else "",
+    )
+
+
 def _wake(services: list[Service]) -> None:
     """SIGUSR1 (`courriel queue retry`): services with pending work look at it now."""
     for service in services:
@@ -148,6 +189,7 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_on, signum)
     loop.add_signal_handler(signal.SIGUSR1, _wake, services)
+    loop.add_signal_handler(signal.SIGHUP, _reload, services)
     pid_file = config.data_dir / "courriel.pid"
     if main:
         pid_file.write_text(f"{os.getpid()}\n")

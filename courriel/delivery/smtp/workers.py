@@ -89,6 +89,12 @@ class SmtpWorkers:
                 )
                 self.procs[index] = self._spawn(index)
 
+    def reload(self) -> None:
+        """SIGHUP reaches the workers too (they hold TLS contexts of their own)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
+
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
