@@ -38,6 +38,7 @@ LISTENERS = (
     "pop3s",
     "policy",
     "socketmap",
+    "acme",
 )
 MODES = ("embedded", "edge")
 # In edge mode Postfix and Dovecot own the public ports; we serve them on loopback.
@@ -183,6 +184,12 @@ def default_data_dir(environ: dict[str, str] | None = None) -> str:
     return SYSTEM_DATA_DIR if os.geteuid() == 0 else "courriel-data"
 
 
+def _apply_acme(sections: dict[str, Section]) -> None:
+    """Port 80 is only ours when certificates are asked of an ACME CA."""
+    if not sections["tls"]["acme_directory"]:
+        sections["acme"]["enabled"] = False
+
+
 def _apply_mode(sections: dict[str, Section]) -> None:
     mode = sections["general"]["mode"]
     if mode not in MODES:
@@ -233,6 +240,7 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
                 section[key] = _coerce(environ[var], value, var)
                 overridden.add((name, key))
     _apply_mode(sections)
+    _apply_acme(sections)
     return Config(
         sections=sections,
         path=path if path.exists() else None,

@@ -29,6 +29,7 @@ FACTORIES = [
     "courriel.outbound.runner:services",
     "courriel.delivery.smtp.server:services",
     "courriel.edge.socketmap:services",
+    "courriel.acme.service:services",
     "courriel.access.services:services",
     "courriel.backup.scheduler:services",
 ]

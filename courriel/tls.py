@@ -117,10 +117,10 @@ class Certificates:
 
 
 def issued_certificates(config: Config) -> list[tuple[str, Path, Path]]:
-    """(name, certificate chain, key) of every certificate ACME gave us."""
-    from courriel.acme.store import issued
+    """(name, certificate chain, key) for every name ACME gave us a certificate for."""
+    from courriel.acme.store import by_name
 
-    return issued(config)
+    return by_name(config)
 
 
 _certificates: Certificates | None = None

@@ -26,6 +26,7 @@ from courriel.cli import (
     resolve,
     servers,
     system,
+    tls,
     tokens,
     users,
 )
@@ -57,6 +58,7 @@ for module in (
     greylist,
     backup,
     tokens,
+    tls,
 ):
     module.register(cli)
 
