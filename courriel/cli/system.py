@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import click
+from django.db import DatabaseError
 
+import courriel
 from courriel.cli.common import emit_json, json_option
 from courriel.config import default_config_text, get_config
+from courriel.errors import ServiceUnavailableError
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(init)
+    cli.add_command(upgrade)
     cli.add_command(serve)
     cli.add_command(config)
     cli.add_command(smtp_worker)
@@ -26,6 +30,36 @@ def init() -> None:
     result = initialize(cfg)
     click.echo(f"Data directory: {cfg.data_dir}")
     _announce(result)
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Only say what would be applied.")
+@json_option
+def upgrade(check: bool, as_json: bool) -> None:
+    """Bring the database up to this version after installing it (take a backup
+    first: `courriel backup run`). `courriel serve` does this at start too; a database
+    that a newer version upgraded is refused."""
+    from courriel.bootstrap import initialize, pending_migrations, setup_django
+    from courriel.privileges import drop_for_command
+
+    cfg = get_config()
+    drop_for_command(cfg)
+    setup_django()
+    try:
+        pending = pending_migrations()
+    except DatabaseError as error:
+        raise ServiceUnavailableError(f"Cannot reach the database ({error}).") from None
+    if not check and pending:
+        initialize(cfg)
+    shown = {"version": courriel.__version__, "pending" if check else "applied": pending}
+    if as_json:
+        emit_json(shown)
+        return
+    if not pending:
+        click.echo(f"The database is up to date for Courriel {courriel.__version__}.")
+        return
+    verb = "Would apply" if check else "Applied"
+    click.echo(f"{verb} {len(pending)} migration(s): {', '.join(pending)}")
 
 
 def _announce(result: object) -> None:
