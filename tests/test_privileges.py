@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import pwd
 import random
+import re
 import shutil
 import smtplib
 import stat
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +125,77 @@ def test_a_missing_service_user_is_a_clear_error(courriel: Courriel) -> None:
     result = courriel("domain", "list", ok=False)
     assert result.code == 78
     assert "'no-such-user-here' does not exist" in result.err and "useradd" in result.err
+
+
+UNIT = Path(__file__).resolve().parent.parent / "contrib" / "systemd" / "courriel.service"
+
+
+def unit_settings() -> dict[str, str]:
+    settings = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), value.strip())
+    return settings
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze")
+def test_the_systemd_unit_is_valid_and_hardened(tmp_path: Path) -> None:
+    unit = tmp_path / "courriel.service"
+    courriel_command = shutil.which("courriel") or "/usr/local/bin/courriel"
+    unit.write_text(UNIT.read_text().replace("/usr/local/bin/courriel", courriel_command))
+    checked = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0 and checked.stderr.strip() == "", checked.stderr
+    settings = unit_settings()
+    for key, value in {
+        "User": "courriel",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "ReadWritePaths": "/var/lib/courriel",
+        "CapabilityBoundingSet": "CAP_NET_BIND_SERVICE",
+        "AmbientCapabilities": "CAP_NET_BIND_SERVICE",
+        "ExecReload": "/bin/kill -HUP $MAINPID",
+    }.items():
+        assert settings.get(key) == value, key
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux)")
+def test_the_units_command_line_as_the_service_user_with_only_the_bind_capability(
+    courriel: Courriel,
+) -> None:
+    """What systemd runs: the service user from the start, no capability but
+    CAP_NET_BIND_SERVICE, no new privileges; it binds port 25 all the same."""
+    user = service_user()
+    courriel("domain", "create", "monsite.be", "--plan", "recommended")  # as root, dropping
+    settings = unit_settings()
+    capability = settings["AmbientCapabilities"].lower().removeprefix("cap_")
+    address = f"127.0.{random.randrange(1, 250)}.{random.randrange(2, 250)}"
+    courriel.env["COURRIEL_GENERAL_USER"] = settings["User"]  # that user already: no drop
+    wrapper = [
+        "setpriv",
+        f"--reuid={user.pw_uid}",
+        f"--regid={user.pw_gid}",
+        "--clear-groups",
+        f"--inh-caps=-all,+{capability}",
+        f"--ambient-caps=-all,+{capability}",
+        f"--bounding-set=-all,+{capability}",
+        "--no-new-privs",
+    ]
+    served = start_serve(
+        courriel, {"COURRIEL_SMTP_BIND": address, "COURRIEL_SMTP_PORT": "25"}, wrapper=wrapper
+    )
+    try:
+        assert f"smtp: smtp://{address}:25/" in "".join(served.output)
+        for pid in tree(served.proc.pid):
+            assert uids(pid) == {user.pw_uid, user.pw_gid}
+            status = Path(f"/proc/{pid}/status").read_text()
+            effective = int(re.search(r"CapEff:\s+(\w+)", status).group(1), 16)
+            assert effective in (0, 1 << 10), hex(effective)  # CAP_NET_BIND_SERVICE alone
+        with smtplib.SMTP(address, 25, timeout=60) as client:
+            assert client.noop()[0] == 250
+    finally:
+        assert served.stop() == 0
