@@ -19,12 +19,14 @@ from courriel.cli import (
     audit,
     backup,
     domains,
+    edge,
     greylist,
     plans,
     queue,
     resolve,
     servers,
     system,
+    tls,
     tokens,
     users,
 )
@@ -44,6 +46,7 @@ def cli() -> None:
 
 for module in (
     system,
+    edge,
     servers,
     plans,
     domains,
@@ -55,12 +58,16 @@ for module in (
     greylist,
     backup,
     tokens,
+    tls,
 ):
     module.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("COURRIEL_DEBUG") == "1"
+    # Mail, keys and the database are private: whatever a command creates is the
+    # service user's alone (0600 files, 0700 directories), parents of a Maildir too.
+    os.umask(0o077)
     try:
         cli.main(args=argv, prog_name="courriel", standalone_mode=False)
     except click.exceptions.Exit as exit_:

@@ -45,6 +45,7 @@ from courriel.greylist.readers import PostgresReader, SQLiteReader, readers_for
 from courriel.greylist.rules import Rules, load_rules, shipped_rules
 from courriel.greylist.settings import Settings
 from courriel.greylist.store import NetworkRow, Store, StoredTriplet, TripletRow
+from courriel.networks import in_networks
 
 log = logging.getLogger("courriel.greylist")
 
@@ -253,6 +254,8 @@ class Engine:
         settings = self.settings
         if not settings.enabled:
             return Verdict("pass", "greylisting is turned off on this server")
+        if settings.trusted_networks and in_networks(client_ip, settings.trusted_networks):
+            return Verdict("pass", "client in [smtp] trusted_networks")
         rules = self.rules
         recipient = normalise_recipient(recipient)
         domain = recipient_domain(recipient)

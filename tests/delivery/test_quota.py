@@ -75,3 +75,16 @@ def test_deleting_mail_frees_room(small: Platform) -> None:
         ],
         "the mailbox's date of last new mail",
     )
+
+
+def test_maildirsize_states_the_quota_the_panel_sets(courriel) -> None:
+    """Dovecot (production mode) reads the limit from `maildirsize`: it must follow
+    every change, unlimited included."""
+    courriel("domain", "create", "monsite.be", "--plan", "recommended")
+    courriel("user", "create", "monsite.be", "--real", "Q", "--pass", STRONG, "--quota", "1M")
+    sizefile = courriel.data / "mail/monsite.be/homes/monsite0001/Maildir/maildirsize"
+    assert sizefile.read_text().splitlines()[0] == "1048576S"
+    courriel("user", "modify", "monsite.be", "monsite0001", "--quota", "10M")
+    assert sizefile.read_text().splitlines()[0] == "10485760S"
+    courriel("user", "modify", "monsite.be", "monsite0001", "--quota", "unlimited")
+    assert sizefile.read_text().splitlines()[0] == "0S"

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import logging
-from functools import lru_cache
 from typing import Any, Literal
 
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
@@ -32,6 +30,7 @@ from courriel.delivery.router import Incoming, accept
 from courriel.delivery.smtp import hooks
 from courriel.delivery.space import enough_space
 from courriel.errors import ValidationError
+from courriel.networks import in_networks, parse_networks
 
 log = logging.getLogger("courriel.smtp")
 Kind = Literal["smtp", "submission", "lmtp"]
@@ -53,9 +52,7 @@ class SmtpPolicy:
         self.config = config
         self.kind = kind
         self.max_recipients = config.smtp.max_recipients
-        self.trusted = tuple(
-            ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks
-        )
+        self.trusted = parse_networks(config.smtp.trusted_networks)
 
     # -- helpers ---------------------------------------------------------------------
     def _client_ip(self, session: Session) -> str:
@@ -63,7 +60,7 @@ class SmtpPolicy:
         return str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
 
     def _trusted(self, ip: str) -> bool:
-        return _in_networks(ip, self.trusted)
+        return in_networks(ip, self.trusted)
 
     @staticmethod
     def _login(session: Session) -> str | None:
@@ -266,10 +263,14 @@ class SmtpPolicy:
         eight_bit = envelope.smtp_utf8 or any(
             o.upper() == "BODY=8BITMIME" for o in envelope.mail_options
         )
-        refusal = check_content(content, eight_bit_declared=eight_bit)
+        # Mail from the Postfix edge was accepted there already: refusing it now
+        # would make Postfix bounce it (backscatter). What Postfix can enforce is in
+        # the configuration `courriel edge postfix` writes; the rest is kept as sent.
+        refusal = (
+            None if self.kind == "lmtp" else check_content(content, eight_bit_declared=eight_bit)
+        )
         if refusal is not None:
-            reply = refusal.reply()
-            return [reply] * len(envelope.rcpt_tos) if self.kind == "lmtp" else reply
+            return refusal.reply()
         if envelope.sender == "":  # type: ignore[attr-defined]
             # A bounce passes RCPT (its recipients are judged one by one here, once
             # the whole message is known), like postgrey under smtpd_data_restrictions.
@@ -313,17 +314,6 @@ class SmtpPolicy:
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error, exc_info=error)
         return TEMPFAIL
-
-
-@lru_cache(maxsize=65536)
-def _in_networks(
-    ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-) -> bool:
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
 
 
 def _tls_description(ssl: dict[str, Any]) -> str | None:
