@@ -68,7 +68,9 @@ class Screening:
         return bool(self.actions) and all(a == REFUSE for a in self.actions)
 
 
-def judge_authentication(report: Report, targets: list[Target], settings: FilterSettings) -> Screening:
+def judge_authentication(
+    report: Report, targets: list[Target], settings: FilterSettings
+) -> Screening:
     screening = Screening(b"", [DELIVER] * len(targets), header=report.header())
     forged = report.forged_own
     if forged is not None:
@@ -207,9 +209,7 @@ async def screen(
         error = "rspamd unreachable"
     if scan is not None:
         await run_db(judge_spam, screening, scan, targets)
-    screening.content = authresults.drop_fields(
-        content, lambda f: bool(_SPAM_HEADER.match(f[0]))
-    )
+    screening.content = authresults.drop_fields(content, lambda f: bool(_SPAM_HEADER.match(f[0])))
     junk = JUNK in screening.actions or REFUSE in screening.actions
     screening.header += _spam_headers(scan, junk, error)
     return screening

@@ -38,9 +38,7 @@ class FilterSettings:
     def from_config(cls, config: Config) -> FilterSettings:
         section = config.filter
         try:
-            hosts = tuple(
-                ipaddress.ip_network(n, strict=False) for n in config.lmtp.xforward_hosts
-            )
+            hosts = tuple(ipaddress.ip_network(n, strict=False) for n in config.lmtp.xforward_hosts)
         except ValueError as error:
             raise ConfigError(f"[lmtp] xforward_hosts: {error}") from None
         return cls(
