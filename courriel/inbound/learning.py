@@ -1,0 +1,85 @@
+"""Teaching rspamd from what users do: a message moved or copied into the Junk folder
+is spam, one moved out of it (anywhere but Trash) is ham. The IMAP server calls
+`note_move` once per COPY/MOVE; the lesson goes to rspamd's controller in the
+background, so the user's command never waits for it (nor fails with it)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from courriel.config import Config, get_config
+from courriel.inbound import rspamd
+from courriel.inbound.settings import FilterSettings
+
+if TYPE_CHECKING:
+    from courriel.mailstore.index import FolderIndex, Message
+
+log = logging.getLogger("courriel.inbound")
+MAX_MESSAGES = 100  # per command: a user moving a whole folder teaches with a sample
+MAX_SIZE = 2 * 1024 * 1024  # rspamd learns from the start of larger messages anyway
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _folder_kind(name: str) -> str:
+    top = name.strip().split("/")[-1].lower()
+    if top in ("junk", "spam", "junk e-mail", "junk email"):
+        return "junk"
+    if top in ("trash", "deleted items", "deleted messages"):
+        return "trash"
+    return "other"
+
+
+def lesson(source: str, target: str) -> bool | None:
+    """True: learn as spam; False: learn as ham; None: nothing to learn."""
+    before, after = _folder_kind(source), _folder_kind(target)
+    if after == "junk" and before != "junk":
+        return True
+    if before == "junk" and after == "other":
+        return False
+    return None
+
+
+@lru_cache(maxsize=4)
+def _settings(config: Config) -> FilterSettings:
+    return FilterSettings.from_config(config)
+
+
+def note_move(source: str, target: str, index: FolderIndex, messages: list[Message]) -> None:
+    """The IMAP server's one call: `messages` of `index` (folder `source`) are moved or
+    copied to folder `target`. Their files are read now, before a MOVE renames them."""
+    spam = lesson(source, target)
+    if spam is None or not messages:
+        return
+    settings = _settings(get_config())
+    if not settings.controller_url:
+        return
+    contents = []
+    for message in messages[:MAX_MESSAGES]:
+        try:
+            with open(index.file(message), "rb") as handle:
+                contents.append(handle.read(MAX_SIZE))
+        except OSError:
+            continue
+    if contents:
+        task = asyncio.get_running_loop().create_task(_teach(settings, contents, spam))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+
+
+async def _teach(settings: FilterSettings, contents: list[bytes], spam: bool) -> None:
+    kind = "spam" if spam else "ham"
+    for content in contents:
+        try:
+            outcome = await rspamd.learn(
+                settings.controller_url,
+                content,
+                spam=spam,
+                password=settings.password,
+                timeout=settings.timeout,
+            )
+            log.info("rspamd: message %s as %s", outcome, kind)
+        except rspamd.RspamdUnavailable as error:
+            log.warning("rspamd: could not learn a message as %s: %s", kind, error)
