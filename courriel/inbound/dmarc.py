@@ -104,8 +104,8 @@ def find_record(from_domain: str) -> Record | None:
 class DmarcResult:
     result: str  # pass, fail, none, temperror
     from_domain: str
-    published: str = "none"  # p (or sp) as published, for the header
-    policy: str = "none"  # what applies to this failure after pct sampling
+    published: str = "none"  # p (or sp) as published, for the header; "unknown": no answer
+    policy: str = "none"  # what applies to a failure after pct sampling (or "unknown")
     reason: str = ""
 
     @property
@@ -137,8 +137,8 @@ def alignment(
 def evaluate(from_domain: str, spf: SpfResult, dkims: list[DkimResult]) -> DmarcResult:
     try:
         record = find_record(from_domain)
-    except DNSTemporaryError as error:
-        return DmarcResult("temperror", from_domain, reason=str(error))
+    except DNSTemporaryError as error:  # the policy itself is unknown
+        return DmarcResult("temperror", from_domain, "unknown", "unknown", str(error))
     if record is None:
         return DmarcResult("none", from_domain, reason="no DMARC record")
     found = alignment(from_domain, spf, dkims, record.aspf, record.adkim)

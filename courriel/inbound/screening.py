@@ -88,7 +88,7 @@ def judge_authentication(
     if not settings.dmarc_enforce:
         return screening
     for result in report.dmarc:
-        if result.result == "temperror" and result.policy in ("quarantine", "reject"):
+        if result.result == "temperror" and result.policy in ("quarantine", "reject", "unknown"):
             screening.reply = DNS_TEMPFAIL
             return screening
         if not result.failed or result.policy == "none":

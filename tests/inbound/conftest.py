@@ -155,6 +155,7 @@ def inbound_world(base: Path, env: dict[str, str] | None = None) -> Iterator[Wor
         "COURRIEL_SMTP_TRUSTED_NETWORKS": "192.0.2.0/24",  # documentation network: nobody
         "COURRIEL_GREYLIST_ENABLED": "false",
         "COURRIEL_LMTP_ENABLED": "true",
+        "COURRIEL_LMTP_XFORWARD_HOSTS": "127.0.0.1/32",  # the Postfix edge, nobody else
         **(env or {}),
     }
     try:
