@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from courriel.config import Config, get_config
@@ -42,9 +41,16 @@ def lesson(source: str, target: str) -> bool | None:
     return None
 
 
-@lru_cache(maxsize=4)
-def _settings(config: Config) -> FilterSettings:
-    return FilterSettings.from_config(config)
+_cached: tuple[Config, FilterSettings] | None = None
+
+
+def _settings() -> FilterSettings:
+    """Read once per configuration (this runs for every COPY and MOVE into or out of Junk)."""
+    global _cached
+    config = get_config()
+    if _cached is None or _cached[0] is not config:
+        _cached = (config, FilterSettings.from_config(config))
+    return _cached[1]
 
 
 def note_move(source: str, target: str, index: FolderIndex, messages: list[Message]) -> None:
@@ -53,7 +59,14 @@ def note_move(source: str, target: str, index: FolderIndex, messages: list[Messa
     spam = lesson(source, target)
     if spam is None or not messages:
         return
-    settings = _settings(get_config())
+    try:
+        _schedule(spam, index, messages)
+    except Exception:  # learning is a bonus: the user's command goes on regardless
+        log.exception("rspamd: could not prepare a lesson")
+
+
+def _schedule(spam: bool, index: FolderIndex, messages: list[Message]) -> None:
+    settings = _settings()
     if not settings.controller_url:
         return
     contents = []
