@@ -19,6 +19,7 @@ from courriel.cli import (
     audit,
     backup,
     domains,
+    filtering,
     greylist,
     plans,
     queue,
@@ -53,6 +54,7 @@ for module in (
     queue,
     audit,
     greylist,
+    filtering,
     backup,
     tokens,
 ):

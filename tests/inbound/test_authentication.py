@@ -202,3 +202,20 @@ def test_a_signed_in_user_may_not_write_a_foreign_header_from(world: World) -> N
         )
     [sent] = world.platform.sink.wait_for(1, where=lambda m: b"own header from" in m.content)
     assert dkim.verify(sent.content, dnsfunc=world.txt)
+
+
+def test_the_providers_override_keeps_dmarc_reject_failures_in_junk(world: World) -> None:
+    courriel = world.platform.courriel
+    courriel("filter", "domain", "monsite.be", "--dmarc", "quarantine")
+    try:
+        with world.smtp(STRANGER_IP) as client:
+            client.ehlo("stranger.test")
+            client.sendmail(
+                "alice@example.org",
+                ["compta@monsite.be"],
+                letter("alice@example.org", "compta@monsite.be", "kept despite p=reject"),
+            )
+        copy = wait_in_junk(world, "monsite0002", b"kept despite p=reject")
+        assert "dmarc=fail" in top_header(copy, "Authentication-Results")
+    finally:
+        courriel("filter", "domain", "monsite.be", "--dmarc", "follow")

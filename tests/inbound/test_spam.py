@@ -134,3 +134,14 @@ def test_rspamd_stopped_mail_is_still_accepted_and_says_so(
             )
     finally:
         instance.stop()
+
+
+def test_a_mailboxs_own_threshold_sends_lower_scores_to_junk(spam_world: World) -> None:
+    courriel = spam_world.platform.courriel
+    courriel("filter", "mailbox", "monsite.be", "monsite0002", "--junk-score", "-50")
+    try:
+        send(spam_world, "compta@monsite.be", "ham for a strict mailbox")
+        copy = wait_in_junk(spam_world, "monsite0002", b"ham for a strict mailbox")
+        assert top_header(copy, "X-Spam") == "Yes"
+    finally:
+        courriel("filter", "mailbox", "monsite.be", "monsite0002", "--junk-score", "default")
