@@ -92,8 +92,8 @@ def forwarded_client(session: Any) -> Client | None:
     return Client(ip, attributes.get("HELO", ""), attributes.get("SOURCE", "").upper() == "LOCAL")
 
 
-# -- SPF at MAIL FROM, and what greylisting takes from it -----------------------------------
-async def spf_at_mail(client: Client, sender: str) -> SpfResult:
+# -- SPF for greylisting at RCPT, and what greylisting takes from it ---------------------
+async def check_spf(client: Client, sender: str) -> SpfResult:
     return await asyncio.to_thread(check_mailfrom, client.ip, sender, client.helo)
 
 

@@ -224,11 +224,10 @@ class SmtpPolicy:
         envelope.mail_options.extend(options)
         envelope.resolutions = []  # type: ignore[attr-defined]
         envelope.srs_returns = {}  # type: ignore[attr-defined]
-        client = self._checked_client(session)
-        envelope.checked_client = client  # type: ignore[attr-defined]
-        envelope.spf = (  # type: ignore[attr-defined]
-            await gate.spf_at_mail(client, sender) if client is not None else None
-        )
+        # SPF is checked once: at the first RCPT when greylisting wants it, else with
+        # the other checks after DATA (one trip to a worker thread instead of two).
+        envelope.checked_client = self._checked_client(session)  # type: ignore[attr-defined]
+        envelope.spf = None  # type: ignore[attr-defined]
         return "250 2.1.0 OK"
 
     # -- RCPT ------------------------------------------------------------------------
@@ -297,6 +296,8 @@ class SmtpPolicy:
         if client is None or (self.kind != "smtp" and not asked_by_filter):
             return None
         spf = getattr(envelope, "spf", None)
+        if spf is None and self.config.greylist.enabled:
+            spf = envelope.spf = await gate.check_spf(client, envelope.sender)  # type: ignore[attr-defined]
         for recipient in recipients:
             verdict = await hooks.greylist(
                 client_ip=client.ip,
