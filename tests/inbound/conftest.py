@@ -60,6 +60,14 @@ class World:
             "127.0.0.1", self.platform.port("smtp"), timeout=30, source_address=(source, 0)
         )
 
+    def send(
+        self, source: str, sender: str, recipient: str, content: bytes, helo: str = ""
+    ) -> None:
+        """One message over port 25 from the loopback address `source`."""
+        with self.smtp(source) as client:
+            client.ehlo(helo or "mail." + sender.rpartition("@")[2])
+            client.sendmail(sender, [recipient], content)
+
     def txt(self, name: bytes | str, timeout: float = 5) -> bytes | None:
         """A TXT record as dkimpy wants it, asked of the test's own DNS server."""
         text = name.decode() if isinstance(name, bytes) else name

@@ -67,13 +67,13 @@ def test_a_forged_from_of_our_own_domain_is_refused_and_not_forwarded(world: Wor
 
 
 def test_our_own_domain_from_an_address_its_spf_allows_is_accepted(world: World) -> None:
-    with world.smtp(MONSITE_IP) as client:
-        client.ehlo("mail.monsite.be")
-        client.sendmail(
-            "compta@monsite.be",
-            ["info@monsite.be"],
-            letter("Compta <compta@monsite.be>", "info@monsite.be", "own domain, SPF pass"),
-        )
+    world.send(
+        MONSITE_IP,
+        "compta@monsite.be",
+        "info@monsite.be",
+        letter("Compta <compta@monsite.be>", "info@monsite.be", "own domain, SPF pass"),
+        helo="mail.monsite.be",
+    )
     copy = world.platform.wait_message("monsite0001", b"own domain, SPF pass")
     results = top_header(copy, "Authentication-Results")
     assert "spf=pass" in results and "smtp.mailfrom=monsite.be" in results
@@ -87,9 +87,7 @@ def test_a_signed_message_is_delivered_with_its_results_and_forwarded_sealed(
         letter("Alice <alice@example.org>", "info@monsite.be", "legit from example.org"),
         world.example_key,
     )
-    with world.smtp(EXAMPLE_IP) as client:
-        client.ehlo("mail.example.org")
-        client.sendmail("alice@example.org", ["info@monsite.be"], original)
+    world.send(EXAMPLE_IP, "alice@example.org", "info@monsite.be", original)
     local = world.platform.wait_message("monsite0001", b"legit from example.org")
     results = top_header(local, "Authentication-Results")
     assert results.startswith(f"{AUTHSERV_ID};")
@@ -134,24 +132,24 @@ def test_a_dmarc_reject_failure_is_refused(world: World) -> None:
 
 
 def test_a_dmarc_quarantine_failure_lands_in_junk_and_is_not_forwarded(world: World) -> None:
-    with world.smtp(STRANGER_IP) as client:
-        client.ehlo("stranger.test")
-        client.sendmail(
-            "bob@quarantine.example",
-            ["info@monsite.be"],
-            letter("bob@quarantine.example", "info@monsite.be", "quarantined one"),
-        )
+    world.send(
+        STRANGER_IP,
+        "bob@quarantine.example",
+        "info@monsite.be",
+        letter("bob@quarantine.example", "info@monsite.be", "quarantined one"),
+        helo="stranger.test",
+    )
     copy = wait_in_junk(world, "monsite0001", b"quarantined one")
     assert "dmarc=fail" in top_header(copy, "Authentication-Results")
     assert "p=quarantine" in top_header(copy, "Authentication-Results")
     assert not [m for m in world.platform.messages("monsite0001") if b"quarantined one" in m]
     # The forward to Gmail is withheld: a later legitimate message is forwarded, this not.
-    with world.smtp(QUARANTINE_IP) as client:
-        client.sendmail(
-            "bob@quarantine.example",
-            ["info@monsite.be"],
-            letter("bob@quarantine.example", "info@monsite.be", "a legitimate one after it"),
-        )
+    world.send(
+        QUARANTINE_IP,
+        "bob@quarantine.example",
+        "info@monsite.be",
+        letter("bob@quarantine.example", "info@monsite.be", "a legitimate one after it"),
+    )
     world.platform.sink.wait_for(1, where=lambda m: b"a legitimate one after it" in m.content)
     assert not [m for m in world.platform.sink.messages if b"quarantined one" in m.content]
 
@@ -173,9 +171,7 @@ def test_headers_claiming_our_results_are_removed(world: World) -> None:
         "forged results",
         headers={"Authentication-Results": f"{AUTHSERV_ID}; dkim=pass; dmarc=pass"},
     )
-    with world.smtp(QUARANTINE_IP) as client:
-        client.ehlo("mail.quarantine.example")
-        client.sendmail("bob@quarantine.example", ["compta@monsite.be"], forged)
+    world.send(QUARANTINE_IP, "bob@quarantine.example", "compta@monsite.be", forged)
     copy = world.platform.wait_message("monsite0002", b"forged results")
     message = email.message_from_bytes(copy, policy=policy.compat32)
     [ours] = message.get_all("Authentication-Results")
@@ -208,13 +204,13 @@ def test_the_providers_override_keeps_dmarc_reject_failures_in_junk(world: World
     courriel = world.platform.courriel
     courriel("filter", "domain", "monsite.be", "--dmarc", "quarantine")
     try:
-        with world.smtp(STRANGER_IP) as client:
-            client.ehlo("stranger.test")
-            client.sendmail(
-                "alice@example.org",
-                ["compta@monsite.be"],
-                letter("alice@example.org", "compta@monsite.be", "kept despite p=reject"),
-            )
+        world.send(
+            STRANGER_IP,
+            "alice@example.org",
+            "compta@monsite.be",
+            letter("alice@example.org", "compta@monsite.be", "kept despite p=reject"),
+            helo="stranger.test",
+        )
         copy = wait_in_junk(world, "monsite0002", b"kept despite p=reject")
         assert "dmarc=fail" in top_header(copy, "Authentication-Results")
     finally:

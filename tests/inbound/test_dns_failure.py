@@ -20,18 +20,14 @@ def test_dns_server_stopped_gives_a_temporary_error_and_the_retry_is_delivered(
             letter("alice@example.org", "compta@monsite.be", "while the DNS is down"),
             world.example_key,
         )
-        with world.smtp(EXAMPLE_IP) as client:
-            client.ehlo("mail.example.org")
-            with pytest.raises(smtplib.SMTPDataError) as deferred:
-                client.sendmail("alice@example.org", ["compta@monsite.be"], message)
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            world.send(EXAMPLE_IP, "alice@example.org", "compta@monsite.be", message)
         assert deferred.value.smtp_code == 451
         assert deferred.value.smtp_error.startswith(b"4.4.3 ")
         assert world.platform.messages("monsite0002") == []
         assert world.platform.messages("monsite0002", folder="Junk") == []
 
         world.dns.start()  # the sender's retry, once the DNS answers again
-        with world.smtp(EXAMPLE_IP) as client:
-            client.ehlo("mail.example.org")
-            client.sendmail("alice@example.org", ["compta@monsite.be"], message)
+        world.send(EXAMPLE_IP, "alice@example.org", "compta@monsite.be", message)
         copy = world.platform.wait_message("monsite0002", b"while the DNS is down")
         assert b"dmarc=pass" in copy

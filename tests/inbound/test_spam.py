@@ -40,9 +40,7 @@ def send(world: World, recipient: str, subject: str, body: str | None = None) ->
         letter("Alice <alice@example.org>", recipient, subject, **({"body": body} if body else {})),
         world.example_key,
     )
-    with world.smtp(EXAMPLE_IP) as client:
-        client.ehlo("mail.example.org")
-        client.sendmail("alice@example.org", [recipient], message)
+    world.send(EXAMPLE_IP, "alice@example.org", recipient, message)
 
 
 def test_gtube_is_refused(spam_world: World) -> None:

@@ -18,21 +18,21 @@ DMARC_LABELS = [
 ]
 
 
+def _score(label: Any, help_text: Any) -> forms.CharField:
+    return forms.CharField(label=label, max_length=20, required=False, help_text=help_text)
+
+
 class MailboxSpamForm(PanelForm):
-    junk_score = forms.CharField(
-        label=_("Junk folder from score"),
-        max_length=20,
-        required=False,
-        help_text=_(
+    junk_score = _score(
+        _("Junk folder from score"),
+        _(
             "Mail scored this high by the spam filter goes to the Junk folder. Empty: "
             'the filter\'s own "probable spam" level (6).'
         ),
     )
-    reject_score = forms.CharField(
-        label=_("Refuse from score"),
-        max_length=20,
-        required=False,
-        help_text=_(
+    reject_score = _score(
+        _("Refuse from score"),
+        _(
             "Mail scored this high is refused; the sender is told. Empty: the "
             "filter's own level (15)."
         ),
