@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     from courriel.mailstore.index import FolderIndex, Message
 
 log = logging.getLogger("courriel.inbound")
-MAX_MESSAGES = 100  # per command: a user moving a whole folder teaches with a sample
-MAX_SIZE = 2 * 1024 * 1024  # rspamd learns from the start of larger messages anyway
+# The files are read right away, on the IMAP server's event loop (a MOVE renames them
+# next): a user moving a whole folder teaches with a sample, and reads stay short.
+MAX_MESSAGES = 20
+MAX_SIZE = 2 * 1024 * 1024  # rspamd learns from the start of a larger message anyway
+MAX_TOTAL = 8 * 1024 * 1024
 _pending: set[asyncio.Task[None]] = set()
 
 
@@ -69,13 +72,17 @@ def _schedule(spam: bool, index: FolderIndex, messages: list[Message]) -> None:
     settings = _settings()
     if not settings.controller_url:
         return
-    contents = []
+    contents: list[bytes] = []
+    total = 0
     for message in messages[:MAX_MESSAGES]:
+        if total >= MAX_TOTAL:
+            break
         try:
             with open(index.file(message), "rb") as handle:
-                contents.append(handle.read(MAX_SIZE))
+                contents.append(handle.read(min(MAX_SIZE, MAX_TOTAL - total)))
         except OSError:
             continue
+        total += len(contents[-1])
     if contents:
         task = asyncio.get_running_loop().create_task(_teach(settings, contents, spam))
         _pending.add(task)

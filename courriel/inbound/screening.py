@@ -181,7 +181,8 @@ async def screen(
             is_ours=is_ours,
         )
         screening = judge_authentication(report, targets, settings)
-        return screening, screening.reply is None and _wants_spam_scan(settings, targets)
+        decided = screening.reply is not None or screening.all_refused
+        return screening, not decided and _wants_spam_scan(settings, targets)
 
     screening, scan_it = await run_db(authenticate_and_judge)
     screening.content = content
