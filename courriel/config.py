@@ -26,6 +26,7 @@ SECRET_KEYS = {
     ("tls", "key"),
     ("queue", "relay_password"),
     ("srs", "secret"),
+    ("filter", "rspamd_password"),
 }
 LISTENERS = (
     "web",

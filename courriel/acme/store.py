@@ -72,9 +72,7 @@ def issued(config: Config) -> list[tuple[str, Path, Path]]:
 def by_name(config: Config) -> list[tuple[str, Path, Path]]:
     """(served name, chain, key): every name of every certificate, for SNI."""
     return [
-        (name, chain, key)
-        for _directory, chain, key in issued(config)
-        for name in names_of(chain)
+        (name, chain, key) for _directory, chain, key in issued(config) for name in names_of(chain)
     ]
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from courriel.mailstore.events import events
-from courriel.mailstore.maildir import MaildirError, deliver
+from courriel.mailstore.maildir import MaildirError, deliver, folder_path
 
 log = logging.getLogger("courriel.mail")
 
@@ -59,13 +59,15 @@ def syncfs(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Copy:
-    """One copy of a message: into which Maildir, under which name, with which
-    trace headers on top (Return-Path, Delivered-To, Received)."""
+    """One copy of a message: into which Maildir (and folder: "" is the inbox, "Junk"
+    for mail the incoming checks hold as spam), under which name, with which trace
+    headers on top (Return-Path, Delivered-To, Authentication-Results, Received)."""
 
     maildir: str
     name: str
     prefix: bytes
     mailbox_id: int
+    folder: str = ""
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Record:
                 "id": self.id,
                 "copies": [
                     [c.maildir, c.name, c.prefix.decode("latin-1"), c.mailbox_id]
+                    + ([c.folder] if c.folder else [])
                     for c in self.copies
                 ],
             },
@@ -106,7 +109,7 @@ def decode_segment(data: bytes) -> list[Record]:
             meta = json.loads(header)
         except ValueError:
             break
-        copies = [Copy(m, n, p.encode("latin-1"), i) for m, n, p, i in meta["copies"]]
+        copies = [Copy(m, n, p.encode("latin-1"), i, *rest) for m, n, p, i, *rest in meta["copies"]]
         records.append(Record(meta["id"], copies, content))
         offset = end
     return records
@@ -189,9 +192,15 @@ class Journal:
         it). When replaying after a crash, copies already there are skipped."""
         for copy in record.copies:
             maildir = Path(copy.maildir)
-            if replay and _already_there(maildir, copy.name):
+            if replay and _already_there(folder_path(maildir, copy.folder), copy.name):
                 continue
-            deliver(maildir, [copy.prefix, record.content], name=copy.name, durable=False)
+            deliver(
+                maildir,
+                [copy.prefix, record.content],
+                folder=copy.folder,
+                name=copy.name,
+                durable=False,
+            )
             with self._state:
                 self._dirty.setdefault(os.stat(maildir).st_dev, maildir)
             events.notify(maildir)

@@ -5,7 +5,7 @@ aiosmtpd owns the wire format; decisions are in `policy.SmtpPolicy`. Added here:
 - a chunked DATA reader (aiosmtpd reads DATA line by line, about 13 MB/s per core),
   strict about the end marker (CRLF.CRLF only: no SMTP smuggling);
 - a limit of concurrent connections per client IP;
-- LMTP with one reply per recipient after DATA (RFC 2033).
+- LMTP with one reply per recipient after DATA (RFC 2033), and Postfix's XFORWARD.
 """
 
 from __future__ import annotations
@@ -265,3 +265,11 @@ class CourrielLMTP(CourrielSMTP):
 
     async def smtp_EHLO(self, arg: str) -> None:
         await self.push('500 5.5.1 Error: command "EHLO" not recognized, use LHLO')
+
+    @syntax("XFORWARD attribute=value ...")
+    async def smtp_XFORWARD(self, arg: str) -> None:
+        """Postfix's XFORWARD: the original client's address, name and HELO, so the
+        incoming checks judge that client, not Postfix (the policy decides who may)."""
+        if await self.check_helo_needed():
+            return
+        await self.push(await self._call_handler_hook("XFORWARD", arg or ""))
