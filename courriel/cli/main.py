@@ -66,10 +66,18 @@ for module in (
 
 
 def main(argv: list[str] | None = None) -> None:
-    debug = os.environ.get("COURRIEL_DEBUG") == "1"
     # Mail, keys and the database are private: whatever a command creates is the
     # service user's alone (0600 files, 0700 directories), parents of a Maildir too.
-    os.umask(0o077)
+    # (Given back when a caller in the same process, a test, goes on afterwards.)
+    umask = os.umask(0o077)
+    try:
+        _run(argv)
+    finally:
+        os.umask(umask)
+
+
+def _run(argv: list[str] | None) -> None:
+    debug = os.environ.get("COURRIEL_DEBUG") == "1"
     try:
         cli.main(args=argv, prog_name="courriel", standalone_mode=False)
     except click.exceptions.Exit as exit_:
