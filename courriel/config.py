@@ -191,6 +191,21 @@ def _apply_acme(sections: dict[str, Section]) -> None:
         sections["acme"]["enabled"] = False
 
 
+def _check_public_url(sections: dict[str, Section]) -> None:
+    """The panel's address goes into mail sent to customers: a typo must stop the
+    start, not reach them."""
+    from urllib.parse import urlsplit
+
+    url = sections["web"]["public_url"].strip()
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+        raise ConfigError(
+            f"[web] public_url: expected an address such as https://panel.example.net/, got {url!r}"
+        )
+
+
 def _apply_mode(sections: dict[str, Section]) -> None:
     mode = sections["general"]["mode"]
     if mode not in MODES:
@@ -242,6 +257,7 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
                 overridden.add((name, key))
     _apply_mode(sections)
     _apply_acme(sections)
+    _check_public_url(sections)
     return Config(
         sections=sections,
         path=path if path.exists() else None,

@@ -33,7 +33,10 @@ class HostingServer(models.Model):
 
     @property
     def effective_admin_url(self) -> str:
-        return self.admin_url or f"https://{self.hostname}:10000/"
+        """The panel's address for this server's customers (`courriel.accounts.connection`)."""
+        from courriel.accounts.connection import admin_url
+
+        return admin_url(self)
 
 
 class Plan(models.Model):
@@ -192,7 +195,7 @@ class Address(models.Model):
 
     Mailbox primary and additional addresses and aliases all claim their local part
     here, so the database itself guarantees that an address means one thing.
-    The catch-all alias ("All mailboxes") claims the empty local part.
+    The catch-all alias claims the empty local part.
     """
 
     PRIMARY = "primary"

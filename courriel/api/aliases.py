@@ -1,4 +1,4 @@
-"""Mail aliases (chapter 10). The catch-all ("All mailboxes") is named `*`."""
+"""Mail aliases (chapter 10). The catch-all (any other address of the domain) is named `*`."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from courriel.accounts.schemas import DomainAliasOut, DomainOut, UsageOut
 from courriel.accounts.services import domains as domain_service
 from courriel.accounts.services.dns import dns_records
 from courriel.accounts.services.limits import usage
-from courriel.accounts.setup_summary import setup_facts
+from courriel.accounts.setup_summary import facts_by_key, setup_facts
 from courriel.api.common import Paging, actor, paged, responses
 from courriel.api.inputs import DomainAliasIn, DomainIn, DomainPatch
 from courriel.api.outputs import DeletedOut, DnsRecordOut, DomainCreatedOut, Page
@@ -50,8 +50,9 @@ def create_domain(request: HttpRequest, body: DomainIn) -> Status[DomainCreatedO
             domain=DomainOut.of(created.domain),
             owner=created.owner.login if created.owner else None,
             password=created.password,
-            setup=dict(setup_facts(created.domain, created.password)),
+            setup=facts_by_key(setup_facts(created.domain, created.password)),
             setup_mail_sent_to=created.setup_mail_to,
+            setup_mail_withheld=created.setup_mail_withheld,
         ),
     )
 

@@ -190,7 +190,7 @@ class ImportIn(In):
 
 
 class AliasIn(In):
-    name: Name = Field(description="The local part, or * for the catch-all (All mailboxes).")
+    name: Name = Field(description="The local part, or * for the catch-all (any other address).")
     mailboxes: list[Name] = Field(default_factory=list, max_length=100)
     forward_to: list[Name] = Field(default_factory=list, max_length=100)
     everyone: bool = False

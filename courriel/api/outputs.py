@@ -31,6 +31,9 @@ class DomainCreatedOut(BaseModel):
     password: str | None  # the generated owner password, shown once
     setup: dict[str, str]  # the "mail domain has been set up" facts
     setup_mail_sent_to: str | None  # the contact address they were mailed to, if any
+    # The contact address when it is in the new domain itself (nothing was mailed: that
+    # mailbox opens only with the password the mail would carry).
+    setup_mail_withheld: str | None = None
 
 
 class MailboxCreatedOut(BaseModel):

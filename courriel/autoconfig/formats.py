@@ -75,6 +75,7 @@ def autodiscover(settings: ClientSettings, email: str) -> bytes:
 def mobileconfig(settings: ClientSettings, *, email: str, login: str, real_name: str) -> bytes:
     """An Apple configuration profile for one mailbox (IMAP and SMTP); the password
     is asked on the device, never put in the file."""
+    assert settings.imap is not None and settings.smtp is not None
     account_id = uuid.uuid5(_PROFILE_NS, f"{login}/account")
     profile_id = uuid.uuid5(_PROFILE_NS, f"{login}/profile")
     reverse_domain = ".".join(reversed(settings.domain.split(".")))

@@ -79,8 +79,11 @@ def autodiscover(request: HttpRequest) -> HttpResponse:
 
 def _profile(mailbox: Mailbox) -> HttpResponse:
     email = primary_email(mailbox) or mailbox.login
+    settings = client_settings(mailbox.domain)
+    if settings.imap is None or settings.smtp is None:
+        raise Http404  # an Apple mail account needs IMAP and SMTP, and one is not offered
     body = formats.mobileconfig(
-        client_settings(mailbox.domain),
+        settings,
         email=email,
         login=mailbox.login,
         real_name=mailbox.real_name,

@@ -58,7 +58,7 @@ def domain_create(
     """
     from courriel.accounts.permissions import Actor, get_domain
     from courriel.accounts.services.domains import create_domain
-    from courriel.accounts.setup_summary import setup_facts
+    from courriel.accounts.setup_summary import facts_by_key, setup_facts
 
     actor = Actor.cli()
     created = create_domain(
@@ -83,7 +83,9 @@ def domain_create(
                 "owner": created.owner.login if created.owner else None,
                 "password": created.password,
                 "parent": parent,
-                "setup": dict(summary),
+                "setup": facts_by_key(summary),
+                "setup_mail_sent_to": created.setup_mail_to,
+                "setup_mail_withheld": created.setup_mail_withheld,
             }
         )
         return
@@ -91,7 +93,15 @@ def domain_create(
         click.echo(f"Sub-server {created.domain.display_name} created under {parent}.")
         return
     click.echo("The following mail domain has been set up successfully:")
-    facts(summary)
+    facts((fact.label, fact.value) for fact in summary)
+    if created.setup_mail_to:
+        click.echo(f"\nThese facts were e-mailed to the contact address {created.setup_mail_to}.")
+    elif created.setup_mail_withheld:
+        click.echo(
+            f"\nNothing was e-mailed: the contact address {created.setup_mail_withheld} is in "
+            "the new domain itself, and its mailbox opens only with the password above. "
+            "Send these facts to the customer another way."
+        )
     if created.password:
         click.echo("\nThe administration password is shown only this once.")
 

@@ -53,7 +53,7 @@ def send_setup_mail(domain: Domain, password: str | None) -> Entry | None:
         body = (
             _("The following mail domain has been set up successfully:")
             + "\n\n"
-            + "\n".join(f"{label}: {value}" for label, value in facts)
+            + "\n".join(f"{fact.label}: {fact.value}" for fact in facts)
             + "\n\n"
             + _("Keep this message in a safe place: the password is not stored in clear.")
             + "\n"
@@ -64,9 +64,11 @@ def send_setup_mail(domain: Domain, password: str | None) -> Entry | None:
 
 def send_account_mail(mailbox: Mailbox, to: str, password: str | None) -> Entry:
     """ "Send account e-mail to": the new mailbox's settings for its mail client."""
+    from courriel.accounts.connection import connection
     from courriel.accounts.services.mailboxes import primary_email
+    from courriel.accounts.setup_summary import endpoint_text
 
-    server = mailbox.domain.server
+    reach = connection(mailbox.domain.server)
     with translation.override(_language(mailbox)):
         lines = [
             _("A mailbox has been created for you."),
@@ -74,10 +76,10 @@ def send_account_mail(mailbox: Mailbox, to: str, password: str | None) -> Entry:
             f"{_('Email address')}: {primary_email(mailbox)}",
             f"{_('Login')}: {mailbox.login}",
             f"{_('Password')}: " + (password or _("the password your administrator gave you")),
-            f"{_('Incoming mail (IMAP)')}: {server.hostname}, port 993 (SSL/TLS)",
-            f"{_('Incoming mail (POP3)')}: {server.hostname}, port 995 (SSL/TLS)",
-            f"{_('Outgoing mail (SMTP)')}: {server.hostname}, port 587 (STARTTLS)",
-            f"{_('Web panel')}: {server.effective_admin_url}",
+            f"{_('Incoming mail (IMAP)')}: {endpoint_text(reach.imap)}",
+            f"{_('Incoming mail (POP3)')}: {endpoint_text(reach.pop3)}",
+            f"{_('Outgoing mail (SMTP)')}: {endpoint_text(reach.smtp)}",
+            f"{_('Web panel')}: {reach.admin_url}",
         ]
         subject = _("Your new mailbox %(address)s") % {"address": primary_email(mailbox)}
     return queue_notice([to], subject, "\n".join(lines) + "\n", f"account {mailbox.login}")

@@ -70,7 +70,7 @@ def test_provider_sets_up_a_customer_domain(provider_api: Api, servers) -> None:
     )
     assert status == 201, created
     assert created["owner"] == "monsite" and authenticate("monsite", created["password"]).ok
-    assert created["setup"]["Administration URL"] == "https://maximusconfessor.all2all.org:10000/"
+    assert created["setup"]["admin_url"] == "https://maximusconfessor.all2all.org:10000/"
     status, shown = provider_api.get("/domains/monsite.be")
     assert shown["usage"]["servers"] == 1 and shown["usage"]["max_servers"] == 5
     assert shown["usage"]["additional_mailboxes"] == 10

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html
+
+import pytest
+
 from courriel.accounts.models import Alias, Mailbox
 from courriel.accounts.services.aliases import get_alias
 from courriel.accounts.services.mailboxes import authenticate
@@ -30,7 +34,7 @@ def test_chapter_10_forward_to_an_external_address(
 ) -> None:
     page = owner_browser.text(ALIASES + "new/")
     for label in (
-        "All mailboxes",
+        "Catch-all: any address of the domain that is not listed",
         "Deliver locally?",
         "Bounce mail?",
         "Forward to other address?",
@@ -67,9 +71,34 @@ def test_catch_all_bounce_and_everyone(owner_browser: Browser, info: Mailbox) ->
         == 302
     )
     page = owner_browser.text(ALIASES)
-    assert "All mailboxes" in page and "Mailbox monsite0001" in page
+    assert "Catch-all (any other address)" in page and "Mailbox monsite0001" in page
     assert "Bounce: No longer in use." in page and "Everyone in the domain" in page
     assert owner_browser.get(ALIASES.replace("aliases", "alias") + "*/").status_code == 200
+
+
+CATCH_ALL = {
+    "en": ("Catch-all: any address of the domain that is not listed", "Send to every mailbox"),
+    "fr": (
+        "Attrape-tout : toute adresse du domaine qui n'est pas dans la liste",
+        "Envoyer à chaque boîte",
+    ),
+    "nl": ("Catch-all: elk adres van het domein dat niet in de lijst staat", "Naar elke mailbox"),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "nl"])
+def test_catch_all_and_everyone_are_told_apart(
+    owner_browser: Browser, monsite: Customer, language: str
+) -> None:
+    """Issue 16, item 5: the catch-all was labelled "All mailboxes" on the very form
+    whose "Forward to everyone in domain?" sends to all mailboxes."""
+    page = html.unescape(
+        owner_browser.get(ALIASES + "new/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    )
+    catch_all, everyone = CATCH_ALL[language]
+    assert catch_all in page and everyone in page
+    assert "All mailboxes" not in page and "Toutes les boîtes" not in page
+    assert "Alle mailboxen" not in page
 
 
 def test_alias_errors(owner_browser: Browser, monsite: Customer) -> None:

@@ -140,7 +140,7 @@ def test_create_a_customer_mail_domain_and_show_the_password_once(
         "Administration password",
         "https://maximusconfessor.all2all.org:10000/",
         "SMTP server (sending)",
-        "POP server (receiving)",
+        "POP3 server (receiving)",
     ):
         assert fact in body, fact
     password = body.split('<code class="secret-value">')[1].split("</code>")[0]

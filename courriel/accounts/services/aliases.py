@@ -19,7 +19,7 @@ from courriel.audit.log import record
 from courriel.errors import ConflictError, NotFoundError, ValidationError
 from courriel.i18n import gettext as _
 
-CATCH_ALL = ""  # the local part claimed by "All mailboxes"
+CATCH_ALL = ""  # the local part claimed by the catch-all
 CATCH_ALL_NAMES = {"", "*", "@"}
 MAX_BOUNCE_MESSAGE = 300
 

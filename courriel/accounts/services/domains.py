@@ -52,6 +52,9 @@ class CreatedDomain:
     owner: Mailbox | None
     password: str | None  # generated owner password, shown once
     setup_mail_to: str | None = None  # where the "has been set up" mail goes, if anywhere
+    # The contact address, when it is in the new domain itself: the mail would wait in
+    # a mailbox that only the password it carries opens, so it is not sent.
+    setup_mail_withheld: str | None = None
 
 
 def _ensure_name_free(name: str) -> None:
@@ -237,6 +240,9 @@ def create_domain(
     for local_part in DEFAULT_ALIASES:
         alias_service.create_default_alias(domain, local_part, owner)
     setup_mail_to = contact if contact and parent is None else None
+    withheld = None
+    if setup_mail_to and setup_mail_to.rpartition("@")[2] == ascii_name:
+        setup_mail_to, withheld = None, setup_mail_to
     if setup_mail_to:
         _send_setup_mail_on_commit(domain, generated)
     record(
@@ -249,7 +255,11 @@ def create_domain(
         parent=parent.name if parent else None,
     )
     return CreatedDomain(
-        domain=domain, owner=owner, password=generated, setup_mail_to=setup_mail_to
+        domain=domain,
+        owner=owner,
+        password=generated,
+        setup_mail_to=setup_mail_to,
+        setup_mail_withheld=withheld,
     )
 
 

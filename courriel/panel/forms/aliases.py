@@ -18,7 +18,10 @@ ALL, ONE = "all", "one"
 class AliasForm(PanelForm):
     name_mode = forms.ChoiceField(
         label=_("Name"),
-        choices=[(ALL, _("All mailboxes")), (ONE, _("Mailbox"))],
+        choices=[
+            (ALL, _("Catch-all: any address of the domain that is not listed")),
+            (ONE, _("This name")),
+        ],
         widget=forms.RadioSelect,
         initial=ONE,
     )
@@ -34,14 +37,16 @@ class AliasForm(PanelForm):
     forward_to = LinesField(
         label=_("Addresses to forward to"), help_text=_("One address per line.")
     )
-    everyone = _yes(_("Send to all mailboxes"), _("Forward to everyone in domain?"))
+    everyone = _yes(
+        _("Send to every mailbox of the domain"), _("Forward to everyone in domain?")
+    )
     description = forms.CharField(label=_("Description"), max_length=300, required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("name_mode") == ONE and not (data.get("name") or "").strip():
             self.add_error(
-                "name", _("Type the alias name, e.g. frederic, or choose All mailboxes.")
+                "name", _("Type the alias name, e.g. frederic, or choose the catch-all.")
             )
         return data
 

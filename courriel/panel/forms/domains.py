@@ -122,6 +122,15 @@ class CustomerDomainForm(DomainFactsForm):
         _("Generate a strong password, shown once"), label=_("Administration password")
     )
     real_name = forms.CharField(label=_("Owner's real name"), max_length=200, required=False)
+    contact_email = forms.CharField(
+        label=_("Contact email"),
+        max_length=254,
+        required=False,
+        help_text=_(
+            "The set-up e-mail with the password goes here: an address outside the new "
+            "domain, whose mailboxes open only with that password."
+        ),
+    )
     field_order = ["name", "plan", "server", "owner_login", "password", "real_name"]
 
     def service_values(self) -> dict[str, Any]:

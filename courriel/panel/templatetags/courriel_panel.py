@@ -9,6 +9,7 @@ from typing import Any
 from django import forms, template
 from django.utils.translation import gettext as _
 
+from courriel.accounts.resolution import Step
 from courriel.i18n import format_duration, format_size
 from courriel.panel.forms.fields import OptionalWidget
 
@@ -88,3 +89,15 @@ def out_of(used: int, most: int | None) -> str:
     if most is None:
         return _("%(n)s (no limit)") % {"n": used}
     return _("%(n)s out of %(max)s") % {"n": used, "max": most}
+
+
+@register.filter
+def trace_step(step: Step) -> str:
+    """One step of an address resolution, in the page's language."""
+    return step.text(_).strip()
+
+
+@register.filter
+def trace_depth(depth: int) -> int:
+    """How far a step is indented (the style sheet has five levels)."""
+    return min(int(depth), 5)

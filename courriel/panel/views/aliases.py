@@ -14,26 +14,42 @@ from courriel.accounts.models import Domain
 from courriel.accounts.permissions import Actor
 from courriel.accounts.schemas import AliasOut
 from courriel.accounts.services import aliases as alias_service
+from courriel.accounts.services.lookup import alias_rows
 from courriel.errors import CourrielError
 from courriel.panel.forms.aliases import AliasForm
 from courriel.panel.forms.mailboxes import SearchForm
 from courriel.panel.roles import domain_view
-from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, selected
+from courriel.panel.views.common import (
+    address_lookup,
+    confirm_page,
+    confirmed,
+    page_of,
+    posted,
+    selected,
+)
 
 
 @domain_view
 def alias_list(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    aliases = alias_service.aliases_of(actor, domain)
+    """The domain's aliases and the mailboxes' additional addresses, in one list."""
     search = SearchForm(request.GET)
     term = search.term()
-    if term:
-        aliases = aliases.filter(addresses__local_part__icontains=term.lower())
-    page = page_of(request, aliases)
-    rows = [AliasOut.of(alias) for alias in page.object_list]
+    page = page_of(request, alias_rows(actor, domain, term))
+    rows = [
+        (AliasOut.of(row.alias), None) if row.alias_id else (None, row)  # type: ignore[arg-type]
+        for row in page.object_list
+    ]
     return render(
         request,
         "panel/aliases/list.html",
-        {"domain": domain, "page": page, "rows": rows, "search": search},
+        {
+            "domain": domain,
+            "page": page,
+            "rows": rows,
+            "search": search,
+            "searched": bool(term),
+            "lookup": address_lookup(actor, domain, term),
+        },
     )
 
 

@@ -14,7 +14,9 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
-from courriel.accounts.models import Mailbox
+from courriel.accounts.models import Domain, Mailbox
+from courriel.accounts.permissions import Actor
+from courriel.accounts.services.lookup import Lookup, who_receives
 from courriel.errors import CourrielError
 from courriel.paging import window
 
@@ -114,3 +116,14 @@ def report(request: HttpRequest, action: Callable[[], T], done: Callable[[T], st
         return None
     messages.success(request, done(result))
     return result
+
+
+def address_lookup(actor: Actor, domain: Domain, term: str) -> Lookup | None:
+    """ "Who gets mail for X?" beside a search of Mail Users or Mail Aliases: shown
+    when the search is a full address, or a local part that means something."""
+    if not term:
+        return None
+    found = who_receives(actor, domain, term)
+    if found is None or (found.status == "unknown" and "@" not in term):
+        return None
+    return found

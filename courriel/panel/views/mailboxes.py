@@ -4,7 +4,7 @@ delete selected, and "Generate and show once"."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,17 +13,20 @@ from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from courriel.accounts.connection import connection
 from courriel.accounts.importer import import_mailboxes
 from courriel.accounts.models import Domain, Mailbox
 from courriel.accounts.permissions import Actor, get_mailbox
 from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.accounts.services.limits import usage
+from courriel.accounts.services.lookup import search_mailboxes
 from courriel.errors import CourrielError
 from courriel.greylist import services as greylist
 from courriel.panel.forms.mailboxes import BatchForm, MailboxForm, NewMailboxForm, SearchForm
 from courriel.panel.roles import domain_view
 from courriel.panel.views.common import (
+    address_lookup,
     confirm_page,
     confirmed,
     keep_session,
@@ -38,12 +41,9 @@ from courriel.panel.views.common import (
 def searched(
     request: HttpRequest, mailboxes: QuerySet[Mailbox]
 ) -> tuple[QuerySet[Mailbox], SearchForm]:
-    """Narrow a mailbox list to those whose login or real name contains the search."""
+    """Narrow a mailbox list to those whose login, real name or addresses match."""
     search = SearchForm(request.GET)
-    term = search.term()
-    if term:
-        mailboxes = mailboxes.filter(Q(login__icontains=term) | Q(real_name__icontains=term))
-    return mailboxes, search
+    return search_mailboxes(mailboxes, search.term()), search
 
 
 def account_mail_sent(address: str) -> str:
@@ -55,6 +55,7 @@ def user_list(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRespons
     """Mail and FTP Users: "Based on your limits, N additional mailboxes can be added"."""
     mailboxes, search = searched(request, mailbox_service.mailboxes_of(actor, domain))
     page = page_of(request, mailboxes)
+    term = search.term()
     plan_quota = domain.effective_plan.mail_quota
     rows = []
     for mailbox in page.object_list:
@@ -65,7 +66,15 @@ def user_list(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRespons
     return render(
         request,
         "panel/mailboxes/list.html",
-        {"domain": domain, "usage": usage(domain), "page": page, "rows": rows, "search": search},
+        {
+            "domain": domain,
+            "usage": usage(domain),
+            "page": page,
+            "rows": rows,
+            "search": search,
+            "searched": bool(term),
+            "lookup": address_lookup(actor, domain, term),
+        },
     )
 
 
@@ -173,6 +182,7 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
             "mailbox": shown,
             "creating": False,
             "greylisting": greylisting,
+            "reach": connection(domain.server),
         },
     )
 

@@ -244,6 +244,7 @@ def domain_new(request: HttpRequest, actor: Actor) -> HttpResponse:
                     "facts": setup_facts(created.domain, created.password),
                     "password_shown": bool(created.password),
                     "mailed_to": created.setup_mail_to,
+                    "withheld": created.setup_mail_withheld,
                 },
             )
     return render(request, "panel/provider/domain_new.html", {"form": form})

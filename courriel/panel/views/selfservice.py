@@ -9,12 +9,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 
+from courriel.accounts.connection import connection
 from courriel.accounts.models import Mailbox
 from courriel.accounts.permissions import Actor, visible_mailboxes
 from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.accounts.throttle import throttle
-from courriel.autoconfig.settings import client_settings
 from courriel.errors import CourrielError
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.mailboxes import AutoreplyForm, ForwardingForm, OwnPasswordForm
@@ -45,7 +45,7 @@ def overview(request: HttpRequest, actor: Actor) -> HttpResponse:
         "panel/me/overview.html",
         {
             "mailbox": MailboxOut.of(mailbox, with_usage=True),
-            "clients": client_settings(mailbox.domain),
+            "reach": connection(mailbox.domain.server),
         },
     )
 
