@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from courriel.accounts.models import Alias, Domain, DomainAlias, HostingServer, Mailbox, Plan
 from courriel.accounts.services.aliases import alias_name
+from courriel.accounts.services.domains import effective_features
 from courriel.accounts.services.limits import Usage
 from courriel.accounts.services.mailboxes import additional_emails, primary_address
 from courriel.config import get_config
@@ -102,7 +103,7 @@ class DomainOut(BaseModel):
             description=domain.description,
             contact_email=domain.contact_email,
             ip_address=domain.ip_address,
-            features=list(domain.features),
+            features=effective_features(domain),
             domain_aliases=(
                 [a.name for a in domain.domain_aliases.all()] if with_aliases else None
             ),

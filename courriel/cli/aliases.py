@@ -54,7 +54,11 @@ def _destination_options(func: Any) -> Any:
 @alias.command("create")
 @click.argument("domain")
 @click.argument("name", required=False)
-@click.option("--catch-all", is_flag=True, help="The catch-all: every address of the domain that is not listed.")
+@click.option(
+    "--catch-all",
+    is_flag=True,
+    help="The catch-all: every address of the domain that is not listed.",
+)
 @_destination_options
 @needs_db
 def alias_create(

@@ -33,7 +33,10 @@ def _features(text: str | None) -> list[str] | None:
 @click.option("--owner-login", help="Administration login (default: the domain's first label).")
 @click.option("--owner-name", "real_name", default="", help="Real name of the owner's mailbox.")
 @click.option("--pass", "--password", "password", help="Owner password (default: generated).")
-@click.option("--features", help="Enabled features, e.g. 'mail dns spam'.")
+@click.option(
+    "--features",
+    help="Enabled features: 'mail spam' or 'mail' (spam filtering needs [filter] rspamd_url).",
+)
 @click.option("--ip", "ip_address", help="IP address (default: the hosting server's).")
 @json_option
 @needs_db

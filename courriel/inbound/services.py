@@ -22,6 +22,7 @@ from courriel.accounts.permissions import (
     require_mailbox_change,
     require_provider,
 )
+from courriel.accounts.services.domains import effective_features
 from courriel.audit.log import record
 from courriel.config import get_config
 from courriel.errors import ValidationError
@@ -38,7 +39,7 @@ def _domain_out(domain: Domain) -> DomainFilteringOut:
     setting = DomainFiltering.objects.filter(domain=domain).first()
     return DomainFilteringOut(
         domain=domain.name,
-        spam_filtering="spam" in (domain.features or []),
+        spam_filtering="spam" in effective_features(domain),
         dmarc=setting.dmarc if setting else DomainFiltering.FOLLOW,
         dmarc_enforced=bool(get_config().auth.dmarc_enforce),
     )
@@ -83,7 +84,7 @@ def _mailbox_out(mailbox: Mailbox) -> MailboxSpamOut:
         domain=mailbox.domain.name,
         junk_score=setting.junk_score if setting else None,
         reject_score=setting.reject_score if setting else None,
-        spam_filtering="spam" in (mailbox.domain.features or []),
+        spam_filtering="spam" in effective_features(mailbox.domain),
     )
 
 

@@ -126,7 +126,6 @@ def test_create_a_customer_mail_domain_and_show_the_password_once(
             "password_0": "none",
             "contact_email": "monsite@monsite.be",
             "description": "Monsite",
-            "features": ["mail", "dns", "spam"],
         },
     )
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]

@@ -40,10 +40,29 @@ from courriel.i18n import gettext as _
 from courriel.mailstore.layout import domain_home
 
 DEFAULT_ALIASES = ("abuse", "hostmaster", "postmaster", "webmaster")
-# "spam": incoming mail is scanned by rspamd (courriel.inbound). No virus filtering is
-# offered: the platform has no virus scanner, and a checkbox that does nothing lies.
-FEATURES = ("mail", "dns", "web", "spam", "ssl", "logrotate")
-DEFAULT_FEATURES = ["mail", "dns", "spam"]
+# What a virtual server can have switched on. "mail" is what every domain here is, so
+# it is always on. "spam": incoming mail is scanned by rspamd (courriel.inbound), which
+# exists only when [filter] rspamd_url names one. Nothing else is offered: the platform
+# hosts no websites, DNS zones or log files and has no virus scanner, and a checkbox
+# that does nothing lies to the customer who ticks it.
+FEATURES = ("mail", "spam")
+DEFAULT_FEATURES = ["mail", "spam"]
+
+
+def spam_filter_configured() -> bool:
+    return bool(str(get_config().filter.rspamd_url).strip())
+
+
+def offered_features() -> list[str]:
+    """The features a customer may switch on and off on this platform."""
+    return ["spam"] if spam_filter_configured() else []
+
+
+def effective_features(domain: Domain) -> list[str]:
+    """What is really on for the domain: spam filtering only where a filter exists (a
+    new domain asks for it by default, and gets it once the provider sets one up)."""
+    offered = offered_features()
+    return [f for f in domain.features or [] if f == "mail" or f in offered] or ["mail"]
 
 
 @dataclass
@@ -111,6 +130,14 @@ def _clean_features(features: list[str] | None) -> list[str]:
             raise ValidationError(
                 _("Unknown feature %(feature)s; features are: %(features)s.")
                 % {"feature": repr(feature), "features": ", ".join(FEATURES)},
+                field="features",
+            )
+        if value == "spam" and not spam_filter_configured():
+            raise ValidationError(
+                _(
+                    "Spam filtering is not available: no spam filter is set up on this "
+                    "platform ([filter] rspamd_url)."
+                ),
                 field="features",
             )
         if value not in cleaned:

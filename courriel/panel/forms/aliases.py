@@ -37,9 +37,7 @@ class AliasForm(PanelForm):
     forward_to = LinesField(
         label=_("Addresses to forward to"), help_text=_("One address per line.")
     )
-    everyone = _yes(
-        _("Send to every mailbox of the domain"), _("Forward to everyone in domain?")
-    )
+    everyone = _yes(_("Send to every mailbox of the domain"), _("Forward to everyone in domain?"))
     description = forms.CharField(label=_("Description"), max_length=300, required=False)
 
     def clean(self) -> dict[str, Any]:

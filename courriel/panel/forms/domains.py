@@ -9,36 +9,49 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from courriel.accounts.models import Domain, HostingServer, Plan
-from courriel.accounts.services.domains import DEFAULT_FEATURES, FEATURES
+from courriel.accounts.services.domains import (
+    DEFAULT_FEATURES,
+    effective_features,
+    offered_features,
+)
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.fields import password_field
 
 FEATURE_LABELS = {
     "mail": _("Mail for domain"),
-    "dns": _("DNS domain"),
-    "web": _("Website"),
     "spam": _("Spam filtering"),
-    "ssl": _("SSL website"),
-    "logrotate": _("Log file rotation"),
 }
 
 
-def feature_choices() -> list[tuple[str, Any]]:
-    return [(name, FEATURE_LABELS.get(name, name)) for name in FEATURES]
-
-
 class DomainFactsForm(PanelForm):
-    """The facts of chapter 5 that describe a virtual server."""
+    """The facts of chapter 5 that describe a virtual server. Only the features the
+    platform provides are offered (`offered_features`); mail is always on."""
 
     description = forms.CharField(label=_("Description"), max_length=300, required=False)
     contact_email = forms.CharField(label=_("Contact email"), max_length=254, required=False)
     features = forms.MultipleChoiceField(
         label=_("Enabled features"),
-        choices=feature_choices,
+        choices=[],
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        initial=DEFAULT_FEATURES,
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offered = offered_features()
+        if not offered:
+            del self.fields["features"]
+            return
+        field = self.fields["features"]
+        field.choices = [(name, FEATURE_LABELS[name]) for name in offered]  # type: ignore[attr-defined]
+        field.initial = [name for name in DEFAULT_FEATURES if name in offered]
+        field.help_text = _("Mail for the domain is always on.")
+
+    def chosen_features(self) -> list[str] | None:
+        """The features to store, or None when none are offered (nothing to change)."""
+        if "features" not in self.fields:
+            return None
+        return ["mail", *self.cleaned_data["features"]]
 
 
 class DomainDetailsForm(DomainFactsForm):
@@ -68,7 +81,7 @@ class DomainDetailsForm(DomainFactsForm):
         return {
             "description": domain.description,
             "contact_email": domain.contact_email,
-            "features": list(domain.features),
+            "features": [f for f in effective_features(domain) if f != "mail"],
             "plan": domain.plan,
             "server": domain.server,
             "ip_address": domain.ip_address or "",
@@ -80,6 +93,8 @@ class DomainDetailsForm(DomainFactsForm):
         for key, value in self.cleaned_data.items():
             if current.get(key) == value:
                 continue
+            if key == "features":
+                value = self.chosen_features()
             changes[key] = value.name if isinstance(value, Plan | HostingServer) else value
         return changes
 
@@ -143,5 +158,5 @@ class CustomerDomainForm(DomainFactsForm):
             "real_name": data["real_name"],
             "description": data["description"],
             "contact_email": data["contact_email"],
-            "features": data["features"],
+            "features": self.chosen_features(),
         }

@@ -11,11 +11,16 @@ from django.utils.translation import gettext as _
 
 from courriel.accounts.models import Domain
 from courriel.accounts.permissions import Actor
+from courriel.accounts.services.domains import spam_filter_configured
 from courriel.errors import CourrielError
 from courriel.inbound import services
 from courriel.panel.forms.filtering import DomainFilteringForm, MailboxSpamForm
 from courriel.panel.roles import domain_view
 from courriel.panel.views.common import posted
+
+
+def _availability() -> dict[str, bool]:
+    return {"spam_filter_configured": spam_filter_configured()}
 
 
 @domain_view
@@ -41,7 +46,7 @@ def mailbox_spam(request: HttpRequest, actor: Actor, domain: Domain, login: str)
     return render(
         request,
         "panel/filtering/mailbox.html",
-        {"domain": domain, "form": form, "current": current},
+        {"domain": domain, "form": form, "current": current, **_availability()},
     )
 
 
@@ -64,5 +69,11 @@ def domain_filtering(request: HttpRequest, actor: Actor, domain: Domain) -> Http
     return render(
         request,
         "panel/filtering/domain.html",
-        {"domain": domain, "form": form, "current": current, "provider": actor.is_provider},
+        {
+            "domain": domain,
+            "form": form,
+            "current": current,
+            "provider": actor.is_provider,
+            **_availability(),
+        },
     )
