@@ -89,7 +89,11 @@ def test_the_trace_follows_aliases_and_forwards(
     owner_browser: Browser, monsite: Customer, addresses: Mailbox
 ) -> None:
     create_alias(
-        monsite.actor, monsite.domain, "equipe", mailboxes=["monsite"], forward_to=["info@monsite.be"]
+        monsite.actor,
+        monsite.domain,
+        "equipe",
+        mailboxes=["monsite"],
+        forward_to=["info@monsite.be"],
     )
     create_alias(monsite.actor, monsite.domain, "frederic", forward_to=["frederic@gmail.com"])
     page = text(owner_browser, ALIASES, q="equipe")

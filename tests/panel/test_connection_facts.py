@@ -99,9 +99,7 @@ def test_public_url_and_the_server_s_own_url(
     assert "https://panel.all2all.org/" in shown and PANEL not in shown
     HostingServer.objects.filter(name="moses").update(admin_url="https://moses.all2all.org/")
     shown = page(
-        provider_browser.post(
-            "/provider/domains/new/", new_domain(name="autre.be", server="moses")
-        )
+        provider_browser.post("/provider/domains/new/", new_domain(name="autre.be", server="moses"))
     )
     assert "https://moses.all2all.org/" in shown
     servers_page = page(provider_browser.get("/provider/servers/"))

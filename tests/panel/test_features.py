@@ -90,12 +90,12 @@ def test_the_api_shows_spam_filtering_where_it_exists(
     assert status == 200 and Domain.objects.get(name="monsite.be").features == ["mail"]
 
 
-def test_the_migration_drops_stored_promises(servers: list[HostingServer], monsite: Customer) -> None:
+def test_the_migration_drops_stored_promises(
+    servers: list[HostingServer], monsite: Customer
+) -> None:
     Domain.objects.filter(pk=monsite.domain.pk).update(
         features=["dns", "web", "spam", "ssl", "logrotate"]
     )
-    migration = importlib.import_module(
-        "courriel.panel.migrations.0001_drop_unoffered_features"
-    )
+    migration = importlib.import_module("courriel.panel.migrations.0001_drop_unoffered_features")
     migration.drop_unoffered(apps, None)
     assert Domain.objects.get(pk=monsite.domain.pk).features == ["mail", "spam"]
