@@ -13,6 +13,8 @@ catalogue holds the text with its placeholders, and a translation may move them.
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.utils.translation import gettext as django_gettext
 from django.utils.translation import ngettext as django_ngettext
 from django.utils.translation import pgettext as django_pgettext
@@ -87,3 +89,13 @@ def format_size(size: int | None, space: str = " ") -> str:
             places = 0 if amount == int(amount) or amount >= 100 else 1
             return f"{number_format(amount, places)}{space}{unit}"
     return str(size)  # pragma: no cover - unreachable
+
+
+def format_day(day: date) -> str:
+    """A date the way the reader's language writes it ("19 septembre 2010"); ISO
+    8601 when Django is not set up (the command line speaks English anyway)."""
+    if not _configured():
+        return day.isoformat()
+    from django.utils.formats import date_format
+
+    return date_format(day, "DATE_FORMAT")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
 from courriel.accounts import passwords
 from courriel.accounts.models import Address, Mailbox
@@ -158,17 +159,17 @@ def test_autoreply_dates_and_interval(monsite: Customer) -> None:
         enabled=True,
         message="I'm currently not available",
         interval=timedelta(minutes=10),
-        start=date(2010, 9, 9),
-        end=date(2010, 9, 19),
+        start=date(2099, 9, 9),
+        end=date(2099, 9, 19),
     )
     box.refresh_from_db()
     assert (box.autoreply_interval, box.autoreply_start, box.autoreply_end) == (
         600,
-        date(2010, 9, 9),
-        date(2010, 9, 19),
+        date(2099, 9, 9),
+        date(2099, 9, 19),
     )
     with pytest.raises(ValidationError, match="end date is before"):
-        svc.set_autoreply(monsite.actor, box, enabled=True, start=date(2010, 9, 20))
+        svc.set_autoreply(monsite.actor, box, enabled=True, start=date(2099, 9, 20))
     fresh = create(monsite)
     with pytest.raises(ValidationError, match="Write the automatic reply"):
         svc.set_autoreply(monsite.actor, fresh, enabled=True, message="")
@@ -205,3 +206,30 @@ def test_hash_is_dovecot_argon2id_with_parallelism_one(monsite: Customer) -> Non
     stored = monsite.owner.password_hash
     assert stored.startswith("{ARGON2ID}$argon2id$v=19$") and ",p=1$" in stored
     assert passwords.verify_password(stored, monsite.password)
+
+
+def test_an_automatic_reply_that_already_ended_is_refused(monsite: Customer) -> None:
+    """Issue 16, item 4: it was saved silently, and never sent."""
+    box = create(monsite)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    with pytest.raises(ValidationError, match="is already past") as refused:
+        svc.set_autoreply(monsite.actor, box, enabled=True, message="Away", end=yesterday)
+    assert refused.value.field == "autoreply_end"
+    box.refresh_from_db()
+    assert not box.autoreply_enabled
+    # Turned off, the same dates may stay; and a reply that ended long ago does not
+    # stop other changes to the mailbox.
+    svc.set_autoreply(monsite.actor, box, enabled=False, message="Away", end=yesterday)
+    Mailbox.objects.filter(pk=box.pk).update(autoreply_enabled=True)
+    box.refresh_from_db()
+    svc.set_forwarding(monsite.actor, box, ["monsite@gmail.com"], keep=True)
+
+
+def test_one_reply_per_sender_per_day_unless_chosen_otherwise(monsite: Customer) -> None:
+    """Issue 16, item 4: the minimum interval defaulted to "No minimum"."""
+    box = create(monsite)
+    assert box.autoreply_interval == svc.DEFAULT_AUTOREPLY_INTERVAL == 86400
+    assert monsite.owner.autoreply_interval == 86400
+    svc.set_autoreply(monsite.actor, box, enabled=True, message="Away", interval=None)
+    box.refresh_from_db()
+    assert box.autoreply_interval is None  # chosen: no minimum

@@ -128,14 +128,14 @@ def test_autoreply_only_between_its_dates(monsite: Customer) -> None:
         box,
         enabled=True,
         message="Away",
-        start=date(2010, 9, 9),
-        end=date(2010, 9, 19),
+        start=date(2099, 9, 9),
+        end=date(2099, 9, 19),
     )
 
     def on(day: date):
         return resolve("info@monsite.be", now=timezone.make_aware(datetime.combine(day, time(12))))
 
-    assert on(date(2010, 9, 8)).autoreplies == []
-    assert on(date(2010, 9, 9)).autoreplies == [box.pk]
-    assert on(date(2010, 9, 19)).autoreplies == [box.pk]
-    assert on(date(2010, 9, 20)).autoreplies == []
+    assert on(date(2099, 9, 8)).autoreplies == []
+    assert on(date(2099, 9, 9)).autoreplies == [box.pk]
+    assert on(date(2099, 9, 19)).autoreplies == [box.pk]
+    assert on(date(2099, 9, 20)).autoreplies == []

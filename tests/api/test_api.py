@@ -131,8 +131,8 @@ def test_owner_manages_mailboxes_like_chapters_6_to_9(owner_api: Api, monsite: C
             "autoreply_enabled": True,
             "autoreply_message": "I'm currently not available",
             "autoreply_interval": 600,
-            "autoreply_start": "2010-09-09",
-            "autoreply_end": "2010-09-19",
+            "autoreply_start": "2099-09-09",
+            "autoreply_end": "2099-09-19",
         },
     )
     assert status == 200, changed

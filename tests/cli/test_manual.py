@@ -89,9 +89,9 @@ def test_manual_chapters_through_the_cli(courriel: Courriel) -> None:
         "--interval",
         "10m",
         "--start",
-        "9/09/2010",
+        "9/09/2099",
         "--end",
-        "2010-09-19",
+        "2099-09-19",
     )
     user = courriel("user", "show", "monsite.be", "monsite0001", "--json").json
     assert user["forward_to"] == ["monsite@gmail.com"] and user["deliver_normally"]
@@ -99,10 +99,10 @@ def test_manual_chapters_through_the_cli(courriel: Courriel) -> None:
         "enabled": True,
         "message": "I'm currently not available",
         "interval_seconds": 600,
-        "start": "2010-09-09",
-        "end": "2010-09-19",
+        "start": "2099-09-09",
+        "end": "2099-09-19",
     }
-    resolved = courriel("resolve", "information@monsite.be", "--date", "2010-09-10", "--json").json
+    resolved = courriel("resolve", "information@monsite.be", "--date", "2099-09-10", "--json").json
     assert [c["login"] for c in resolved["copies"]] == ["monsite0001"]
     assert resolved["forwards"] == ["monsite@gmail.com"] and resolved["autoreplies"]
 

@@ -237,11 +237,11 @@ def walk(
     page.check("#id_autoreply_enabled")
     page.fill("#id_autoreply_message", "I'm currently not available")
     page.fill("input[name=autoreply_interval_1]", "10")
-    page.fill("input[name=autoreply_start_1]", "2010-09-09")
-    page.fill("input[name=autoreply_end_1]", "2010-09-19")
+    page.fill("input[name=autoreply_start_1]", "2099-09-09")
+    page.fill("input[name=autoreply_end_1]", "2099-09-19")
     submit(page, "main form.sections .actions")
     assert text["saved"] in shown(page)
-    assert page.input_value("input[name=autoreply_end_1]") == "2010-09-19"
+    assert page.input_value("input[name=autoreply_end_1]") == "2099-09-19"
     assert "information@monsite.be" in page.input_value("#id_addresses")
     screens.shot("edit mailbox")
     # Chapter 12: the owner downloads the mailbox, as the manual advises to back it up.

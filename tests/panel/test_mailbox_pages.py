@@ -236,9 +236,9 @@ def test_chapter_8_forwarding_and_chapter_9_automatic_reply(
         autoreply_interval_0="value",
         autoreply_interval_1="10",
         autoreply_start_0="value",
-        autoreply_start_1="2010-09-09",
+        autoreply_start_1="2099-09-09",
         autoreply_end_0="value",
-        autoreply_end_1="2010-09-19",
+        autoreply_end_1="2099-09-19",
     )
     assert owner_browser.post(INFO, data).status_code == 302
     info.refresh_from_db()
@@ -246,9 +246,9 @@ def test_chapter_8_forwarding_and_chapter_9_automatic_reply(
     assert info.deliver_normally
     assert info.autoreply_enabled and info.autoreply_message == "I'm currently not available"
     assert info.autoreply_interval == 600
-    assert (info.autoreply_start, info.autoreply_end) == (date(2010, 9, 9), date(2010, 9, 19))
+    assert (info.autoreply_start, info.autoreply_end) == (date(2099, 9, 9), date(2099, 9, 19))
     page = owner_browser.text(INFO)
-    assert 'value="2010-09-09"' in page and "monsite@gmail.com" in page
+    assert 'value="2099-09-09"' in page and "monsite@gmail.com" in page
     # The audit log says what changed, and only that.
     entry = AuditEntry.objects.filter(action="mailbox.modify").first()
     assert entry is not None and "real_name" not in entry.details
@@ -262,9 +262,9 @@ def test_edit_errors_change_nothing(owner_browser: Browser, info: Mailbox) -> No
             edit_form(
                 info,
                 autoreply_start_0="value",
-                autoreply_start_1="2010-09-19",
+                autoreply_start_1="2099-09-19",
                 autoreply_end_0="value",
-                autoreply_end_1="2010-09-09",
+                autoreply_end_1="2099-09-09",
             ),
             "end date is before its start date",
         ),

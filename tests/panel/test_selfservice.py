@@ -86,16 +86,16 @@ def test_vacation_message_between_two_dates(info_browser: Browser, info: Mailbox
             "autoreply_interval_0": "value",
             "autoreply_interval_1": "10",
             "autoreply_start_0": "value",
-            "autoreply_start_1": "2010-09-09",
+            "autoreply_start_1": "2099-09-09",
             "autoreply_end_0": "value",
-            "autoreply_end_1": "2010-09-19",
+            "autoreply_end_1": "2099-09-19",
         },
     )
     assert done.status_code == 302
     info.refresh_from_db()
     assert info.autoreply_enabled and info.autoreply_interval == 600
-    assert info.autoreply_end == date(2010, 9, 19)
-    assert "from Sept. 9, 2010" in info_browser.text("/me/")
+    assert info.autoreply_end == date(2099, 9, 19)
+    assert "from Sept. 9, 2099" in info_browser.text("/me/")
 
 
 def test_apple_profile_download(info_browser: Browser, info: Mailbox) -> None:

@@ -34,12 +34,23 @@ from courriel.accounts.services import limits
 from courriel.audit.log import record
 from courriel.config import get_config
 from courriel.errors import ConflictError, ValidationError
+from courriel.i18n import format_day
 from courriel.i18n import gettext as _
 from courriel.mailstore.layout import create_maildir, relative_maildir, retire
 from courriel.mailstore.quota import set_limit
 
 MAX_FORWARDS = 50
 MAX_AUTOREPLY_CHARS = 10_000
+# One automatic reply per sender per day unless the owner chooses otherwise ("No
+# minimum" was the default, the manual's nightmare; RFC 3834 asks for a sensible one).
+DEFAULT_AUTOREPLY_INTERVAL = 24 * 3600
+AUTOREPLY_FIELDS = {
+    "autoreply_enabled",
+    "autoreply_message",
+    "autoreply_interval",
+    "autoreply_start",
+    "autoreply_end",
+}
 
 
 class _Unset(Enum):
@@ -235,8 +246,15 @@ def _check_not_dropping_mail(deliver_normally: bool, forward_to: list[str]) -> N
 
 
 def _check_autoreply(
-    enabled: bool, message: str, interval: int | None, start: date | None, end: date | None
+    enabled: bool,
+    message: str,
+    interval: int | None,
+    start: date | None,
+    end: date | None,
+    today: date | None = None,
 ) -> None:
+    """`today`: when the reply's settings are being changed (an old reply whose end has
+    passed does not stop other changes to the mailbox)."""
     if enabled and not message.strip():
         raise ValidationError(
             _("Write the automatic reply message before turning it on."),
@@ -253,6 +271,15 @@ def _check_autoreply(
     if start and end and end < start:
         raise ValidationError(
             _("The automatic reply end date is before its start date."), field="autoreply_end"
+        )
+    if enabled and end and today and end < today:
+        raise ValidationError(
+            _(
+                "The end date %(date)s is already past: the automatic reply would never be "
+                "sent. Choose a later end date, or turn the reply off."
+            )
+            % {"date": format_day(end)},
+            field="autoreply_end",
         )
 
 
@@ -324,6 +351,7 @@ def create_owner_mailbox(
         password_hash=passwords.hash_password(password),
         password_changed_at=timezone.now(),
         quota=None,
+        autoreply_interval=DEFAULT_AUTOREPLY_INTERVAL,
         maildir=relative_maildir(domain.name, login),
     )
     Address.objects.create(domain=domain, local_part=login, kind=Address.PRIMARY, mailbox=mailbox)
@@ -381,6 +409,7 @@ def create_mailbox(
         quota=quota,
         deliver_normally=deliver_normally,
         forward_to=forwards,
+        autoreply_interval=DEFAULT_AUTOREPLY_INTERVAL,
         maildir=relative_maildir(domain.name, login),
     )
     family = _family_domains(domain)
@@ -501,12 +530,14 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
     for key in ("autoreply_start", "autoreply_end"):
         if key in changes:
             setattr(mailbox, key, changes[key])
+    touched = AUTOREPLY_FIELDS & set(changes)
     _check_autoreply(
         mailbox.autoreply_enabled,
         mailbox.autoreply_message,
         mailbox.autoreply_interval,
         mailbox.autoreply_start,
         mailbox.autoreply_end,
+        today=timezone.localdate() if touched else None,
     )
     mailbox.save()
 
