@@ -57,7 +57,11 @@ class Plan(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return self.label or self.name
+        """The label in the reader's language when it is one of the seeded plans' (the
+        catalogues translate "Recommended" as "Recommandé"), else as the provider wrote it."""
+        from django.utils.translation import gettext
+
+        return gettext(self.label) if self.label else self.name
 
 
 class Domain(models.Model):

@@ -29,6 +29,7 @@ from courriel.api.models import ApiToken
 from courriel.api.outputs import AuditOut, DeletedOut, MeOut, Page, TokenOut
 from courriel.audit.log import entries_for
 from courriel.audit.models import AuditEntry
+from courriel.audit.sentences import describe
 from courriel.backup.download import open_download
 from courriel.errors import NotFoundError
 from courriel.i18n import gettext as _
@@ -78,7 +79,16 @@ def download_own_mailbox(
 
 
 def _audit(entry: AuditEntry) -> AuditOut:
-    return AuditOut.model_validate(entry, from_attributes=True)
+    return AuditOut(
+        at=entry.at,
+        actor=entry.actor,
+        role=entry.role,
+        action=entry.action,
+        summary=describe(entry),
+        target=entry.target,
+        domain=entry.domain,
+        details=entry.details,
+    )
 
 
 @router.get("/audit", response=responses(Page[AuditOut]))

@@ -81,7 +81,8 @@ class AuditOut(BaseModel):
     at: datetime
     actor: str
     role: str
-    action: str
+    action: str  # the stable code, e.g. mailbox.password
+    summary: str  # the entry as a sentence in the request's language
     target: str
     domain: str
     details: dict[str, Any]

@@ -21,6 +21,7 @@ def audit(domain: str, limit: int, as_json: bool) -> None:
     """The audit log: who changed what, and when."""
     from courriel.accounts.addresses import normalize_domain
     from courriel.audit.models import AuditEntry
+    from courriel.audit.sentences import describe
 
     entries = AuditEntry.objects.all()
     if domain:
@@ -34,6 +35,7 @@ def audit(domain: str, limit: int, as_json: bool) -> None:
                     "actor": e.actor,
                     "role": e.role,
                     "action": e.action,
+                    "summary": describe(e),
                     "target": e.target,
                     "domain": e.domain,
                     "details": e.details,
@@ -43,8 +45,8 @@ def audit(domain: str, limit: int, as_json: bool) -> None:
         )
         return
     table(
-        ["When", "Who", "Action", "Target"],
-        [[f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target] for e in rows],
+        ["When", "What happened", "Action"],
+        [[f"{e.at:%Y-%m-%d %H:%M:%S}", describe(e), e.action] for e in rows],
     )
 
 

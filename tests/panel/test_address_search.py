@@ -132,18 +132,3 @@ def test_another_customer_stays_out_of_sight(
     # The provider sees the whole way.
     page = text(provider_browser, ALIASES, q="partenaire")
     assert "ventes@autresite.be: mailbox cachee" in page
-
-
-def test_empty_lists_say_so_without_a_search(browser_for_new_subserver: Browser) -> None:
-    users = text(browser_for_new_subserver, "/d/monsite.eu/users/")
-    assert "No mailboxes yet." in users and "No mailboxes match." not in users
-    searched = text(browser_for_new_subserver, "/d/monsite.eu/users/", q="zzz")
-    assert "No mailboxes match." in searched
-
-
-@pytest.fixture
-def browser_for_new_subserver(owner_browser: Browser, monsite: Customer) -> Browser:
-    from courriel.accounts.services.domains import create_domain
-
-    create_domain(monsite.actor, "monsite.eu", parent=monsite.domain)
-    return owner_browser

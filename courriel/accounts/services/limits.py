@@ -64,6 +64,24 @@ def usage(domain: Domain) -> Usage:
     )
 
 
+@dataclass(frozen=True)
+class Counts:
+    """What one virtual server holds by itself (a sub-server's pages show these, the
+    plan's limits being counted over the whole family)."""
+
+    mailboxes: int
+    aliases: int
+    domain_aliases: int
+
+
+def counts(domain: Domain) -> Counts:
+    return Counts(
+        mailboxes=Mailbox.objects.filter(domain=domain).exclude(pk=domain.top.owner_id).count(),
+        aliases=Alias.objects.filter(domain=domain).count(),
+        domain_aliases=DomainAlias.objects.filter(domain=domain).count(),
+    )
+
+
 def lock_family(domain: Domain) -> Domain:
     """Lock the top-level domain row so that concurrent creations are counted one by one."""
     return Domain.objects.select_for_update().get(pk=domain.top.pk)

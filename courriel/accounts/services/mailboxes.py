@@ -556,10 +556,13 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
     if "addresses" in changes:
         _replace_additional(mailbox, changes["addresses"] or [], family)
 
+    # A password change is its own entry ("monsite changed the password of
+    # monsite0001"), whoever made it and through whichever page.
+    if changes.get("password"):
+        record(actor, "mailbox.password", mailbox.login, domain=domain.name)
     shown = {k: v for k, v in changes.items() if k != "password"}
-    if "password" in changes:
-        shown["password_changed"] = True
-    record(actor, "mailbox.modify", mailbox.login, domain=domain.name, **_jsonable(shown))
+    if shown:
+        record(actor, "mailbox.modify", mailbox.login, domain=domain.name, **_jsonable(shown))
     return mailbox
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from courriel.accounts.models import Domain, Plan
 from courriel.accounts.permissions import Actor, require_provider
@@ -15,11 +16,12 @@ from courriel.i18n import gettext as _
 GB = 1024**3
 MB = 1024**2
 
-# The manual's chapter 4 table.
+# The manual's chapter 4 table. The labels are stored in English and shown in the
+# reader's language (`Plan.__str__`); a label the provider writes is shown as written.
 DEFAULT_PLANS = [
     {
         "name": "simple",
-        "label": "Simple",
+        "label": gettext_noop("Simple"),
         "web_quota": 50 * MB,
         "mail_quota": 3 * GB,
         "max_mailboxes": 1,
@@ -29,7 +31,7 @@ DEFAULT_PLANS = [
     },
     {
         "name": "recommended",
-        "label": "Recommended",
+        "label": gettext_noop("Recommended"),
         "web_quota": 10 * GB,
         "mail_quota": 30 * GB,
         "max_mailboxes": 10,
@@ -39,7 +41,7 @@ DEFAULT_PLANS = [
     },
     {
         "name": "large",
-        "label": "Large",
+        "label": gettext_noop("Large"),
         "web_quota": 100 * GB,
         "mail_quota": 300 * GB,
         "max_mailboxes": 100,

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from courriel.accounts.models import HostingServer, Plan
 from courriel.accounts.services.plans import LIMIT_FIELDS
 from courriel.audit.models import AuditEntry
+from courriel.audit.sentences import action_choices
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.fields import count_field, size_field
 
@@ -80,7 +81,11 @@ class TokenForm(PanelForm):
 class AuditFilterForm(forms.Form):
     domain = forms.CharField(label=_("Domain"), max_length=253, required=False)
     actor = forms.CharField(label=_("Who"), max_length=150, required=False)
-    action = forms.CharField(label=_("Action"), max_length=60, required=False)
+    action = forms.ChoiceField(label=_("What"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", _("Any change")), *action_choices()]  # type: ignore[attr-defined]
 
     def apply(self, entries: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
         if not self.is_valid():
@@ -89,7 +94,7 @@ class AuditFilterForm(forms.Form):
         if data["actor"]:
             entries = entries.filter(actor__icontains=data["actor"].strip())
         if data["action"]:
-            entries = entries.filter(action__icontains=data["action"].strip())
+            entries = entries.filter(action=data["action"])
         if data["domain"]:
             entries = entries.filter(domain__icontains=data["domain"].strip().lower())
         return entries

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django import forms, template
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from courriel.accounts.resolution import Step
+from courriel.audit.models import AuditEntry
+from courriel.audit.sentences import describe
 from courriel.i18n import format_duration, format_size
 from courriel.panel.forms.fields import OptionalWidget
 
@@ -33,6 +37,29 @@ def as_datetime(value: float | str | None) -> datetime | None:
     if isinstance(value, str):
         return datetime.fromisoformat(value)
     return datetime.fromtimestamp(value, tz=UTC)
+
+
+@register.filter
+def day(value: date | datetime | None) -> str:
+    """A date, always written the same way in a language: "21 janvier 2009". A moment
+    (an aware datetime) is first turned into the panel's time zone."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+        value = value.date()
+    return date_format(value, "DATE_FORMAT")
+
+
+@register.filter
+def moment(value: datetime | None) -> str:
+    """A date and time, the same date as `day` followed by the time: "21 janvier 2009
+    14:03" (never a second, shorter way on the same page)."""
+    if value is None:
+        return ""
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return date_format(value, "DATETIME_FORMAT")
 
 
 @register.filter
@@ -101,3 +128,9 @@ def trace_step(step: Step) -> str:
 def trace_depth(depth: int) -> int:
     """How far a step is indented (the style sheet has five levels)."""
     return min(int(depth), 5)
+
+
+@register.filter
+def audit_sentence(entry: AuditEntry) -> str:
+    """ "monsite changed the password of monsite0001", in the page's language."""
+    return describe(entry)

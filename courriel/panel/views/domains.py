@@ -15,7 +15,7 @@ from courriel.accounts.models import Domain
 from courriel.accounts.permissions import Actor, get_domain, visible_domains
 from courriel.accounts.services import domains as domain_service
 from courriel.accounts.services.dns import dns_records
-from courriel.accounts.services.limits import usage
+from courriel.accounts.services.limits import counts, usage
 from courriel.audit.log import entries_for
 from courriel.errors import CourrielError, NotFoundError
 from courriel.panel.forms.domains import (
@@ -47,13 +47,17 @@ SWITCHABLE = {
 
 @domain_view
 def info(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """Virtual Server Information: the first page an owner sees."""
+    """Virtual Server Information: the first page an owner sees. With sub-servers,
+    what this server holds is told apart from the plan's counts over the family."""
+    plan_usage = usage(domain)
     return render(
         request,
         "panel/domains/info.html",
         {
             "domain": domain,
-            "usage": usage(domain),
+            "usage": plan_usage,
+            "own": counts(domain),
+            "family": domain.is_subserver or plan_usage.servers > 1,
             "disk_used": recent_disk_usage(domain),
             "plan": domain.effective_plan,
         },
