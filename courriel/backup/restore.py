@@ -124,6 +124,19 @@ def restore_mail(
                 )
                 % {"message": repr(message), "where": where, "snapshot": found.name, "day": day}
             )
+        if (
+            folder is not None
+            and not message
+            and not any(_has_folder(listed, m, folder) for m, _ in plan)
+        ):
+            where = _("%(login)s's mailbox") % {"login": login} if login else domain.display_name
+            raise NotFoundError(
+                _(
+                    "There is no folder %(folder)s in %(where)s in snapshot %(snapshot)s "
+                    "(%(day)s): check its name (Sent, Archive/2024...), or try another snapshot."
+                )
+                % {"folder": repr(folder), "where": where, "snapshot": found.name, "day": day}
+            )
         plan = [(m, _not_present(m, c, report)) for m, c in plan]
         _check_quota(domain, plan)
         _write(actor, domain, plan, report)
@@ -150,6 +163,20 @@ def _folder_of(sub: str) -> str | None:
     return None
 
 
+def _wanted(folder: str) -> str:
+    return "" if folder.upper() == "INBOX" else folder.strip("/")
+
+
+def _has_folder(listed: manifest.Manifest, mailbox: Mailbox, folder: str) -> bool:
+    """Whether the snapshot holds this folder of the mailbox (even empty)."""
+    root = os.fsencode(mailbox.maildir)
+    wanted = _wanted(folder)
+    return any(
+        rel != root and _folder_of(os.fsdecode(rel[len(root) + 1 :])) == wanted
+        for rel in listed.directories_under(root)
+    )
+
+
 def _candidates(
     listed: manifest.Manifest,
     snapshot: store.Snapshot,
@@ -158,7 +185,7 @@ def _candidates(
     message: str | None,
 ) -> Iterator[Candidate]:
     root = os.fsencode(mailbox.maildir)
-    wanted = None if folder is None else ("" if folder.upper() == "INBOX" else folder.strip("/"))
+    wanted = None if folder is None else _wanted(folder)
     for rel in listed.directories_under(root):
         if rel == root:
             continue

@@ -11,6 +11,8 @@ import tarfile
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from courriel.accounts.models import Mailbox
 from courriel.backup.policy import BackupPolicy
 from courriel.mailstore.maildir import deliver
@@ -120,3 +122,27 @@ def test_the_owner_downloads_a_mailbox_as_a_maildir_archive(
     # Another customer's mailbox, and the owner's own under another domain, are not found.
     assert owner_browser.get("/d/monsite.be/user/autresite/download").status_code == 404
     assert owner_browser.get("/d/autresite.be/user/autresite/download").status_code == 404
+
+
+NO_FOLDER = {
+    "en": "There is no folder 'Nowhere' in autresite's mailbox in snapshot daily.0",
+    "fr": "Il n'y a pas de dossier 'Nowhere' dans la boîte mail de autresite dans la sauvegarde daily.0",
+    "nl": "Er is geen map 'Nowhere' in de mailbox van autresite in back-up daily.0",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "nl"])
+def test_restoring_a_folder_that_is_not_in_the_snapshot_says_so(
+    backed_up: BackupPolicy, provider_browser: Browser, language: str
+) -> None:
+    """Issue 16, item 8: it reported "0 messages restored into 'Restored ...'"."""
+    form = {"domain": "autresite.be", "login": "autresite", "snapshot": "", "folder": "Nowhere"}
+    page = html.unescape(
+        provider_browser.post(
+            "/provider/backups/", form, HTTP_ACCEPT_LANGUAGE=language
+        ).content.decode()
+    )
+    assert NO_FOLDER[language] in page
+    assert not restored_folder("autresite", "autresite.be").exists()
+    inbox = provider_browser.post("/provider/backups/", {**form, "folder": "INBOX"})
+    assert "3 messages restored" in html.unescape(inbox.content.decode())

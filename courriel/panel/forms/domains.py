@@ -126,6 +126,8 @@ class CustomerDomainForm(DomainFactsForm):
         label=_("Hosting server"),
         queryset=HostingServer.objects.filter(accepts_domains=True),
         to_field_name="name",
+        required=False,
+        empty_label=_("Automatic: this machine, or the server with the fewest domains"),
     )
     owner_login = forms.CharField(
         label=_("Administration login"),
@@ -147,6 +149,12 @@ class CustomerDomainForm(DomainFactsForm):
         ),
     )
     field_order = ["name", "plan", "server", "owner_login", "password", "real_name"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        accepting = list(self.fields["server"].queryset[:2])  # type: ignore[attr-defined]
+        if len(accepting) == 1:  # nothing to choose: the one server is chosen already
+            self.fields["server"].initial = accepting[0]
 
     def service_values(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
