@@ -126,7 +126,10 @@ def test_the_owner_downloads_a_mailbox_as_a_maildir_archive(
 
 NO_FOLDER = {
     "en": "There is no folder 'Nowhere' in autresite's mailbox in snapshot daily.0",
-    "fr": "Il n'y a pas de dossier 'Nowhere' dans la boîte mail de autresite dans la sauvegarde daily.0",
+    "fr": (
+        "Il n'y a pas de dossier 'Nowhere' dans la boîte mail de autresite dans la "
+        "sauvegarde daily.0"
+    ),
     "nl": "Er is geen map 'Nowhere' in de mailbox van autresite in back-up daily.0",
 }
 
