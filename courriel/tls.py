@@ -123,18 +123,19 @@ def issued_certificates(config: Config) -> list[tuple[str, Path, Path]]:
     return by_name(config)
 
 
-_certificates: Certificates | None = None
+_certificates: dict[tuple[Path, Path], Certificates] = {}
 
 
 def server_context(config: Config) -> ssl.SSLContext:
-    """The process's one server context (see `Certificates`)."""
-    global _certificates
-    if _certificates is None:
-        _certificates = Certificates(config)
-    return _certificates.context
+    """The server context of this certificate and key, one per process for all the
+    listeners (see `Certificates`)."""
+    key = (config.tls_cert, config.tls_key)
+    if key not in _certificates:
+        _certificates[key] = Certificates(config)
+    return _certificates[key].context
 
 
 def reload_certificates(config: Config) -> None:
     """Read the certificate files again (SIGHUP, or after a renewal)."""
-    if _certificates is not None:
-        _certificates.reload(config)
+    for certificates in _certificates.values():
+        certificates.reload(config)

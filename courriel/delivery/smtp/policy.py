@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 import logging
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from courriel.delivery.recipients import Classified, classify, classify_cached
 from courriel.delivery.replies import TemporaryFailure
 from courriel.delivery.router import Incoming, accept
 from courriel.delivery.smtp import hooks
+from courriel.delivery.smtp.protocol import HookNames
 from courriel.delivery.space import enough_space
 from courriel.errors import ValidationError
 from courriel.inbound import gate
@@ -50,7 +52,7 @@ def _size_option(options: list[str]) -> int:
     return 0
 
 
-class SmtpPolicy:
+class SmtpPolicy(HookNames):
     def __init__(self, config: Config, kind: Kind) -> None:
         self.config = config
         self.kind = kind
@@ -486,3 +488,7 @@ def _bounce_refused(incoming: Incoming, refused: list[tuple[str, Any]]) -> None:
     from courriel.outbound.dsn import bounce_now
 
     bounce_now(incoming.sender, incoming.content, [(r, o.reply()) for r, o in refused])
+
+
+# aiosmtpd reads the EHLO hook's signature at every connection: give it once.
+SmtpPolicy.handle_EHLO.__signature__ = inspect.signature(SmtpPolicy.handle_EHLO)  # type: ignore[attr-defined]

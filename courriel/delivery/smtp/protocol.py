@@ -10,6 +10,7 @@ aiosmtpd owns the wire format; decisions are in `policy.SmtpPolicy`. Added here:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -90,7 +91,26 @@ class ConnectionLimiter:
                 del self._open[ip]
 
 
-class CourrielSMTP(SMTP):
+_HOOK_PREFIXES = ("smtp_", "auth_", "handle_")
+
+
+@functools.cache
+def hook_names(cls: type) -> list[str]:
+    """The `smtp_*`, `auth_*` and `handle_*` attributes of a class, worked out once."""
+    return [name for name in dir(cls) if name.startswith(_HOOK_PREFIXES)]
+
+
+class HookNames:
+    """aiosmtpd builds its command and hook tables for every connection with
+    `inspect.getmembers()` and `dir()` over the protocol and the handler: every
+    attribute, properties included, a third of the CPU of a one-message connection.
+    Listing only the names it looks for makes that cheap."""
+
+    def __dir__(self) -> list[str]:
+        return hook_names(type(self))
+
+
+class CourrielSMTP(HookNames, SMTP):
     def __init__(self, handler: Any, *, limiter: ConnectionLimiter, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._limiter = limiter
