@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "courriel.delivery",
     "courriel.greylist",
     "courriel.inbound",
+    "courriel.stats",
     "courriel.panel",
     "courriel.api",
 ]

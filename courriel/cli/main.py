@@ -26,6 +26,7 @@ from courriel.cli import (
     queue,
     resolve,
     servers,
+    stats,
     system,
     tls,
     tokens,
@@ -59,6 +60,7 @@ for module in (
     greylist,
     filtering,
     backup,
+    stats,
     tokens,
     tls,
 ):

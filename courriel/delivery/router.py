@@ -30,6 +30,7 @@ from courriel.delivery.space import enough_space
 from courriel.delivery.srs import from_config as srs_from_config
 from courriel.mailstore.maildir import MaildirError, unique_name
 from courriel.outbound.spool import Entry, Recipient, get_spool, new_id
+from courriel.stats import counters
 
 JUNK = "Junk"
 
@@ -351,6 +352,7 @@ def _follow_up(
     from courriel.delivery.autoreply import send_autoreplies
 
     lastmail.note(m.pk for m in delivered)
+    counters.routed([m.domain.name for m in delivered], plan.forwards)
     try:
         send_autoreplies(incoming, plan.autoreplies, mailboxes)
     except Exception:

@@ -48,6 +48,7 @@ from courriel.greylist.rules import Rules, load_rules, shipped_rules
 from courriel.greylist.settings import Settings
 from courriel.greylist.store import NetworkRow, Store, StoredTriplet, TripletRow
 from courriel.networks import in_networks
+from courriel.stats import counters
 
 log = logging.getLogger("courriel.greylist")
 
@@ -467,6 +468,7 @@ class Engine:
 
     def _defer(self, wait: float, now: float, domain: str) -> Verdict:
         self._bump("deferred")
+        counters.count("greylisted", domain)
         seconds = max(1, math.ceil(wait))
         after = utc(int(now) + seconds)
         text = f"Greylisting in effect, please retry in {_human(seconds)} (after {after})"

@@ -16,6 +16,7 @@ from courriel.panel.views import (
     provider,
     queue,
     selfservice,
+    statistics,
     tokens,
 )
 
@@ -38,6 +39,7 @@ urlpatterns = [
     ),
     path("d/<str:domain>/audit/", domains.audit, name="domain-audit"),
     path("d/<str:domain>/dns/", domains.dns, name="domain-dns"),
+    path("d/<str:domain>/statistics/", statistics.domain_statistics, name="domain-statistics"),
     path("d/<str:domain>/backups/", backups.domain_backups, name="domain-backups"),
     path("d/<str:domain>/greylisting/", greylist.domain_lookup, name="domain-greylisting"),
     path(
@@ -104,6 +106,7 @@ urlpatterns = [
     ),
     path("provider/impersonate/stop/", provider.impersonate_stop, name="impersonate-stop"),
     path("provider/audit/", provider.audit, name="provider-audit"),
+    path("provider/statistics/", statistics.provider_statistics, name="provider-statistics"),
     path("provider/queue/", queue.queue_list, name="provider-queue"),
     path("provider/queue/retry/", queue.queue_retry, name="provider-queue-retry"),
     path("provider/queue/delete/", queue.queue_delete, name="provider-queue-delete"),

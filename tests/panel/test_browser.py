@@ -65,8 +65,7 @@ TEXT = {
         "my account": "Mon compte",
         "impersonating": "Vous voyez l'interface comme",
         "mailed": (
-            "Ces informations ont été envoyées par e-mail à l'adresse de contact "
-            "monsite@gmail.com."
+            "Ces informations ont été envoyées par e-mail à l'adresse de contact monsite@gmail.com."
         ),
         "account mail": "L'e-mail de compte a été envoyé à monsite0001@monsite.be.",
         "dns": "Enregistrements DNS",
@@ -183,6 +182,12 @@ def walk(
     assert text["queue"] in shown(page)
     screens.shot("outbound queue")
 
+    # Statistics: charts drawn on the server, each with its figures beside it.
+    page.click("nav.side a[href='/provider/statistics/']")
+    assert page.locator("svg.chart").count() >= 5
+    assert page.locator("svg.chart[role=img]").count() == page.locator("svg.chart").count()
+    screens.shot("statistics")
+
     # Chapter 13: greylisting. The provider asks why mail was delayed, then
     # whitelists a partner's sending network.
     page.click("nav.side a[href='/provider/greylisting/']")
@@ -249,6 +254,13 @@ def walk(
         page.click(f"a[href='{INFO}download?format=mbox']")
     assert download.value.suggested_filename.startswith("monsite0001-")
     assert download.value.suggested_filename.endswith(".mbox")
+
+    # The owner's statistics: the mail of monsite.be only, disk use per mailbox
+    # (measured once a day by `courriel serve`; now, for this walk).
+    courriel("stats", "sample")
+    page.goto(base + "/d/monsite.be/statistics/?domain=monsite.be")
+    assert page.locator("#disk svg.chart").count() == 1
+    screens.shot("owner statistics")
 
     # The DNS records the customer publishes, and a restore from last night's backup.
     page.click("nav.side a[href='/d/monsite.be/dns/']")

@@ -23,6 +23,7 @@ OWNER_PAGES = [
     "/d/grand.be/aliases/",
     "/d/grand.be/alias/alias1/",
     "/d/grand.be/audit/",
+    "/d/grand.be/statistics/",
     "/tokens/",
     "/me/",
 ]
@@ -32,6 +33,7 @@ PROVIDER_PAGES = [
     "/provider/plans/",
     "/provider/servers/",
     "/provider/audit/",
+    "/provider/statistics/",
     "/tokens/",
 ]
 BUDGET = 20

@@ -36,6 +36,7 @@ from courriel.inbound import gate
 from courriel.inbound.settings import FilterSettings
 from courriel.networks import in_networks, parse_networks
 from courriel.outbound.spool import new_id
+from courriel.stats.smtp import counted_data, counted_rcpt
 
 log = logging.getLogger("courriel.smtp")
 Kind = Literal["smtp", "submission", "lmtp"]
@@ -230,6 +231,7 @@ class SmtpPolicy(HookNames):
         return "250 2.1.0 OK"
 
     # -- RCPT ------------------------------------------------------------------------
+    @counted_rcpt
     async def handle_RCPT(
         self,
         server: Any,
@@ -313,6 +315,7 @@ class SmtpPolicy(HookNames):
         return None
 
     # -- DATA ------------------------------------------------------------------------
+    @counted_data
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> Any:
         try:
             return await self._data(session, envelope)

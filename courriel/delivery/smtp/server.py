@@ -15,6 +15,7 @@ from courriel.delivery.journal import get_journal
 from courriel.delivery.quota import warn_after_delivery
 from courriel.delivery.smtp.policy import Kind, SmtpPolicy
 from courriel.delivery.smtp.protocol import ConnectionLimiter, CourrielLMTP, CourrielSMTP
+from courriel.stats import counters
 from courriel.tls import server_context
 from courriel.units import parse_duration, parse_size
 
@@ -81,7 +82,7 @@ class SmtpService:
 class Housekeeping:
     """The mail plane's background work: the delivery journal (replayed after a crash
     before any port opens, then written into the Maildirs by its worker thread), and
-    the periodic "last new mail" times."""
+    the periodic "last new mail" times and statistics' counts."""
 
     name = "delivery-housekeeping"
     listening: list[str] = []
@@ -100,6 +101,10 @@ class Housekeeping:
                 await run_db(lastmail.flush)
             except Exception:
                 log.exception("could not record last-mail times (will retry)")
+            try:
+                await run_db(counters.flush)
+            except Exception:
+                log.exception("could not record the statistics' counts (will retry)")
 
     async def start(self) -> None:
         replayed = await asyncio.to_thread(self.journal.recover)
@@ -119,6 +124,8 @@ class Housekeeping:
         await asyncio.to_thread(self.journal.stop)
         with contextlib.suppress(Exception):
             await run_db(lastmail.flush)
+        with contextlib.suppress(Exception):
+            await run_db(counters.flush)
 
 
 def services(config: Config) -> list[Any]:

@@ -41,6 +41,7 @@ SWITCHABLE = {
     "domain-dns",
     "domain-backups",
     "domain-greylisting",
+    "domain-statistics",
     "subserver-new",
 }
 
