@@ -52,6 +52,7 @@ OWN = {
     ("get", "/tokens"),
     ("get", "/domains"),
     ("get", "/greylist/lookup"),  # limited to the caller's mail: see test_greylist_api
+    ("get", "/statistics"),  # the caller's domains: see tests/stats/test_counting.py
 }
 
 
