@@ -151,9 +151,11 @@ def charts(figures: Figures) -> list[Chart]:
 
 
 def _with_rows(chart: Chart, labels: list[str]) -> Chart:
-    """The table's first column with full dates, where the chart's ticks are short."""
+    """The table beside the chart: full dates where the chart's ticks are short, and
+    the newest first (what people look for)."""
     for row, label in zip(chart.rows, labels, strict=True):
         row[0] = label
+    chart.rows.reverse()
     return chart
 
 
