@@ -41,8 +41,11 @@ class SmtpService:
         values = getattr(config, section)
         self.listening = [f"{section}: smtp://{values.bind}:{values.port}/ ({kind})"]
         self.server: asyncio.AbstractServer | None = None
+        self.options = self._options()
+        self.protocol_class = CourrielLMTP if kind == "lmtp" else CourrielSMTP
 
-    def _protocol(self) -> CourrielSMTP:
+    def _options(self) -> dict[str, Any]:
+        """What every connection's protocol object gets, worked out once."""
         config = self.config
         options: dict[str, Any] = {
             "limiter": self.limiter,
@@ -64,8 +67,10 @@ class SmtpService:
             )
         else:
             options.update(auth_require_tls=True, auth_exclude_mechanism=["PLAIN", "LOGIN"])
-        cls = CourrielLMTP if self.kind == "lmtp" else CourrielSMTP
-        return cls(self.policy, **options)
+        return options
+
+    def _protocol(self) -> CourrielSMTP:
+        return self.protocol_class(self.policy, **self.options)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
