@@ -75,10 +75,11 @@ def edge_postfix(
     config = get_config()
     config_dir = config_dir.resolve()
     system = config_dir == Path("/etc/postfix")
-    queue = (
-        queue_dir or (Path("/var/spool/postfix") if system else config_dir / "spool")
-    ).resolve()
-    data = Path("/var/lib/postfix") if system else config_dir / "data"
+    # Beside a private configuration directory, never inside it (`postfix check` wants
+    # the configuration directory root's alone).
+    default_queue = Path("/var/spool/postfix") if system else Path(f"{config_dir}-spool")
+    queue = (queue_dir or default_queue).resolve()
+    data = Path("/var/lib/postfix") if system else Path(f"{config_dir}-data")
     options = PostfixOptions(
         config_dir=config_dir,
         queue_dir=queue,
