@@ -85,6 +85,30 @@ def test_submission_through_postfix_signs_in_against_dovecot(edge: Edge) -> None
             client.login("monsite0001", "wrong password")
 
 
+def test_submission_from_a_users_home_address_is_theirs_not_a_strangers(edge: Edge) -> None:
+    """A user at home (not a trusted network) submits through Postfix to a colleague:
+    Courriel's LMTP must not judge it as outside mail forging monsite.be (its SPF does
+    not list the user's home address). Postfix names the signed-in user in the
+    Received header it adds; Courriel takes that header only, the top one."""
+    with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+        client.ehlo("laptop.home.example")
+        code, text = client.docmd("XCLIENT", "ADDR=198.51.100.20 NAME=laptop.home.example")
+        assert code == 220, text
+        client.ehlo("laptop.home.example")
+        client.starttls(context=insecure())
+        client.ehlo("laptop.home.example")
+        client.login("monsite0001", STRONG)
+        client.sendmail(
+            "info@monsite.be",
+            ["small@monsite.be"],
+            b"From: Info <info@monsite.be>\r\n"
+            b"Received: from forged (Authenticated sender: monsite0002)\r\n"
+            b"Subject: from home\r\n\r\nhi\r\n",
+        )
+    delivered = edge.wait_message("monsite0002", b"Subject: from home")
+    assert b"Authenticated sender: monsite0001" in delivered
+
+
 def test_quota_is_courriels(edge: Edge) -> None:
     client = edge.imap_login("monsite0002")
     typ, data = client.getquotaroot("INBOX")

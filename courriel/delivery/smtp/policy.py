@@ -341,6 +341,12 @@ class SmtpPolicy(HookNames):
         if refusal is not None:
             return self._answer(envelope, refusal.reply())
         login = self._login(session)
+        if login is None and self.kind == "lmtp" and gate.forwarded_client(session):
+            # Submitted at the Postfix edge by a signed-in user: theirs, not a
+            # stranger's mail to check (Postfix checked the password and the sender).
+            login = gate.edge_login(content)
+            if login:
+                envelope.checked_client = None  # type: ignore[attr-defined]
         if login:
             # The header From too must be the user's own (the envelope rule's twin).
             foreign = await run_db(gate.foreign_header_from, login, content)
@@ -403,7 +409,11 @@ class SmtpPolicy(HookNames):
             protocol=_protocol(self.kind, bool(ssl), bool(session.authenticated)),
             defer_full_mailboxes=self.kind != "lmtp",
             queue_id=queue_id,
-            vouched=self._vouched_unchecked(session) if screening is None else screening.vouched,
+            vouched=(
+                bool(login) or self._vouched_unchecked(session)
+                if screening is None
+                else screening.vouched
+            ),
         )
         if screening is not None:
             gate.apply(screening, incoming, per_recipient_replies=self.kind == "lmtp")
