@@ -20,7 +20,6 @@ A database failure answers TEMP: Postfix then says 451 and the sender retries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from django.db import DatabaseError
 
 from courriel.config import Config
 from courriel.dbthread import run_db
+from courriel.runtime import close_server
 
 if TYPE_CHECKING:
     from courriel.delivery.recipients import Classified
@@ -171,10 +171,7 @@ class SocketmapServer:
         self.server = await asyncio.start_server(self._client, sock=self.sock)
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 5)
+        await close_server(self.server)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = bytearray()

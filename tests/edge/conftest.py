@@ -12,7 +12,6 @@ import pwd
 import shutil
 import smtplib
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import pytest
 
 from tests.fixtures.net import free_port
 from tests.fixtures.platform import STRONG
+from tests.fixtures.platform import insecure_context as insecure
 from tests.fixtures.postfix import PostfixInstance, available
 from tests.fixtures.processes import Courriel, Served, fresh_database, make_courriel, start_serve
 from tests.fixtures.waiting import wait_until
@@ -88,13 +88,6 @@ class Edge:
         self.served.stop()
         time.sleep(down_for)
         self.served = start_serve(self.courriel, same_ports)
-
-
-def insecure() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def listener_env(served: Served) -> dict[str, str]:

@@ -15,6 +15,7 @@ from courriel.delivery.journal import get_journal
 from courriel.delivery.quota import warn_after_delivery
 from courriel.delivery.smtp.policy import Kind, SmtpPolicy
 from courriel.delivery.smtp.protocol import ConnectionLimiter, CourrielLMTP, CourrielSMTP
+from courriel.runtime import close_server
 from courriel.tls import server_context
 from courriel.units import parse_duration, parse_size
 
@@ -77,10 +78,7 @@ class SmtpService:
         self.server = await loop.create_server(self._protocol, sock=self.sock)
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 5)
+        await close_server(self.server)
 
 
 class Housekeeping:
