@@ -160,6 +160,7 @@ async def screen(
     targets: list[Target],
     spf: SpfResult | None,
     queue_id: str,
+    complete: bool = True,
 ) -> Screening:
     return await screening_module.screen(
         content,
@@ -171,6 +172,7 @@ async def screen(
         targets=targets,
         spf=spf,
         queue_id=queue_id,
+        complete=complete,
     )
 
 

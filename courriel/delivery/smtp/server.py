@@ -11,6 +11,7 @@ from typing import Any
 
 from courriel.config import Config
 from courriel.delivery import lastmail
+from courriel.delivery.body import clean_spool, spool_directory
 from courriel.delivery.journal import get_journal
 from courriel.delivery.quota import warn_after_delivery
 from courriel.delivery.smtp.policy import Kind, SmtpPolicy
@@ -56,6 +57,7 @@ class SmtpService:
             "enable_SMTPUTF8": True,
             "timeout": parse_duration(config.smtp.idle_timeout).total_seconds(),
             "tls_context": self.tls,
+            "spool": spool_directory(config.data_dir),
         }
         if self.kind == "submission":
             options.update(require_starttls=True, auth_required=True, auth_require_tls=True)
@@ -105,6 +107,9 @@ class Housekeeping:
                 log.exception("could not record last-mail times (will retry)")
 
     async def start(self) -> None:
+        from courriel.config import get_config
+
+        await asyncio.to_thread(clean_spool, get_config().data_dir)
         replayed = await asyncio.to_thread(self.journal.recover)
         if replayed:
             log.warning("delivery journal: %d message(s) written after an interruption", replayed)
