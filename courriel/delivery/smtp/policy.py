@@ -39,7 +39,7 @@ from courriel.networks import in_networks, parse_networks
 from courriel.outbound.spool import new_id
 
 log = logging.getLogger("courriel.smtp")
-Kind = Literal["smtp", "submission", "lmtp"]
+Kind = Literal["smtp", "submission", "lmtp", "relay"]
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
 
 
@@ -217,6 +217,9 @@ class SmtpPolicy(HookNames):
                 return "530 5.7.0 Authentication required"
             if not await run_db(_owns_address, login, sender):
                 return f"553 5.7.1 <{address}>: sender address not owned by user {login}"
+        if self.kind == "relay" and not gate.may_xforward(self._client_ip(session), self.filters):
+            # Only the Postfix edge hands over what its signed-in users submitted.
+            return "550 5.7.0 Not an edge host of this platform ([lmtp] xforward_hosts)"
         if not enough_space(_size_option(options)):
             return "452 4.3.1 Insufficient system storage, try again later"
         envelope.mail_from = address
@@ -241,9 +244,10 @@ class SmtpPolicy(HookNames):
     ) -> str:
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return "452 4.5.3 Too many recipients"
-        login = self._login(session)
-        classified = classify_cached(address, may_relay=bool(login)) or await run_db(
-            classify, address, may_relay=bool(login)
+        # A signed-in user may send anywhere; so may the edge's submission service.
+        may_relay = bool(self._login(session)) or self.kind == "relay"
+        classified = classify_cached(address, may_relay=may_relay) or await run_db(
+            classify, address, may_relay=may_relay
         )
         if classified.kind == "refused":
             assert classified.refusal is not None
@@ -341,16 +345,23 @@ class SmtpPolicy(HookNames):
         # the configuration `courriel edge postfix` writes; the rest is kept as sent.
         # The content checks were made as DATA arrived.
         check = envelope.content_check  # type: ignore[attr-defined]
-        refusal = None if self.kind == "lmtp" else check.outcome(eight_bit_declared=eight_bit)
+        edge = self.kind in ("lmtp", "relay")
+        refusal = None if edge else check.outcome(eight_bit_declared=eight_bit)
         if refusal is not None:
             return self._answer(envelope, refusal.reply())
         login = self._login(session)
-        if login is None and self.kind == "lmtp" and gate.forwarded_client(session):
+        if login is None and (
+            self.kind == "relay" or (self.kind == "lmtp" and gate.forwarded_client(session))
+        ):
             # Submitted at the Postfix edge by a signed-in user: theirs, not a
             # stranger's mail to check (Postfix checked the password and the sender).
             login = gate.edge_login(head)
             if login:
                 envelope.checked_client = None  # type: ignore[attr-defined]
+            elif self.kind == "relay":
+                return self._answer(
+                    envelope, "550 5.7.0 Only mail that a user submitted at the edge is taken here"
+                )
         if login:
             # The header From too must be the user's own (the envelope rule's twin).
             foreign = await run_db(gate.foreign_header_from, login, head)
@@ -466,6 +477,8 @@ def _tls_description(ssl: dict[str, Any]) -> str | None:
 def _protocol(kind: Kind, tls: bool, authenticated: bool) -> str:
     if kind == "lmtp":
         return "LMTP"
+    if kind == "relay":
+        return "ESMTPA"
     return "ESMTP" + ("S" if tls else "") + ("A" if authenticated else "")
 
 
