@@ -37,15 +37,9 @@ def fields(header: bytes) -> list[tuple[str, str]]:
     return out
 
 
-def header_fields(data: bytes) -> dict[str, str]:
-    """First value of each field of a message (To/Cc/Bcc joined when repeated)."""
-    result: dict[str, str] = {}
-    for name, value in fields(data[: header_end(data)]):
-        if name not in result:
-            result[name] = value
-        elif name in {"to", "cc", "bcc"}:
-            result[name] += ", " + value
-    return result
+def field_values(data: bytes, name: str) -> list[str]:
+    """Every value of one field (lower-case name) in the header of `data`, in order."""
+    return [value for key, value in fields(data[: header_end(data)]) if key == name]
 
 
 def decoded(value: str) -> str:

@@ -90,7 +90,7 @@ def test_special_folders_hierarchy_and_subscriptions(access: Access) -> None:
     client = connect(access)
     typ, listing = client.list()
     lines = [line.decode() for line in listing]
-    assert any("\\Sent" in line and '"Sent"' in line for line in lines)
+    assert any("\\Sent" in line and line.endswith('"/" Sent') for line in lines)
     assert any("\\Trash" in line for line in lines) and any("\\Junk" in line for line in lines)
     assert any("\\Drafts" in line for line in lines)
     assert client.create("Archive/2024")[0] == "OK"
@@ -156,7 +156,7 @@ def test_append_store_search_copy_move_expunge(access: Access) -> None:
     assert typ == "OK" and data == [b"1"]
     assert quota.usage(access.maildir) == (usage_before[0] - size, usage_before[1] - 1)
     assert client.status("Junk", "(MESSAGES UIDNEXT UNSEEN)")[1] == [
-        b'"Junk" (MESSAGES 2 UIDNEXT 3 UNSEEN 2)'
+        b"Junk (MESSAGES 2 UIDNEXT 3 UNSEEN 2)"
     ]
     client.close()
     client.logout()
@@ -235,7 +235,7 @@ def test_two_sessions_on_one_mailbox_stay_consistent(access: Access) -> None:
     first.store("2", "+FLAGS", "\\Seen")
     second.noop()
     data = second.response("FETCH")[1]
-    assert any(b"(UID 2 FLAGS (\\Seen" in d for d in data if d), data
+    assert b"2 (FLAGS (\\Seen))" in data, data  # no UID unless CONDSTORE is on (as Dovecot)
     first.store("1", "+FLAGS", "\\Deleted")
     first.expunge()
     second.noop()
@@ -261,8 +261,10 @@ def test_message_removed_by_another_process(access: Access) -> None:
     for path in (access.maildir / "cur").iterdir():
         if b"Doomed" in path.read_bytes():
             path.unlink()
+    # As Dovecot: the client has not been told of the expunge yet (RFC 3501 5.2), so
+    # the message is answered with NIL for its content and OK [EXPUNGEISSUED].
     typ, data = client.fetch("1", "(BODY.PEEK[])")
-    assert typ == "NO" and b"EXPUNGEISSUED" in data[0]
+    assert typ == "OK" and data == [b"1 (BODY[] NIL)"], data
     client.noop()
     assert client.response("EXPUNGE")[1] == [b"1"]
     assert client.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1].startswith(
@@ -276,7 +278,8 @@ def test_unselect_examine_and_check(access: Access) -> None:
     client = connect(access)
     typ, _data = client.select("INBOX", readonly=True)
     assert typ == "OK"
-    assert client.store("1", "+FLAGS", "\\Seen")[0] == "NO"
+    assert client.store("1", "+FLAGS", "\\Seen")[0] == "OK"  # ignored, as Dovecot does
+    assert client.fetch("1", "FLAGS")[1] == [b"1 (FLAGS (\\Recent))"]
     assert client.xatom("CHECK")[0] == "OK"
     assert client.unselect()[0] == "OK"
     client.state = "SELECTED"  # make imaplib send it anyway: nothing is selected any more

@@ -4,46 +4,55 @@ the message's bytes as stored (offsets from `mime`, never re-encoded)."""
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses
 
-from courriel.access.imap import mime, wire
+from courriel.access.imap import addresses, mime, wire
 from courriel.access.imap.parser import FetchAtt, Section
 from courriel.access.imap.wire import plist, string
 
 NIL = b"NIL"
 
 
-def _addresses(value: str | None) -> bytes:
-    if not value:
-        return NIL
+def _addresses(values: list[str]) -> bytes:
+    """An ENVELOPE address list: every occurrence of the field, merged (as Dovecot
+    does: a second From is not hidden behind the first)."""
     items = []
-    for name, address in getaddresses([value]):
-        if not name and not address:
-            continue
-        mailbox, at, host = address.rpartition("@")
-        if not at:
-            mailbox, host = address, ""
-        items.append(
-            plist([string(name or None), NIL, string(mailbox or None), string(host or None)])
-        )
+    for value in values:
+        for addr in addresses.parse(value):
+            items.append(
+                b"(%s %s %s %s)"
+                % (
+                    wire.human_string(addr.name),
+                    string(addr.route),
+                    string(addr.mailbox),
+                    string(addr.domain),
+                )
+            )
     return b"(" + b"".join(items) + b")" if items else NIL
 
 
 def envelope(part: mime.Part) -> bytes:
-    field = part.field
-    sender = field("from")
+    """RFC 3501 ENVELOPE: text fields from their last occurrence, address fields from
+    all of them; Sender and Reply-To default to From."""
+
+    def last(name: str) -> str | None:
+        found = part.all_fields(name)
+        return found[-1] if found else None
+
+    sender = _addresses(part.all_fields("from"))
+    field_sender = _addresses(part.all_fields("sender"))
+    reply_to = _addresses(part.all_fields("reply-to"))
     return plist(
         [
-            string(field("date")),
-            string(field("subject")),
-            _addresses(sender),
-            _addresses(field("sender") or sender),
-            _addresses(field("reply-to") or sender),
-            _addresses(field("to")),
-            _addresses(field("cc")),
-            _addresses(field("bcc")),
-            string(field("in-reply-to")),
-            string(field("message-id")),
+            wire.nstring_nolf(last("date")),
+            wire.human_string(last("subject")),
+            sender,
+            field_sender if field_sender != NIL else sender,
+            reply_to if reply_to != NIL else sender,
+            _addresses(part.all_fields("to")),
+            _addresses(part.all_fields("cc")),
+            _addresses(part.all_fields("bcc")),
+            wire.nstring_nolf(last("in-reply-to")),
+            wire.nstring_nolf(last("message-id")),
         ]
     )
 

@@ -85,6 +85,9 @@ class Part:
                 return value
         return None
 
+    def all_fields(self, name: str) -> list[str]:
+        return [value for key, value in self.fields if key == name]
+
     def param(self, name: str) -> str | None:
         for key, value in self.params:
             if key == name:

@@ -502,21 +502,45 @@ def _list_pattern(r: Reader) -> str:
 
 
 def _list_args(r: Reader, extended: bool) -> dict[str, Any]:
+    """LIST [(selection)] reference pattern|(patterns) [RETURN (options)] (RFC 5258),
+    or LSUB reference pattern."""
     r.sp()
     selection: list[str] = []
+    is_extended = False
     if extended and r.peek() == 0x28:
         selection = [s.upper() for s in r.paren_list(r.atom)]
+        is_extended = True
         r.sp()
     reference = r.mailbox() if r.peek() != 0x22 else r.text(r.quoted(), "reference")
     r.sp()
     if extended and r.peek() == 0x28:
         patterns = r.paren_list(lambda: _list_pattern(r))
+        if not patterns:
+            raise ParseError("Empty pattern list")
+        is_extended = True
     else:
         patterns = [_list_pattern(r)]
     returns: list[str] = []
+    status: list[str] = []
     if extended and r.take(b" RETURN "):
-        returns = [s.upper() for s in r.paren_list(r.atom)]
-    return {"reference": reference, "patterns": patterns, "select": selection, "return": returns}
+        is_extended = True
+        r.expect(b"(", "'('")
+        while not r.take(b")"):
+            if returns:
+                r.sp()
+            option = r.atom().upper()
+            if option == "STATUS":  # RFC 5819 LIST-STATUS
+                r.sp()
+                status = _status_items(r)
+            returns.append(option)
+    return {
+        "reference": reference,
+        "patterns": patterns,
+        "select": selection,
+        "return": returns,
+        "status": status,
+        "extended": is_extended,
+    }
 
 
 def _append_args(r: Reader) -> dict[str, Any]:
@@ -536,23 +560,30 @@ def _append_args(r: Reader) -> dict[str, Any]:
     return {"mailbox": mailbox, "flags": flags, "date": when, "message": r.literal()}
 
 
+STATUS_ITEMS = (
+    "MESSAGES",
+    "RECENT",
+    "UIDNEXT",
+    "UIDVALIDITY",
+    "UNSEEN",
+    "HIGHESTMODSEQ",
+    "SIZE",
+)
+
+
+def _status_items(r: Reader) -> list[str]:
+    items = [i.upper() for i in r.paren_list(r.atom)]
+    unknown = set(items) - set(STATUS_ITEMS)
+    if unknown or not items:
+        raise ParseError(f"Unknown STATUS item {' '.join(sorted(unknown)) or '()'}")
+    return items
+
+
 def _status_args(r: Reader) -> dict[str, Any]:
     r.sp()
     mailbox = r.mailbox()
     r.sp()
-    items = [i.upper() for i in r.paren_list(r.atom)]
-    unknown = set(items) - {
-        "MESSAGES",
-        "RECENT",
-        "UIDNEXT",
-        "UIDVALIDITY",
-        "UNSEEN",
-        "SIZE",
-        "HIGHESTMODSEQ",
-    }
-    if unknown or not items:
-        raise ParseError(f"Unknown STATUS item {' '.join(sorted(unknown)) or '()'}")
-    return {"mailbox": mailbox, "items": items}
+    return {"mailbox": mailbox, "items": _status_items(r)}
 
 
 def _id_args(r: Reader) -> dict[str, Any]:

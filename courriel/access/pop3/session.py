@@ -1,7 +1,8 @@
 """The POP3 state machine of one client (authorization, transaction, update), apart
 from the listener. The maildrop is the INBOX through the same shared index as IMAP, so
 UIDLs are built from the IMAP UID and UIDVALIDITY the way Dovecot builds them
-(`%08Xu%08Xv`): a client keeps its list when the provider moves to Dovecot.
+(`%08Xu%08Xv`, lower-case hex): a client keeps its list when the provider moves to
+Dovecot.
 
 Deletions happen only at QUIT (RSET forgets them); a second session on the same
 mailbox is refused with `-ERR [IN-USE]` while the first holds the maildrop.
@@ -39,7 +40,9 @@ def dot_stuff(data: bytes) -> bytes:
 
 
 def uidl(index: FolderIndex, message: Message) -> str:
-    return f"{message.uid:08X}{index.uidvalidity:08X}"
+    """Dovecot's default `pop3_uidl_format = %08Xu%08Xv`, whose %X writes lower-case
+    hex (var-expand.c: `%llx`)."""
+    return f"{message.uid:08x}{index.uidvalidity:08x}"
 
 
 class Pop3Session:

@@ -1,0 +1,300 @@
+"""IMAP commands about mailboxes as a whole: SELECT/EXAMINE, CREATE, DELETE, RENAME,
+SUBSCRIBE, LIST/LSUB, NAMESPACE, STATUS, APPEND, IDLE and QUOTA. A mixin of
+`session.ImapSession`, which holds the state these methods use."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from courriel.access import auth
+from courriel.access.imap import listing, wire
+from courriel.access.imap.errors import Bad, No
+from courriel.access.imap.parser import STATUS_ITEMS, Command
+from courriel.access.imap.view import Selected
+from courriel.mailstore import folders, watch
+from courriel.mailstore.events import events
+from courriel.mailstore.folders import FolderError
+from courriel.mailstore.index import FolderIndex
+
+if TYPE_CHECKING:
+    from courriel.access.auth import AccessSettings, Login
+    from courriel.access.listener import Stream
+    from courriel.mailstore.store import UserStore
+
+SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+IDLE_CHECK = 30.0  # seconds between directory checks while idling (inotify: a safety net)
+
+
+class MailboxCommands:
+    # What the session provides (see session.ImapSession).
+    stream: Stream
+    settings: AccessSettings
+    login: Login | None
+    selected: Selected | None
+    origin: int
+    condstore: bool
+    state: str
+
+    if TYPE_CHECKING:
+
+        @property
+        def user_store(self) -> UserStore: ...
+
+        def send(self, line: str | bytes) -> None: ...
+
+        def unselect(self) -> None: ...
+
+        async def sync(self, expunges: bool) -> None: ...
+
+    # --- SELECT / EXAMINE ------------------------------------------------------------------
+
+    async def cmd_select(self, command: Command, readonly: bool = False) -> str:
+        if self.selected is not None:
+            self.unselect()
+            self.send("* OK [CLOSED] Previous mailbox closed.")
+        name = folders.normalize(command.args["mailbox"])
+        if command.args.get("condstore"):
+            self.condstore = True
+        index = self.user_store.open(name)
+        recent = set(index.recent_uids()) if readonly else set(index.claim_recent())
+        view = list(index.uids)
+        selected = Selected(
+            name, index, readonly, view, recent, index.modseq, view[-1] if view else 0
+        )
+        selected.keywords = selected.current_keywords()
+        selected.recent_told = len(recent)
+        self.selected = selected
+        self.send_flags(selected)
+        self.send(f"* {len(view)} EXISTS")
+        self.send(f"* {len(recent)} RECENT")
+        by_uid = index.by_uid
+        for position, uid in enumerate(view, 1):
+            if "S" not in by_uid[uid].info:
+                self.send(f"* OK [UNSEEN {position}] First unseen.")
+                break
+        self.send(f"* OK [UIDVALIDITY {index.uidvalidity}] UIDs valid.")
+        self.send(f"* OK [UIDNEXT {index.uidnext}] Predicted next UID.")
+        self.send(f"* OK [HIGHESTMODSEQ {index.modseq}] Highest mod-sequence.")
+        self.state = "selected"
+        mode = "READ-ONLY" if readonly else "READ-WRITE"
+        return f"[{mode}] {'EXAMINE' if readonly else 'SELECT'} completed."
+
+    async def cmd_examine(self, command: Command) -> str:
+        return await self.cmd_select(command, readonly=True)
+
+    def send_flags(self, selected: Selected) -> None:
+        """`* FLAGS` and PERMANENTFLAGS with the folder's keywords (at SELECT, and
+        whenever a keyword appears, before any FETCH uses it: RFC 3501 7.2.6)."""
+        keywords = " ".join(selected.keywords)
+        flags = f"{SYSTEM_FLAGS} {keywords}".strip()
+        self.send(f"* FLAGS ({flags})")
+        if selected.readonly:
+            self.send("* OK [PERMANENTFLAGS ()] Read-only mailbox.")
+        else:
+            self.send(f"* OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted.")
+
+    # --- the hierarchy ---------------------------------------------------------------------
+
+    async def cmd_create(self, command: Command) -> str:
+        name = command.args["mailbox"].rstrip(folders.SEPARATOR)
+        self.user_store.create(name)
+        return "CREATE completed."
+
+    async def cmd_delete(self, command: Command) -> str:
+        name = folders.normalize(command.args["mailbox"])
+        if self.selected is not None and self.selected.name == name:
+            self.unselect()
+        self.user_store.delete(name)
+        return "DELETE completed."
+
+    async def cmd_rename(self, command: Command) -> str:
+        old = folders.normalize(command.args["old"])
+        if (
+            self.selected is not None
+            and (self.selected.name == old or self.selected.name.startswith(old + "/"))
+            and old != "INBOX"
+        ):
+            self.unselect()
+        self.user_store.rename(old, command.args["new"])
+        return "RENAME completed."
+
+    async def cmd_subscribe(self, command: Command, on: bool = True) -> str:
+        name = folders.normalize(command.args["mailbox"])
+        if on and name not in self.user_store.names():
+            raise No(f"Mailbox {name} does not exist.", "NONEXISTENT")
+        self.user_store.subscribe(name, on)
+        return f"{'SUBSCRIBE' if on else 'UNSUBSCRIBE'} completed."
+
+    async def cmd_unsubscribe(self, command: Command) -> str:
+        return await self.cmd_subscribe(command, on=False)
+
+    async def cmd_list(self, command: Command, lsub: bool = False) -> str:
+        args = command.args
+        verb = "LSUB" if lsub else "LIST"
+        if not lsub and not args["extended"] and args["patterns"] == [""]:
+            self.send('* LIST (\\Noselect) "/" ""')
+            return "LIST completed."
+        try:
+            request = listing.ListRequest(
+                lsub,
+                args["reference"],
+                args["patterns"],
+                args["select"],
+                args["return"],
+                args["status"],
+                args["extended"],
+            )
+        except listing.ListError as error:
+            raise Bad(str(error)) from None
+        unknown = set(request.returns) - {"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"}
+        if unknown:
+            raise Bad("Unknown return options.")
+        existing = self.user_store.names()
+        entries = listing.list_mailboxes(
+            request,
+            existing,
+            folders.subscribed(self.user_store.maildir, existing),
+            folders.special_use,
+        )
+        for entry in entries:
+            line = f'* {verb} ({" ".join(entry.attributes)}) "/" '.encode()
+            line += wire.astring(entry.name)
+            for info in entry.childinfo:
+                line += f' (CHILDINFO ("{info}"))'.encode()
+            self.send(line)
+            if request.status and entry.selectable:
+                self.send(self.status_line(entry.name, request.status))
+        return f"{verb} completed."
+
+    async def cmd_lsub(self, command: Command) -> str:
+        return await self.cmd_list(command, lsub=True)
+
+    async def cmd_namespace(self, command: Command) -> str:
+        self.send('* NAMESPACE (("" "/")) NIL NIL')
+        return "NAMESPACE completed."
+
+    # --- STATUS ----------------------------------------------------------------------------
+
+    async def cmd_status(self, command: Command) -> str:
+        name = folders.normalize(command.args["mailbox"])
+        self.send(self.status_line(name, command.args["items"]))
+        if self.selected is not None and self.selected.name == name:
+            return "[CLIENTBUG] STATUS on the selected mailbox completed."
+        return "STATUS completed."
+
+    def status_line(self, name: str, items: list[str]) -> bytes:
+        """`* STATUS name (...)`, items in Dovecot's order whatever the request's."""
+        index = self.user_store.open(name)
+        try:
+            values = []
+            for item in STATUS_ITEMS:
+                if item not in items:
+                    continue
+                values.append(f"{item} {self._status_value(index, item)}")
+        finally:
+            self.user_store.close(index)
+        return b"* STATUS " + wire.astring(name) + f" ({' '.join(values)})".encode()
+
+    def _status_value(self, index: FolderIndex, item: str) -> int:
+        if item == "MESSAGES":
+            return len(index)
+        if item == "RECENT":
+            return len(index.recent_uids())
+        if item == "UIDNEXT":
+            return index.uidnext
+        if item == "UIDVALIDITY":
+            return index.uidvalidity
+        if item == "UNSEEN":
+            return sum(1 for m in index.by_uid.values() if "S" not in m.info)
+        if item == "HIGHESTMODSEQ":
+            self.condstore = True
+            return index.modseq
+        return sum(index.size(m) for m in index.by_uid.values())  # SIZE (RFC 8438)
+
+    # --- APPEND ----------------------------------------------------------------------------
+
+    async def cmd_append(self, command: Command) -> str:
+        args = command.args
+        name = folders.normalize(args["mailbox"])
+        try:
+            index = self.user_store.open(name)
+        except FolderError:
+            raise No(f"Mailbox {name} does not exist: create it first.", "TRYCREATE") from None
+        try:
+            letters = index.letters(args["flags"], create=True)
+            uid = self.user_store.append(index, name, args["message"], letters, args["date"])
+            validity = index.uidvalidity
+        finally:
+            self.user_store.close(index)
+        events.notify(self.user_store.maildir)
+        return f"[APPENDUID {validity} {uid}] APPEND completed."
+
+    # --- IDLE ------------------------------------------------------------------------------
+
+    async def cmd_idle(self, command: Command) -> str:
+        event = events.subscribe(self.user_store.maildir)  # before "+": miss nothing
+        folder = self.selected.index.path if self.selected is not None else None
+        # Other processes' changes to the selected folder: inotify, else a quick poll.
+        watched = folder is not None and watch.watch(folder, event)
+        check = IDLE_CHECK if watched or folder is None else watch.POLL_SECONDS
+        self.send("+ idling")
+        await self.stream.drain()
+        reader = asyncio.ensure_future(self.stream.readline(self.settings.imap_autologout))
+        try:
+            while True:
+                waiter = asyncio.ensure_future(event.wait())
+                done, _ = await asyncio.wait(
+                    {reader, waiter}, timeout=check, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                if reader in done:
+                    line = reader.result()
+                    if not line:
+                        raise ConnectionError("client went away")
+                    if line.strip().upper() != b"DONE":
+                        raise Bad("Expected DONE to end IDLE.")
+                    return "IDLE terminated."
+                event.clear()
+                if self.selected is not None:
+                    self.selected.absorb(self.origin)
+                    await self.sync(expunges=True)
+                    await self.stream.drain()
+        finally:
+            events.unsubscribe(self.user_store.maildir, event)
+            if watched and folder is not None:
+                watch.unwatch(folder, event)
+            if not reader.done():
+                reader.cancel()
+
+    # --- QUOTA (RFC 9208) ------------------------------------------------------------------
+
+    async def cmd_getquotaroot(self, command: Command) -> str:
+        name = folders.normalize(command.args["mailbox"])
+        if name not in self.user_store.names():
+            raise No(f"Mailbox {name} does not exist.", "NONEXISTENT")
+        limit = await self._quota_limit()
+        self.send(b"* QUOTAROOT " + wire.astring(name) + (b' ""' if limit is not None else b""))
+        if limit is not None:
+            self._send_quota(limit)
+        return "GETQUOTAROOT completed."
+
+    async def cmd_getquota(self, command: Command) -> str:
+        limit = await self._quota_limit()
+        if command.args["root"] != "" or limit is None:
+            raise No("No such quota root.", "NONEXISTENT")
+        self._send_quota(limit)
+        return "GETQUOTA completed."
+
+    async def cmd_setquota(self, command: Command) -> str:
+        raise No("Quotas are set by the domain's administrator in the control panel.", "NOPERM")
+
+    async def _quota_limit(self) -> int | None:
+        assert self.login is not None
+        limit = await asyncio.to_thread(auth.current_quota, self.login.mailbox_id)
+        self.user_store.quota_limit = limit
+        return limit
+
+    def _send_quota(self, limit: int) -> None:
+        used, _count = self.user_store.usage()
+        self.send(f'* QUOTA "" (STORAGE {(used + 1023) // 1024} {limit // 1024})')
