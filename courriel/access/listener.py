@@ -10,7 +10,7 @@ import logging
 import socket
 import ssl
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 log = logging.getLogger("courriel.access")
 MAX_LINE = 65536 + 64
@@ -18,6 +18,7 @@ FLUSH_SIZE = 256 * 1024  # replies queued before they are handed to the socket
 # A long response (FETCH of a big folder) waits for the client only when this much is
 # still unsent: fewer, larger waits than asyncio's 64 KiB default.
 WRITE_HIGH_WATER = 4 * 1024 * 1024
+READ_CHUNK = 256 * 1024  # a big literal arrives in pieces of at most this size
 
 
 class LineTooLong(Exception):
@@ -69,6 +70,19 @@ class Stream:
         self.flush()
         async with asyncio.timeout(timeout):
             return await self.reader.readexactly(size)
+
+    async def chunks(self, size: int, timeout: float) -> AsyncIterator[bytes]:
+        """`size` bytes from the client, in pieces of at most 256 KiB as they arrive
+        (a big literal is never read whole into memory)."""
+        self.flush()
+        remaining = size
+        while remaining:
+            async with asyncio.timeout(timeout):
+                chunk = await self.reader.read(min(remaining, READ_CHUNK))
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"", remaining)
+            remaining -= len(chunk)
+            yield chunk
 
     def write(self, data: bytes) -> None:
         """Queue a reply; it is sent by `drain` (or once enough has piled up), so that

@@ -30,6 +30,7 @@ from courriel.mailstore import quota, uidlist, uidvalidity
 from courriel.mailstore.headers import field_values, header_end
 from courriel.mailstore.keywords import Keywords
 from courriel.mailstore.maildir import fsync_dir, unique_name
+from courriel.mailstore.message_file import MessageFile, open_crlf
 
 SYSTEM_FLAGS = {
     "D": "\\Draft",
@@ -43,6 +44,7 @@ _SYSTEM_ORDER = "RFTSD"  # Answered, Flagged, Deleted, Seen, Draft: IMAP order
 FLAG_CHANGE, EXPUNGE = 0, 1
 LOG_LIMIT = 200_000
 RACY_NS = 100_000_000  # directory times this close to "now" may hide a second change
+BIG = 1024 * 1024  # a message larger than this is never read whole (see `source`)
 _SIZE_RE = re.compile(r",([SW])=(\d+)")
 
 
@@ -171,9 +173,29 @@ class FolderIndex:
         if not message.crlf:
             if data.count(b"\n") != data.count(b"\r\n"):
                 data = re.sub(rb"(?<!\r)\n", b"\r\n", data)
-            message.crlf = message.size == len(data)
+            else:
+                message.crlf = True  # the file itself has CRLF: read as it is from now on
         message.size = len(data)
         return data
+
+    def source(self, message: Message) -> bytes | MessageFile | None:
+        """The message for FETCH/RETR: its bytes when it is small, else its file read
+        piece by piece (a `MessageFile`, to close); None if it is gone."""
+        if 0 <= message.size <= BIG:
+            return self.read(message)
+        for _attempt in range(2):
+            opened = open_crlf(self.file(message), self.path / "tmp", message.crlf)
+            if opened is not None:
+                if message.size < 0:
+                    message.size = len(opened)
+                if len(opened) <= BIG:  # small after all (no size in its name)
+                    with opened:
+                        return opened[:]
+                return opened
+            self.refresh()  # renamed by another client, or expunged
+            if message.uid not in self.by_uid:
+                return None
+        return None
 
     def _read_bytes(self, message: Message) -> bytes | None:
         fd = self._open(message)

@@ -4,16 +4,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 
 from courriel.mailstore import folders, index, quota
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import FolderGone, FolderIndex, Message
-from courriel.mailstore.maildir import deliver
-
-_BARE_LF = re.compile(rb"(?<!\r)\n")
+from courriel.mailstore.maildir import deliver_file
+from courriel.mailstore.spool import Spool
 
 
 class OverQuota(Exception):
@@ -79,24 +77,27 @@ class UserStore:
     # --- messages --------------------------------------------------------------------------
 
     def append(
-        self, folder: FolderIndex, name: str, data: bytes, letters: str, when: datetime | None
+        self, folder: FolderIndex, name: str, spool: Spool, letters: str, when: datetime | None
     ) -> int:
-        """Store a client's message (CRLF line ends, as every stored message) durably;
-        returns its UID."""
-        if b"\n" in data and data.count(b"\n") != data.count(b"\r\n"):
-            data = _BARE_LF.sub(b"\r\n", data)
-        self.check_room(len(data))
+        """Store a client's message, already written and fsynced in `tmp/` (see
+        `spool`), by renaming it into the folder; returns its UID."""
         name = folders.normalize(name)
         with folder.own_change():
-            stored = deliver(
+            stored = deliver_file(
                 self.maildir,
-                data,
+                spool.path,
+                spool.size,
                 folder="" if name == "INBOX" else name,
                 flags=letters,
                 mtime=when.timestamp() if when else None,
-                seen_by_client=True,
             )
             return folder.adopt(stored.path)
+
+    def remove(self, folder: FolderIndex, uids: list[int]) -> None:
+        """Take back messages just stored (a MULTIAPPEND that failed half-way)."""
+        messages = [folder.by_uid[uid] for uid in uids if uid in folder.by_uid]
+        if messages:
+            folder.expunge(messages, 0)
 
     def copy(
         self, source: FolderIndex, messages: list[Message], target: FolderIndex

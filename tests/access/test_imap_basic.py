@@ -127,7 +127,8 @@ def test_append_store_search_copy_move_expunge(access: Access) -> None:
     client.select("INBOX")
     assert client.search(None, "ALL")[1] == [b"1 2 3 4 5 6"]
     assert client.search(None, "SUBJECT", '"Message 3"')[1] == [b"4"]
-    assert client.search("UTF-8", "SUBJECT", "Réunion".encode())[1] == [b"6"]
+    client.literal = "Réunion".encode()  # 8-bit text goes as a literal, never as an atom
+    assert client.search("UTF-8", "SUBJECT")[1] == [b"6"]
     assert client.search(None, "BODY", '"number 2"')[1] == [b"3"]
     assert client.search(None, "TEXT", "agenda")[1] == [b"6"]
     assert client.search(None, "FROM", "frederic", "NOT", "SUBJECT", "Message")[1] == [b"6"]
@@ -138,7 +139,8 @@ def test_append_store_search_copy_move_expunge(access: Access) -> None:
     assert client.search(None, "SINCE", "1-Jan-2000", "2:3")[1] == [b"2 3"]
     assert client.search(None, "HEADER", "Message-ID", "abc@gmail")[1] == [b"6"]
     assert client.search(None, "UNSEEN", "NEW")[1] == [b"1 2 3 4 5 6"]
-    assert client.search("KOI8-R", "ALL")[0] == "NO"
+    assert client.search("KOI8-R", "ALL")[1] == [b"1 2 3 4 5 6"]  # any charset, as Dovecot
+    assert client.search("X-NO-SUCH-CHARSET", "ALL")[0] == "NO"
     typ, data = client.store("1:2", "+FLAGS", "(\\Flagged $Important)")
     assert typ == "OK" and b"\\Flagged" in data[0] and b"$Important" in data[0]
     assert client.search(None, "KEYWORD", "$Important")[1] == [b"1 2"]
@@ -172,7 +174,9 @@ def test_fetch_structure_envelope_and_sections(access: Access) -> None:
     assert '("Other" NIL "other" "example.org")' in text
     assert '"mixed" ("boundary" "XYZ")' in text
     assert '("attachment" ("filename" "agenda.pdf"))' in text
-    assert '"text" "plain" ("charset" "utf-8") NIL NIL "7bit" 24 1' in text
+    # 0 lines: the part's last line ends at the boundary, whose CRLF is the boundary's
+    # (Dovecot counts the same way)
+    assert '"text" "plain" ("charset" "utf-8") NIL NIL "7bit" 24 0' in text
     _typ, data = client.fetch(
         "1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
     )
@@ -362,7 +366,10 @@ def test_client_vanishing_mid_append_leaves_nothing(access: Access) -> None:
         assert stream.readline().startswith(b"+")
         stream.write(b"From: half\r\n\r\nonly part of it")
         stream.flush()
-    time.sleep(0.3)
+        stream.close()  # the socket really closes once its file object is closed too
+    deadline = time.monotonic() + 10  # the server notices the closed connection
+    while list((access.maildir / "tmp").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     client = connect(access)
     assert client.select("INBOX")[1] == [b"0"]
     client.logout()

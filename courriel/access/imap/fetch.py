@@ -4,10 +4,14 @@ the message's bytes as stored (offsets from `mime`, never re-encoded)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from courriel.access.imap import addresses, mime, wire
 from courriel.access.imap.parser import FetchAtt, Section
 from courriel.access.imap.wire import plist, string
+from courriel.mailstore.message_file import MessageFile
+
+Source = bytes | MessageFile  # a message in memory, or a big one read from its file
 
 NIL = b"NIL"
 
@@ -74,11 +78,12 @@ def _disposition(part: mime.Part) -> bytes:
 
 
 def _language(part: mime.Part) -> bytes:
+    """Content-Language as a list of tags, even of one (as Dovecot writes it)."""
     value = part.field("content-language")
     if not value:
         return NIL
-    tags = [t.strip() for t in value.split(",") if t.strip()]
-    return plist(string(t) for t in tags) if len(tags) > 1 else string(tags[0] if tags else None)
+    tags = [t.strip() for t in re.sub(r"\([^()]*\)", " ", value).split(",") if t.strip()]
+    return plist(string(t) for t in tags) if tags else NIL
 
 
 def body_structure(data: bytes, part: mime.Part, extended: bool) -> bytes:
@@ -137,51 +142,109 @@ def _header_lines(header: bytes, names: tuple[str, ...], exclude: bool) -> bytes
     return bytes(out) + b"\r\n"
 
 
-def section(data: bytes, root: mime.Part, spec: Section) -> bytes:
-    """The bytes a BODY[section] designates (empty when the part does not exist, like
-    Dovecot)."""
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Range:
+    """Part of a big message's file, sent in chunks rather than read whole."""
+
+    source: MessageFile
+    start: int
+    end: int
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+Piece = bytes | Range
+SMALL = 64 * 1024  # a span of a big message up to this size is simply read
+
+
+def section(data: Source, root: mime.Part, spec: Section) -> bytes | Span:
+    """What a BODY[section] designates: a span of the message, or the bytes built for
+    HEADER.FIELDS (empty when the part does not exist, like Dovecot)."""
     part = mime.find(root, spec.part) if spec.part else root
     if part is None:
         return b""
     if spec.text == "MIME":
-        return data[part.start : part.body_start]
+        return (part.start, part.body_start)
     if not spec.text:
         if not spec.part:
-            return data
-        return data[part.body_start : part.end]
+            return (0, len(data))
+        return (part.body_start, part.end)
     if spec.part:  # HEADER/TEXT of a part: only for an encapsulated message
         if part.message is None:
             return b""
         part = part.message
     if spec.text == "TEXT":
-        return data[part.body_start : part.end]
-    header = data[part.start : part.body_start]
+        return (part.body_start, part.end)
     if spec.text == "HEADER":
-        return header
+        return (part.start, part.body_start)
+    header = data[part.start : part.body_start]
     return _header_lines(header, spec.fields, spec.text == "HEADER.FIELDS.NOT")
 
 
-def body_item(data: bytes, root: mime.Part | None, att: FetchAtt) -> bytes:
-    """`BODY[...]<origin> literal` or RFC822 / RFC822.HEADER / RFC822.TEXT (`root` is
-    None when the whole message is asked for)."""
-    if att.name == "RFC822":
-        return b"RFC822 " + _literal(data)
-    if att.name != "BODY[]":
+def content(data: Source, span: bytes | Span) -> Piece:
+    """The bytes of a span: sliced from a message in memory, a `Range` of a big one."""
+    if isinstance(span, bytes):
+        return span
+    start, end = span
+    if isinstance(data, MessageFile) and end - start > SMALL:
+        return Range(data, start, end)
+    return data[start:end]
+
+
+def body_item(data: Source, root: mime.Part | None, att: FetchAtt) -> list[Piece]:
+    """`BODY[...]<origin> {n}` and its content, or RFC822 / RFC822.HEADER / RFC822.TEXT
+    (`root` is None when the whole message is asked for)."""
+    span: bytes | Span
+    if att.name == "RFC822" or (att.name == "BODY[]" and root is None):
+        span = (0, len(data))
+    elif att.name == "RFC822.HEADER":
         assert root is not None
-    if att.name == "RFC822.HEADER":
-        return b"RFC822.HEADER " + _literal(data[root.start : root.body_start])
-    if att.name == "RFC822.TEXT":
-        return b"RFC822.TEXT " + _literal(data[root.body_start : root.end])
-    assert att.section is not None
-    content = section(data, root, att.section) if root is not None else data
+        span = (root.start, root.body_start)
+    elif att.name == "RFC822.TEXT":
+        assert root is not None
+        span = (root.body_start, root.end)
+    else:
+        assert att.section is not None and root is not None
+        span = section(data, root, att.section)
     if att.partial is not None:
         origin, count = att.partial
-        content = content[origin : origin + count]
-    return att.label.encode("utf-8") + b" " + _literal(content)
+        if isinstance(span, bytes):
+            span = span[origin : origin + count]
+        else:
+            start = min(span[0] + origin, span[1])
+            span = (start, min(start + count, span[1]))
+    piece = content(data, span)
+    label = att.name if att.name.startswith("RFC822") else att.label
+    return [b"%s {%d}\r\n" % (label.encode("utf-8"), len(piece)), piece]
 
 
-def _literal(content: bytes) -> bytes:
-    return b"{%d}\r\n%s" % (len(content), content)
+# Short items, answered before any content (Dovecot's "buffered" handlers, in the order
+# asked); then ENVELOPE, BODY, BODYSTRUCTURE and the contents, in the order asked.
+BUFFERED = {"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"}
+_NIL_BODY = b'("text" "plain" NIL NIL NIL "7bit" 0 0)'
+_NIL_REPLIES = {
+    "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+    "BODY": _NIL_BODY,
+    "BODYSTRUCTURE": _NIL_BODY[:-1] + b" NIL NIL NIL NIL)",
+}
+
+
+def in_answer_order(items: list[FetchAtt]) -> list[FetchAtt]:
+    """The items of a FETCH without repeats, short ones first (see BUFFERED)."""
+    unique: list[FetchAtt] = []
+    for item in items:
+        if item not in unique:
+            unique.append(item)
+    return [i for i in unique if i.name in BUFFERED] + [i for i in unique if i.name not in BUFFERED]
+
+
+def nil_reply(att: FetchAtt) -> bytes:
+    """What an item of a message expunged meanwhile is answered with (Dovecot's)."""
+    return _NIL_REPLIES.get(att.name, NIL)
 
 
 def needs_structure(att: FetchAtt) -> bool:

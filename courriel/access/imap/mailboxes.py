@@ -11,11 +11,13 @@ from courriel.access import auth
 from courriel.access.imap import listing, wire
 from courriel.access.imap.errors import Bad, No
 from courriel.access.imap.parser import STATUS_ITEMS, Command
-from courriel.access.imap.view import Selected
+from courriel.access.imap.view import Selected, uid_set
 from courriel.mailstore import folders, watch
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import FolderIndex
+from courriel.mailstore.spool import as_spool
+from courriel.mailstore.store import OverQuota
 
 if TYPE_CHECKING:
     from courriel.access.auth import AccessSettings, Login
@@ -214,21 +216,49 @@ class MailboxCommands:
 
     # --- APPEND ----------------------------------------------------------------------------
 
+    def check_append(self, mailbox: str, size: int) -> None:
+        """Before a message is sent: its mailbox exists and it fits in the quota."""
+        name = folders.normalize(mailbox)
+        if not folders.exists(self.user_store.maildir, name):
+            raise No(f"Mailbox {name} does not exist: create it first.", "TRYCREATE")
+        try:
+            self.user_store.check_room(size)
+        except OverQuota as error:
+            raise No(str(error), "OVERQUOTA") from None
+
     async def cmd_append(self, command: Command) -> str:
+        """APPEND of one message or several (MULTIAPPEND, RFC 3502: all or none),
+        each already on disk in `tmp/` (see `reader`)."""
         args = command.args
         name = folders.normalize(args["mailbox"])
         try:
             index = self.user_store.open(name)
         except FolderError:
             raise No(f"Mailbox {name} does not exist: create it first.", "TRYCREATE") from None
+        maildir = self.user_store.maildir
         try:
-            letters = index.letters(args["flags"], create=True)
-            uid = self.user_store.append(index, name, args["message"], letters, args["date"])
+            spools = [as_spool(maildir, message["data"]) for message in args["messages"]]
+            try:
+                self.user_store.check_room(sum(spool.size for spool in spools))
+            except OverQuota as error:
+                raise No(str(error), "OVERQUOTA") from None
+            for spool in spools:
+                await asyncio.to_thread(spool.finish)  # fsync away from the event loop
+            uids: list[int] = []
+            try:
+                for message, spool in zip(args["messages"], spools, strict=True):
+                    letters = index.letters(message["flags"], create=True)
+                    uids.append(
+                        self.user_store.append(index, name, spool, letters, message["date"])
+                    )
+            except BaseException:
+                self.user_store.remove(index, uids)  # all or none
+                raise
             validity = index.uidvalidity
         finally:
             self.user_store.close(index)
-        events.notify(self.user_store.maildir)
-        return f"[APPENDUID {validity} {uid}] APPEND completed."
+        events.notify(maildir)
+        return f"[APPENDUID {validity} {uid_set(uids)}] APPEND completed."
 
     # --- IDLE ------------------------------------------------------------------------------
 

@@ -20,11 +20,12 @@ from courriel.access.imap import fetch, mime
 from courriel.access.imap.errors import Bad, No
 from courriel.access.imap.parser import STAR, FetchAtt, SequenceSet
 from courriel.access.imap.search import Search
-from courriel.access.imap.view import Selected
+from courriel.access.imap.view import Selected, uid_set
 from courriel.mailstore import folders
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import Message
+from courriel.mailstore.message_file import MessageFile
 
 if TYPE_CHECKING:
     from courriel.access.imap.parser import Command
@@ -139,6 +140,7 @@ class MessageCommands:
                 items.append(FetchAtt("MODSEQ"))
             view, lookup = selected.view, selected.lookup
             positions = [p for p in positions if (m := lookup(view[p])) is None or m.modseq > since]
+        items = fetch.in_answer_order(items)
         if {i.name for i in items} <= {"UID", "FLAGS", "MODSEQ"}:  # what synchronisers ask
             await self._fetch_flags(positions, [i.name for i in items])
             return "FETCH completed."
@@ -151,11 +153,15 @@ class MessageCommands:
             if message is None:  # gone, and not even a ghost (a very old session)
                 lost = True
                 continue
-            data = selected.index.read(message) if wants_data else None
+            data = selected.index.source(message) if wants_data else None
             if wants_data and data is None:
                 lost = True  # expunged by another session: NIL for its content
-            self.stream.write(self._render(position + 1, message, items, data, sets_seen))
-            await self.stream.pace()
+            try:
+                pieces = self._render(position + 1, message, items, data, sets_seen)
+                await self._write_pieces(pieces)
+            finally:
+                if isinstance(data, MessageFile):
+                    data.close()
         if lost:
             return "[EXPUNGEISSUED] Some messages were already expunged."
         return "FETCH completed."
@@ -202,14 +208,29 @@ class MessageCommands:
             self.stream.write(line * len(messages) % values)
             await self.stream.pace()
 
+    async def _write_pieces(self, pieces: list[fetch.Piece]) -> None:
+        """A FETCH response: in one write when it is all in memory; a big message's
+        content chunk by chunk, waiting for the client when the socket is full."""
+        if all(isinstance(piece, bytes) for piece in pieces):
+            self.stream.write(b"".join(pieces))  # type: ignore[arg-type]
+            await self.stream.pace()
+            return
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                self.stream.write(piece)
+                continue
+            for chunk in piece.source.chunks(piece.start, piece.end):
+                self.stream.write(chunk)
+                await self.stream.pace()
+
     def _render(
         self,
         position: int,
         message: Message,
         items: list[FetchAtt],
-        data: bytes | None,
+        data: fetch.Source | None,
         sets_seen: bool,
-    ) -> bytes:
+    ) -> list[fetch.Piece]:
         index = self.sel.index
         flags_changed = False
         ghost = message.uid not in index.by_uid
@@ -220,7 +241,7 @@ class MessageCommands:
         root = None
         if data is not None and any(fetch.needs_structure(i) for i in items):
             root = mime.parse(data)
-        parts: list[bytes] = []
+        parts: list[fetch.Piece] = []
         for item in items:
             name = item.name
             if name == "UID":
@@ -237,7 +258,7 @@ class MessageCommands:
             elif name == "MODSEQ":
                 parts.append(b"MODSEQ (%d)" % message.modseq)
             elif data is None:  # content of a message expunged meanwhile
-                parts.append(item.label.encode() + b" NIL")
+                parts.append(item.label.encode() + b" " + fetch.nil_reply(item))
             elif name == "ENVELOPE":
                 assert root is not None
                 parts.append(b"ENVELOPE " + fetch.envelope(root))
@@ -247,12 +268,17 @@ class MessageCommands:
                     name.encode() + b" " + fetch.body_structure(data, root, name == "BODYSTRUCTURE")
                 )
             else:
-                parts.append(fetch.body_item(data, root, item))
+                parts.extend(fetch.body_item(data, root, item))
+            parts.append(b" ")
         if flags_changed and not any(i.name == "FLAGS" for i in items):
-            parts.append(fetch.flags_item(self._flags(message)))
+            # after the other short items, before the contents (as Dovecot)
+            at = 2 * sum(1 for i in items if i.name in fetch.BUFFERED)
+            parts[at:at] = [fetch.flags_item(self._flags(message)), b" "]
         if flags_changed and self.condstore and not any(i.name == "MODSEQ" for i in items):
-            parts.append(b"MODSEQ (%d)" % message.modseq)
-        return b"* %d FETCH (%s)\r\n" % (position, b" ".join(parts))
+            parts += [b"MODSEQ (%d)" % message.modseq, b" "]
+        if parts and parts[-1] == b" ":
+            parts.pop()
+        return [b"* %d FETCH (" % position, *parts, b")\r\n"]
 
     def _modseq_item(self, message: Message) -> bytes:
         """`MODSEQ (n) ` in FETCH responses about changed flags, once CONDSTORE is on."""
@@ -323,7 +349,7 @@ class MessageCommands:
         self.stream.write(b"".join(out))
         events.notify(self.user_store.maildir)
         if modified:
-            return f"[MODIFIED {_uid_set(modified)}] Conditional STORE failed for some messages."
+            return f"[MODIFIED {uid_set(modified)}] Conditional STORE failed for some messages."
         return "STORE completed."
 
     def announce_keywords(self) -> None:
@@ -339,7 +365,7 @@ class MessageCommands:
 
     async def cmd_search(self, command: Command) -> str:
         charset = command.args["charset"]
-        if charset not in {"UTF-8", "US-ASCII"}:
+        if not command.args["known"]:
             raise No(f"Unsupported charset {charset}.", "BADCHARSET (UTF-8 US-ASCII)")
         selected = self.sel
         search = Search(selected)
@@ -389,8 +415,7 @@ class MessageCommands:
                 )
             return f"{verb} completed (nothing to do)."
         code = (
-            f"COPYUID {validity} {_uid_set([s for s, _ in pairs])} "
-            f"{_uid_set([d for _, d in pairs])}"
+            f"COPYUID {validity} {uid_set([s for s, _ in pairs])} {uid_set([d for _, d in pairs])}"
         )
         if move:
             self.send(f"* OK [{code}] Moved.")
@@ -438,8 +463,7 @@ class MessageCommands:
         if out:
             self.stream.write(b"".join(out))
             out = []
-        if selected.changed:
-            self.announce_keywords()
+        self.announce_keywords()
         for uid in sorted(selected.changed):
             position = bisect.bisect_left(view, uid)
             message = selected.lookup(uid)
@@ -480,17 +504,3 @@ class _InfoFlags(dict[str, bytes]):
     def __missing__(self, info: str) -> bytes:
         value = self[info] = fetch.flags_item(self.index.flag_names(info, self.recent))  # type: ignore[attr-defined]
         return value
-
-
-def _uid_set(uids: list[int]) -> str:
-    """Compact `1:3,7` form, keeping the order of the pairs as RFC 4315 requires."""
-    parts: list[str] = []
-    start = previous = uids[0]
-    for uid in uids[1:]:
-        if uid == previous + 1:
-            previous = uid
-            continue
-        parts.append(f"{start}:{previous}" if start != previous else str(start))
-        start = previous = uid
-    parts.append(f"{start}:{previous}" if start != previous else str(start))
-    return ",".join(parts)

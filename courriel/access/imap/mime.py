@@ -184,8 +184,6 @@ def find(root: Part, numbers: tuple[int, ...]) -> Part | None:
 
 
 def line_count(data: bytes, start: int, end: int) -> int:
-    """Lines of a body; a last line without its end (before a boundary) counts too."""
-    lines = data.count(b"\n", start, end)
-    if end > start and data[end - 1 : end] != b"\n":
-        lines += 1
-    return lines
+    """Lines of a body: its line ends (a last line cut short by the boundary, whose
+    CRLF belongs to the boundary, is not counted, as Dovecot counts)."""
+    return data.count(b"\n", start, end)

@@ -6,6 +6,7 @@ becomes a tagged BAD. Never anything else, whatever the bytes (fuzzed in the tes
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -15,8 +16,10 @@ STAR = 0  # "*" in a sequence set: the highest number in use
 MAX_NUMBER = 2**32 - 1
 MAX_MODSEQ = 2**63 - 1
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x20)) | {0x7F}
+# Atoms are 7-bit (RFC 3501 ATOM-CHAR): 8-bit text comes quoted or as a literal.
+ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x20)) | frozenset(range(0x7F, 0x100))
 LITERAL_RE = re.compile(rb"\{(\d{1,20})(\+?)\}$")
+_LITERAL = re.compile(rb"\{(\d{1,20})\+?\}\r\n")
 MAX_DEPTH = 50  # nested parentheses in SEARCH
 
 
@@ -52,8 +55,8 @@ class FetchAtt:
         spec = ".".join(str(p) for p in s.part)
         if s.text:
             spec = f"{spec}.{s.text}" if spec else s.text
-        if s.fields:
-            spec += " (" + " ".join(s.fields) + ")"
+        if s.fields:  # echoed in upper case, as Dovecot does
+            spec += " (" + " ".join(f.upper() for f in s.fields) + ")"
         origin = f"<{self.partial[0]}>" if self.partial else ""
         return f"BODY[{spec}]{origin}"
 
@@ -74,9 +77,12 @@ class Command:
 
 
 class Reader:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, spools: dict[int, Any] | None = None) -> None:
         self.data = data
         self.pos = 0
+        # Literals written to disk as they arrived (APPEND messages): their content is
+        # not in `data`; the key is where it would have started.
+        self.spools = spools or {}
 
     # --- low level -------------------------------------------------------------------------
 
@@ -139,11 +145,14 @@ class Reader:
             out.append(char)
 
     def literal(self) -> bytes:
-        match = re.compile(rb"\{(\d{1,20})\+?\}\r\n").match(self.data, self.pos)
+        match = _LITERAL.match(self.data, self.pos)
         if not match:
             raise ParseError("Invalid literal")
         size = int(match.group(1))
         start = match.end()
+        if start in self.spools:
+            self.pos = start
+            return self.spools[start]  # type: ignore[no-any-return]
         if start + size > len(self.data):
             raise ParseError("Literal shorter than announced")
         self.pos = start + size
@@ -400,6 +409,24 @@ _STRING_KEYS = {"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"}
 _DATE_KEYS = {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"}
 
 
+def _search_text(r: Reader, charset: str) -> str:
+    """A search string in the command's CHARSET (any Python knows, as Dovecot takes
+    any iconv knows); an unknown one is refused by the session with BADCHARSET."""
+    raw = r.astring()
+    try:
+        return raw.decode(charset if _known_charset(charset) else "latin-1")
+    except UnicodeDecodeError:
+        raise ParseError(f"The search string is not valid {charset}") from None
+
+
+def _known_charset(charset: str) -> bool:
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return False
+    return True
+
+
 def _search_key(r: Reader, charset: str, depth: int = 0) -> tuple[Any, ...]:
     if depth > MAX_DEPTH:
         raise ParseError("SEARCH keys nested too deeply")
@@ -416,13 +443,13 @@ def _search_key(r: Reader, charset: str, depth: int = 0) -> tuple[Any, ...]:
         return _FLAG_KEYS[word]
     r.sp()
     if word in _STRING_KEYS:
-        return ("text", word, r.text(r.astring(), "search string"))
+        return ("text", word, _search_text(r, charset))
     if word in ("KEYWORD", "UNKEYWORD"):
         return ("flag", r.flag(), word == "KEYWORD")
     if word == "HEADER":
         name = r.text(r.astring(), "header name")
         r.sp()
-        return ("header", name.lower(), r.text(r.astring(), "search string"))
+        return ("header", name.lower(), _search_text(r, charset))
     if word in _DATE_KEYS:
         return ("date", word, r.date())
     if word in ("LARGER", "SMALLER"):
@@ -458,7 +485,7 @@ def _search_args(r: Reader) -> dict[str, Any]:
     keys = [_search_key(r, charset)]
     while r.take(b" "):
         keys.append(_search_key(r, charset))
-    return {"charset": charset, "keys": ("and", keys)}
+    return {"charset": charset, "known": _known_charset(charset), "keys": ("and", keys)}
 
 
 # --- the other commands --------------------------------------------------------------------
@@ -544,20 +571,54 @@ def _list_args(r: Reader, extended: bool) -> dict[str, Any]:
 
 
 def _append_args(r: Reader) -> dict[str, Any]:
+    """APPEND mailbox, then one or more (MULTIAPPEND, RFC 3502) messages, each with
+    optional flags and date; the message is a literal (spooled to disk, see
+    `classify_literal`)."""
     r.sp()
     mailbox = r.mailbox()
-    r.sp()
-    flags: list[str] = []
-    when = None
-    if r.peek() == 0x28:
-        flags = r.paren_list(r.flag)
+    messages = []
+    while r.take(b" "):
+        flags: list[str] = []
+        when = None
+        if r.peek() == 0x28:
+            flags = r.paren_list(r.flag)
+            r.sp()
+        if r.peek() == 0x22:
+            when = r.date_time()
+            r.sp()
+        if r.peek() != 0x7B:
+            raise ParseError("APPEND needs the message as a literal")
+        messages.append({"flags": flags, "date": when, "data": r.literal()})
+    if not messages:
+        raise ParseError("APPEND needs a message")
+    return {"mailbox": mailbox, "messages": messages}
+
+
+_APPEND_COMMAND = re.compile(rb"[^ ]+ APPEND ", re.I)
+_URL_BEFORE = re.compile(rb"(?:^|[ (])URL $", re.I)
+
+
+def classify_literal(buffer: bytes, segment_start: int) -> str | None:
+    """At a literal announcement (`buffer` ends with `{n}\r\n`): the mailbox of the
+    APPEND when this literal is a message's content, else None (a mailbox name, a URL,
+    a search string: kept in memory). `segment_start` is where the text after the
+    previous literal begins."""
+    if not _APPEND_COMMAND.match(buffer):
+        return None
+    segment = buffer[segment_start : buffer.rfind(b"{")]
+    if segment_start == 0 and _APPEND_COMMAND.fullmatch(segment):
+        return None  # the mailbox name itself
+    if _URL_BEFORE.search(segment):
+        return None
+    r = Reader(buffer)
+    try:
+        r.pos = TAG_RE.match(buffer).end()  # type: ignore[union-attr]
         r.sp()
-    if r.peek() == 0x22:
-        when = r.date_time()
+        r.atom()
         r.sp()
-    if r.peek() != 0x7B:
-        raise ParseError("APPEND needs the message as a literal")
-    return {"mailbox": mailbox, "flags": flags, "date": when, "message": r.literal()}
+        return r.mailbox()
+    except (ParseError, AttributeError):
+        return None
 
 
 STATUS_ITEMS = (
@@ -718,13 +779,14 @@ UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"}
 TAG_RE = re.compile(rb"[\x21\x23-\x27\x2C-\x5B\x5D-\x7A\x7C\x7E]+")
 
 
-def parse(data: bytes) -> Command:
-    """One command: `tag SP name [SP args]`, literals included, final CRLF removed."""
+def parse(data: bytes, spools: dict[int, Any] | None = None) -> Command:
+    """One command: `tag SP name [SP args]`, literals included (or spooled to disk),
+    final CRLF removed."""
     match = TAG_RE.match(data)
     if not match:
         raise ParseError("Missing or invalid tag")
     tag = match.group().decode("ascii")
-    r = Reader(data)
+    r = Reader(data, spools)
     r.pos = match.end()
     try:
         r.sp()

@@ -17,7 +17,6 @@ import binascii
 import contextlib
 import itertools
 import logging
-import re
 
 import courriel
 from courriel.access import auth
@@ -25,7 +24,8 @@ from courriel.access.auth import AccessSettings, AuthDenied, Login
 from courriel.access.imap.errors import Bad, Bye, No, Silent
 from courriel.access.imap.mailboxes import MailboxCommands
 from courriel.access.imap.messages import MessageCommands
-from courriel.access.imap.parser import TAG_RE, Command, ParseError, literal_at_end, parse
+from courriel.access.imap.parser import Command, ParseError, parse
+from courriel.access.imap.reader import CommandReader, RawCommand, Refused
 from courriel.access.imap.view import Selected
 from courriel.access.listener import LineTooLong, Stream
 from courriel.mailstore import folders
@@ -38,10 +38,8 @@ from courriel.mailstore.uidlist import UidListLocked
 
 log = logging.getLogger("courriel.access.imap")
 
-MAX_COMMAND = 64 * 1024  # a command line, without the literals in it
-MAX_LITERAL = 64 * 1024  # a literal that is not a message (a mailbox name, a search string)
-MAX_LITERAL_UNAUTHENTICATED = 8 * 1024
 MAX_BAD_COMMANDS = 20
+MAX_AUTH_RESPONSE = 8 * 1024
 PRE_LOGIN_TIMEOUT = 120.0
 BASE_CAPABILITIES = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
 AUTH_CAPABILITIES = (
@@ -49,12 +47,12 @@ AUTH_CAPABILITIES = (
     " CONDSTORE"
 )
 _counter = itertools.count(1)
-_APPEND = re.compile(rb"\S+ APPEND ", re.I)
 
 
 class ImapSession(MailboxCommands, MessageCommands):
     def __init__(self, stream: Stream, settings: AccessSettings) -> None:
         self.stream = stream
+        self.reader = CommandReader(stream)
         self.settings = settings
         self.state = "not authenticated"
         self.login: Login | None = None
@@ -99,52 +97,26 @@ class ImapSession(MailboxCommands, MessageCommands):
     def timeout(self) -> float:
         return self.settings.imap_autologout if self.login else PRE_LOGIN_TIMEOUT
 
-    async def read_command(self) -> bytes | None:
-        """One whole command: its line and every literal in it (None: refused). The
-        line limit counts the command's text, not its literals: an APPEND literal may be
-        as large as the message size limit."""
-        buffer = bytearray()
-        text = 0  # bytes of command text (literals excluded)
-        while True:
-            line = await self.stream.readline(self.timeout)
-            if not line:
-                raise ConnectionError("client went away")
-            if not buffer and not line.strip():
-                return None
-            body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
-            text += len(body)
-            literal = literal_at_end(body)
-            if literal is None:
-                buffer += body
-                if text > MAX_COMMAND:
-                    return self._refuse(buffer, "Command too long.")
-                return bytes(buffer)
-            size, nonsync = literal
-            buffer += body + b"\r\n"
-            limit = self._literal_limit(buffer)
-            if size > limit or text > MAX_COMMAND:
-                if nonsync:
-                    raise Bye(f"[TOOBIG] Literal too big (at most {limit} bytes here).")
-                return self._refuse(buffer, f"[TOOBIG] Literal too big (at most {limit} bytes).")
-            if not nonsync:
-                self.send("+ Ready for literal data")
-                await self.stream.drain()
-            buffer += await self.stream.readexactly(size, self.timeout)
+    async def read_command(self) -> RawCommand | None:
+        """One whole command with its literals (None: an empty line, or a command
+        refused while it was read)."""
+        try:
+            return await self.reader.read(
+                self.timeout,
+                self.login.maildir if self.login else None,
+                self.append_limit,
+                self.check_append,
+            )
+        except Refused as refused:
+            self._log_refusal(refused.tag, refused.status, str(refused), refused.command)
+            self.send(f"{refused.tag} {refused.status} {refused}")
+            if refused.status == "BAD":
+                self._count_bad()
+            return None
 
-    def _literal_limit(self, buffer: bytes) -> int:
-        if self.login is None:
-            return MAX_LITERAL_UNAUTHENTICATED
-        if _APPEND.match(bytes(buffer[:200])):
-            return self.settings.message_size_limit
-        return MAX_LITERAL
-
-    def _refuse(self, buffer: bytes, message: str) -> None:
-        match = TAG_RE.match(buffer)
-        tag = match.group().decode() if match else "*"
-        self._log_refusal(tag, "BAD", message, bytes(buffer[len(tag) + 1 :].split(b" ", 1)[0]))
-        self.send(f"{tag} BAD {message}")
-        self._count_bad()
-        return None
+    @property
+    def append_limit(self) -> int:
+        return self.settings.append_limit or self.settings.message_size_limit
 
     def _count_bad(self) -> None:
         self.bad_count += 1
@@ -168,9 +140,16 @@ class ImapSession(MailboxCommands, MessageCommands):
     def send(self, line: str | bytes) -> None:
         self.stream.write((line.encode("utf-8") if isinstance(line, str) else line) + b"\r\n")
 
-    async def execute(self, data: bytes) -> None:
+    async def execute(self, raw: RawCommand) -> None:
         try:
-            command = parse(data)
+            await self._execute(raw)
+        finally:
+            raw.discard()  # spooled messages not stored (refused, failed)
+
+    async def _execute(self, raw: RawCommand) -> None:
+        data = raw.data
+        try:
+            command = parse(data, raw.spools)
         except ParseError as error:
             self._log_refusal(error.tag, "BAD", str(error), data[len(error.tag) + 1 :][:20])
             self.send(f"{error.tag} BAD {error}")
@@ -179,6 +158,8 @@ class ImapSession(MailboxCommands, MessageCommands):
         tag, name = command.tag, ("UID " if command.uid else "") + command.name
         try:
             self._check_state(command.name)
+            if raw.refusal is not None:
+                raise raw.refusal
             if self.selected is not None:
                 self.selected.absorb(self.origin)
             condstore = self.condstore
@@ -325,7 +306,7 @@ class ImapSession(MailboxCommands, MessageCommands):
         line = (await self.stream.readline(self.timeout)).strip()
         if line == b"*":
             raise Bad("Authentication cancelled.")
-        if len(line) > MAX_LITERAL_UNAUTHENTICATED:
+        if len(line) > MAX_AUTH_RESPONSE:
             raise Bad("Authentication response too long.")
         return line
 

@@ -60,3 +60,17 @@ class Selected:
 
     def current_keywords(self) -> tuple[str, ...]:
         return tuple(name for name in self.index.keywords.names if name)
+
+
+def uid_set(uids: list[int]) -> str:
+    """Compact `1:3,7` form, keeping the order of the pairs as RFC 4315 requires."""
+    parts: list[str] = []
+    start = previous = uids[0]
+    for uid in uids[1:]:
+        if uid == previous + 1:
+            previous = uid
+            continue
+        parts.append(f"{start}:{previous}" if start != previous else str(start))
+        start = previous = uid
+    parts.append(f"{start}:{previous}" if start != previous else str(start))
+    return ",".join(parts)

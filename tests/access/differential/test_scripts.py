@@ -41,5 +41,9 @@ def test_same_answers_as_dovecot(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for name, transcript in (("courriel", mine), ("dovecot", reference)):
         (ARTIFACTS / f"{path.name}.{name}.txt").write_text(runner.transcript_text(transcript))
-    report = runner.differences(mine, reference)
+    for name, raw in (("courriel", ours), ("dovecot", theirs)):  # bytes as received
+        (ARTIFACTS / f"{path.name}.{name}.raw").write_bytes(
+            b"".join(b"C: %s\r\n%s" % (c.encode(), b"".join(lines)) for c, lines in raw)
+        )
+    report = runner.differences(mine, reference, script.deviations)
     assert not report, f"{path.name}: answers differ from Dovecot's\n{report}"
