@@ -224,7 +224,7 @@ def body_item(data: Source, root: mime.Part | None, att: FetchAtt) -> list[Piece
 
 # Short items, answered before any content (Dovecot's "buffered" handlers, in the order
 # asked); then ENVELOPE, BODY, BODYSTRUCTURE and the contents, in the order asked.
-BUFFERED = {"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"}
+BUFFERED = {"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ", "SAVEDATE"}
 _NIL_BODY = b'("text" "plain" NIL NIL NIL "7bit" 0 0)'
 _NIL_REPLIES = {
     "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
@@ -252,11 +252,11 @@ def needs_structure(att: FetchAtt) -> bool:
     if att.name == "BODY[]":
         assert att.section is not None
         return bool(att.section.part or att.section.text)
-    return att.name not in {"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "RFC822", "MODSEQ"}
+    return att.name not in BUFFERED and att.name != "RFC822"
 
 
 def needs_data(att: FetchAtt) -> bool:
-    return att.name not in {"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"}
+    return att.name not in BUFFERED
 
 
 def flags_item(flags: list[str]) -> bytes:

@@ -97,9 +97,15 @@ def list_mailboxes(
 
     present = set(existing)
     nonexistent_parents = {a for n in existing for a in _ancestors(n)} - present
-    # name -> what its descendants bring (CHILDINFO with RECURSIVEMATCH)
-    child_subscribed = {a for n in subscribed for a in _ancestors(n)}
-    child_special = {a for n in existing if special_use(n) for a in _ancestors(n)}
+
+    def matches(name: str) -> bool:
+        return any(m.fullmatch(name) for m in matchers)
+
+    # RECURSIVEMATCH: parents of selected names the patterns leave out (CHILDINFO)
+    child_subscribed = {a for n in subscribed if not matches(n) for a in _ancestors(n)}
+    child_special = {
+        a for n in existing if special_use(n) and not matches(n) for a in _ancestors(n)
+    }
 
     if by_subscription:
         base = set(subscribed)
@@ -114,7 +120,7 @@ def list_mailboxes(
 
     entries = []
     for name in sorted(base, key=lambda n: (n != "INBOX", n)):
-        if not any(m.fullmatch(name) for m in matchers):
+        if not matches(name):
             continue
         is_subscribed = name in subscribed
         childinfo = []

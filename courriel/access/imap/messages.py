@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from courriel.access.imap import fetch, mime
 from courriel.access.imap.errors import Bad, No
-from courriel.access.imap.parser import STAR, FetchAtt, SequenceSet
-from courriel.access.imap.search import Search
+from courriel.access.imap.parser import SAVED, STAR, FetchAtt, SequenceSet
+from courriel.access.imap.search import save_date
 from courriel.access.imap.view import Selected, uid_set
 from courriel.mailstore import folders
 from courriel.mailstore.events import events
@@ -51,6 +51,8 @@ class MessageCommands:
         def unselect(self) -> None: ...
 
         def send_flags(self, selected: Selected) -> None: ...
+
+        def search_updates(self) -> None: ...
 
     @property
     def sel(self) -> Selected:
@@ -102,6 +104,9 @@ class MessageCommands:
         designates: a `range` for the usual single range, so that `1:*` on a big folder
         builds no list (nor objects for the garbage collector to walk)."""
         view = self.sel.view
+        if ranges == [(SAVED, SAVED)]:  # "$": the saved search result (RFC 5182)
+            saved = set(self.sel.saved)
+            return [position for position, known in enumerate(view) if known in saved]
         count = len(view)
         largest = (view[-1] if view else 0) if uid else count
         picked: list[range] = []
@@ -257,6 +262,9 @@ class MessageCommands:
                 parts.append(b"RFC822.SIZE %d" % size)
             elif name == "MODSEQ":
                 parts.append(b"MODSEQ (%d)" % message.modseq)
+            elif name == "SAVEDATE":  # RFC 8514
+                saved = save_date(message)
+                parts.append(b"SAVEDATE " + (fetch.wire.internaldate(saved) if saved else b"NIL"))
             elif data is None:  # content of a message expunged meanwhile
                 parts.append(item.label.encode() + b" " + fetch.nil_reply(item))
             elif name == "ENVELOPE":
@@ -361,25 +369,6 @@ class MessageCommands:
             selected.keywords = current
             self.send_flags(selected)
 
-    # --- SEARCH ----------------------------------------------------------------------------
-
-    async def cmd_search(self, command: Command) -> str:
-        charset = command.args["charset"]
-        if not command.args["known"]:
-            raise No(f"Unsupported charset {charset}.", "BADCHARSET (UTF-8 US-ASCII)")
-        selected = self.sel
-        search = Search(selected)
-        found = search.run(command.args["keys"])
-        numbers = [uid if command.uid else position for position, uid in found]
-        highest = ""
-        if search.uses_modseq:  # RFC 7162: the highest MODSEQ of what was found
-            self.condstore = True
-            lookup = selected.lookup
-            top = max((m.modseq for _, uid in found if (m := lookup(uid))), default=0)
-            highest = f" (MODSEQ {top})" if top else ""
-        self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + highest)
-        return "SEARCH completed."
-
     # --- COPY / MOVE -----------------------------------------------------------------------
 
     async def cmd_copy(self, command: Command, move: bool = False) -> str:
@@ -481,6 +470,7 @@ class MessageCommands:
         selected.changed.clear()
         if out:
             self.stream.write(b"".join(out))
+        self.search_updates()
 
 
 _FORMATS = {"UID": b"UID %d", "FLAGS": b"%s", "MODSEQ": b"MODSEQ (%d)"}

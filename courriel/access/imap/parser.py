@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 STAR = 0  # "*" in a sequence set: the highest number in use
+SAVED = -1  # "$" (SEARCHRES, RFC 5182): the result saved by SEARCH RETURN (SAVE)
 MAX_NUMBER = 2**32 - 1
 MAX_MODSEQ = 2**63 - 1
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
@@ -222,6 +223,8 @@ class Reader:
     # --- IMAP values -----------------------------------------------------------------------
 
     def sequence_set(self) -> SequenceSet:
+        if self.take(b"$"):  # RFC 5182 SEARCHRES: the saved result, alone
+            return [(SAVED, SAVED)]
         ranges: SequenceSet = []
         while True:
             first = self._seq_number()
@@ -233,8 +236,6 @@ class Reader:
     def _seq_number(self) -> int:
         if self.take(b"*"):
             return STAR
-        if self.take(b"$"):
-            raise ParseError("SEARCHRES ($) is not supported")
         return self.number(nonzero=True)
 
     def flag(self) -> str:
@@ -307,6 +308,7 @@ _SIMPLE = {
     "RFC822.HEADER",
     "RFC822.TEXT",
     "MODSEQ",
+    "SAVEDATE",
 }
 
 
@@ -404,7 +406,9 @@ _FLAG_KEYS = {
     "OLD": ("recent", False),
     "NEW": ("and", [("recent", True), ("flag", "\\Seen", False)]),
     "ALL": ("all",),
+    "SAVEDATESUPPORTED": ("all",),  # RFC 8514: every folder has save dates here
 }
+_SAVED_KEYS = {"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"}
 _STRING_KEYS = {"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"}
 _DATE_KEYS = {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"}
 
@@ -454,6 +458,10 @@ def _search_key(r: Reader, charset: str, depth: int = 0) -> tuple[Any, ...]:
         return ("date", word, r.date())
     if word in ("LARGER", "SMALLER"):
         return ("size", word, r.number())
+    if word in ("OLDER", "YOUNGER"):  # RFC 5032 WITHIN: seconds before now
+        return ("within", word, r.number(nonzero=True))
+    if word in _SAVED_KEYS:  # RFC 8514 SAVEDATE
+        return ("savedate", word, r.date())
     if word == "UID":
         return ("uid", r.sequence_set())
     if word == "MODSEQ":  # RFC 7162: [entry-name entry-type-req] value; one modseq per message
@@ -474,18 +482,89 @@ def _search_key(r: Reader, charset: str, depth: int = 0) -> tuple[Any, ...]:
     raise ParseError(f"Unknown SEARCH key {word}")
 
 
-def _search_args(r: Reader) -> dict[str, Any]:
+RETURN_OPTIONS = {"MIN", "MAX", "ALL", "COUNT", "SAVE", "CONTEXT", "UPDATE", "PARTIAL"}
+
+
+def _search_return(r: Reader) -> list[str | tuple[str, tuple[int, int]]] | None:
+    """RETURN (options) of ESEARCH (RFC 4731), SEARCHRES (5182), CONTEXT=SEARCH and
+    ESORT (5267); None when the command has no RETURN (a plain SEARCH answer)."""
+    if not r.take(b"RETURN "):
+        return None
+    options: list[str | tuple[str, tuple[int, int]]] = []
+    r.expect(b"(", "'('")
+    while not r.take(b")"):
+        if options:
+            r.sp()
+        option = r.atom().upper()
+        if option not in RETURN_OPTIONS:
+            raise ParseError(f"Unknown search return option {option}")
+        if option == "PARTIAL":  # PARTIAL low:high (positions in the result)
+            r.sp()
+            low = r.number(nonzero=True)
+            r.expect(b":", "':'")
+            high = r.number(nonzero=True)
+            options.append(("PARTIAL", (min(low, high), max(low, high))))
+        else:
+            options.append(option)
     r.sp()
-    charset = "UTF-8"
-    if r.take(b"RETURN "):
-        raise ParseError("SEARCH RETURN (ESEARCH) is not supported")
-    if r.take(b"CHARSET "):
-        charset = r.astr("charset").upper()
-        r.sp()
+    return options
+
+
+def _search_program(r: Reader, charset: str | None = None) -> dict[str, Any]:
+    """[CHARSET x] keys (SEARCH), or charset keys (SORT and THREAD name it always)."""
+    if charset is None:
+        charset = "UTF-8"
+        if r.take(b"CHARSET "):
+            charset = r.astr("charset").upper()
+            r.sp()
     keys = [_search_key(r, charset)]
     while r.take(b" "):
         keys.append(_search_key(r, charset))
     return {"charset": charset, "known": _known_charset(charset), "keys": ("and", keys)}
+
+
+def _search_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    returns = _search_return(r)
+    return {"return": returns, **_search_program(r)}
+
+
+SORT_KEYS = {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO"}
+
+
+def _sort_args(r: Reader) -> dict[str, Any]:
+    """RFC 5256 SORT [RETURN (...)] (criteria) charset keys (ESORT, RFC 5267)."""
+    r.sp()
+    returns = _search_return(r)
+    criteria: list[tuple[str, bool]] = []
+    reverse = False
+    for word in r.paren_list(r.atom):
+        word = word.upper()
+        if word == "REVERSE" and not reverse:
+            reverse = True
+            continue
+        if word not in SORT_KEYS:
+            raise ParseError(f"Unknown sort criterion {word}")
+        criteria.append((word, reverse))
+        reverse = False
+    if not criteria or reverse:
+        raise ParseError("SORT needs at least one criterion (REVERSE comes before one)")
+    r.sp()
+    charset = r.astr("charset").upper()
+    r.sp()
+    return {"return": returns, "criteria": criteria, **_search_program(r, charset)}
+
+
+def _thread_args(r: Reader) -> dict[str, Any]:
+    """RFC 5256 THREAD algorithm charset keys."""
+    r.sp()
+    algorithm = r.atom().upper()
+    if algorithm not in {"REFERENCES", "ORDEREDSUBJECT"}:
+        raise ParseError(f"Unknown thread algorithm {algorithm}")
+    r.sp()
+    charset = r.astr("charset").upper()
+    r.sp()
+    return {"algorithm": algorithm, **_search_program(r, charset)}
 
 
 # --- the other commands --------------------------------------------------------------------
@@ -736,6 +815,16 @@ def _setquota_args(r: Reader) -> dict[str, Any]:
     return {"root": root}
 
 
+def _cancelupdate_args(r: Reader) -> dict[str, Any]:
+    """RFC 5267 CANCELUPDATE "tag" ..."""
+    tags = []
+    while r.take(b" "):
+        tags.append(r.text(r.string(), "tag"))
+    if not tags:
+        raise ParseError("CANCELUPDATE needs the tags of searches")
+    return {"tags": tags}
+
+
 def _none(r: Reader) -> dict[str, Any]:
     return {}
 
@@ -763,6 +852,9 @@ COMMANDS = {
     "UNSELECT": _none,
     "EXPUNGE": _none,
     "SEARCH": _search_args,
+    "SORT": _sort_args,
+    "CANCELUPDATE": _cancelupdate_args,
+    "THREAD": _thread_args,
     "FETCH": _fetch_args,
     "STORE": _store_args,
     "COPY": _copy_args,
@@ -775,7 +867,7 @@ COMMANDS = {
     "GETQUOTAROOT": _one_mailbox,
     "SETQUOTA": _setquota_args,
 }
-UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"}
+UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD"}
 TAG_RE = re.compile(rb"[\x21\x23-\x27\x2C-\x5B\x5D-\x7A\x7C\x7E]+")
 
 

@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from courriel.access.imap import addresses
-from courriel.access.imap.parser import STAR, SequenceSet
+from courriel.access.imap.parser import SAVED, STAR, SequenceSet
 from courriel.access.imap.view import Selected
 from courriel.mailstore.headers import decoded
 from courriel.mailstore.index import FLAG_LETTERS, Message
@@ -58,6 +58,8 @@ _COST = {
     "flag": 0,
     "recent": 0,
     "size": 1,
+    "within": 2,
+    "savedate": 1,
     "date": 2,
     "header": 3,
     "not": 3,
@@ -86,6 +88,21 @@ def _cost(node: tuple[Any, ...]) -> int:
 Predicate = Callable[[Message, int], bool]
 
 
+def _compare_day(key: str, when: date, day: date) -> bool:
+    if key == "BEFORE":
+        return when < day
+    if key == "ON":
+        return when == day
+    return when >= day
+
+
+def save_date(message: Message) -> float:
+    """When the message was saved into its folder: the time at the start of its Maildir
+    name (given at delivery, APPEND, COPY and MOVE; flag changes keep it)."""
+    head = message.base.split(".", 1)[0]
+    return float(head) if head.isdigit() else 0.0
+
+
 class Search:
     """A SEARCH over a session's view; the key tree is compiled once into predicates."""
 
@@ -94,6 +111,7 @@ class Search:
         self.view = selected.view
         self.recent = selected.recent
         self.lookup = selected.lookup
+        self.saved = set(selected.saved)
         self._text: dict[int, str] = {}
         self.uses_modseq = False  # the answer then ends with (MODSEQ highest)
 
@@ -127,12 +145,21 @@ class Search:
         if kind == "recent":
             recent, wanted = self.recent, node[1]
             return lambda m, s: (m.uid in recent) == wanted
+        if kind in ("seq", "uid") and node[1] == [(SAVED, SAVED)]:  # "$" (SEARCHRES)
+            saved = self.saved
+            return lambda m, s: m.uid in saved
         if kind == "seq":
             ranges, view = node[1], self.view
             return lambda m, s: in_set(s, ranges, len(view))
         if kind == "uid":
             ranges, view = node[1], self.view
             return lambda m, s: in_set(m.uid, ranges, view[-1] if view else 0)
+        if kind == "within":  # RFC 5032: received within (YOUNGER) or before the last n s
+            limit, younger = time.time() - node[2], node[1] == "YOUNGER"
+            return lambda m, s: (index.internaldate(m) >= limit) == younger
+        if kind == "savedate":  # RFC 8514: the day it was saved into this folder
+            key, day = node[1][5:], node[2]
+            return lambda m, s: _compare_day(key, date(*time.localtime(save_date(m))[:3]), day)
         if kind == "modseq":  # RFC 7162: changed at or after this mod-sequence
             self.uses_modseq = True
             lowest = node[1]
@@ -183,11 +210,7 @@ class Search:
             key = key[4:]
         else:
             when = date(*time.localtime(self.index.internaldate(message))[:3])
-        if key == "BEFORE":
-            return when < day
-        if key == "ON":
-            return when == day
-        return when >= day
+        return _compare_day(key, when, day)
 
     def _text_match(self, needle: str, body_only: bool, message: Message) -> bool:
         text = self._text.get(message.uid)

@@ -26,6 +26,7 @@ from courriel.access.imap.mailboxes import MailboxCommands
 from courriel.access.imap.messages import MessageCommands
 from courriel.access.imap.parser import Command, ParseError, parse
 from courriel.access.imap.reader import CommandReader, RawCommand, Refused
+from courriel.access.imap.searching import SearchCommands
 from courriel.access.imap.view import Selected
 from courriel.access.listener import LineTooLong, Stream
 from courriel.mailstore import folders
@@ -42,14 +43,25 @@ MAX_BAD_COMMANDS = 20
 MAX_AUTH_RESPONSE = 8 * 1024
 PRE_LOGIN_TIMEOUT = 120.0
 BASE_CAPABILITIES = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
-AUTH_CAPABILITIES = (
-    "NAMESPACE UIDPLUS MOVE CHILDREN SPECIAL-USE UNSELECT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE"
-    " CONDSTORE"
+# After login, as Dovecot 2.3 offers them (see README, "What clients get"); LITERAL+
+# covers LITERAL- (RFC 7888 5: a server offers one of them).
+AUTH_CAPABILITIES = " ".join(
+    [
+        "NAMESPACE UIDPLUS MOVE CHILDREN UNSELECT",
+        "LIST-EXTENDED LIST-STATUS SPECIAL-USE",  # RFC 5258, 5819, 6154
+        "ESEARCH SEARCHRES SORT ESORT CONTEXT=SEARCH WITHIN",  # 4731, 5182, 5256, 5267, 5032
+        "THREAD=REFERENCES THREAD=ORDEREDSUBJECT",  # RFC 5256
+        "MULTIAPPEND STATUS=SIZE SAVEDATE I18NLEVEL=1",  # RFC 3502, 8438, 8514, 5255
+        "CONDSTORE",  # RFC 7162
+        "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE",  # RFC 9208
+    ]
 )
 _counter = itertools.count(1)
+# RFC 3501 7.4.1: no EXPUNGE during these (sequence numbers must not move under them)
+_NO_EXPUNGES = {"FETCH", "STORE", "SEARCH", "SORT", "THREAD"}
 
 
-class ImapSession(MailboxCommands, MessageCommands):
+class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
     def __init__(self, stream: Stream, settings: AccessSettings) -> None:
         self.stream = stream
         self.reader = CommandReader(stream)
@@ -215,6 +227,9 @@ class ImapSession(MailboxCommands, MessageCommands):
         "UNSELECT",
         "EXPUNGE",
         "SEARCH",
+        "SORT",
+        "THREAD",
+        "CANCELUPDATE",
         "FETCH",
         "STORE",
         "COPY",
@@ -235,8 +250,8 @@ class ImapSession(MailboxCommands, MessageCommands):
 
     def capabilities(self) -> str:
         caps = BASE_CAPABILITIES
-        if self.login is not None:
-            return f"{caps} {AUTH_CAPABILITIES}"
+        if self.login is not None:  # RFC 7889: the largest APPEND we take
+            return f"{caps} {AUTH_CAPABILITIES} APPENDLIMIT={self.append_limit}"
         if not self.stream.tls and self.stream.tls_context is not None:
             caps += " STARTTLS"
         if auth.plaintext_allowed(self.settings, self.stream.tls, self.stream.ip):

@@ -12,8 +12,19 @@ Dovecot does, and why neither answers NO to a FETCH or STORE that touches such a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from courriel.mailstore.index import EXPUNGE, FLAG_CHANGE, FolderIndex, Message
+
+
+@dataclass
+class SearchUpdate:
+    """A SEARCH RETURN (UPDATE) the client keeps up to date (RFC 5267): its program,
+    and the UIDs it matched when the client last heard."""
+
+    keys: tuple[Any, ...]
+    uid: bool
+    matched: set[int]
 
 
 @dataclass
@@ -30,6 +41,8 @@ class Selected:
     changed: set[int] = field(default_factory=set)  # flags changed by other sessions
     keywords: tuple[str, ...] = ()  # the keywords announced in the last `* FLAGS`
     recent_told: int = 0  # the last RECENT count the client heard
+    saved: list[int] = field(default_factory=list)  # SEARCHRES "$": UIDs, RFC 5182
+    updates: dict[str, SearchUpdate] = field(default_factory=dict)  # CONTEXT=SEARCH
 
     def lookup(self, uid: int) -> Message | None:
         """The message with this UID as the client may still see it (a ghost if it was

@@ -55,6 +55,19 @@ ONLY_DOVECOT = {
     "PREVIEW=FUZZY": "draft extension",
     "PREVIEW": "RFC 8970 is not in the issue's list",
 }
+# Capabilities Courriel offers that the test Dovecot does not: ignored likewise.
+ONLY_COURRIEL = {
+    "QUOTA": "the test Dovecot has no quota plugin",
+    "QUOTA=RES-STORAGE": "the test Dovecot has no quota plugin",
+    "QUOTA=RES-MESSAGE": "the test Dovecot has no quota plugin",
+    "APPENDLIMIT=": "RFC 7889, not implemented by Dovecot 2.3",
+}
+
+
+def _compared_capability(name: str) -> bool:
+    return name not in ONLY_DOVECOT and not any(
+        name == ours or (ours.endswith("=") and name.startswith(ours)) for ours in ONLY_COURRIEL
+    )
 
 
 @dataclass
@@ -379,7 +392,7 @@ class Normaliser:
         if len(raw) > 4096:  # a big literal: its size and digest say enough
             digest = hashlib.sha256(raw).hexdigest()[:16]
             return f"<{len(raw)} bytes sha256:{digest}>"
-        text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        text = raw.decode("utf-8", "replace").rstrip("\r\n ")
         text = _STATUS_TEXT.sub(r"\1\2", text)
         text = re.sub(r"^\+ .*", "+ (continuation)", text)
         text = re.sub(
