@@ -34,11 +34,14 @@ class Spool:
         except OSError as error:
             raise MaildirError(error.errno, f"cannot write to {tmp}: {error.strerror}") from None
         self.size = 0
+        self.has_nul = False  # binary content (a literal8): see IMAP BINARY
         self._last = b""  # the last byte written (a CR may pair with the next chunk's LF)
 
     def write(self, chunk: bytes) -> None:
         if not chunk:
             return
+        if b"\0" in chunk:
+            self.has_nul = True
         if b"\n" in chunk and chunk.count(b"\n") != chunk.count(b"\r\n"):
             if chunk[:1] == b"\n" and self._last == b"\r":
                 head, chunk = b"\n", chunk[1:]

@@ -3,7 +3,10 @@ the message's bytes as stored (offsets from `mime`, never re-encoded)."""
 
 from __future__ import annotations
 
+import binascii
+import quopri
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from courriel.access.imap import addresses, mime, wire
@@ -156,9 +159,168 @@ class Range:
     def __len__(self) -> int:
         return self.end - self.start
 
+    def chunks(self) -> Iterator[bytes]:
+        return self.source.chunks(self.start, self.end)
 
-Piece = bytes | Range
+
+class Base64Range:
+    """A base64 part of a big message, decoded as it is sent (BINARY): one pass to
+    learn its decoded size, another to send it."""
+
+    def __init__(self, source: MessageFile, start: int, end: int) -> None:
+        self.source, self.start, self.end = source, start, end
+        self.size = 0
+        self.has_nul = False
+        for chunk in self.chunks():
+            self.size += len(chunk)
+            self.has_nul = self.has_nul or b"\0" in chunk
+
+    def __len__(self) -> int:
+        return self.size
+
+    def chunks(self) -> Iterator[bytes]:
+        carry = b""
+        for raw in self.source.chunks(self.start, self.end):
+            text = carry + _NOT_BASE64.sub(b"", raw)
+            usable = len(text) - len(text) % 4
+            carry = text[usable:]
+            if usable:
+                yield _b64decode(text[:usable])
+        if carry:
+            yield _b64decode(carry + b"=" * (-len(carry) % 4))
+
+
+Piece = bytes | Range | Base64Range
 SMALL = 64 * 1024  # a span of a big message up to this size is simply read
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=]")
+
+
+class UnknownEncoding(ValueError):
+    """BINARY of a part whose Content-Transfer-Encoding we cannot decode."""
+
+
+def _b64decode(text: bytes) -> bytes:
+    """Lenient base64 (what mail clients produce): padding inside is where it stops."""
+    end = text.find(b"=")
+    if end >= 0:
+        text = text[:end]
+        text += b"=" * (-len(text) % 4)
+    try:
+        return binascii.a2b_base64(text)
+    except binascii.Error:
+        return binascii.a2b_base64(text[: len(text) - len(text) % 4] or b"")
+
+
+def binary_item(data: Source, root: mime.Part, att: FetchAtt) -> list[Piece]:
+    """RFC 3516 BINARY[part] and BINARY.SIZE[part]: the part with its transfer
+    encoding undone; for a multipart or a whole message, every base64 or
+    quoted-printable part inside decoded and its header saying `binary`, as Dovecot
+    does. A literal8 (`~{n}`) when anything was decoded or NUL bytes are in it."""
+    assert att.section is not None
+    numbers = att.section.part
+    part = mime.find(root, numbers) if numbers else root
+    decoded = Decoded()
+    if part is not None:
+        decoded.add_part(data, part, include_header=not numbers)
+    pieces = decoded.pieces
+    if att.name == "BINARY.SIZE":
+        return [b"%s %d" % (att.label.encode(), sum(len(p) for p in pieces))]
+    if att.partial is not None:
+        pieces = _window(pieces, *att.partial)
+    size = sum(len(p) for p in pieces)
+    has_nul = decoded.converted or any(_has_nul(p) for p in pieces)
+    marker = b"~" if has_nul else b""
+    return [b"%s %s{%d}\r\n" % (att.label.encode(), marker, size), *pieces]
+
+
+class Decoded:
+    """The pieces of a BINARY answer, built part by part."""
+
+    def __init__(self) -> None:
+        self.pieces: list[Piece] = []
+        self.converted = False
+
+    def add_part(self, data: Source, part: mime.Part, include_header: bool) -> None:
+        encoding = _encoding(part)
+        converted = encoding in ("base64", "quoted-printable") and not part.children
+        if include_header and converted:
+            self.pieces.append(_without_cte(data[part.start : part.body_start]))
+        elif include_header:
+            self.pieces.append(content(data, (part.start, part.body_start)))
+        if part.children:
+            cursor = part.body_start
+            for child in part.children:
+                self.pieces.append(content(data, (cursor, child.start)))
+                self.add_part(data, child, include_header=True)
+                cursor = child.end
+            self.pieces.append(content(data, (cursor, part.end)))
+            return
+        span = (part.body_start, part.end)
+        if encoding == "base64":
+            self.converted = True
+            if isinstance(data, MessageFile) and span[1] - span[0] > SMALL:
+                self.pieces.append(Base64Range(data, *span))
+            else:
+                raw = data[span[0] : span[1]]
+                self.pieces.append(_b64decode(_NOT_BASE64.sub(b"", raw)))
+        elif encoding == "quoted-printable":
+            self.converted = True
+            self.pieces.append(quopri.decodestring(data[span[0] : span[1]]))
+        elif encoding in ("7bit", "8bit", "binary"):
+            self.pieces.append(content(data, span))
+        else:
+            raise UnknownEncoding(encoding)
+
+
+def _encoding(part: mime.Part) -> str:
+    value = part.field("content-transfer-encoding")
+    if value is None:
+        return "7bit"
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _without_cte(header: bytes) -> bytes:
+    """A part's header with its Content-Transfer-Encoding now `binary`."""
+    kept: list[bytes] = []
+    skipping = False
+    for line in re.split(rb"(?<=\n)", header):
+        if not line or line in (b"\r\n", b"\n"):
+            continue
+        if line[:1] in (b" ", b"\t"):
+            if not skipping:
+                kept.append(line)
+            continue
+        skipping = line.split(b":", 1)[0].strip().lower() == b"content-transfer-encoding"
+        if not skipping:
+            kept.append(line)
+    return b"".join(kept) + b"Content-Transfer-Encoding: binary\r\n\r\n"
+
+
+def _has_nul(piece: Piece) -> bool:
+    if isinstance(piece, bytes):
+        return b"\0" in piece
+    if isinstance(piece, Base64Range):
+        return piece.has_nul
+    return any(b"\0" in chunk for chunk in piece.chunks())
+
+
+def _window(pieces: list[Piece], origin: int, count: int) -> list[Piece]:
+    """The bytes [origin, origin + count) of a sequence of pieces."""
+    out: list[Piece] = []
+    position = 0
+    for piece in pieces:
+        length = len(piece)
+        start, end = max(origin - position, 0), min(origin + count - position, length)
+        position += length
+        if start >= end:
+            continue
+        if isinstance(piece, bytes):
+            out.append(piece[start:end])
+        elif isinstance(piece, Range):
+            out.append(Range(piece.source, piece.start + start, piece.start + end))
+        else:  # a window of a big decoded part: rare
+            out.append(b"".join(piece.chunks())[start:end])
+    return out
 
 
 def section(data: Source, root: mime.Part, spec: Section) -> bytes | Span:
@@ -249,6 +411,8 @@ def nil_reply(att: FetchAtt) -> bytes:
 
 def needs_structure(att: FetchAtt) -> bool:
     """Whether the MIME structure must be parsed (not for the whole message)."""
+    if att.name in ("BINARY[]", "BINARY.SIZE"):
+        return True  # even BINARY[]: every encoded part inside is decoded
     if att.name == "BODY[]":
         assert att.section is not None
         return bool(att.section.part or att.section.text)

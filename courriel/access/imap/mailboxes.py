@@ -5,10 +5,11 @@ SUBSCRIBE, LIST/LSUB, NAMESPACE, STATUS, APPEND, IDLE and QUOTA. A mixin of
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from courriel.access import auth
-from courriel.access.imap import listing, wire
+from courriel.access.imap import fetch, listing, mime, urls, wire
 from courriel.access.imap.errors import Bad, No
 from courriel.access.imap.parser import STATUS_ITEMS, Command
 from courriel.access.imap.view import Selected, uid_set
@@ -16,7 +17,8 @@ from courriel.mailstore import folders, watch
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import FolderIndex
-from courriel.mailstore.spool import as_spool
+from courriel.mailstore.message_file import MessageFile
+from courriel.mailstore.spool import Spool, as_spool
 from courriel.mailstore.store import OverQuota
 
 if TYPE_CHECKING:
@@ -48,6 +50,9 @@ class MailboxCommands:
         def unselect(self) -> None: ...
 
         async def sync(self, expunges: bool) -> None: ...
+
+        @property
+        def append_limit(self) -> int: ...
 
     # --- SELECT / EXAMINE ------------------------------------------------------------------
 
@@ -237,7 +242,14 @@ class MailboxCommands:
             raise No(f"Mailbox {name} does not exist: create it first.", "TRYCREATE") from None
         maildir = self.user_store.maildir
         try:
-            spools = [as_spool(maildir, message["data"]) for message in args["messages"]]
+            spools = [
+                self._catenate(message["catenate"])
+                if "catenate" in message
+                else as_spool(maildir, message["data"])
+                for message in args["messages"]
+            ]
+            if any(spool.has_nul for spool in spools):  # RFC 3516 4.4
+                raise No("Binary content (NUL bytes) cannot be stored here.", "UNKNOWN-CTE")
             try:
                 self.user_store.check_room(sum(spool.size for spool in spools))
             except OverQuota as error:
@@ -259,6 +271,74 @@ class MailboxCommands:
             self.user_store.close(index)
         events.notify(maildir)
         return f"[APPENDUID {validity} {uid_set(uids)}] APPEND completed."
+
+    def _catenate(self, parts: list[tuple[str, object]]) -> Spool:
+        """CATENATE (RFC 4469): a new message from TEXT literals and IMAP URLs of the
+        user's messages (or their parts), written to tmp/ piece by piece."""
+        spool = Spool(self.user_store.maildir)
+        try:
+            for kind, value in parts:
+                if kind == "TEXT":
+                    text = as_spool(self.user_store.maildir, value)  # type: ignore[arg-type]
+                    for chunk in text.chunks():
+                        spool.write(chunk)
+                    text.discard()
+                else:
+                    for chunk in self._url_content(str(value)):
+                        spool.write(chunk)
+                if spool.size > self.append_limit:
+                    raise No("The message would be too big.", "TOOBIG")
+        except BaseException:
+            spool.discard()
+            raise
+        return spool
+
+    def _url_content(self, url: str) -> Iterator[bytes]:
+        """The bytes an IMAP URL designates, in chunks (NO [BADURL] when it designates
+        nothing of this user's)."""
+        try:
+            parsed = urls.parse(url)
+            if parsed.mailbox is not None:
+                name = folders.normalize(folders.encode_mutf7(parsed.mailbox))
+            elif self.selected is not None:
+                name = self.selected.name
+            else:
+                raise urls.BadUrl(url)
+            index = self.user_store.open(name)
+        except (urls.BadUrl, FolderError):
+            raise No(f"Bad URL {url}.", f"BADURL {url}") from None
+        try:
+            message = index.by_uid.get(parsed.uid)
+            if message is None or parsed.uidvalidity not in (None, index.uidvalidity):
+                raise No(f"Bad URL {url}.", f"BADURL {url}")
+            data = index.source(message)
+            if data is None:
+                raise No(f"Bad URL {url}.", f"BADURL {url}")
+            try:
+                span: bytes | tuple[int, int] = (0, len(data))
+                if parsed.section is not None and (parsed.section.part or parsed.section.text):
+                    span = fetch.section(data, mime.parse(data), parsed.section)
+                if isinstance(span, bytes):
+                    span_bytes = span
+                    if parsed.partial is not None:
+                        offset, length = parsed.partial
+                        span_bytes = span_bytes[offset : offset + length]
+                    yield span_bytes
+                    return
+                start, end = span
+                if parsed.partial is not None:
+                    start = min(start + parsed.partial[0], end)
+                    end = min(start + parsed.partial[1], end)
+                piece = fetch.content(data, (start, end))
+                if isinstance(piece, bytes):
+                    yield piece
+                else:
+                    yield from piece.chunks()
+            finally:
+                if isinstance(data, MessageFile):
+                    data.close()
+        finally:
+            self.user_store.close(index)
 
     # --- IDLE ------------------------------------------------------------------------------
 

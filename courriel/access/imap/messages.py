@@ -162,7 +162,7 @@ class MessageCommands:
             if wants_data and data is None:
                 lost = True  # expunged by another session: NIL for its content
             try:
-                pieces = self._render(position + 1, message, items, data, sets_seen)
+                pieces = self._render_or_refuse(position + 1, message, items, data, sets_seen)
                 await self._write_pieces(pieces)
             finally:
                 if isinstance(data, MessageFile):
@@ -170,6 +170,12 @@ class MessageCommands:
         if lost:
             return "[EXPUNGEISSUED] Some messages were already expunged."
         return "FETCH completed."
+
+    def _render_or_refuse(self, *args: object) -> list[fetch.Piece]:
+        try:
+            return self._render(*args)  # type: ignore[arg-type]
+        except fetch.UnknownEncoding as error:
+            raise No(f"Unknown Content-Transfer-Encoding {error}.", "UNKNOWN-CTE") from None
 
     async def _fetch_flags(self, positions: Sequence[int], order: list[str]) -> None:
         """FETCH of UID, FLAGS and MODSEQ only (in any order), 4,096 messages at a time:
@@ -224,7 +230,7 @@ class MessageCommands:
             if isinstance(piece, bytes):
                 self.stream.write(piece)
                 continue
-            for chunk in piece.source.chunks(piece.start, piece.end):
+            for chunk in piece.chunks():
                 self.stream.write(chunk)
                 await self.stream.pace()
 
@@ -275,6 +281,9 @@ class MessageCommands:
                 parts.append(
                     name.encode() + b" " + fetch.body_structure(data, root, name == "BODYSTRUCTURE")
                 )
+            elif name in ("BINARY[]", "BINARY.SIZE"):
+                assert root is not None
+                parts.extend(fetch.binary_item(data, root, item))
             else:
                 parts.extend(fetch.body_item(data, root, item))
             parts.append(b" ")

@@ -127,9 +127,15 @@ def parse(
         if boundary:
             child_default = ("message", "rfc822") if part.subtype == "digest" else ("text", "plain")
             for child_start, child_end in _split(data, body_start, end, boundary.encode()):
-                part.children.append(
-                    parse(data, child_start, child_end, child_default, depth + 1, budget)
-                )
+                child = parse(data, child_start, child_end, child_default, depth + 1, budget)
+                if child.children and data[child.end - 2 : child.end] == b"--":
+                    # A nested multipart ending with its close delimiter keeps that
+                    # line's end (which also precedes our next boundary), as in Dovecot.
+                    if data[child.end : child.end + 2] == b"\r\n":
+                        child.end += 2
+                    elif data[child.end : child.end + 1] == b"\n":
+                        child.end += 1
+                part.children.append(child)
     elif part.maintype == "message" and part.subtype == "rfc822":
         part.message = parse(data, body_start, end, ("text", "plain"), depth + 1, budget)
     return part

@@ -20,7 +20,7 @@ MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", 
 # Atoms are 7-bit (RFC 3501 ATOM-CHAR): 8-bit text comes quoted or as a literal.
 ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x20)) | frozenset(range(0x7F, 0x100))
 LITERAL_RE = re.compile(rb"\{(\d{1,20})(\+?)\}$")
-_LITERAL = re.compile(rb"\{(\d{1,20})\+?\}\r\n")
+_LITERAL = re.compile(rb"~?\{(\d{1,20})\+?\}\r\n")  # "~{": literal8 (RFC 3516)
 MAX_DEPTH = 50  # nested parentheses in SEARCH
 
 
@@ -59,10 +59,14 @@ class FetchAtt:
         if s.fields:  # echoed in upper case, as Dovecot does
             spec += " (" + " ".join(f.upper() for f in s.fields) + ")"
         origin = f"<{self.partial[0]}>" if self.partial else ""
-        return f"BODY[{spec}]{origin}"
+        if self.name == "BINARY.SIZE":
+            return f"BINARY.SIZE[{spec}]"
+        return f"{'BINARY' if self.name == 'BINARY[]' else 'BODY'}[{spec}]{origin}"
 
     @property
     def sets_seen(self) -> bool:
+        if self.name == "BINARY.SIZE":
+            return False
         return (self.section is not None and not self.peek) or self.name in {
             "RFC822",
             "RFC822.TEXT",
@@ -337,6 +341,22 @@ def _fetch_att(r: Reader) -> FetchAtt:
             r.expect(b">", "'>'")
             partial = (origin, count)
         return FetchAtt("BODY[]", section, name == "BODY.PEEK", partial)
+    if name in ("BINARY", "BINARY.PEEK", "BINARY.SIZE") and r.peek() == 0x5B:  # RFC 3516
+        r.pos += 1
+        part: list[int] = []
+        while not r.take(b"]"):
+            if part:
+                r.expect(b".", "'.' between part numbers")
+            part.append(r.number(nonzero=True))
+        partial = None
+        if name != "BINARY.SIZE" and r.take(b"<"):
+            origin = r.number()
+            r.expect(b".", "'.' in <origin.count>")
+            count = r.number(nonzero=True)
+            r.expect(b">", "'>'")
+            partial = (origin, count)
+        kind = "BINARY.SIZE" if name == "BINARY.SIZE" else "BINARY[]"
+        return FetchAtt(kind, Section(tuple(part)), name == "BINARY.PEEK", partial)
     if name in _SIMPLE or name == "BODY":
         return FetchAtt(name)
     raise ParseError(f"Unknown FETCH item {name}")
@@ -665,7 +685,22 @@ def _append_args(r: Reader) -> dict[str, Any]:
         if r.peek() == 0x22:
             when = r.date_time()
             r.sp()
-        if r.peek() != 0x7B:
+        if r.take(b"CATENATE ("):  # RFC 4469: the message put together from parts
+            parts: list[tuple[str, Any]] = []
+            while not r.take(b")"):
+                if parts:
+                    r.sp()
+                if r.take(b"TEXT "):
+                    parts.append(("TEXT", r.literal()))
+                elif r.take(b"URL "):
+                    parts.append(("URL", r.astr("URL")))
+                else:
+                    raise ParseError("CATENATE parts are TEXT literals or URLs")
+            if not parts:
+                raise ParseError("CATENATE needs at least one part")
+            messages.append({"flags": flags, "date": when, "catenate": parts})
+            continue
+        if r.peek() not in (0x7B, 0x7E):  # {n} or literal8 ~{n}
             raise ParseError("APPEND needs the message as a literal")
         messages.append({"flags": flags, "date": when, "data": r.literal()})
     if not messages:
