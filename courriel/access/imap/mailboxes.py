@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from courriel.access import auth
-from courriel.access.imap import fetch, listing, mime, urls, wire
+from courriel.access.imap import fetch, listing, mime, qresync, urls, wire
 from courriel.access.imap.errors import Bad, No
-from courriel.access.imap.parser import STATUS_ITEMS, Command
+from courriel.access.imap.parser import STATUS_ITEMS, Command, SequenceSet
 from courriel.access.imap.view import Selected, uid_set
 from courriel.mailstore import folders, watch
 from courriel.mailstore.events import events
@@ -38,6 +38,7 @@ class MailboxCommands:
     selected: Selected | None
     origin: int
     condstore: bool
+    qresync: bool
     state: str
 
     if TYPE_CHECKING:
@@ -57,6 +58,9 @@ class MailboxCommands:
     # --- SELECT / EXAMINE ------------------------------------------------------------------
 
     async def cmd_select(self, command: Command, readonly: bool = False) -> str:
+        resync = command.args.get("qresync")
+        if resync is not None and not self.qresync:
+            raise Bad("Enable QRESYNC first (ENABLE QRESYNC).")
         if self.selected is not None:
             self.unselect()
             self.send("* OK [CLOSED] Previous mailbox closed.")
@@ -84,8 +88,25 @@ class MailboxCommands:
         self.send(f"* OK [UIDNEXT {index.uidnext}] Predicted next UID.")
         self.send(f"* OK [HIGHESTMODSEQ {index.modseq}] Highest mod-sequence.")
         self.state = "selected"
+        if resync is not None and resync["uidvalidity"] == index.uidvalidity:
+            self._resynchronise(selected, resync["modseq"], resync["known"])
         mode = "READ-ONLY" if readonly else "READ-WRITE"
         return f"[{mode}] {'EXAMINE' if readonly else 'SELECT'} completed."
+
+    def _resynchronise(self, selected: Selected, modseq: int, known: SequenceSet | None) -> None:
+        """QRESYNC at SELECT: what vanished and what changed since the client's state."""
+        gone = qresync.vanished_since(selected.index, modseq, known)
+        if gone:
+            self.send(f"* VANISHED (EARLIER) {qresync.text(gone)}")
+        by_uid = selected.index.by_uid
+        for position, uid in enumerate(selected.view, 1):
+            message = by_uid[uid]
+            if message.modseq > modseq:
+                flags = selected.index.flag_names(message.info, uid in selected.recent)
+                self.send(
+                    f"* {position} FETCH (UID {uid} FLAGS ({' '.join(flags)})"
+                    f" MODSEQ ({message.modseq}))"
+                )
 
     async def cmd_examine(self, command: Command) -> str:
         return await self.cmd_select(command, readonly=True)

@@ -16,7 +16,7 @@ import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from courriel.access.imap import fetch, mime
+from courriel.access.imap import fetch, mime, qresync
 from courriel.access.imap.errors import Bad, No
 from courriel.access.imap.parser import SAVED, STAR, FetchAtt, SequenceSet
 from courriel.access.imap.search import save_date
@@ -40,6 +40,7 @@ class MessageCommands:
     selected: Selected | None
     origin: int
     condstore: bool
+    qresync: bool
 
     if TYPE_CHECKING:
 
@@ -140,6 +141,12 @@ class MessageCommands:
         since = command.args.get("changedsince")
         if since is not None or any(i.name == "MODSEQ" for i in items):
             self.condstore = True
+        if command.args.get("vanished"):  # RFC 7162 3.2.6: what vanished since, first
+            if not command.uid or not self.qresync:
+                raise Bad("VANISHED needs UID FETCH and ENABLE QRESYNC.")
+            gone = qresync.vanished_since(selected.index, since, command.args["set"])
+            if gone:
+                self.send(f"* VANISHED (EARLIER) {qresync.text(gone)}")
         if since is not None:  # RFC 7162: only what changed after, with its MODSEQ
             if not any(i.name == "MODSEQ" for i in items):
                 items.append(FetchAtt("MODSEQ"))
@@ -425,24 +432,31 @@ class MessageCommands:
 
     # --- telling the client what changed ---------------------------------------------------
 
-    async def sync(self, expunges: bool) -> None:
+    async def sync(self, expunges: bool) -> bool:
         """Untagged EXPUNGE / EXISTS / RECENT / FLAGS / FETCH for the changes the client
-        has not heard of (by others, by delivery, or expunges by this very session)."""
+        has not heard of (by others, by delivery, or expunges by this very session).
+        True if expunges were reported."""
         selected = self.selected
         if selected is None:
-            return
+            return False
+        reported = False
         selected.absorb(self.origin)
         index = selected.index
         view = selected.view
         out: list[bytes] = []
         if expunges and selected.pending_expunges:
+            vanished = []
             for uid in sorted(selected.pending_expunges, reverse=True):
                 position = bisect.bisect_left(view, uid)
                 if position < len(view) and view[position] == uid:
                     del view[position]
                     out.append(b"* %d EXPUNGE\r\n" % (position + 1))
+                    vanished.append(uid)
                 selected.recent.discard(uid)
                 selected.changed.discard(uid)
+            reported = bool(vanished)
+            if self.qresync and vanished:  # RFC 7162 3.2.10: VANISHED replaces EXPUNGE
+                out = [b"* VANISHED %s\r\n" % uid_set(sorted(vanished)).encode()]
             selected.pending_expunges.clear()
             selected.ghosts.clear()
         start = bisect.bisect_right(index.uids, selected.max_uid)
@@ -480,6 +494,7 @@ class MessageCommands:
         if out:
             self.stream.write(b"".join(out))
         self.search_updates()
+        return reported
 
 
 _FORMATS = {"UID": b"UID %d", "FLAGS": b"%s", "MODSEQ": b"MODSEQ (%d)"}

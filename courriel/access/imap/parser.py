@@ -401,12 +401,20 @@ def _fetch_args(r: Reader) -> dict[str, Any]:
             r.pos = start
             items = [_fetch_att(r)]
     changedsince = None
-    if r.take(b" ("):  # RFC 7162: (CHANGEDSINCE <modseq>); VANISHED is QRESYNC, not offered
-        if not r.take(b"CHANGEDSINCE "):
-            raise ParseError("The only FETCH modifier is CHANGEDSINCE")
-        changedsince = r.modseq()
-        r.expect(b")", "')'")
-    return {"set": sequence, "items": items, "changedsince": changedsince}
+    vanished = False
+    if r.take(b" ("):  # RFC 7162: CHANGEDSINCE <modseq> [VANISHED] (QRESYNC)
+        while not r.take(b")"):
+            if changedsince is not None or vanished:
+                r.sp()
+            if r.take(b"CHANGEDSINCE "):
+                changedsince = r.modseq()
+            elif r.take(b"VANISHED"):
+                vanished = True
+            else:
+                raise ParseError("FETCH modifiers are CHANGEDSINCE and VANISHED")
+        if vanished and changedsince is None:
+            raise ParseError("VANISHED needs CHANGEDSINCE")
+    return {"set": sequence, "items": items, "changedsince": changedsince, "vanished": vanished}
 
 
 # --- SEARCH --------------------------------------------------------------------------------
@@ -781,12 +789,39 @@ def _select_args(r: Reader) -> dict[str, Any]:
     r.sp()
     mailbox = r.mailbox()
     condstore = False
-    if r.take(b" "):
-        params = [p.upper() for p in r.paren_list(r.atom)]
-        if params != ["CONDSTORE"]:
-            raise ParseError("Unsupported SELECT parameter")
-        condstore = True
-    return {"mailbox": mailbox, "condstore": condstore}
+    qresync = None
+    if r.take(b" ("):
+        while not r.take(b")"):
+            if condstore or qresync:
+                r.sp()
+            if r.take(b"CONDSTORE"):
+                condstore = True
+            elif r.take(b"QRESYNC ("):  # RFC 7162: (uidvalidity modseq [known [(seqs uids)]])
+                validity = r.number(nonzero=True)
+                r.sp()
+                modseq = r.modseq()
+                known = None
+                match = None
+                if r.take(b" ") and r.peek() != 0x28:
+                    known = r.sequence_set()
+                    r.take(b" ")
+                if r.peek() == 0x28:
+                    r.pos += 1
+                    seqs = r.sequence_set()
+                    r.sp()
+                    uids = r.sequence_set()
+                    r.expect(b")", "')'")
+                    match = (seqs, uids)
+                r.expect(b")", "')'")
+                qresync = {
+                    "uidvalidity": validity,
+                    "modseq": modseq,
+                    "known": known,
+                    "match": match,
+                }
+            else:
+                raise ParseError("Unsupported SELECT parameter")
+    return {"mailbox": mailbox, "condstore": condstore, "qresync": qresync}
 
 
 def _one_mailbox(r: Reader) -> dict[str, Any]:

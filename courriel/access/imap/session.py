@@ -53,7 +53,7 @@ AUTH_CAPABILITIES = " ".join(
         "THREAD=REFERENCES THREAD=ORDEREDSUBJECT",  # RFC 5256
         "MULTIAPPEND CATENATE BINARY",  # RFC 3502, 4469, 3516
         "STATUS=SIZE SAVEDATE I18NLEVEL=1",  # RFC 8438, 8514, 5255
-        "CONDSTORE",  # RFC 7162
+        "CONDSTORE QRESYNC",  # RFC 7162
         "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE",  # RFC 9208
     ]
 )
@@ -76,6 +76,7 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
         # RFC 7162: once a client used CONDSTORE, every FETCH response about changed
         # flags carries the UID and the MODSEQ of the message.
         self.condstore = False
+        self.qresync = False  # RFC 7162: ENABLE QRESYNC (VANISHED instead of EXPUNGE)
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -181,9 +182,10 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
                 # RFC 7162 3.1: enabling CONDSTORE with a mailbox selected
                 self.send(f"* OK [HIGHESTMODSEQ {self.selected.index.modseq}] Highest.")
             self.bad_count = 0
-            await self.sync(
-                expunges=command.uid or command.name not in {"FETCH", "STORE", "SEARCH"}
-            )
+            expunged = await self.sync(expunges=command.uid or command.name not in _NO_EXPUNGES)
+            if expunged and self.condstore and not text.startswith("[") and self.selected:
+                # RFC 7162 3.1.11: after expunges, the new HIGHESTMODSEQ (as Dovecot)
+                text = f"[HIGHESTMODSEQ {self.selected.index.modseq}] {text}"
             self.send(f"{tag} OK {text}")
         except Bad as error:
             self._log_refusal(tag, "BAD", str(error), name)
@@ -372,11 +374,16 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
             self.state = "authenticated"
 
     async def cmd_enable(self, command: Command) -> str:
-        enabled = ""
-        if "CONDSTORE" in command.args["capabilities"]:
-            self.condstore = True
-            enabled = " CONDSTORE"
-        self.send(f"* ENABLED{enabled}")
+        """RFC 5161: answers the extensions this command turned on."""
+        enabled = []
+        for name in command.args["capabilities"]:
+            if name == "CONDSTORE" and not self.condstore:
+                self.condstore = True
+                enabled.append(name)
+            elif name == "QRESYNC" and not self.qresync:
+                self.qresync = self.condstore = True  # QRESYNC implies CONDSTORE
+                enabled.append(name)
+        self.send(" ".join(["* ENABLED", *enabled]))
         return "ENABLE completed."
 
 

@@ -35,9 +35,11 @@ import re
 import shutil
 import socket
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 MAIL = HERE / "mail"
@@ -196,10 +198,55 @@ def copy_seed(seed: Path, target: Path) -> None:
 # --- playing a script ----------------------------------------------------------------------
 
 
+class _Inflating:
+    """The reading side after COMPRESS DEFLATE (RFC 4978): raw deflate, no header."""
+
+    def __init__(self, sock: socket.socket, rest: bytes) -> None:
+        self.sock = sock
+        self.inflate = zlib.decompressobj(-15)
+        self.buffer = self.inflate.decompress(rest)
+
+    def _more(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed")
+        self.buffer += self.inflate.decompress(data)
+
+    def readline(self) -> bytes:
+        while b"\n" not in self.buffer:
+            self._more()
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line + b"\n"
+
+    def read(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self._more()
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+
+class _DeflatingSocket:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(self.deflate.compress(data) + self.deflate.flush(zlib.Z_SYNC_FLUSH))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class Connection:
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.file = self.sock.makefile("rb")
+        self.sock: Any = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.file: Any = self.sock.makefile("rb")
+
+    def compress(self) -> None:
+        """Both directions deflated from here on (after `OK` to COMPRESS DEFLATE)."""
+        raw = self.sock  # nothing else comes before our next command: no buffered input
+        self.file = _Inflating(raw, b"")
+        self.sock = _DeflatingSocket(raw)
 
     def line(self) -> bytes:
         line = self.file.readline()
@@ -286,23 +333,41 @@ class ImapPlayer:
             answer = _read_imap_response(conn, tag)
         return out + answer
 
+    def compress(self, number: int) -> None:
+        self.connections[number].compress()
+
     def close(self) -> None:
         for conn in self.connections.values():
             conn.close()
 
 
-def play_imap(script: Script, port: int, user: str, password: str) -> list[tuple[str, list[bytes]]]:
+def seed_values(seed: Path) -> dict[str, str]:
+    """What a script may name in braces: {uidvalidity} of the seeded INBOX (the same on
+    both servers: they start from one dovecot-uidlist)."""
+    from courriel.mailstore import uidlist
+
+    current = uidlist.read(seed)
+    return {"uidvalidity": str(current.uidvalidity if current else 0)}
+
+
+def play_imap(
+    script: Script, port: int, user: str, password: str, values: dict[str, str] | None = None
+) -> list[tuple[str, list[bytes]]]:
     player = ImapPlayer(port, user, password)
     transcript: list[tuple[str, list[bytes]]] = []
     try:
         for number, line in script.steps:
             if number not in player.connections:
                 player.connection(number)  # greeting and LOGIN: not compared here
+            for key, value in (values or {}).items():
+                line = line.replace("{" + key + "}", value)
             try:
                 answer = player.step(number, line)
             except (ConnectionError, TimeoutError, OSError) as error:
                 answer = [f"<connection: {type(error).__name__}>".encode()]
             transcript.append((f"{number}> {line}", answer))
+            if line.upper().endswith(" COMPRESS DEFLATE") and answer[-1:] and b" OK" in answer[-1]:
+                player.compress(number)
     finally:
         player.close()
     return transcript

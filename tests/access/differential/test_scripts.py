@@ -31,8 +31,11 @@ def test_same_answers_as_dovecot(
     runner.copy_seed(seed, access.maildir)
     user = dovecot.add_user(seed)
     if script.protocol == "imap":
-        ours = runner.play_imap(script, access.ports["imap"], access.login, access.password)
-        theirs = runner.play_imap(script, dovecot.imap_port, user.name, user.password)
+        values = runner.seed_values(seed)
+        ours = runner.play_imap(
+            script, access.ports["imap"], access.login, access.password, values
+        )
+        theirs = runner.play_imap(script, dovecot.imap_port, user.name, user.password, values)
     else:
         ours = runner.play_pop3(script, access.ports["pop3"], access.login, access.password)
         theirs = runner.play_pop3(script, dovecot.pop3_port, user.name, user.password)
