@@ -895,6 +895,11 @@ def _cancelupdate_args(r: Reader) -> dict[str, Any]:
     return {"tags": tags}
 
 
+def _compress_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    return {"mechanism": r.atom().upper()}
+
+
 def _none(r: Reader) -> dict[str, Any]:
     return {}
 
@@ -924,6 +929,7 @@ COMMANDS = {
     "SEARCH": _search_args,
     "SORT": _sort_args,
     "CANCELUPDATE": _cancelupdate_args,
+    "COMPRESS": _compress_args,
     "THREAD": _thread_args,
     "FETCH": _fetch_args,
     "STORE": _store_args,

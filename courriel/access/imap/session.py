@@ -55,6 +55,7 @@ AUTH_CAPABILITIES = " ".join(
         "STATUS=SIZE SAVEDATE I18NLEVEL=1",  # RFC 8438, 8514, 5255
         "CONDSTORE QRESYNC",  # RFC 7162
         "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE",  # RFC 9208
+        "COMPRESS=DEFLATE",  # RFC 4978
     ]
 )
 _counter = itertools.count(1)
@@ -372,6 +373,16 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
         self.selected = None
         if self.login is not None and self.state != "logout":
             self.state = "authenticated"
+
+    async def cmd_compress(self, command: Command) -> str:
+        """RFC 4978 COMPRESS DEFLATE: worth it on slow links (mobile clients)."""
+        if self.stream.compressed:
+            raise No("Compression is already active.", "COMPRESSIONACTIVE")
+        if command.args["mechanism"] != "DEFLATE":
+            raise Bad("Unknown compression mechanism (DEFLATE is offered).")
+        self.send(f"{command.tag} OK DEFLATE active.")
+        await self.stream.start_compression()
+        raise Silent()
 
     async def cmd_enable(self, command: Command) -> str:
         """RFC 5161: answers the extensions this command turned on."""
