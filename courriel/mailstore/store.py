@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from courriel.mailstore import folders, index, quota
+from courriel.mailstore import folders, index, metadata, quota
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import FolderGone, FolderIndex, Message
 from courriel.mailstore.maildir import deliver_file
@@ -45,19 +45,34 @@ class UserStore:
     def names(self) -> list[str]:
         return folders.list_names(self.maildir)
 
-    def create(self, name: str) -> None:
+    def create(self, name: str, special_use: str = "") -> None:
+        """A new folder; `special_use` (CREATE-SPECIAL-USE) is kept with it."""
         folders.create(self.maildir, name)
+        if special_use:
+            metadata.update(
+                self.maildir, folders.check_name(name), {metadata.SPECIAL_USE: special_use}
+            )
 
     def delete(self, name: str) -> None:
-        path = folders.path_of(self.maildir, folders.normalize(name))
+        name = folders.normalize(name)
+        path = folders.path_of(self.maildir, name)
         folders.delete(self.maildir, name)
         index.forget(path)
+        metadata.forget(self.maildir, name)
 
     def rename(self, old: str, new: str) -> None:
         moved = folders.rename(self.maildir, old, new)
         for before, _after in moved:
             if before != "INBOX":
                 index.forget(folders.path_of(self.maildir, before))
+        metadata.rename(self.maildir, [m for m in moved if m[0] != "INBOX"])
+
+    def special_uses(self) -> dict[str, str]:
+        """Every folder's special-use attribute: the usual names (Sent, Drafts, Junk,
+        Trash), and what clients set (CREATE-SPECIAL-USE, METADATA)."""
+        uses = {name: use for name, use in folders.SPECIAL_USE.items()}
+        uses.update(metadata.special_uses(self.maildir))
+        return uses
 
     def subscriptions(self) -> list[str]:
         return folders.subscriptions(self.maildir)

@@ -13,7 +13,7 @@ from courriel.access.imap import fetch, listing, mime, qresync, urls, wire
 from courriel.access.imap.errors import Bad, No
 from courriel.access.imap.parser import STATUS_ITEMS, Command, SequenceSet
 from courriel.access.imap.view import Selected, uid_set
-from courriel.mailstore import folders, watch
+from courriel.mailstore import folders, metadata, watch
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import FolderIndex
@@ -126,7 +126,7 @@ class MailboxCommands:
 
     async def cmd_create(self, command: Command) -> str:
         name = command.args["mailbox"].rstrip(folders.SEPARATOR)
-        self.user_store.create(name)
+        self.user_store.create(name, _special_use(command.args["use"]))
         return "CREATE completed."
 
     async def cmd_delete(self, command: Command) -> str:
@@ -183,7 +183,7 @@ class MailboxCommands:
             request,
             existing,
             folders.subscribed(self.user_store.maildir, existing),
-            folders.special_use,
+            self.user_store.special_uses().get,
         )
         for entry in entries:
             line = f'* {verb} ({" ".join(entry.attributes)}) "/" '.encode()
@@ -361,6 +361,72 @@ class MailboxCommands:
         finally:
             self.user_store.close(index)
 
+    # --- METADATA (RFC 5464) ---------------------------------------------------------------
+
+    def _metadata_mailbox(self, name: str) -> str:
+        """ "" (the server) or an existing mailbox."""
+        if name == "":
+            return ""
+        name = folders.normalize(name)
+        if name not in self.user_store.names():
+            raise No(f"Mailbox {name} does not exist.", "NONEXISTENT")
+        return name
+
+    async def cmd_getmetadata(self, command: Command) -> str:
+        args = command.args
+        mailbox = self._metadata_mailbox(args["mailbox"])
+        stored = metadata.get(self.user_store.maildir, mailbox)
+        if mailbox and metadata.SPECIAL_USE not in stored:  # Sent, Drafts...: by name
+            use = self.user_store.special_uses().get(mailbox)
+            if use:
+                stored = {**stored, metadata.SPECIAL_USE: use}
+        found: list[tuple[str, str | None]] = []
+        for entry in args["entries"]:
+            if args["depth"] == "0":
+                found.append((entry, stored.get(entry)))
+                continue
+            prefix = entry + "/"
+            for name in sorted(stored):
+                below = name[len(prefix) :] if name.startswith(prefix) else None
+                if name == entry or (
+                    below is not None and (args["depth"] == "infinity" or "/" not in below)
+                ):
+                    found.append((name, stored[name]))
+        longest = 0
+        maxsize = args["maxsize"]
+        if maxsize is not None:
+            kept = []
+            for name, value in found:
+                size = len(value.encode("utf-8")) if value is not None else 0
+                if size > maxsize:
+                    longest = max(longest, size)
+                else:
+                    kept.append((name, value))
+            found = kept
+        if found:
+            values = b" ".join(
+                name.encode() + b" " + (_literal(value) if value is not None else b"NIL")
+                for name, value in found
+            )
+            self.send(b"* METADATA " + wire.astring(mailbox) + b" (" + values + b")")
+        if longest:
+            return f"[METADATA LONGENTRIES {longest}] GETMETADATA completed."
+        return "GETMETADATA completed."
+
+    async def cmd_setmetadata(self, command: Command) -> str:
+        mailbox = self._metadata_mailbox(command.args["mailbox"])
+        changes = dict(command.args["changes"])
+        if metadata.SPECIAL_USE in changes:  # RFC 6154 4: the special use, checked
+            if not mailbox:
+                raise No("The server has no special use.", "CANNOT")
+            value = changes[metadata.SPECIAL_USE]
+            changes[metadata.SPECIAL_USE] = _special_use(value.split() if value else [])
+        try:
+            metadata.update(self.user_store.maildir, mailbox, changes)
+        except metadata.MetadataError as error:
+            raise No(str(error), error.code) from None
+        return "SETMETADATA completed."
+
     # --- IDLE ------------------------------------------------------------------------------
 
     async def cmd_idle(self, command: Command) -> str:
@@ -429,3 +495,21 @@ class MailboxCommands:
     def _send_quota(self, limit: int) -> None:
         used, _count = self.user_store.usage()
         self.send(f'* QUOTA "" (STORAGE {(used + 1023) // 1024} {limit // 1024})')
+
+
+USABLE_SPECIAL_USES = {"\\archive", "\\drafts", "\\junk", "\\sent", "\\trash"}
+
+
+def _special_use(attributes: list[str]) -> str:
+    """The special-use attributes a client may give a folder (RFC 6154): the real ones;
+    \\All and \\Flagged are virtual folders Maildir cannot be, anything else is
+    unknown: NO [USEATTR]."""
+    for attribute in attributes:
+        if attribute.lower() not in USABLE_SPECIAL_USES:
+            raise No(f"Cannot mark a folder {attribute}.", "USEATTR")
+    return " ".join(a[0] + a[1:].capitalize() for a in attributes)
+
+
+def _literal(value: str) -> bytes:
+    raw = value.encode("utf-8")
+    return b"{%d}\r\n%s" % (len(raw), raw)

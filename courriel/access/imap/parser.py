@@ -167,7 +167,7 @@ class Reader:
         char = self.peek()
         if char == 0x22:
             return self.quoted()
-        if char == 0x7B:
+        if char in (0x7B, 0x7E):  # {n} or literal8 ~{n}
             return self.literal()
         raise ParseError("Expected a string")
 
@@ -900,6 +900,69 @@ def _compress_args(r: Reader) -> dict[str, Any]:
     return {"mechanism": r.atom().upper()}
 
 
+def _entry(r: Reader) -> str:
+    """A METADATA entry name (RFC 5464 3.2): /private/... or /shared/..., no wildcards,
+    no empty level; compared without case."""
+    name = r.astr("entry").lower()
+    if (
+        not (name.startswith(("/private/", "/shared/")) or name in ("/private", "/shared"))
+        or "//" in name
+        or name.endswith("/")
+        or any(c in name for c in "*%")
+        or not name.isascii()
+        or any(ord(c) < 0x20 for c in name)
+    ):
+        raise ParseError(f"Invalid metadata entry name {name[:60]}")
+    return name
+
+
+def _getmetadata_args(r: Reader) -> dict[str, Any]:
+    """GETMETADATA [(MAXSIZE n DEPTH 0|1|infinity)] mailbox entry|(entries)."""
+    r.sp()
+    maxsize = None
+    depth = "0"
+    if r.peek() == 0x28:
+        r.pos += 1
+        while not r.take(b")"):
+            r.take(b" ")
+            option = r.atom().upper()
+            r.sp()
+            if option == "MAXSIZE":
+                maxsize = r.number()
+            elif option == "DEPTH":
+                depth = r.atom().lower()
+                if depth not in ("0", "1", "infinity"):
+                    raise ParseError("DEPTH is 0, 1 or infinity")
+            else:
+                raise ParseError(f"Unknown GETMETADATA option {option}")
+        r.sp()
+    mailbox = r.mailbox() if r.peek() != 0x22 else r.text(r.quoted(), "mailbox")
+    r.sp()
+    entries = r.paren_list(lambda: _entry(r)) if r.peek() == 0x28 else [_entry(r)]
+    if not entries:
+        raise ParseError("GETMETADATA needs entries")
+    return {"mailbox": mailbox, "entries": entries, "maxsize": maxsize, "depth": depth}
+
+
+def _setmetadata_args(r: Reader) -> dict[str, Any]:
+    """SETMETADATA mailbox (entry value|NIL ...)."""
+    r.sp()
+    mailbox = r.mailbox() if r.peek() != 0x22 else r.text(r.quoted(), "mailbox")
+    r.sp()
+    r.expect(b"(", "'('")
+    changes: dict[str, str | None] = {}
+    while not r.take(b")"):
+        if changes:
+            r.sp()
+        entry = _entry(r)
+        r.sp()
+        value = r.nstring()
+        changes[entry] = None if value is None else r.text(value, "metadata value")
+    if not changes:
+        raise ParseError("SETMETADATA needs entries")
+    return {"mailbox": mailbox, "changes": changes}
+
+
 def _none(r: Reader) -> dict[str, Any]:
     return {}
 
@@ -930,6 +993,8 @@ COMMANDS = {
     "SORT": _sort_args,
     "CANCELUPDATE": _cancelupdate_args,
     "COMPRESS": _compress_args,
+    "GETMETADATA": _getmetadata_args,
+    "SETMETADATA": _setmetadata_args,
     "THREAD": _thread_args,
     "FETCH": _fetch_args,
     "STORE": _store_args,

@@ -63,6 +63,7 @@ ONLY_COURRIEL = {
     "QUOTA=RES-STORAGE": "the test Dovecot has no quota plugin",
     "QUOTA=RES-MESSAGE": "the test Dovecot has no quota plugin",
     "APPENDLIMIT=": "RFC 7889, not implemented by Dovecot 2.3",
+    "CREATE-SPECIAL-USE": "Dovecot 2.3 takes special uses from its configuration only",
 }
 
 

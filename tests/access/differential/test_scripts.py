@@ -32,9 +32,7 @@ def test_same_answers_as_dovecot(
     user = dovecot.add_user(seed)
     if script.protocol == "imap":
         values = runner.seed_values(seed)
-        ours = runner.play_imap(
-            script, access.ports["imap"], access.login, access.password, values
-        )
+        ours = runner.play_imap(script, access.ports["imap"], access.login, access.password, values)
         theirs = runner.play_imap(script, dovecot.imap_port, user.name, user.password, values)
     else:
         ours = runner.play_pop3(script, access.ports["pop3"], access.login, access.password)
