@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from courriel.mailstore import modseq as modseqs
 from courriel.mailstore import quota, uidlist, uidvalidity
@@ -46,6 +47,7 @@ LOG_LIMIT = 200_000
 RACY_NS = 100_000_000  # directory times this close to "now" may hide a second change
 BIG = 1024 * 1024  # a message larger than this is never read whole (see `source`)
 _SIZE_RE = re.compile(r",([SW])=(\d+)")
+T = TypeVar("T")
 
 
 class FolderGone(FileNotFoundError):
@@ -108,7 +110,10 @@ class FolderIndex:
         self._lock: tuple[contextlib.ExitStack, int] | None = None  # on courriel-modseq
         self._touched = False  # cur/ changed by us in this batch
         self._owning = False  # inside `own_change`
-        self.header_cache: dict[tuple[str, object], dict[int, str]] = {}
+        self.header_cache: dict[object, dict[int, object]] = {}
+        # Results worked out from immutable message content (THREAD of a set of UIDs),
+        # the last few kept.
+        self.results: OrderedDict[object, object] = OrderedDict()
         self.users = 0
         self._stamp: tuple[int, int] | None = None
         self._uidlist: uidlist.UidList | None = None
@@ -240,6 +245,23 @@ class FolderIndex:
                 message.mtime = time.time()
         return message.mtime
 
+    def header_summary(self, message: Message, key: object, compute: Callable[[bytes], T]) -> T:
+        """`compute(header)` for a message, cached per folder under `key` (the header
+        is read once whatever is derived from it: THREAD's ids, ENVELOPE...)."""
+        cache = self.header_cache.get(key)
+        if cache is None:
+            cache = self.header_cache[key] = {}  # type: ignore[index]
+        value = cache.get(message.uid)
+        if value is None:
+            value = cache[message.uid] = compute(self.read_header(message))
+        return value  # type: ignore[return-value]
+
+    def remember(self, key: object, value: object, keep: int = 4) -> None:
+        self.results[key] = value
+        self.results.move_to_end(key)
+        while len(self.results) > keep:
+            self.results.popitem(last=False)
+
     def header_text(
         self,
         message: Message,
@@ -268,8 +290,8 @@ class FolderIndex:
         if fd is None:
             return b""
         try:
-            data = os.read(fd, 16384)
-            while len(data) % 16384 == 0 and data and header_end(data) == len(data):
+            data = os.read(fd, 4096)  # most headers fit; a longer one is read on
+            while len(data) % 4096 == 0 and data and header_end(data) == len(data):
                 more = os.read(fd, 65536)
                 if not more:
                     break

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from courriel.access.imap import addresses, mime, wire
 from courriel.access.imap.parser import FetchAtt, Section
 from courriel.access.imap.wire import plist, string
+from courriel.mailstore.headers import fields, header_end
 from courriel.mailstore.message_file import MessageFile
 
 Source = bytes | MessageFile  # a message in memory, or a big one read from its file
@@ -62,6 +63,15 @@ def envelope(part: mime.Part) -> bytes:
             wire.nstring_nolf(last("message-id")),
         ]
     )
+
+
+def envelope_of_header(header: bytes) -> bytes:
+    """ENVELOPE from the header alone (the body is never read for it; the folder index
+    keeps the result, see `FolderIndex.header_summary`)."""
+    end = header_end(header)
+    part = mime.Part(0, end, end)
+    part.fields = fields(header[:end])
+    return envelope(part)
 
 
 def _params(params: list[tuple[str, str]]) -> bytes:
@@ -416,11 +426,11 @@ def needs_structure(att: FetchAtt) -> bool:
     if att.name == "BODY[]":
         assert att.section is not None
         return bool(att.section.part or att.section.text)
-    return att.name not in BUFFERED and att.name != "RFC822"
+    return att.name not in BUFFERED and att.name not in ("RFC822", "ENVELOPE")
 
 
 def needs_data(att: FetchAtt) -> bool:
-    return att.name not in BUFFERED
+    return att.name not in BUFFERED and att.name != "ENVELOPE"
 
 
 def flags_item(flags: list[str]) -> bytes:

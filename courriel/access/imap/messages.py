@@ -278,11 +278,13 @@ class MessageCommands:
             elif name == "SAVEDATE":  # RFC 8514
                 saved = save_date(message)
                 parts.append(b"SAVEDATE " + (fetch.wire.internaldate(saved) if saved else b"NIL"))
+            elif name == "ENVELOPE":  # from the header only, kept by the folder index
+                parts.append(
+                    b"ENVELOPE "
+                    + index.header_summary(message, _ENVELOPE, fetch.envelope_of_header)
+                )
             elif data is None:  # content of a message expunged meanwhile
                 parts.append(item.label.encode() + b" " + fetch.nil_reply(item))
-            elif name == "ENVELOPE":
-                assert root is not None
-                parts.append(b"ENVELOPE " + fetch.envelope(root))
             elif name in ("BODY", "BODYSTRUCTURE"):
                 assert root is not None
                 parts.append(
@@ -498,6 +500,7 @@ class MessageCommands:
 
 
 _FORMATS = {"UID": b"UID %d", "FLAGS": b"%s", "MODSEQ": b"MODSEQ (%d)"}
+_ENVELOPE = "\0envelope"  # header cache key
 _SYSTEM_LOWER = {"\\answered", "\\flagged", "\\deleted", "\\seen", "\\draft"}
 
 

@@ -117,6 +117,8 @@ class Search:
 
     def run(self, keys: tuple[Any, ...]) -> list[tuple[int, int]]:
         """(sequence number, uid) of every matching message of the session's view."""
+        if keys == ("and", [("all",)]):  # SORT/THREAD ... ALL: nothing to test
+            return [(position, uid) for position, uid in enumerate(self.view, 1)]
         predicate = self.compile(keys)
         lookup = self.lookup
         found = []

@@ -66,19 +66,23 @@ class SearchCommands:
     async def cmd_thread(self, command: Command) -> str:
         found, _modseq = self._search(command)
         selected = self.sel
-        lookup = selected.lookup
-        messages = [
-            (seq, m, uid if command.uid else seq)
-            for seq, uid in found
-            if (m := lookup(uid)) is not None
-        ]
-        builder = (
-            thread.references
-            if command.args["algorithm"] == "REFERENCES"
-            else thread.ordered_subject
-        )
-        roots = builder(selected.index, messages)
-        self.send("* THREAD " + thread.render(roots) if roots else "* THREAD")
+        algorithm = command.args["algorithm"]
+        # The threads of a set of messages never change (a UID's content does not):
+        # kept per folder, so that a webmail listing again gets them at once.
+        key = (algorithm, tuple(uid for _seq, uid in found))
+        roots = selected.index.results.get(key)
+        if roots is None:
+            lookup = selected.lookup
+            messages = [(seq, m, uid) for seq, uid in found if (m := lookup(uid)) is not None]
+            builder = thread.references if algorithm == "REFERENCES" else thread.ordered_subject
+            roots = builder(selected.index, messages)
+            selected.index.remember(key, roots)
+        if command.uid:
+            shown = int
+        else:
+            where = {uid: seq for seq, uid in found}
+            shown = where.__getitem__
+        self.send("* THREAD " + thread.render(roots, shown) if roots else "* THREAD")
         return "THREAD completed."
 
     async def cmd_cancelupdate(self, command: Command) -> str:

@@ -6,12 +6,14 @@ so sorting a folder again reads no file."""
 
 from __future__ import annotations
 
+import calendar
+import re
 import unicodedata
 from collections.abc import Callable
 from email.utils import mktime_tz, parsedate_tz
 
 from courriel.access.imap import addresses
-from courriel.mailstore.headers import decoded
+from courriel.mailstore.headers import decoded, field_values
 from courriel.mailstore.index import FolderIndex, Message
 
 
@@ -29,11 +31,38 @@ def _first_mailbox(values: list[str]) -> str:
     return sortable(parsed[0].mailbox or "") if parsed else ""
 
 
+_DATE = re.compile(
+    r"(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
+    r"\s*([+-])(\d{2})(\d{2})\s*(?:\(.*\))?$"
+)
+_MONTHS = {
+    m: n
+    for n, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
+
+
 def _sent_date(values: list[str]) -> str:
     """The Date field as seconds since the epoch in UTC (as text, for the cache), or ""
-    when there is none or it cannot be read."""
+    when there is none or it cannot be read. The usual form is read with one regular
+    expression; anything else goes through the email package's lenient parser."""
     if not values:
         return ""
+    match = _DATE.match(values[0].strip())
+    if match:
+        day, month, year, hour, minute, second, sign, zh, zm = match.groups()
+        number = _MONTHS.get(month.lower())
+        if number is not None:
+            try:
+                stamp = calendar.timegm(
+                    (int(year), number, int(day), int(hour), int(minute), int(second or 0))
+                )
+            except (ValueError, OverflowError):
+                stamp = None
+            if stamp is not None:
+                offset = (int(zh) * 3600 + int(zm) * 60) * (1 if sign == "+" else -1)
+                return str(stamp - offset)
     parsed = parsedate_tz(values[0])
     if parsed is None:
         return ""
@@ -41,6 +70,15 @@ def _sent_date(values: list[str]) -> str:
         return str(int(mktime_tz(parsed)))
     except (OverflowError, ValueError):
         return ""
+
+
+_SENT = "\0sent"  # header cache key
+
+
+def _sent_seconds(header: bytes) -> int:
+    """The sent date of a message from its header, -1 when it has none."""
+    text = _sent_date(field_values(header, "date"))
+    return int(text) if text else -1
 
 
 def _pack(text: str) -> str:
@@ -118,8 +156,8 @@ class Keys:
 
     def date(self, message: Message) -> int:
         """The sent date, or the internal date when the message has none."""
-        sent = self.index.header_text(message, "date", _sent_date)
-        return int(sent) if sent else int(self.index.internaldate(message))
+        sent = self.index.header_summary(message, _SENT, _sent_seconds)
+        return sent if sent >= 0 else int(self.index.internaldate(message))
 
     def subject(self, message: Message) -> str:
         return self.index.header_text(message, "subject", _subject_key)

@@ -5,8 +5,10 @@ form: `(1 2 (3)(4 5))`."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from courriel.access.imap.sort import Keys, base_subject
+from courriel.mailstore.headers import field_values
 from courriel.mailstore.index import FolderIndex, Message
 
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -36,20 +38,36 @@ class Node:
         self.children.append(child)
 
 
-def render(roots: list[Node]) -> str:
-    """`(1 2 (3)(4))...` for a list of thread roots."""
-
-    def inner(node: Node) -> str:
-        text = str(node.number) if node.message is not None else ""
-        children = node.children
-        if not children:
-            return text
-        if len(children) == 1 and node.message is not None:
-            return f"{text} {inner(children[0])}"
-        nested = "".join(f"({inner(child)})" for child in children)
-        return f"{text} {nested}" if text else nested
-
-    return "".join(f"({inner(root)})" for root in roots)
+def render(roots: list[Node], shown: Callable[[int], int] = int) -> str:
+    """`(1 2 (3)(4))...` for a list of thread roots (`shown`: a UID as answered).
+    Iterative: a long chain of replies is no recursion limit."""
+    out: list[str] = []
+    # stack of (node, opened): a node's text, then its children
+    for root in roots:
+        out.append("(")
+        stack: list[Node | str] = [root]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                out.append(item)
+                continue
+            node = item
+            text = str(shown(node.number)) if node.message is not None else ""
+            children = node.children
+            if not children:
+                out.append(text)
+            elif len(children) == 1 and node.message is not None:
+                out.append(text + " ")
+                stack.append(children[0])
+            else:
+                if text:
+                    out.append(text + " ")
+                for child in reversed(children):
+                    stack.append(")")
+                    stack.append(child)
+                    stack.append("(")
+        out.append(")")
+    return "".join(out)
 
 
 def ordered_subject(index: FolderIndex, found: list[tuple[int, Message, int]]) -> list[Node]:
@@ -79,8 +97,7 @@ def references(index: FolderIndex, found: list[tuple[int, Message, int]]) -> lis
     seqs: dict[int, int] = {}
     unique = 0
     for seq, message, number in found:
-        ids = _MSGID.findall(index.header_text(message, "message-id"))
-        message_id = ids[0] if ids else ""
+        message_id, refs = index.header_summary(message, _IDS, _thread_ids)
         if not message_id or (message_id in table and table[message_id].message is not None):
             unique += 1
             message_id = f"\0unique{unique}"
@@ -89,9 +106,6 @@ def references(index: FolderIndex, found: list[tuple[int, Message, int]]) -> lis
             node = table[message_id] = Node()
         node.message, node.number = message, number
         seqs[id(node)] = seq
-        refs = _MSGID.findall(index.header_text(message, "references"))
-        if not refs:
-            refs = _MSGID.findall(index.header_text(message, "in-reply-to"))[:1]
         previous: Node | None = None
         for ref in refs:  # (1A) link the references as a chain
             container = table.get(ref)
@@ -108,7 +122,7 @@ def references(index: FolderIndex, found: list[tuple[int, Message, int]]) -> lis
         # (1B) the message hangs under its last reference (if that makes no loop)
         if previous is not None and previous is not node and not node.is_ancestor_of(previous):
             previous.adopt(node)
-        elif node.parent is not None and refs == []:
+        elif node.parent is not None and not refs:
             node.parent.children.remove(node)
             node.parent = None
     roots = [node for node in table.values() if node.parent is None]  # (2)
@@ -130,6 +144,19 @@ def references(index: FolderIndex, found: list[tuple[int, Message, int]]) -> lis
     roots = _group_by_subject(roots, keys)  # (5)
     sort_tree(roots)
     return roots
+
+
+_IDS = "\0thread"  # header cache key
+
+
+def _thread_ids(header: bytes) -> tuple[str, tuple[str, ...]]:
+    """A message's Message-ID and the ids it refers to (References, else the first of
+    In-Reply-To), from one read of its header."""
+    ids = _MSGID.findall(" ".join(field_values(header, "message-id")))
+    refs = _MSGID.findall(" ".join(field_values(header, "references")))
+    if not refs:
+        refs = _MSGID.findall(" ".join(field_values(header, "in-reply-to")))[:1]
+    return (ids[0] if ids else "", tuple(refs))
 
 
 def _prune(nodes: list[Node], top: bool) -> list[Node]:
