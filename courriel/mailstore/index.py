@@ -373,7 +373,7 @@ class FolderIndex:
         self._stamp = None if racy else stamp
         if len(found) > 10_000:
             del found
-            _give_back_memory()
+            give_back_memory()
 
     def _register(
         self,
@@ -721,7 +721,7 @@ class FolderIndex:
             )[0]
 
 
-def _give_back_memory() -> None:
+def give_back_memory() -> None:
     """Hand freed heap back to the system after listing a big folder: the listing and
     the uidlist parsing leave tens of megabytes free but held by the allocator."""
     with contextlib.suppress(OSError, AttributeError):

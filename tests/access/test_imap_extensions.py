@@ -112,3 +112,37 @@ def test_binary_content_is_refused_text_in_a_literal8_is_stored(access: Access) 
     assert stored.startswith(b"b OK [APPENDUID"), stored
     assert refused.startswith(b"c NO [UNKNOWN-CTE]"), refused
     assert list((access.maildir / "tmp").iterdir()) == []
+
+
+def test_utf8_accept_names_mailboxes_in_utf8(access: Access) -> None:
+    """RFC 6855: once enabled, mailbox names travel in UTF-8 (kept in modified UTF-7 on
+    disk, as Dovecot keeps them); APPEND takes UTF8 (literal8)."""
+    with socket.create_connection(("127.0.0.1", access.ports["imap"]), timeout=30) as sock:
+        stream = sock.makefile("rb")
+
+        def command(line: bytes) -> list[bytes]:
+            sock.sendall(line + b"\r\n")
+            tag = line.split(b" ", 1)[0]
+            answer = []
+            while True:
+                got = stream.readline()
+                match = re.search(rb"\{(\d+)\}\r\n$", got)
+                if match:
+                    got += stream.read(int(match.group(1))) + stream.readline()
+                answer.append(got)
+                if got.startswith(tag + b" "):
+                    return answer
+
+        stream.readline()
+        command(f"a LOGIN {access.login} {access.password}".encode())
+        assert command(b"b ENABLE UTF8=ACCEPT")[0] == b"* ENABLED UTF8=ACCEPT\r\n"
+        assert command('c CREATE "Réunions"'.encode())[-1].startswith(b"c OK")
+        assert (access.maildir / ".R&AOk-unions" / "cur").is_dir()
+        listing = b"".join(command(b'd LIST "" "R*"'))
+        assert "Réunions".encode() in listing and b"&AOk-" not in listing
+        data = "From: a@b\r\nSubject: Café\r\n\r\nBonjour\r\n".encode()
+        answer = command(b'e APPEND "R\xc3\xa9unions" UTF8 (~{%d+}\r\n%s)' % (len(data), data))
+        assert answer[-1].startswith(b"e OK [APPENDUID"), answer
+        status = b"".join(command('f STATUS "Réunions" (MESSAGES)'.encode()))
+        assert b"MESSAGES 1" in status
+        assert command(b"g SELECT R&AOk-unions")[-1].startswith(b"g NO")  # not mUTF-7 now

@@ -39,6 +39,7 @@ class MailboxCommands:
     origin: int
     condstore: bool
     qresync: bool
+    utf8: bool
     state: str
 
     if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class MailboxCommands:
 
         @property
         def append_limit(self) -> int: ...
+
+        def shown_name(self, name: str) -> str: ...
 
     # --- SELECT / EXAMINE ------------------------------------------------------------------
 
@@ -187,7 +190,7 @@ class MailboxCommands:
         )
         for entry in entries:
             line = f'* {verb} ({" ".join(entry.attributes)}) "/" '.encode()
-            line += wire.astring(entry.name)
+            line += wire.astring(self.shown_name(entry.name))
             for info in entry.childinfo:
                 line += f' (CHILDINFO ("{info}"))'.encode()
             self.send(line)
@@ -222,7 +225,8 @@ class MailboxCommands:
                 values.append(f"{item} {self._status_value(index, item)}")
         finally:
             self.user_store.close(index)
-        return b"* STATUS " + wire.astring(name) + f" ({' '.join(values)})".encode()
+        shown = wire.astring(self.shown_name(name))
+        return b"* STATUS " + shown + f" ({' '.join(values)})".encode()
 
     def _status_value(self, index: FolderIndex, item: str) -> int:
         if item == "MESSAGES":
@@ -244,6 +248,8 @@ class MailboxCommands:
 
     def check_append(self, mailbox: str, size: int) -> None:
         """Before a message is sent: its mailbox exists and it fits in the quota."""
+        if self.utf8:
+            mailbox = folders.encode_mutf7(mailbox)
         name = folders.normalize(mailbox)
         if not folders.exists(self.user_store.maildir, name):
             raise No(f"Mailbox {name} does not exist: create it first.", "TRYCREATE")
@@ -408,7 +414,8 @@ class MailboxCommands:
                 name.encode() + b" " + (_literal(value) if value is not None else b"NIL")
                 for name, value in found
             )
-            self.send(b"* METADATA " + wire.astring(mailbox) + b" (" + values + b")")
+            shown = wire.astring(self.shown_name(mailbox))
+            self.send(b"* METADATA " + shown + b" (" + values + b")")
         if longest:
             return f"[METADATA LONGENTRIES {longest}] GETMETADATA completed."
         return "GETMETADATA completed."
@@ -471,7 +478,8 @@ class MailboxCommands:
         if name not in self.user_store.names():
             raise No(f"Mailbox {name} does not exist.", "NONEXISTENT")
         limit = await self._quota_limit()
-        self.send(b"* QUOTAROOT " + wire.astring(name) + (b' ""' if limit is not None else b""))
+        shown = wire.astring(self.shown_name(name))
+        self.send(b"* QUOTAROOT " + shown + (b' ""' if limit is not None else b""))
         if limit is not None:
             self._send_quota(limit)
         return "GETQUOTAROOT completed."

@@ -708,6 +708,11 @@ def _append_args(r: Reader) -> dict[str, Any]:
                 raise ParseError("CATENATE needs at least one part")
             messages.append({"flags": flags, "date": when, "catenate": parts})
             continue
+        if r.take(b"UTF8 ("):  # RFC 6855: a message with UTF-8 header fields
+            data = r.literal()
+            r.expect(b")", "')'")
+            messages.append({"flags": flags, "date": when, "data": data})
+            continue
         if r.peek() not in (0x7B, 0x7E):  # {n} or literal8 ~{n}
             raise ParseError("APPEND needs the message as a literal")
         messages.append({"flags": flags, "date": when, "data": r.literal()})

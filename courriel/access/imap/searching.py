@@ -109,7 +109,7 @@ class SearchCommands:
         numbers = [uid if command.uid else seq for seq, uid in found]
         if returns is None:
             handled = found
-            line = f"* {verb}" + "".join(f" {n}" for n in numbers)
+            line = " ".join([f"* {verb}", *map(str, numbers)])
             top = self._top_modseq(handled) if modseq else 0
             self.send(line + (f" (MODSEQ {top})" if top else ""))
             return

@@ -31,7 +31,7 @@ from courriel.access.imap.view import Selected
 from courriel.access.listener import LineTooLong, Stream
 from courriel.mailstore import folders
 from courriel.mailstore.folders import FolderError
-from courriel.mailstore.index import FolderGone
+from courriel.mailstore.index import FolderGone, give_back_memory
 from courriel.mailstore.keywords import TooManyKeywords
 from courriel.mailstore.maildir import MaildirError
 from courriel.mailstore.store import OverQuota, UserStore
@@ -55,12 +55,13 @@ AUTH_CAPABILITIES = " ".join(
         "STATUS=SIZE SAVEDATE I18NLEVEL=1",  # RFC 8438, 8514, 5255
         "CONDSTORE QRESYNC",  # RFC 7162
         "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE",  # RFC 9208
-        "COMPRESS=DEFLATE METADATA",  # RFC 4978, 5464
+        "COMPRESS=DEFLATE METADATA UTF8=ACCEPT",  # RFC 4978, 5464, 6855
     ]
 )
 _counter = itertools.count(1)
 # RFC 3501 7.4.1: no EXPUNGE during these (sequence numbers must not move under them)
 _NO_EXPUNGES = {"FETCH", "STORE", "SEARCH", "SORT", "THREAD"}
+_BIG = {"FETCH", "SEARCH", "SORT", "THREAD"}
 
 
 class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
@@ -78,6 +79,7 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
         # flags carries the UID and the MODSEQ of the message.
         self.condstore = False
         self.qresync = False  # RFC 7162: ENABLE QRESYNC (VANISHED instead of EXPUNGE)
+        self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT (mailbox names in UTF-8)
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -184,6 +186,8 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
                 self.send(f"* OK [HIGHESTMODSEQ {self.selected.index.modseq}] Highest.")
             self.bad_count = 0
             expunged = await self.sync(expunges=command.uid or command.name not in _NO_EXPUNGES)
+            if command.name in _BIG and self.selected and len(self.selected.view) > 10_000:
+                give_back_memory()  # a command over a big folder leaves freed heap behind
             if expunged and self.condstore and not text.startswith("[") and self.selected:
                 # RFC 7162 3.1.11: after expunges, the new HIGHESTMODSEQ (as Dovecot)
                 text = f"[HIGHESTMODSEQ {self.selected.index.modseq}] {text}"
@@ -221,7 +225,29 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
     async def dispatch(self, command: Command) -> str:
         handler = getattr(self, "cmd_" + command.name.lower(), None)
         assert handler is not None, command.name
+        if self.utf8:
+            self._names_from_utf8(command.args)
         return await handler(command)
+
+    def _names_from_utf8(self, args: dict[str, object]) -> None:
+        """UTF8=ACCEPT (RFC 6855): the client names mailboxes in UTF-8; they are kept in
+        modified UTF-7 on disk, as Dovecot keeps them."""
+        for key in ("mailbox", "old", "new", "reference"):
+            value = args.get(key)
+            if isinstance(value, str):
+                args[key] = _to_mutf7(value)
+        patterns = args.get("patterns")
+        if isinstance(patterns, list):
+            args["patterns"] = [_to_mutf7(p) for p in patterns]
+
+    def shown_name(self, name: str) -> str:
+        """A mailbox name as this client reads it: UTF-8 once UTF8=ACCEPT is enabled."""
+        if not self.utf8:
+            return name
+        try:
+            return folders.decode_mutf7(name)
+        except ValueError:
+            return name
 
     _ANY = {"CAPABILITY", "NOOP", "LOGOUT", "ID"}
     _NOT_AUTH = {"STARTTLS", "LOGIN", "AUTHENTICATE"}
@@ -394,8 +420,15 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
             elif name == "QRESYNC" and not self.qresync:
                 self.qresync = self.condstore = True  # QRESYNC implies CONDSTORE
                 enabled.append(name)
+            elif name == "UTF8=ACCEPT" and not self.utf8:
+                self.utf8 = True
+                enabled.append(name)
         self.send(" ".join(["* ENABLED", *enabled]))
         return "ENABLE completed."
+
+
+def _to_mutf7(name: str) -> str:
+    return name if folders.normalize(name) == "INBOX" else folders.encode_mutf7(name)
 
 
 async def handle(stream: Stream, settings: AccessSettings) -> None:

@@ -145,7 +145,12 @@ def _skip_blob(text: str) -> str | None:
 
 
 def _subject_key(values: list[str]) -> str:
-    return base_subject(values[0])[0] if values else ""
+    """ "1" or "0" (a reply or forward, for THREAD) then the base subject: one small
+    string per message in the folder's cache."""
+    if not values:
+        return "0"
+    base, reply = base_subject(values[0])
+    return ("1" if reply else "0") + base
 
 
 class Keys:
@@ -156,11 +161,17 @@ class Keys:
 
     def date(self, message: Message) -> int:
         """The sent date, or the internal date when the message has none."""
-        sent = self.index.header_summary(message, _SENT, _sent_seconds)
-        return sent if sent >= 0 else int(self.index.internaldate(message))
+        cache = self.index.header_cache.get(_SENT)
+        sent = cache.get(message.uid) if cache is not None else None
+        if sent is None:
+            sent = self.index.header_summary(message, _SENT, _sent_seconds)
+        return sent if sent >= 0 else int(self.index.internaldate(message))  # type: ignore[operator]
 
     def subject(self, message: Message) -> str:
-        return self.index.header_text(message, "subject", _subject_key)
+        return self.index.header_text(message, "subject", _subject_key)[1:]
+
+    def is_reply(self, message: Message) -> bool:
+        return self.index.header_text(message, "subject", _subject_key)[0] == "1"
 
     def key(self, name: str) -> Callable[[Message], object]:
         index = self.index
@@ -182,10 +193,13 @@ def sort(
     criteria: list[tuple[str, bool]],
 ) -> list[tuple[int, Message]]:
     """(sequence number, message) in the order of the criteria, ties by sequence
-    number (stable sorts from the last criterion to the first)."""
+    number (`found` comes in that order; stable sorts from the last criterion to the
+    first). Each key is worked out once per message, in one pass, before sorting."""
     keys = Keys(index)
-    ordered = sorted(found, key=lambda item: item[0])
+    ordered = found
     for name, reverse in reversed(criteria):
         key = keys.key(name)
-        ordered.sort(key=lambda item, key=key: key(item[1]), reverse=reverse)  # type: ignore[misc]
+        values = [key(message) for _seq, message in ordered]
+        positions = sorted(range(len(ordered)), key=values.__getitem__, reverse=reverse)
+        ordered = [ordered[p] for p in positions]
     return ordered

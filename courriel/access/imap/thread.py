@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from courriel.access.imap.sort import Keys, base_subject
+from courriel.access.imap.sort import Keys
 from courriel.mailstore.headers import field_values
 from courriel.mailstore.index import FolderIndex, Message
 
@@ -97,7 +97,7 @@ def references(index: FolderIndex, found: list[tuple[int, Message, int]]) -> lis
     seqs: dict[int, int] = {}
     unique = 0
     for seq, message, number in found:
-        message_id, refs = index.header_summary(message, _IDS, _thread_ids)
+        message_id, *refs = index.header_summary(message, _IDS, _thread_ids).split(" ")
         if not message_id or (message_id in table and table[message_id].message is not None):
             unique += 1
             message_id = f"\0unique{unique}"
@@ -149,14 +149,15 @@ def references(index: FolderIndex, found: list[tuple[int, Message, int]]) -> lis
 _IDS = "\0thread"  # header cache key
 
 
-def _thread_ids(header: bytes) -> tuple[str, tuple[str, ...]]:
+def _thread_ids(header: bytes) -> str:
     """A message's Message-ID and the ids it refers to (References, else the first of
-    In-Reply-To), from one read of its header."""
+    In-Reply-To), from one read of its header, as one string (kept for every message
+    of a folder: "<id> <ref1> <ref2>", or " <ref1>..." without an id)."""
     ids = _MSGID.findall(" ".join(field_values(header, "message-id")))
     refs = _MSGID.findall(" ".join(field_values(header, "references")))
     if not refs:
         refs = _MSGID.findall(" ".join(field_values(header, "in-reply-to")))[:1]
-    return (ids[0] if ids else "", tuple(refs))
+    return " ".join([ids[0] if ids else "", *refs])
 
 
 def _prune(nodes: list[Node], top: bool) -> list[Node]:
@@ -188,7 +189,7 @@ def _group_by_subject(roots: list[Node], keys: Keys) -> list[Node]:
     def subject(node: Node) -> tuple[str, bool]:
         first = node if node.message is not None else node.children[0]
         assert first.message is not None
-        return base_subject(keys.index.header_text(first.message, "subject"))
+        return keys.subject(first.message), keys.is_reply(first.message)
 
     table: dict[str, Node] = {}
     for root in roots:  # (5A)
