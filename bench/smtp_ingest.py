@@ -1,17 +1,33 @@
 #!/usr/bin/env python3
-"""SMTP ingest benchmark: Courriel against Postfix, same machine, same run.
+"""SMTP ingest benchmark: Courriel against Postfix, same machine, same run, measured
+the way a third party measures it.
 
-Both servers receive the same load from Postfix's own load generator (`smtp-source`,
-a C program, so the client costs little): N messages of 1 KiB and of 100 KiB over 1
-and 8 concurrent sessions, all to one virtual mailbox, with durable delivery on
-(Courriel: fsync of the file and of `new/`; Postfix: its queue file fsync, then the
-`virtual` agent's Maildir delivery). A row's time runs from the first connection
-until the last message is in the Maildir. Server CPU per message comes from
-/proc (Postfix: master and every child, including exited ones).
+Load: Postfix's own generator, `smtp-source -l SIZE -m N -s SESSIONS`, at its default
+of **a new connection for every message** (like most senders on the Internet), N
+messages of 1 KiB and of 100 KiB over 1 and 8 concurrent sessions, all to one mailbox.
 
-Then resident memory of `courriel serve` with 100 concurrent sessions.
+Servers, each at its defaults:
+- Postfix 3.7, a private instance (`postfix -c DIR`): the `virtual` agent delivers
+  into a Maildir; in_flow_delay, queue-file fsync and Maildir-file fsync as shipped;
+- `courriel serve` with every listener on (web panel, SMTP, submission, IMAP(S),
+  POP3(S), policy service), greylisting off, one mailbox with an unlimited quota.
 
-    python bench/smtp_ingest.py [--messages 5000] [--big 1000] [--quick]
+A run's clock starts with the first connection and stops when the Maildir's `new/` +
+`cur/` hold all N files: the mail is delivered and visible, not merely acknowledged.
+Server CPU is the whole process tree's user + system time, children it has reaped
+included (`bench/proctree.py`). The servers alternate run by run (the order flips every
+round), so a busy moment of the machine falls on both; `other load` is the CPU the
+rest of the machine used during the run, in cores, so a noisy run shows itself.
+
+Then the whole tree's memory (RSS and PSS) of `courriel serve` fresh, after every
+message of the run, and with 100 idle SMTP sessions open.
+
+    python bench/smtp_ingest.py [--messages 5000] [--rounds 3] [--quick] [--checks|--edge]
+
+`--checks` adds Courriel with its incoming checks on (SPF, DKIM, DMARC, ARC against a
+DNS server of the benchmark's own, rspamd off), as a third server of the same run;
+`--edge` puts a Postfix made by `courriel edge postfix` in front of Courriel in edge
+mode (recipients checked at RCPT, policy service, LMTP) against plain Postfix.
 
 Nothing leaves 127.0.0.1: Postfix's default transport is an error.
 """
@@ -20,54 +36,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from proctree import Memory, cpu_seconds, machine_busy_seconds, memory
+
 ROOT = Path(__file__).resolve().parent.parent
-CLK = os.sysconf("SC_CLK_TCK")
 PASSWORD = "C0mpl3xP@ssW0rD?!"
+LISTENERS = (
+    "web", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "policy", "lmtp", "socketmap",
+)  # fmt: skip
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int, children_of: bool = False) -> float:
-    """utime+stime of a process (and, for Postfix, its waited-for and live children)."""
-
-    def stat(p: int) -> list[str]:
-        with open(f"/proc/{p}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()
-
-    fields = stat(pid)
-    total = (int(fields[11]) + int(fields[12])) / CLK
-    if children_of:
-        total += (int(fields[13]) + int(fields[14])) / CLK
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    child = stat(int(entry))
-                except OSError:
-                    continue
-                if int(child[1]) == pid:
-                    total += (int(child[11]) + int(child[12])) / CLK
-    return total
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def count(maildir: Path) -> int:
@@ -77,11 +71,21 @@ def count(maildir: Path) -> int:
         return 0
 
 
-class Courriel:
-    name = "Courriel"
+def empty(maildir: Path) -> None:
+    """Remove the delivered files between runs (off the clock), so that counting
+    them stays cheap for the harness."""
+    for sub in ("new", "cur"):
+        directory = maildir / sub
+        if directory.is_dir():
+            for name in os.listdir(directory):
+                os.unlink(directory / name)
 
-    def __init__(self, base: Path) -> None:
+
+class Courriel:
+    def __init__(self, base: Path, name: str = "Courriel", env: dict[str, str] | None = None):
+        self.name = name
         self.base = base
+        base.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.env = dict(os.environ)
         self.env.update(
@@ -89,22 +93,20 @@ class Courriel:
                 "COURRIEL_DATA": str(base / "data"),
                 "COURRIEL_DATABASE_URL": "",
                 "COURRIEL_GENERAL_HOSTNAME": "bench.courriel.test",
-                "COURRIEL_SMTP_BIND": "127.0.0.1",
-                "COURRIEL_SMTP_PORT": str(self.port),
-                "COURRIEL_SMTP_MAX_CONNECTIONS_PER_IP": "0",
-                "COURRIEL_SMTP_MAX_RECIPIENTS": "1000",
-                "COURRIEL_WEB_ENABLED": "0",
-                "COURRIEL_SUBMISSION_ENABLED": "0",
-                "COURRIEL_IMAP_ENABLED": "0",
-                "COURRIEL_IMAPS_ENABLED": "0",
-                "COURRIEL_POP3_ENABLED": "0",
-                "COURRIEL_POP3S_ENABLED": "0",
-                "COURRIEL_POLICY_ENABLED": "0",
+                "COURRIEL_GREYLIST_ENABLED": "0",
+                "COURRIEL_SMTP_MAX_CONNECTIONS_PER_IP": "0",  # one client sends it all
                 "COURRIEL_QUEUE_TRANSPORT": "*=127.0.0.1:9",
                 "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": str(ROOT),
             }
         )
+        for listener in LISTENERS:  # every one on, each on a free loopback port
+            self.env[f"COURRIEL_{listener.upper()}_BIND"] = "127.0.0.1"
+            self.env[f"COURRIEL_{listener.upper()}_PORT"] = str(
+                self.port if listener == "smtp" else free_port()
+            )
         self.env.pop("COURRIEL_CONFIG", None)
+        self.env.update(env or {})
         self.maildir = base / "data" / "mail" / "monsite.be" / "homes" / "monsite0001" / "Maildir"
 
     def cli(self, *args: str) -> None:
@@ -148,7 +150,10 @@ class Courriel:
             time.sleep(0.1)
 
     def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid, children_of=True)  # with its SMTP workers
+        return cpu_seconds(self.proc.pid)
+
+    def memory(self) -> Memory:
+        return memory(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -187,7 +192,6 @@ alias_maps =
 alias_database =
 smtputf8_enable = yes
 biff = no
-default_process_limit = 100
 """
 
 
@@ -216,32 +220,126 @@ class Postfix:
             lines.append(line)
         (etc / "master.cf").write_text("\n".join(lines) + "\n")
         subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("Postfix did not start") from None
-                time.sleep(0.2)
-        self.master_pid = int((self.base / "spool" / "pid" / "master.pid").read_text().split()[0])
+        wait_listening(self.port)
+        self.master_pid = master_pid(self.base / "spool")
 
     def cpu(self) -> float:
-        return cpu_seconds(self.master_pid, children_of=True)
+        return cpu_seconds(self.master_pid)
 
     def stop(self) -> None:
         subprocess.run(["postfix", "-c", str(self.base / "etc"), "stop"], capture_output=True)
 
 
-def run_row(server: Courriel | Postfix, messages: int, size: int, sessions: int) -> dict:
-    before = count(server.maildir)
-    cpu_before = server.cpu()
+class Checked(Courriel):
+    """Courriel with its incoming checks on (SPF, DKIM, DMARC, ARC; rspamd off): the
+    client is outside `[smtp] trusted_networks`, and a DNS server of the benchmark's
+    own publishes example.org's SPF and DMARC records (nothing asks the system's)."""
+
+    def __init__(self, base: Path) -> None:
+        sys.path.insert(0, str(ROOT))
+        from tests.fixtures.nsd import PrivateNSD
+
+        self.dns = PrivateNSD(base / "nsd")
+        self.dns.zone(
+            "example.org",
+            [
+                self.dns.txt("@", "v=spf1 ip4:127.0.0.0/8 -all"),
+                self.dns.txt("_dmarc", "v=DMARC1; p=reject"),
+            ],
+        )
+        self.dns.start()
+        super().__init__(
+            base,
+            "Courriel+checks",
+            {
+                "COURRIEL_SMTP_TRUSTED_NETWORKS": "192.0.2.0/24",
+                "COURRIEL_DNS_NAMESERVERS": self.dns.nameserver,
+            },
+        )
+
+    def stop(self) -> None:
+        super().stop()
+        self.dns.stop()
+
+
+class Edge:
+    """Production mode: a Postfix from `courriel edge postfix` in front of `courriel
+    serve` in edge mode (recipients checked at RCPT through the socketmap, the policy
+    service asked, mail handed over by LMTP). Its CPU is both process trees'."""
+
+    name = "Postfix→Courriel"
+
+    def __init__(self, base: Path) -> None:
+        self.courriel = Courriel(base / "courriel", env={"COURRIEL_GENERAL_MODE": "edge"})
+        self.base = base
+        self.port = free_port()
+        self.maildir = self.courriel.maildir
+
+    def start(self) -> None:
+        self.courriel.start()
+        etc = self.base / "postfix"
+        os.chmod(self.base, 0o755)
+        subprocess.run(
+            [
+                sys.executable, "-m", "courriel", "edge", "postfix", "--config-dir", str(etc),
+                "--listen", f"127.0.0.1:{self.port}", "--no-submission",
+                "--log-file", str(self.base / "maillog"),
+            ],
+            env=self.courriel.env, cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        for setting in (
+            "default_transport = error:this benchmark instance sends nothing outside",
+            "relay_transport = error:this benchmark instance sends nothing outside",
+            "smtp_dns_support_level = disabled",
+        ):
+            subprocess.run(["postconf", "-c", str(etc), "-e", setting], check=True)
+        subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
+        wait_listening(self.port)
+        self.master_pid = master_pid(self.base / "postfix-spool")
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.master_pid) + self.courriel.cpu()
+
+    def stop(self) -> None:
+        subprocess.run(["postfix", "-c", str(self.base / "postfix"), "stop"], capture_output=True)
+        self.courriel.stop()
+
+
+def master_pid(spool: Path) -> int:
+    path = spool / "pid" / "master.pid"
+    deadline = time.monotonic() + 30
+    while not path.exists() or not path.read_text().strip():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Postfix wrote no {path}")
+        time.sleep(0.1)
+    return int(path.read_text().split()[0])
+
+
+def wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"nothing listens on port {port}") from None
+            time.sleep(0.2)
+
+
+Server = Courriel | Postfix | Edge
+
+
+def run(server: Server, messages: int, size: int, sessions: int) -> dict:
+    """One run: every message sent over a connection of its own, then the clock stops
+    once all are files in the Maildir."""
+    empty(server.maildir)
+    cpu_before, busy_before = server.cpu(), machine_busy_seconds()
+    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     subprocess.run(
         [
             "smtp-source",
-            "-d",
             "-s",
             str(sessions),
             "-m",
@@ -258,20 +356,30 @@ def run_row(server: Courriel | Postfix, messages: int, size: int, sessions: int)
         capture_output=True,
     )
     deadline = time.monotonic() + 600
-    while count(server.maildir) < before + messages:
+    while count(server.maildir) < messages:
         if time.monotonic() > deadline:
-            raise SystemExit(f"{server.name}: only {count(server.maildir) - before} delivered")
-        time.sleep(0.02)
+            raise SystemExit(f"{server.name}: only {count(server.maildir)} delivered")
+        time.sleep(0.005)
     elapsed = time.monotonic() - start
     cpu = server.cpu() - cpu_before
-    return {"rate": messages / elapsed, "cpu_ms": cpu * 1000 / messages, "seconds": elapsed}
+    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (client_after.ru_utime + client_after.ru_stime) - (
+        client_before.ru_utime + client_before.ru_stime
+    )
+    other = machine_busy_seconds() - busy_before - cpu - client
+    return {
+        "rate": messages / elapsed,
+        "cpu_ms": cpu * 1000 / messages,
+        "other_cores": max(0.0, other) / elapsed,
+    }
 
 
-def memory_with_sessions(server: Courriel, sessions: int = 100) -> float:
+def hold_sessions(server: Courriel, sessions: int = 100) -> Memory:
+    """The tree's memory with `sessions` clients stopped in the middle of DATA."""
     socks = []
     try:
         for _ in range(sessions):
-            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
             stream = sock.makefile("rb")
             stream.readline()
             sock.sendall(
@@ -284,66 +392,126 @@ def memory_with_sessions(server: Courriel, sessions: int = 100) -> float:
                 pass
             sock.sendall(b"Subject: held open\r\n\r\n" + b"x" * 70 + b"\r\n")
         time.sleep(1)
-        return rss_mb(server.proc.pid)
+        return server.memory()
     finally:
         for sock, _ in socks:
             sock.close()
 
 
+def median(runs: list[dict], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=5000, help="1 KiB messages per row")
-    parser.add_argument("--big", type=int, default=1000, help="100 KiB messages per row")
-    parser.add_argument("--quick", action="store_true", help="a tenth of the messages")
+    parser.add_argument("--messages", type=int, default=5000, help="messages per run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each server per row")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the messages, 1 round")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--checks", action="store_true", help="also Courriel with its incoming checks on"
+    )
+    mode.add_argument(
+        "--edge", action="store_true", help="Postfix in front of Courriel (production mode)"
+    )
     args = parser.parse_args()
     if args.quick:
-        args.messages, args.big = args.messages // 10, args.big // 10
-    for tool in ("smtp-source", "postfix"):
+        args.messages, args.rounds = args.messages // 10, 1
+    for tool in ("smtp-source", "postfix") + (("nsd",) if args.checks else ()):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is missing: run scripts/setup")
     base = Path(tempfile.mkdtemp(prefix="courriel-bench-smtp-"))
     os.chmod(base, 0o755)
-    courriel, postfix = Courriel(base / "courriel"), Postfix(base / "postfix")
-    (base / "courriel").mkdir()
-    courriel.start()
-    postfix.start()
-    rows = []
+    postfix = Postfix(base / "postfix")
+    if args.edge:
+        ours: list[Server] = [Edge(base / "edge")]
+    else:
+        ours = [Courriel(base / "courriel")]
+        if args.checks:
+            ours.append(Checked(base / "checked"))
+    servers: list[Server] = [postfix, *ours]
+    rows = [
+        (size, label, sessions)
+        for size, label in ((1024, "1 KiB"), (102400, "100 KiB"))
+        for sessions in (1, 8)
+    ]
+    results: dict[tuple[str, int], dict[str, list[dict]]] = {
+        (label, sessions): {server.name: [] for server in servers} for _, label, sessions in rows
+    }
+    started: list[Server] = []
     try:
-        for size, label, messages in (
-            (1024, "1 KiB", args.messages),
-            (102400, "100 KiB", args.big),
-        ):
-            for sessions in (1, 8):
-                results = {}
-                for server in (postfix, courriel):
-                    results[server.name] = run_row(server, messages, size, sessions)
-                rows.append((label, sessions, messages, results))
-                ours, theirs = results["Courriel"], results["Postfix"]
-                ratio = ours["rate"] / theirs["rate"]
-                print(
-                    f"{label:>7} x {sessions} sessions: Courriel {ours['rate']:7.1f} msg/s, "
-                    f"Postfix {theirs['rate']:7.1f} msg/s, ratio {ratio:.2f}",
-                    flush=True,
-                )
-        memory = memory_with_sessions(courriel)
+        for server in servers:
+            server.start()
+            started.append(server)
+        watched = ours[0].courriel if isinstance(ours[0], Edge) else ours[0]
+        fresh = watched.memory()
+        for round_number in range(args.rounds):
+            for size, label, sessions in rows:
+                order = servers if round_number % 2 == 0 else servers[::-1]
+                for server in order:
+                    outcome = run(server, args.messages, size, sessions)
+                    results[(label, sessions)][server.name].append(outcome)
+                    print(
+                        f"round {round_number + 1} {label:>7} x {sessions}: {server.name:16} "
+                        f"{outcome['rate']:6.0f} msg/s, {outcome['cpu_ms']:.2f} ms CPU/msg, "
+                        f"other load {outcome['other_cores']:.2f} cores",
+                        flush=True,
+                    )
+        delivered = args.messages * len(rows) * args.rounds
+        after = watched.memory()
+        held = hold_sessions(watched) if not args.edge else None
     finally:
-        courriel.stop()
-        postfix.stop()
+        for server in reversed(started):
+            server.stop()
+    report(args, rows, results, servers)
+    print(f"Whole process tree of courriel serve ({watched.name}, every listener on):")
+    for what, figures in (
+        ("fresh", fresh),
+        (f"after {delivered:,} messages", after),
+        ("with 100 idle SMTP sessions", held),
+    ):
+        if figures is not None:
+            print(
+                f"  {what}: RSS {figures.rss_mib:.1f} MiB, PSS {figures.pss_mib:.1f} MiB "
+                f"({figures.processes} processes)"
+            )
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def report(
+    args: argparse.Namespace,
+    rows: list[tuple[int, str, int]],
+    results: dict[tuple[str, int], dict[str, list[dict]]],
+    servers: list[Server],
+) -> None:
+    """The table: each server's median msg/s and CPU per message, its ratio to
+    Postfix's msg/s, and (with --checks) the checks' cost against the same code."""
     print()
     print(
-        "| message | sessions | messages | Courriel msg/s | Postfix msg/s | ratio | "
-        "Courriel CPU ms/msg | Postfix CPU ms/msg |"
+        f"{args.rounds} round(s) of {args.messages} messages per row, servers alternating; "
+        "medians of the rounds, a new connection per message:"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for label, sessions, messages, results in rows:
-        ours, theirs = results["Courriel"], results["Postfix"]
-        print(
-            f"| {label} | {sessions} | {messages} | {ours['rate']:.0f} | {theirs['rate']:.0f} | "
-            f"{ours['rate'] / theirs['rate']:.2f} | {ours['cpu_ms']:.2f} | {theirs['cpu_ms']:.2f} |"
-        )
     print()
-    print(f"Resident memory of courriel serve with 100 concurrent SMTP sessions: {memory:.0f} MB")
-    shutil.rmtree(base, ignore_errors=True)
+    names = [server.name for server in servers]
+    header = ["body", "sessions"] + [f"{n} msg/s" for n in names]
+    header += [f"{n} / Postfix" for n in names[1:]]
+    if args.checks:
+        header.append("checks on / off")
+    header += ["server CPU ms/msg " + " / ".join(names), "other load (cores)"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for _, label, sessions in rows:
+        runs = results[(label, sessions)]
+        rates = {n: median(runs[n], "rate") for n in names}
+        cells = [label, str(sessions)] + [f"{rates[n]:.0f}" for n in names]
+        cells += [f"{rates[n] / rates['Postfix']:.2f}" for n in names[1:]]
+        if args.checks:
+            cells.append(f"{rates['Courriel+checks'] / rates['Courriel']:.2f}")
+        cells.append(" / ".join(f"{median(runs[n], 'cpu_ms'):.2f}" for n in names))
+        load = max(run["other_cores"] for n in names for run in runs[n])
+        cells.append(f"≤ {load:.2f}")
+        print("| " + " | ".join(cells) + " |")
+    print()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from courriel.access.imap.errors import Bad, No
 from courriel.access.imap.parser import SAVED, STAR, FetchAtt, SequenceSet
 from courriel.access.imap.search import save_date
 from courriel.access.imap.view import Selected, uid_set
+from courriel.inbound.learning import note_move
 from courriel.mailstore import folders
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
@@ -406,6 +407,7 @@ class MessageCommands:
                     "Some of the requested messages no longer exist.", "EXPUNGEISSUED", sync=True
                 )
             messages = [by_uid[uid] for uid in uids]
+            note_move(selected.name, name, selected.index, messages)
             if move:
                 pairs = self.user_store.move(selected.index, messages, target, self.origin)
             else:

@@ -15,10 +15,12 @@ from courriel.delivery.journal import get_journal
 from courriel.delivery.quota import warn_after_delivery
 from courriel.delivery.smtp.policy import Kind, SmtpPolicy
 from courriel.delivery.smtp.protocol import ConnectionLimiter, CourrielLMTP, CourrielSMTP
+from courriel.runtime import close_server
 from courriel.tls import server_context
 from courriel.units import parse_duration, parse_size
 
 log = logging.getLogger("courriel.smtp")
+LMTP_MARGIN = 1024 * 1024  # bytes over [mail] message_size_limit accepted from the edge
 
 
 class SmtpService:
@@ -40,8 +42,11 @@ class SmtpService:
         values = getattr(config, section)
         self.listening = [f"{section}: smtp://{values.bind}:{values.port}/ ({kind})"]
         self.server: asyncio.AbstractServer | None = None
+        self.options = self._options()
+        self.protocol_class = CourrielLMTP if kind == "lmtp" else CourrielSMTP
 
-    def _protocol(self) -> CourrielSMTP:
+    def _options(self) -> dict[str, Any]:
+        """What every connection's protocol object gets, worked out once."""
         config = self.config
         options: dict[str, Any] = {
             "limiter": self.limiter,
@@ -55,21 +60,25 @@ class SmtpService:
         if self.kind == "submission":
             options.update(require_starttls=True, auth_required=True, auth_require_tls=True)
         elif self.kind == "lmtp":
-            options.update(tls_context=None, auth_require_tls=True)
+            # Postfix adds its own headers to what it accepted within the same limit.
+            options.update(
+                tls_context=None,
+                auth_require_tls=True,
+                data_size_limit=options["data_size_limit"] + LMTP_MARGIN,
+            )
         else:
             options.update(auth_require_tls=True, auth_exclude_mechanism=["PLAIN", "LOGIN"])
-        cls = CourrielLMTP if self.kind == "lmtp" else CourrielSMTP
-        return cls(self.policy, **options)
+        return options
+
+    def _protocol(self) -> CourrielSMTP:
+        return self.protocol_class(self.policy, **self.options)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(self._protocol, sock=self.sock)
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 5)
+        await close_server(self.server)
 
 
 class Housekeeping:

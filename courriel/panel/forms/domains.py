@@ -18,7 +18,6 @@ FEATURE_LABELS = {
     "dns": _("DNS domain"),
     "web": _("Website"),
     "spam": _("Spam filtering"),
-    "virus": _("Virus filtering"),
     "ssl": _("SSL website"),
     "logrotate": _("Log file rotation"),
 }
