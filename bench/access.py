@@ -343,16 +343,8 @@ class RawImap:
 
 
 def time_command(port: int, login: str, command: str, runs: int) -> float:
-    client = RawImap(port, login, PASSWORD)
-    client.command("SELECT INBOX")
-    client.command(command)  # warm-up: caches filled on both sides
-    timings = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        client.command(command)
-        timings.append(time.perf_counter() - start)
-    client.close()
-    return statistics.median(timings)
+    """Median of repeated runs, after a first one that fills the caches of both sides."""
+    return first_and_repeated(port, login, command, runs)[1]
 
 
 def pop3_download(port: int, login: str) -> float:

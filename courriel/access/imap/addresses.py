@@ -13,6 +13,7 @@ why it is not used here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _SPECIALS = set('()<>[]:;@\\,."')
@@ -320,17 +321,25 @@ class _AddressList:
             self.addr.invalid = True
         self.add()
 
-    def mailbox(self) -> int:
-        p = self.parser
-        start = p.pos
-        ret = self.name_addr()
+    def _either(self, first: Callable[[], int], second: Callable[[], int]) -> int:
+        """Dovecot's way: try one production; if it fails, start again with the other."""
+        start = self.parser.pos
+        ret = first()
         if ret < 0:
-            p.pos = start
+            self.parser.pos = start
             self.addr = Address()
-            ret = self.addr_spec()
-            a = self.addr
-            if a.invalid and a.name is None and a.mailbox is not None and a.domain is None:
-                a.name, a.mailbox = a.mailbox, None
+            ret = second()
+        return ret
+
+    def _bare(self) -> int:
+        ret = self.addr_spec()
+        a = self.addr
+        if a.invalid and a.name is None and a.mailbox is not None and a.domain is None:
+            a.name, a.mailbox = a.mailbox, None
+        return ret
+
+    def mailbox(self) -> int:
+        ret = self._either(self.name_addr, self._bare)
         if ret < 0:
             self.addr.invalid = True
         self.fixed()
@@ -368,14 +377,7 @@ class _AddressList:
         return 0 if ret == 0 else 1
 
     def address(self) -> int:
-        p = self.parser
-        start = p.pos
-        ret = self.group()
-        if ret < 0:
-            p.pos = start
-            self.addr = Address()
-            ret = self.mailbox()
-        return ret
+        return self._either(self.group, self.mailbox)
 
     def parse(self) -> list[Address]:
         p = self.parser
