@@ -101,6 +101,9 @@ class Courriel:
             COURRIEL_GENERAL_HOSTNAME="localhost",
             PYTHONUNBUFFERED="1",
             COURRIEL_ACCESS_PLAINTEXT_ON_LOOPBACK="true",
+            # No drop to the service user: the Maildirs are filled by this script
+            # (as root); speed does not depend on the uid.
+            COURRIEL_GENERAL_USER="",
         )
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         for section in LISTENERS:
