@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.fixtures.backups",
     "tests.fixtures.greylist",
     "tests.fixtures.nsd",
+    "tests.fixtures.dovecot",
     "tests.fixtures.rspamd",
 ]
 
