@@ -57,7 +57,31 @@ class Plan(models.Model):
         return self.label or self.name
 
 
-class Domain(models.Model):
+class OwnedName(models.Model):
+    """A domain name mail is hosted for (a virtual server or a domain alias), and whether
+    its control was proven. A name a customer added without proof is *pending*: it
+    takes no mail and changes no routing (`courriel.accounts.resolution` ignores it),
+    so nobody can capture mail for a name that is not theirs (gmail.com...)."""
+
+    PROVIDER = "provider"  # created or approved by the hosting provider
+    SUBDOMAIN = "subdomain"  # under a name the same customer already controls
+    DNS = "dns"  # the _courriel-verify TXT record was found
+    MIGRATION = "migration"  # existed before ownership was checked
+
+    verified_at = models.DateTimeField(_("verified on"), null=True, blank=True)
+    verified_by = models.CharField(_("verified by"), max_length=20, blank=True)
+    # The value of the TXT record `_courriel-verify.<name>` that proves control.
+    verification_token = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def pending(self) -> bool:
+        return self.verified_at is None
+
+
+class Domain(OwnedName):
     """A virtual server: a mail domain of a customer, or a sub-server of one.
 
     A sub-server has a parent and no plan of its own: it shares the parent's plan,
@@ -91,7 +115,7 @@ class Domain(models.Model):
     dkim_selector = models.CharField(max_length=63, default="courriel")
     dkim_private_key = models.TextField(blank=True)
 
-    class Meta:
+    class Meta(OwnedName.Meta):
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -116,14 +140,14 @@ class Domain(models.Model):
         return self.parent_id is not None
 
 
-class DomainAlias(models.Model):
+class DomainAlias(OwnedName):
     """Another domain name whose mail goes to the same addresses (monsite.eu -> monsite.be)."""
 
     name = models.CharField(_("alias domain"), max_length=253, unique=True)
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="domain_aliases")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(OwnedName.Meta):
         ordering = ["name"]
 
     def __str__(self) -> str:

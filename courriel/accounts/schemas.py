@@ -68,9 +68,27 @@ class UsageOut(BaseModel):
         return cls(**usage.as_dict(), disk_used=disk_used)
 
 
+class VerificationOut(BaseModel):
+    """The DNS TXT record that proves control of a pending name."""
+
+    record: str
+    value: str
+
+    @classmethod
+    def of(cls, found: Domain | DomainAlias) -> VerificationOut | None:
+        from courriel.accounts.services.ownership import verification_record
+
+        if not found.pending:
+            return None
+        record, value = verification_record(found)
+        return cls(record=record, value=value)
+
+
 class DomainOut(BaseModel):
     name: str
     display_name: str
+    verified: bool
+    verification: VerificationOut | None
     parent: str | None
     plan: str
     server: str
@@ -93,6 +111,8 @@ class DomainOut(BaseModel):
         return cls(
             name=domain.name,
             display_name=domain.display_name,
+            verified=not domain.pending,
+            verification=VerificationOut.of(domain),
             parent=domain.parent.name if domain.parent_id else None,  # type: ignore[union-attr]
             plan=domain.effective_plan.name,
             server=domain.server.name,
@@ -198,7 +218,14 @@ class AliasOut(BaseModel):
 class DomainAliasOut(BaseModel):
     name: str
     domain: str
+    verified: bool
+    verification: VerificationOut | None
 
     @classmethod
     def of(cls, alias: DomainAlias) -> DomainAliasOut:
-        return cls(name=alias.name, domain=alias.domain.name)
+        return cls(
+            name=alias.name,
+            domain=alias.domain.name,
+            verified=not alias.pending,
+            verification=VerificationOut.of(alias),
+        )

@@ -35,6 +35,8 @@ urlpatterns = [
         domains.domain_alias_delete,
         name="domain-alias-delete",
     ),
+    path("d/<str:domain>/verify/", domains.verify, name="domain-verify"),
+    path("d/<str:domain>/approve/", domains.approve, name="domain-approve"),
     path("d/<str:domain>/audit/", domains.audit, name="domain-audit"),
     path("d/<str:domain>/dns/", domains.dns, name="domain-dns"),
     path("d/<str:domain>/backups/", backups.domain_backups, name="domain-backups"),

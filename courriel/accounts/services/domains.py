@@ -28,7 +28,7 @@ from courriel.accounts.permissions import (
     require_provider,
     visible_domains,
 )
-from courriel.accounts.services import limits
+from courriel.accounts.services import limits, ownership
 from courriel.accounts.services.fields import fitting
 from courriel.accounts.services.mailboxes import login_taken
 from courriel.accounts.services.plans import get_plan
@@ -50,20 +50,6 @@ class CreatedDomain:
     owner: Mailbox | None
     password: str | None  # generated owner password, shown once
     setup_mail_to: str | None = None  # where the "has been set up" mail goes, if anywhere
-
-
-def _ensure_name_free(name: str) -> None:
-    if Domain.objects.filter(name=name).exists():
-        raise ConflictError(
-            _("The virtual server %(name)s already exists.") % {"name": to_unicode(name)},
-            field="name",
-        )
-    if DomainAlias.objects.filter(name=name).exists():
-        raise ConflictError(
-            _("%(name)s is already a domain alias of another virtual server.")
-            % {"name": to_unicode(name)},
-            field="name",
-        )
 
 
 def _login_candidates(name: str) -> list[str]:
@@ -171,7 +157,7 @@ def create_domain(
                 field="plan",
             )
         top = limits.lock_family(parent)
-        _ensure_name_free(ascii_name)
+        claim = ownership.claim(actor, ascii_name, top)
         limits.check_can_add_server(top)
         prefix = _free_prefix(ascii_name)
         domain = Domain.objects.create(
@@ -189,6 +175,7 @@ def create_domain(
             features=features_list,
             created_by=actor.name,
             dkim_private_key=generate_private_key(),
+            **claim.fields(),
         )
         owner = top.owner
         generated = None
@@ -206,7 +193,7 @@ def create_domain(
             host = get_server(server)
         else:
             host = pick_server(config.hostname)
-        _ensure_name_free(ascii_name)
+        claim = ownership.claim(actor, ascii_name, None)
         prefix = _free_prefix(ascii_name) if owner_login is None else _owner_login(owner_login)
         domain = Domain.objects.create(
             name=ascii_name,
@@ -221,6 +208,7 @@ def create_domain(
             features=features_list,
             created_by=actor.name,
             dkim_private_key=generate_private_key(),
+            **claim.fields(),
         )
         created = mailbox_service.create_owner_mailbox(
             domain,
@@ -380,11 +368,11 @@ def list_domains(actor: Actor, search: str = "") -> list[Domain]:
 def add_domain_alias(actor: Actor, domain: Domain, name: str) -> DomainAlias:
     require_domain_manager(actor, domain)
     ascii_name = normalize_domain(name)
-    limits.lock_family(domain)
-    _ensure_name_free(ascii_name)
+    top = limits.lock_family(domain)
+    claim = ownership.claim(actor, ascii_name, top)
     limits.check_can_add_domain_alias(domain)
-    alias = DomainAlias.objects.create(name=ascii_name, domain=domain)
-    record(actor, "domain_alias.add", ascii_name, domain=domain.name)
+    alias = DomainAlias.objects.create(name=ascii_name, domain=domain, **claim.fields())
+    record(actor, "domain_alias.add", ascii_name, domain=domain.name, verified=not alias.pending)
     return alias
 
 
@@ -405,12 +393,3 @@ def delete_domain_alias(actor: Actor, domain: Domain, name: str) -> None:
         )
     record(actor, "domain_alias.delete", ascii_name, domain=domain.name)
     alias.delete()
-
-
-def domain_for_mail(name: str) -> Domain | None:
-    """The hosted domain that receives mail for `name` (directly or as a domain alias)."""
-    domain = Domain.objects.filter(name=name).first()
-    if domain is not None:
-        return domain
-    alias = DomainAlias.objects.select_related("domain").filter(name=name).first()
-    return alias.domain if alias else None
