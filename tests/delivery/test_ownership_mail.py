@@ -55,8 +55,8 @@ def test_a_pending_claim_captures_nobodys_mail(tmp_path: Path) -> None:
                 recipients,
                 message("ventes@autre.be", recipients, "for the real providers"),
             )
-        [sent] = platform.sink.wait_for(1, where=lambda m: b"for the real providers" in m.content)
-        assert sorted(sent.recipients) == sorted(recipients)
+        sent = platform.sink.wait_for(2, where=lambda m: b"for the real providers" in m.content)
+        assert sorted(r for m in sent for r in m.recipients) == sorted(recipients)
         assert platform.messages("monsite") == []
 
         # Once the provider approves them, the names are monsite's, at once.
