@@ -30,6 +30,7 @@ FACTORIES = [
     "courriel.delivery.smtp.server:services",
     "courriel.access.services:services",
     "courriel.backup.scheduler:services",
+    "courriel.accounts.reports:services",
 ]
 
 

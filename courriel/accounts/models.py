@@ -273,3 +273,59 @@ class Alias(models.Model):
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "aliases"
+
+
+# --- sign-in throttling (courriel.accounts.throttle) -----------------------------------
+# Kept in the database so that every process (the main one and the SMTP workers) and
+# every door (panel, API, IMAP, POP3, SMTP AUTH) sees the same counts, and known
+# addresses survive a restart.
+
+
+class SignInFailure(models.Model):
+    """One failed sign-in: which login, from where, and a short keyed digest of the
+    password tried (so that the same wrong password tried again counts once; 32 bits
+    cannot be reversed, they only tell two attempts apart)."""
+
+    login = models.CharField(max_length=254)
+    address = models.CharField(max_length=64)
+    attempt = models.CharField(max_length=16)
+    door = models.CharField(max_length=8)
+    known = models.BooleanField(default=False)  # from an address the login used before
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["address", "at"], name="signin_failure_address"),
+            models.Index(fields=["login", "at"], name="signin_failure_login"),
+        ]
+
+
+class KnownAddress(models.Model):
+    """An address a login signed in from successfully: it gets in at once, whatever
+    others are guessing."""
+
+    login = models.CharField(max_length=254)
+    address = models.CharField(max_length=64)
+    last_success = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["login", "address"], name="unique_known_address")
+        ]
+
+
+class SignInPace(models.Model):
+    """A login guessed from many addresses: checks from unknown addresses take turns,
+    `interval` seconds apart, until `until`."""
+
+    login = models.CharField(max_length=254, unique=True)
+    next_check = models.DateTimeField()
+    interval = models.FloatField(default=1.0)
+    until = models.DateTimeField()
+
+
+class FailureReport(models.Model):
+    """When the last "failed sign-ins" mail about a login went out (once a day)."""
+
+    login = models.CharField(max_length=254, unique=True)
+    sent_at = models.DateTimeField()

@@ -660,23 +660,32 @@ def find_login(identifier: str) -> Mailbox | None:
     return address.mailbox if address else None
 
 
-def authenticate(identifier: str, password: str) -> AuthResult:
-    """Check a mailbox login (IMAP, POP3, SMTP AUTH, panel). Slow on purpose (Argon2):
-    callers on an event loop run it in a thread. An unknown login costs the same time
-    as a wrong password, so timing does not reveal which logins exist."""
+def password_matches(mailbox: Mailbox | None, password: str) -> bool:
+    """Check a mailbox's password (Argon2, slow on purpose: callers on an event loop run
+    it in a thread). No mailbox costs the same time as a wrong password, so timing does
+    not reveal which logins exist. A hash made with older costs is renewed."""
     global _DUMMY_HASH
-    mailbox = find_login(identifier)
     if mailbox is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = passwords.hash_password(passwords.generate_password())
         passwords.verify_password(_DUMMY_HASH, password)
-        return AuthResult(AuthOutcome.FAILED)
+        return False
     if not passwords.verify_password(mailbox.password_hash, password):
-        return AuthResult(AuthOutcome.FAILED)
-    if mailbox.login_disabled:
-        return AuthResult(AuthOutcome.DISABLED, mailbox)
+        return False
     if passwords.needs_rehash(mailbox.password_hash):
         Mailbox.objects.filter(pk=mailbox.pk).update(
             password_hash=passwords.hash_password(password)
         )
+    return True
+
+
+def authenticate(identifier: str, password: str) -> AuthResult:
+    """Check a login and password, without throttling: every door on the network
+    (panel, API, IMAP, POP3, SMTP AUTH) goes through `courriel.accounts.signin`."""
+    mailbox = find_login(identifier)
+    if not password_matches(mailbox, password):
+        return AuthResult(AuthOutcome.FAILED)
+    assert mailbox is not None
+    if mailbox.login_disabled:
+        return AuthResult(AuthOutcome.DISABLED, mailbox)
     return AuthResult(AuthOutcome.OK, mailbox)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from courriel.accounts.models import Mailbox
 from courriel.accounts.permissions import visible_domains
 from courriel.accounts.services.mailboxes import modify_mailbox
-from courriel.accounts.throttle import throttle
+from courriel.accounts.signin import Attempt, Door, Outcome, attempt, throttled_message
 from courriel.panel.roles import actor_for, impersonating, real_actor
 
 MAX_USERNAME = 254
+MAILBOX_BACKEND = "courriel.accounts.auth.MailboxBackend"
+ADMIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def _safe_next(request: HttpRequest, default: str = "/") -> str:
@@ -44,38 +48,9 @@ def _remember_language(response: HttpResponse, language: str) -> None:
     )
 
 
-def login_view(request: HttpRequest) -> HttpResponse:
-    """The same answer for an unknown login and a wrong password (no way to learn
-    which logins exist); failures are throttled per login and per client address."""
-    if request.method != "POST" and actor_for(request) is not None:
-        return redirect(_safe_next(request))
-    error, status = "", 200
-    username = ""
-    if request.method == "POST":
-        username = request.POST.get("username", "").strip()[:MAX_USERNAME]
-        password = request.POST.get("password", "")
-        ip = client_ip(request)
-        wait = throttle.retry_after(username, ip)
-        if wait:
-            minutes = max(1, (wait + 59) // 60)
-            error = ngettext(
-                "Too many failed logins. Wait %(minutes)d minute and try again.",
-                "Too many failed logins. Wait %(minutes)d minutes and try again.",
-                minutes,
-            ) % {"minutes": minutes}
-            status = 429
-        else:
-            user = authenticate(request, username=username, password=password)
-            if user is not None:
-                throttle.succeeded(username)
-                return _signed_in(request, user)
-            if getattr(request, "courriel_login_disabled", False):
-                error = _("This login is temporarily disabled: ask the domain owner.")
-                status = 403
-            else:
-                throttle.failed(username, ip)
-                error = _("Login failed: check the username and password and try again.")
-                status = 401
+def _login_page(
+    request: HttpRequest, error: str = "", status: int = 200, username: str = ""
+) -> HttpResponse:
     return render(
         request,
         "panel/login.html",
@@ -84,8 +59,46 @@ def login_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _first_visit(request: HttpRequest) -> HttpResponse:
+    if actor_for(request) is not None:
+        return redirect(_safe_next(request))
+    return _login_page(request)
+
+
+def _after_attempt(request: HttpRequest, username: str, result: Attempt) -> HttpResponse:
+    """The same answer for an unknown login and a wrong password (no way to learn which
+    logins exist); a disabled login is told so only when the password is right."""
+    if result.ok:
+        user = result.mailbox if result.mailbox is not None else result.user
+        return _signed_in(request, user)
+    if result.outcome is Outcome.THROTTLED:
+        return _login_page(request, throttled_message(result.wait), 429, username)
+    if result.outcome is Outcome.DISABLED:
+        error = _("This login is temporarily disabled: ask the domain owner.")
+        return _login_page(request, error, 403, username)
+    error = _("Login failed: check the username and password and try again.")
+    return _login_page(request, error, 401, username)
+
+
+async def login_view(request: HttpRequest) -> HttpResponse:
+    """Sign-in (chapter 2), through `courriel.accounts.signin` like every other door.
+    Asynchronous so that a login being guessed from many addresses can be slowed down
+    (a few seconds between checks) without holding up anyone else's pages."""
+    if request.method != "POST":
+        return await sync_to_async(_first_visit)(request)
+    username = request.POST.get("username", "").strip()[:MAX_USERNAME]
+    password = request.POST.get("password", "")
+    ip = client_ip(request)
+    result = await sync_to_async(attempt)(username, password, ip, Door.PANEL)
+    if result.outcome is Outcome.SLOWED:
+        await asyncio.sleep(result.delay)
+        result = await sync_to_async(attempt)(username, password, ip, Door.PANEL, paced=True)
+    return await sync_to_async(_after_attempt)(request, username, result)
+
+
 def _signed_in(request: HttpRequest, user: object) -> HttpResponse:
-    login(request, user, backend=user.backend)  # type: ignore[attr-defined,arg-type]
+    backend = MAILBOX_BACKEND if isinstance(user, Mailbox) else ADMIN_BACKEND
+    login(request, user, backend=backend)  # type: ignore[arg-type]
     if request.POST.get("remember"):
         request.session.set_expiry(settings.SESSION_COOKIE_AGE)  # "remember login permanently"
     else:

@@ -13,7 +13,7 @@ from courriel.accounts.models import Mailbox
 from courriel.accounts.permissions import Actor, visible_mailboxes
 from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
-from courriel.accounts.throttle import throttle
+from courriel.accounts.signin import Door, confirm_password
 from courriel.autoconfig.settings import client_settings
 from courriel.errors import CourrielError
 from courriel.panel.forms.base import PanelForm
@@ -56,12 +56,10 @@ def password(request: HttpRequest, actor: Actor) -> HttpResponse:
     mailbox = own_mailbox(actor)
     form = OwnPasswordForm(posted(request))
     if request.method == "POST" and form.is_valid():
-        ip = client_ip(request)
-        if throttle.retry_after(mailbox.login, ip):
-            form.add_error("current", _("Too many wrong passwords: wait a few minutes."))
-        elif not mailbox_service.authenticate(mailbox.login, form.cleaned_data["current"]).ok:
-            throttle.failed(mailbox.login, ip)
-            form.add_error("current", _("This is not your current password."))
+        try:
+            confirm_password(mailbox, form.cleaned_data["current"], client_ip(request), Door.PANEL)
+        except CourrielError as error:
+            form.add_error("current", error.message)
         else:
             try:
                 mailbox_service.set_password(actor, mailbox, form.cleaned_data["password"])
