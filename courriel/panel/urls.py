@@ -24,6 +24,7 @@ urlpatterns = [
     path("logout/", auth.logout_view, name="logout"),
     path("language/", auth.language_view, name="language"),
     path("switch/", domains.switch, name="switch"),
+    path("password-strength/", passwords.strength, name="password-strength"),
     # A virtual server (chapters 3 to 11)
     path("d/<str:domain>/", domains.info, name="domain-info"),
     path("d/<str:domain>/details/", domains.details, name="domain-details"),

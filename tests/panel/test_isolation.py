@@ -46,6 +46,7 @@ OWN_PAGES = {
     "me-download",
     "tokens",
     "impersonate-stop",
+    "password-strength",
 }
 
 

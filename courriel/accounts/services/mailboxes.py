@@ -299,10 +299,11 @@ def create_owner_mailbox(
     login = validate_login(login)
     _ensure_login_free(login, "owner_login")
     generated = None
+    context = {"login": login, "domain": domain.name, "real_name": real_name}
     if password is None:
-        password = generated = passwords.generate_password()
+        password = generated = passwords.generate_password(**context)
     else:
-        passwords.check_strength(password, login)
+        passwords.check_strength(password, **context)
     mailbox = Mailbox.objects.create(
         domain=domain,
         login=login,
@@ -346,11 +347,12 @@ def create_mailbox(
     generated = None
     if password and generate_password:
         raise ValidationError(_("Give a password or ask for a generated one, not both."))
+    context = {"login": login, "domain": domain.name, "real_name": real_name}
     if generate_password:
-        password = generated = passwords.generate_password()
+        password = generated = passwords.generate_password(**context)
     elif password is None:
         raise ValidationError(_("A password is required (or generate one)."), field="password")
-    passwords.check_strength(password, login)
+    passwords.check_strength(password, **context)
     if quota is UNSET:
         quota = domain.top.effective_plan.default_mailbox_quota
     limits.check_mailbox_quota(domain, quota)
@@ -460,7 +462,12 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
     if "real_name" in changes:
         mailbox.real_name = str(changes["real_name"] or "").strip()[:200]
     if changes.get("password"):
-        passwords.check_strength(changes["password"], mailbox.login)
+        passwords.check_strength(
+            changes["password"],
+            mailbox.login,
+            domain=domain.name,
+            real_name=mailbox.real_name,
+        )
         mailbox.password_hash = passwords.hash_password(changes["password"])
         mailbox.password_changed_at = timezone.now()
     if "login_disabled" in changes:
@@ -554,7 +561,9 @@ def set_password(actor: Actor, mailbox: Mailbox, password: str) -> Mailbox:
 
 def generate_new_password(actor: Actor, mailbox: Mailbox) -> str:
     """Replace the password by a random one and return it, to be shown once."""
-    password = passwords.generate_password()
+    password = passwords.generate_password(
+        login=mailbox.login, domain=mailbox.domain.name, real_name=mailbox.real_name
+    )
     modify_mailbox(actor, mailbox, password=password)
     return password
 

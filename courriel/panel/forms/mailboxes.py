@@ -11,9 +11,11 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from courriel.accounts.models import Mailbox
 from courriel.accounts.schemas import MailboxOut
 from courriel.panel.forms.base import PanelForm, TextOrFileForm
 from courriel.panel.forms.fields import (
+    NEW_PASSWORD,
     LinesField,
     account_mail_field,
     date_field,
@@ -265,13 +267,24 @@ class PasswordTwiceForm(PanelForm):
     password = forms.CharField(
         label=_("New password"),
         strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        widget=forms.PasswordInput(attrs=NEW_PASSWORD),
     )
     password_again = forms.CharField(
         label=_("New password (again)"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
+
+    def __init__(self, *args: Any, mailbox: Mailbox | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if mailbox is not None:  # what the strength shown while typing is checked against
+            self.fields["password"].widget.attrs.update(
+                {
+                    "data-login": mailbox.login,
+                    "data-domain": mailbox.domain.name,
+                    "data-real-name": mailbox.real_name,
+                }
+            )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -54,7 +54,7 @@ def overview(request: HttpRequest, actor: Actor) -> HttpResponse:
 @signed_in
 def password(request: HttpRequest, actor: Actor) -> HttpResponse:
     mailbox = own_mailbox(actor)
-    form = OwnPasswordForm(posted(request))
+    form = OwnPasswordForm(posted(request), mailbox=mailbox)
     if request.method == "POST" and form.is_valid():
         try:
             confirm_password(mailbox, form.cleaned_data["current"], client_ip(request), Door.PANEL)
