@@ -7,6 +7,7 @@ derived values every interface shows the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.db import models
@@ -199,12 +200,28 @@ class Mailbox(models.Model):
     def is_active(self) -> bool:
         return not self.login_disabled
 
+    # Set by the services when a password change revoked the mailbox's API tokens (how
+    # many), so that the page or the API answer can say so. Not a database column.
+    tokens_revoked: int = 0
+
     def get_session_auth_hash(self) -> str:
         """Changing the password ends the mailbox's other panel sessions."""
+        return self._session_hash(None)
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        """The same with each of `SECRET_KEY_FALLBACKS` (Django 5.2 asks for these when
+        a session's hash does not match: without them, a session whose password was
+        changed elsewhere made every page fail instead of going to the login page)."""
+        from django.conf import settings
+
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret)
+
+    def _session_hash(self, secret: str | None) -> str:
         from django.utils.crypto import salted_hmac
 
         return salted_hmac(
-            "courriel.mailbox.session", self.password_hash, algorithm="sha256"
+            "courriel.mailbox.session", self.password_hash, secret=secret, algorithm="sha256"
         ).hexdigest()
 
     def maildir_path(self, mail_root: Path) -> Path:

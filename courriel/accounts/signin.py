@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from courriel.accounts.models import Mailbox
+    from courriel.accounts.permissions import Actor
 
 MAX_IDENTIFIER = 254
 
@@ -146,7 +147,10 @@ def attempt(
 ) -> Attempt:
     """One sign-in attempt. `paced`: the caller already waited its turn (SLOWED)."""
     login, mailbox, user = _who(identifier, door)
-    verdict: Verdict = throttle.check(login, address, password, pace=not paced)
+    changed_at = mailbox.password_changed_at if mailbox is not None else None
+    verdict: Verdict = throttle.check(
+        login, address, password, pace=not paced, changed_at=changed_at
+    )
     if verdict.wait:
         return Attempt(Outcome.THROTTLED, login, wait=verdict.wait)
     if verdict.delay:
@@ -190,7 +194,8 @@ def confirm_password(holder: Mailbox | User, password: str, address: str, door: 
     from django.contrib.auth.models import User
 
     login = holder.username if isinstance(holder, User) else holder.login
-    verdict = throttle.check(login, address, password, pace=False)
+    changed_at = None if isinstance(holder, User) else holder.password_changed_at
+    verdict = throttle.check(login, address, password, pace=False, changed_at=changed_at)
     if verdict.wait:
         raise TooManyAttemptsError(
             throttled_message(verdict.wait), retry_after=verdict.wait, field="current_password"
@@ -204,3 +209,25 @@ def confirm_password(holder: Mailbox | User, password: str, address: str, door: 
             _("This is not your current password."), field="current_password"
         )
     throttle.succeeded(login, address, pair_failures=verdict.pair_failures)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The current password a signed-in person typed again, and where from."""
+
+    password: str
+    address: str = ""
+    door: Door = Door.PANEL
+
+
+def prove(actor: Actor, holder: Mailbox | User | None, proof: Proof | None) -> None:
+    """A person at a network door changing their own credentials (password, API
+    tokens, two-factor sign-in) types their current password again; trusted code (the
+    CLI) and someone managing another person's mailbox do not."""
+    if holder is None or not actor.remote or not actor.owns(holder):
+        return
+    if proof is None or not proof.password:
+        raise PermissionDeniedError(
+            _("Type your current password to confirm this change."), field="current_password"
+        )
+    confirm_password(holder, proof.password, proof.address, proof.door)

@@ -114,7 +114,17 @@ class Throttle:
         return found
 
     # -- before the password is checked ------------------------------------------------
-    def check(self, login: str, address: str, password: str = "", *, pace: bool = True) -> Verdict:
+    def check(
+        self,
+        login: str,
+        address: str,
+        password: str = "",
+        *,
+        pace: bool = True,
+        changed_at: datetime | None = None,
+    ) -> Verdict:
+        """`changed_at`: when the password last changed (a wrong password tried before
+        may be the right one now)."""
         from courriel.accounts.models import SignInFailure, SignInPace
 
         limits = Limits.from_config()
@@ -129,7 +139,7 @@ class Throttle:
         pair = {attempt: at for who, attempt, at in rows if who == login}
         known: bool | None = None
 
-        if tried and tried in pair:
+        if tried and tried in pair and (changed_at is None or pair[tried] > changed_at):
             return Verdict(repeat=True, pair_failures=len(pair))
         if len(pair) >= limits.per_login_address:
             return Verdict(wait=_seconds_until(min(pair.values()) + limits.window, now))

@@ -150,6 +150,9 @@ class SelfServicePatch(In):
     autoreply_start: date | None = None
     autoreply_end: date | None = None
     language: Name | None = None
+    current_password: Name | None = Field(
+        default=None, description="Needed to change one's own password."
+    )
 
     # Keys for which null is a value (unlimited, no minimum, any time), not "unchanged".
     NULLABLE: ClassVar[frozenset[str]] = frozenset(
@@ -161,7 +164,7 @@ class SelfServicePatch(In):
         return {
             key: value
             for key, value in self.model_dump(exclude_unset=True).items()
-            if value is not None or key in self.NULLABLE
+            if (value is not None or key in self.NULLABLE) and key != "current_password"
         }
 
 
@@ -183,6 +186,9 @@ class AccountMailIn(In):
 class PasswordIn(In):
     password: Name | None = None
     generate: bool = False
+    current_password: Name | None = Field(
+        default=None, description="Needed to change one's own password."
+    )
 
 
 class ImportIn(In):

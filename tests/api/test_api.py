@@ -228,7 +228,9 @@ def test_mailbox_user_self_service(info_api: Api, info: Mailbox) -> None:
     assert info_api.get("/domains")[1]["items"] == []
     assert info_api.get("/domains/monsite.be")[0] == 404
     assert info_api.get("/domains/monsite.be/mailboxes/monsite0001")[0] == 404
-    status, _password = info_api.patch("/me", {"password": "N3w-Pass-phrase!"})
+    status, _password = info_api.patch(
+        "/me", {"password": "N3w-Pass-phrase!", "current_password": STRONG}
+    )
     assert status == 200 and authenticate("monsite0001", "N3w-Pass-phrase!").ok
 
 

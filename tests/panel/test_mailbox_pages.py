@@ -313,6 +313,9 @@ def test_the_owner_changing_their_own_password_stays_signed_in(
     url = "/d/monsite.be/user/monsite/"
     owner = monsite.owner
     data = edit_form(owner, password_0="value", password_1="N3w-Pass-phrase!", quota_0="none")
+    refused = owner_browser.post(url, data)
+    assert "Type your current password" in refused.content.decode()
+    data["current_password"] = monsite.password
     assert owner_browser.post(url, data).status_code == 302
     assert owner_browser.get(url).status_code == 200
     other = signed_in(Mailbox.objects.get(pk=owner.pk))

@@ -31,6 +31,7 @@ from courriel.accounts.permissions import (
     visible_mailboxes,
 )
 from courriel.accounts.services import limits
+from courriel.accounts.signin import Proof, prove
 from courriel.audit.log import record
 from courriel.config import get_config
 from courriel.errors import ConflictError, ValidationError
@@ -440,15 +441,27 @@ MODIFIABLE = SELF_SERVICE_FIELDS | {
 }
 
 
-@transaction.atomic
-def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
-    """Change any of MODIFIABLE at once; every value is checked before anything is saved."""
+def modify_mailbox(
+    actor: Actor, mailbox: Mailbox, *, proof: Proof | None = None, **changes: Any
+) -> Mailbox:
+    """Change any of MODIFIABLE at once; every value is checked before anything is saved.
+    A new password ends the mailbox's other panel sessions and revokes its API tokens
+    (how many: `tokens_revoked` of the mailbox returned); a person changing their own
+    password proves it with the current one (`proof`)."""
     unknown = set(changes) - MODIFIABLE
     if unknown:
         raise ValidationError(
             _("Cannot change %(fields)s of a mailbox.") % {"fields": ", ".join(sorted(unknown))}
         )
     require_mailbox_change(actor, mailbox, set(changes))
+    if changes.get("password"):
+        # Before the transaction: a wrong current password must stay counted.
+        prove(actor, mailbox, proof)
+    with transaction.atomic():
+        return _modify(actor, mailbox, changes)
+
+
+def _modify(actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
     mailbox = Mailbox.objects.select_for_update().select_related("domain").get(pk=mailbox.pk)
     domain = mailbox.domain
     is_owner = Domain.objects.filter(owner=mailbox).exists()
@@ -518,8 +531,9 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
         _replace_additional(mailbox, changes["addresses"] or [], family)
 
     shown = {k: v for k, v in changes.items() if k != "password"}
-    if "password" in changes:
+    if changes.get("password"):
         shown["password_changed"] = True
+        mailbox.tokens_revoked = shown["tokens_revoked"] = _revoke_tokens(mailbox)
     record(actor, "mailbox.modify", mailbox.login, domain=domain.name, **_jsonable(shown))
     return mailbox
 
@@ -555,17 +569,45 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def set_password(actor: Actor, mailbox: Mailbox, password: str) -> Mailbox:
-    return modify_mailbox(actor, mailbox, password=password)
+def _revoke_tokens(mailbox: Mailbox) -> int:
+    """A new password revokes the mailbox's API tokens: whoever stole a session or a
+    token does not keep access once the user changes the password."""
+    from courriel.api.models import ApiToken
+
+    revoked, _by_model = ApiToken.objects.filter(mailbox=mailbox).delete()
+    return revoked
 
 
-def generate_new_password(actor: Actor, mailbox: Mailbox) -> str:
+@dataclass
+class PasswordChange:
+    mailbox: Mailbox
+    password: str | None  # the generated password, shown once
+    tokens_revoked: int
+
+
+def change_password(
+    actor: Actor, mailbox: Mailbox, password: str | None = None, *, proof: Proof | None = None
+) -> PasswordChange:
+    """Set `password`, or a generated one (None), shown once. The mailbox's other
+    sessions end and its API tokens are revoked."""
+    generated = None
+    if password is None:
+        password = generated = passwords.generate_password(
+            login=mailbox.login, domain=mailbox.domain.name, real_name=mailbox.real_name
+        )
+    changed = modify_mailbox(actor, mailbox, proof=proof, password=password)
+    return PasswordChange(changed, generated, changed.tokens_revoked)
+
+
+def set_password(
+    actor: Actor, mailbox: Mailbox, password: str, *, proof: Proof | None = None
+) -> Mailbox:
+    return change_password(actor, mailbox, password, proof=proof).mailbox
+
+
+def generate_new_password(actor: Actor, mailbox: Mailbox, *, proof: Proof | None = None) -> str:
     """Replace the password by a random one and return it, to be shown once."""
-    password = passwords.generate_password(
-        login=mailbox.login, domain=mailbox.domain.name, real_name=mailbox.real_name
-    )
-    modify_mailbox(actor, mailbox, password=password)
-    return password
+    return change_password(actor, mailbox, proof=proof).password or ""
 
 
 def set_forwarding(actor: Actor, mailbox: Mailbox, to: Iterable[str], *, keep: bool) -> Mailbox:

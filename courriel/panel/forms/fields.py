@@ -200,6 +200,18 @@ def minutes_field(label: Any, **kwargs: Any) -> OptionalField:
 NEW_PASSWORD = {"autocomplete": "new-password", "data-strength": ""}
 
 
+def current_password_field() -> forms.CharField:
+    """The current password, typed again to confirm a change of one's own credentials
+    (the services refuse the change without it)."""
+    return forms.CharField(
+        label=_("Your current password"),
+        strip=False,
+        required=False,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 def password_field(none_label: Any, label: Any = None) -> OptionalField:
     """Leave unchanged (or Generate one) / Set to [....]; the typed
     password is never sent back to the browser."""

@@ -18,6 +18,7 @@ from courriel.panel.forms.fields import (
     NEW_PASSWORD,
     LinesField,
     account_mail_field,
+    current_password_field,
     date_field,
     minutes_field,
     password_field,
@@ -103,6 +104,10 @@ class AutoreplyForm(PanelForm):
         }
 
 
+def _after_password(name: str) -> list[str]:
+    return [name, "current_password"] if name == "password" else [name]
+
+
 class MailboxForm(ForwardingForm, AutoreplyForm):
     """Add a user / Edit Mailbox: every section of the manual's page."""
 
@@ -165,6 +170,17 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
             ],
         ),
     ]
+
+    def __init__(self, *args: Any, own: bool = False, **kwargs: Any) -> None:
+        """`own`: the signed-in person's own mailbox, whose new password needs the
+        current one."""
+        super().__init__(*args, **kwargs)
+        if own:
+            self.fields["current_password"] = current_password_field()
+            self.sections = [
+                (title, [n for name in names for n in _after_password(name)])
+                for title, names in type(self).sections
+            ]
 
     def service_values(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -275,8 +291,12 @@ class PasswordTwiceForm(PanelForm):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    def __init__(self, *args: Any, mailbox: Mailbox | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, mailbox: Mailbox | None = None, own: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if own:
+            self.fields["current_password"] = current_password_field()
         if mailbox is not None:  # what the strength shown while typing is checked against
             self.fields["password"].widget.attrs.update(
                 {
@@ -297,12 +317,9 @@ class OwnPasswordForm(PasswordTwiceForm):
     """A mailbox user changing their own password proves they know the current one,
     so that a session left open is not enough to take the mailbox over."""
 
-    current = forms.CharField(
-        label=_("Current password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
+    current = current_password_field()
     field_order = ["current", "password", "password_again"]
+    service_fields = {"current_password": "current"}
 
 
 class BatchForm(TextOrFileForm):

@@ -29,7 +29,9 @@ from courriel.panel.views.common import (
     keep_session,
     page_of,
     posted,
+    proof_from,
     report,
+    say_password_changed,
     selected,
     show_once,
 )
@@ -141,16 +143,19 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
     mailbox = get_mailbox(actor, login, domain)
     shown = MailboxOut.of(mailbox, with_usage=True)
     greylisting = greylist.mailbox_greylisting(actor, domain, mailbox.login)
+    own = actor.owns(mailbox)
     form = MailboxForm(
         posted(request),
         initial={**MailboxForm.initial_from(shown), "greylisting": greylisting.enabled},
+        own=own,
     )
     if request.method == "POST" and form.is_valid():
         changes = form.edit_changes(shown)
         send_to = form.cleaned_data["send_account_mail_to"]
+        proof = proof_from(request, form.cleaned_data.get("current_password"))
         try:
             if changes:
-                mailbox = mailbox_service.modify_mailbox(actor, mailbox, **changes)
+                mailbox = mailbox_service.modify_mailbox(actor, mailbox, proof=proof, **changes)
                 keep_session(request, mailbox)
             if form.cleaned_data["greylisting"] != greylisting.enabled:
                 greylist.set_mailbox_greylisting(
@@ -161,6 +166,8 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
             form.refuse(error)
         else:
             messages.success(request, _("Mailbox %(login)s saved.") % {"login": mailbox.login})
+            if changes.get("password"):
+                say_password_changed(request, own, mailbox.tokens_revoked)
             if sent_to:
                 messages.success(request, account_mail_sent(sent_to))
             return redirect("user", domain=domain.name, login=mailbox.login)
@@ -179,30 +186,42 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
 
 @require_POST
 @domain_view
+@sensitive_post_parameters("current_password")
 def generate_password(
     request: HttpRequest, actor: Actor, domain: Domain, login: str
 ) -> HttpResponse:
     """The old panel's "Show.." read stored passwords back; ours can only make a new
     one and show it this once."""
     mailbox = get_mailbox(actor, login, domain)
-    if not confirmed(request):
-        return confirm_page(
-            request,
-            title=_("Generate a new password"),
-            message=_(
-                "The current password stops working at once: mail programs that use it "
-                "must be given the new one."
-            ),
-            items=[mailbox.login],
-            button=_("Generate and show once"),
-            cancel=reverse("user", kwargs={"domain": domain.name, "login": mailbox.login}),
-        )
-    password = mailbox_service.generate_new_password(actor, mailbox)
-    keep_session(request, mailbox)
-    return show_once(
+    own = actor.owns(mailbox)
+    error = ""
+    if confirmed(request):
+        try:
+            changed = mailbox_service.change_password(
+                actor, mailbox, proof=proof_from(request, request.POST.get("current_password"))
+            )
+        except CourrielError as refused:
+            error = refused.message
+        else:
+            keep_session(request, mailbox)
+            say_password_changed(request, own, changed.tokens_revoked)
+            return show_once(
+                request,
+                "panel/password_once.html",
+                {"domain": domain, "mailbox": mailbox, "password": changed.password},
+            )
+    return confirm_page(
         request,
-        "panel/password_once.html",
-        {"domain": domain, "mailbox": mailbox, "password": password},
+        title=_("Generate a new password"),
+        message=_(
+            "The current password stops working at once: mail programs that use it "
+            "must be given the new one."
+        ),
+        items=[mailbox.login],
+        button=_("Generate and show once"),
+        cancel=reverse("user", kwargs={"domain": domain.name, "login": mailbox.login}),
+        ask_current_password=own,
+        error=error,
     )
 
 

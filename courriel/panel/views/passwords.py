@@ -17,7 +17,13 @@ from courriel.accounts.services import mailboxes as mailbox_service
 from courriel.errors import CourrielError
 from courriel.panel.forms.mailboxes import PasswordTwiceForm
 from courriel.panel.roles import actor_for, domain_view
-from courriel.panel.views.common import keep_session, page_of, posted
+from courriel.panel.views.common import (
+    keep_session,
+    page_of,
+    posted,
+    proof_from,
+    say_password_changed,
+)
 from courriel.panel.views.mailboxes import searched
 
 CONTEXT = ("login", "domain", "real_name")  # what a password must not be built from
@@ -35,15 +41,21 @@ def pick(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     )
 
 
-@sensitive_post_parameters("password", "password_again")
+@sensitive_post_parameters("password", "password_again", "current_password")
 @domain_view
 def change(request: HttpRequest, actor: Actor, domain: Domain, login: str) -> HttpResponse:
     """Changing password for monsite0001 (Info)."""
     mailbox = get_mailbox(actor, login, domain)
-    form = PasswordTwiceForm(posted(request), mailbox=mailbox)
+    own = actor.owns(mailbox)
+    form = PasswordTwiceForm(posted(request), mailbox=mailbox, own=own)
     if request.method == "POST" and form.is_valid():
         try:
-            mailbox_service.set_password(actor, mailbox, form.cleaned_data["password"])
+            changed = mailbox_service.change_password(
+                actor,
+                mailbox,
+                form.cleaned_data["password"],
+                proof=proof_from(request, form.cleaned_data.get("current_password")),
+            )
             keep_session(request, mailbox)
         except CourrielError as error:
             form.refuse(error)
@@ -51,6 +63,7 @@ def change(request: HttpRequest, actor: Actor, domain: Domain, login: str) -> Ht
             messages.success(
                 request, _("The password of %(login)s is changed.") % {"login": mailbox.login}
             )
+            say_password_changed(request, own, changed.tokens_revoked)
             return redirect("passwords", domain=domain.name)
     return render(
         request, "panel/passwords/change.html", {"domain": domain, "mailbox": mailbox, "form": form}
