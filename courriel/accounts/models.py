@@ -165,7 +165,7 @@ class Mailbox(models.Model):
 
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="mailboxes")
     login = models.CharField(_("login"), max_length=64, unique=True)
-    real_name = models.CharField(_("real name"), max_length=200, blank=True)
+    real_name = models.CharField(_("real name"), max_length=255, blank=True)
     password_hash = models.CharField(max_length=255)
     password_changed_at = models.DateTimeField(_("password last changed"), null=True)
     login_disabled = models.BooleanField(_("login temporarily disabled"), default=False)

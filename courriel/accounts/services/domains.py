@@ -28,8 +28,7 @@ from courriel.accounts.permissions import (
     require_provider,
     visible_domains,
 )
-from courriel.accounts.services import limits, ownership
-from courriel.accounts.services.fields import fitting
+from courriel.accounts.services import caps, limits, ownership
 from courriel.accounts.services.mailboxes import login_taken
 from courriel.accounts.services.plans import get_plan
 from courriel.accounts.services.servers import get_server, pick_server
@@ -138,7 +137,7 @@ def create_domain(
 
     ascii_name = normalize_domain(name)
     contact = _clean_contact(contact_email)
-    description = fitting(Domain, "description", description)
+    description = caps.name(description, "description")
     features_list = _clean_features(features)
     ip = _clean_ip(ip_address)
     config = get_config()
@@ -253,9 +252,11 @@ def _send_setup_mail_on_commit(domain: Domain, password: str | None) -> None:
 @transaction.atomic
 def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
     require_domain_manager(actor, domain)
-    provider_only = {"plan", "server", "ip_address"}
+    provider_only = {"plan", "server", "ip_address", "admin_group"}
     if provider_only & set(changes):
-        require_provider(actor, _("change the plan, hosting server or IP address"))
+        require_provider(
+            actor, _("change the plan, hosting server, IP address or administration group")
+        )
     if "plan" in changes:
         if domain.is_subserver:
             raise ValidationError(_("A sub-server uses its parent's plan."), field="plan")
@@ -267,7 +268,7 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
     if "ip_address" in changes:
         domain.ip_address = _clean_ip(changes["ip_address"])  # type: ignore[arg-type]
     if "description" in changes:
-        domain.description = fitting(Domain, "description", str(changes["description"] or ""))
+        domain.description = caps.name(str(changes["description"] or ""), "description")
     if "contact_email" in changes:
         domain.contact_email = _clean_contact(str(changes["contact_email"] or ""))
     if "features" in changes:

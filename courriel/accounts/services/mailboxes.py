@@ -30,7 +30,7 @@ from courriel.accounts.permissions import (
     require_mailbox_change,
     visible_mailboxes,
 )
-from courriel.accounts.services import limits
+from courriel.accounts.services import caps, limits
 from courriel.accounts.signin import Proof, prove
 from courriel.audit.log import record
 from courriel.config import get_config
@@ -39,7 +39,6 @@ from courriel.i18n import gettext as _
 from courriel.mailstore.layout import create_maildir, relative_maildir, retire
 
 MAX_FORWARDS = 50
-MAX_AUTOREPLY_CHARS = 10_000
 
 
 class _Unset(Enum):
@@ -186,31 +185,33 @@ def _claim_address(
     )
 
 
-def clean_forward_list(addresses: Iterable[str]) -> list[str]:
+def clean_forward_list(
+    addresses: Iterable[str], *, within: Domain | None = None, most: int = MAX_FORWARDS
+) -> list[str]:
+    """Forwarding addresses, checked. `within`: the domain whose customer sets them; an
+    address in one of that customer's own domains must exist (a typo there would bounce
+    every message), an address of another customer's is taken as it is, like any
+    address elsewhere (checking it would tell which addresses that customer has)."""
+    values = [text for text in addresses if text and text.strip()]
+    if len(values) > most:
+        raise ValidationError(
+            _("At most %(count)s forwarding addresses.") % {"count": most}, field="forward_to"
+        )
     cleaned: list[str] = []
-    for text in addresses:
-        if not text or not text.strip():
-            continue
+    for text in values:
         address = str(parse_address(text))
         if address not in cleaned:
             cleaned.append(address)
-    if len(cleaned) > MAX_FORWARDS:
-        raise ValidationError(
-            _("At most %(count)s forwarding addresses.") % {"count": MAX_FORWARDS},
-            field="forward_to",
-        )
-    _check_hosted_targets(cleaned)
+    _check_hosted_targets(cleaned, within)
     return cleaned
 
 
-def _check_hosted_targets(addresses: list[str]) -> None:
-    """A forward to one of our own domains must reach something: a typo there would
-    bounce every message."""
+def _check_hosted_targets(addresses: list[str], within: Domain | None) -> None:
     from courriel.accounts.resolution import hosted_domain, resolve
 
     for address in addresses:
-        domain = address.rsplit("@", 1)[1]
-        if hosted_domain(domain) is None:
+        domain = hosted_domain(address.rsplit("@", 1)[1])
+        if domain is None or (within is not None and domain.top.pk != within.top.pk):
             continue
         if resolve(address).status in {"unknown", "invalid"}:
             raise ValidationError(
@@ -242,12 +243,7 @@ def _check_autoreply(
             _("Write the automatic reply message before turning it on."),
             field="autoreply_message",
         )
-    if len(message) > MAX_AUTOREPLY_CHARS:
-        raise ValidationError(
-            _("The automatic reply is too long (at most %(count)s characters).")
-            % {"count": MAX_AUTOREPLY_CHARS},
-            field="autoreply_message",
-        )
+    caps.autoreply(message)
     if interval is not None and interval < 0:
         raise ValidationError(_("The minimum time between replies cannot be negative."))
     if start and end and end < start:
@@ -266,11 +262,15 @@ def login_taken(login: str) -> bool:
     )
 
 
-def _ensure_login_free(login: str, field: str = "login") -> None:
+def _ensure_login_free(actor: Actor, login: str, field: str = "login") -> None:
+    """Logins are one name space for every customer: a customer is only told that a
+    login is not available, never that another customer has it."""
     if login_taken(login):
-        raise ConflictError(
-            _("The login %(login)s is already taken.") % {"login": repr(login)}, field=field
-        )
+        if actor.is_provider:
+            message = _("The login %(login)s is already taken.")
+        else:
+            message = _("The login %(login)s is not available.")
+        raise ConflictError(message % {"login": repr(login)}, field=field)
 
 
 def _maildir_on_commit(mailbox: Mailbox) -> None:
@@ -298,7 +298,8 @@ def create_owner_mailbox(
     """The owner's own mailbox, made with a new customer domain (no plan check: it does
     not count against the mailbox limit)."""
     login = validate_login(login)
-    _ensure_login_free(login, "owner_login")
+    _ensure_login_free(Actor.system(), login, "owner_login")
+    real_name = caps.name(real_name[: caps.NAME], "real_name")
     generated = None
     context = {"login": login, "domain": domain.name, "real_name": real_name}
     if password is None:
@@ -308,7 +309,7 @@ def create_owner_mailbox(
     mailbox = Mailbox.objects.create(
         domain=domain,
         login=login,
-        real_name=real_name[:200],
+        real_name=real_name,
         password_hash=passwords.hash_password(password),
         password_changed_at=timezone.now(),
         quota=None,
@@ -340,10 +341,13 @@ def create_mailbox(
     """Add a mailbox. `send_account_mail_to`: None (don't send), "mailbox" (the new
     mailbox itself) or an address: where its settings are e-mailed."""
     require_domain_manager(actor, domain)
+    real_name = caps.name(real_name, "real_name")
+    addresses = [text for text in addresses if text.strip()]
+    caps.additional_addresses(addresses)
     limits.lock_family(domain)
     limits.check_can_add_mailboxes(domain)
     login = validate_login(login) if login else suggest_login(domain)
-    _ensure_login_free(login)
+    _ensure_login_free(actor, login)
     local_part = validate_hosted_local_part(primary_local_part or login)
     generated = None
     if password and generate_password:
@@ -357,13 +361,13 @@ def create_mailbox(
     if quota is UNSET:
         quota = domain.top.effective_plan.default_mailbox_quota
     limits.check_mailbox_quota(domain, quota)
-    forwards = clean_forward_list(forward_to)
+    forwards = clean_forward_list(forward_to, within=domain)
     _check_not_dropping_mail(deliver_normally, forwards)
 
     mailbox = Mailbox.objects.create(
         domain=domain,
         login=login,
-        real_name=real_name.strip()[:200],
+        real_name=real_name,
         password_hash=passwords.hash_password(password),
         password_changed_at=timezone.now(),
         login_disabled=disabled,
@@ -382,8 +386,7 @@ def create_mailbox(
         enabled=primary_enabled,
     )
     for text in addresses:
-        if text.strip():
-            _claim_address(domain, text, kind=Address.ADDITIONAL, mailbox=mailbox, family=family)
+        _claim_address(domain, text, kind=Address.ADDITIONAL, mailbox=mailbox, family=family)
     _maildir_on_commit(mailbox)
     target = None
     if send_account_mail_to:
@@ -454,6 +457,14 @@ def modify_mailbox(
             _("Cannot change %(fields)s of a mailbox.") % {"fields": ", ".join(sorted(unknown))}
         )
     require_mailbox_change(actor, mailbox, set(changes))
+    # Sizes first: a huge value is refused before any lock is taken.
+    if "addresses" in changes:
+        changes["addresses"] = [text for text in changes["addresses"] or [] if text.strip()]
+        caps.additional_addresses(changes["addresses"])
+    if "real_name" in changes:
+        changes["real_name"] = caps.name(str(changes["real_name"] or ""), "real_name")
+    if changes.get("autoreply_message"):
+        caps.autoreply(changes["autoreply_message"])
     if changes.get("password"):
         # Before the transaction: a wrong current password must stay counted.
         prove(actor, mailbox, proof)
@@ -470,10 +481,10 @@ def _modify(actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
         if is_owner:
             raise ValidationError(_("The owner's login is the domain's administration login."))
         new_login = validate_login(changes["login"])
-        _ensure_login_free(new_login)
+        _ensure_login_free(actor, new_login)
         mailbox.login = new_login
     if "real_name" in changes:
-        mailbox.real_name = str(changes["real_name"] or "").strip()[:200]
+        mailbox.real_name = changes["real_name"]
     if changes.get("password"):
         passwords.check_strength(
             changes["password"],
@@ -496,7 +507,7 @@ def _modify(actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
     if "deliver_normally" in changes:
         mailbox.deliver_normally = bool(changes["deliver_normally"])
     if "forward_to" in changes:
-        mailbox.forward_to = clean_forward_list(changes["forward_to"] or [])
+        mailbox.forward_to = clean_forward_list(changes["forward_to"] or [], within=domain)
     _check_not_dropping_mail(mailbox.deliver_normally, mailbox.forward_to)
     for key in ("autoreply_enabled", "autoreply_message", "autoreply_interval"):
         if key in changes:

@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from courriel.accounts.models import Domain, HostingServer, Plan
+from courriel.accounts.services import caps
 from courriel.accounts.services.domains import DEFAULT_FEATURES, FEATURES
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.fields import password_field
@@ -31,7 +32,7 @@ def feature_choices() -> list[tuple[str, Any]]:
 class DomainFactsForm(PanelForm):
     """The facts of chapter 5 that describe a virtual server."""
 
-    description = forms.CharField(label=_("Description"), max_length=300, required=False)
+    description = forms.CharField(label=_("Description"), max_length=caps.NAME, required=False)
     contact_email = forms.CharField(label=_("Contact email"), max_length=254, required=False)
     features = forms.MultipleChoiceField(
         label=_("Enabled features"),
@@ -89,7 +90,7 @@ class SubServerForm(PanelForm):
     """Create Virtual Server for an owner: another domain within the plan."""
 
     name = forms.CharField(label=_("Domain name"), max_length=253)
-    description = forms.CharField(label=_("Description"), max_length=300, required=False)
+    description = forms.CharField(label=_("Description"), max_length=caps.NAME, required=False)
     contact_email = forms.CharField(label=_("Contact email"), max_length=254, required=False)
 
 
@@ -122,7 +123,7 @@ class CustomerDomainForm(DomainFactsForm):
     password = password_field(
         _("Generate a strong password, shown once"), label=_("Administration password")
     )
-    real_name = forms.CharField(label=_("Owner's real name"), max_length=200, required=False)
+    real_name = forms.CharField(label=_("Owner's real name"), max_length=caps.NAME, required=False)
     field_order = ["name", "plan", "server", "owner_login", "password", "real_name"]
 
     def service_values(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from courriel.accounts.models import Mailbox
 from courriel.accounts.schemas import MailboxOut
+from courriel.accounts.services import caps
 from courriel.panel.forms.base import PanelForm, TextOrFileForm
 from courriel.panel.forms.fields import (
     NEW_PASSWORD,
@@ -118,7 +119,7 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
         max_length=64,
         help_text=_("To read mail (IMAP, POP3) and to sign in to this panel."),
     )
-    real_name = forms.CharField(label=_("Real name"), max_length=200, required=False)
+    real_name = forms.CharField(label=_("Real name"), max_length=caps.NAME, required=False)
     password = password_field(_("Leave unchanged"))
     login_disabled = forms.BooleanField(label=_("Login temporarily disabled"), required=False)
     # Quota and home directory settings
