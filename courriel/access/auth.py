@@ -114,7 +114,10 @@ async def authenticate(
             "Ask the domain's administrator to enable it.",
         )
     if not result.ok or result.mailbox is None:
-        raise AuthDenied("failed", "Wrong login or password.")
+        raise AuthDenied(
+            "failed",
+            "Wrong login or password (with two-factor sign-in on, use an app password).",
+        )
     login = await asyncio.to_thread(_open, result.mailbox, settings.mail_root)
     log.info("login %s from %s", login.login, ip)
     return login

@@ -113,6 +113,8 @@ class Domain(OwnedName):
     created_by = models.CharField(_("created by"), max_length=150, blank=True)
     # DKIM key of the domain (PEM, RSA 2048), made when the domain is created; the
     # public half is published as <selector>._domainkey.<domain> TXT.
+    # The provider requires two-factor sign-in of this customer's owner.
+    require_2fa = models.BooleanField(_("owners must use two-factor sign-in"), default=False)
     dkim_selector = models.CharField(max_length=63, default="courriel")
     dkim_private_key = models.TextField(blank=True)
 
@@ -346,3 +348,65 @@ class FailureReport(models.Model):
 
     login = models.CharField(max_length=254, unique=True)
     sent_at = models.DateTimeField()
+
+
+# --- two-factor sign-in and app passwords (courriel.accounts.services.twofactor) -------
+
+
+class TwoFactor(models.Model):
+    """TOTP (RFC 6238) for one person: a mailbox (owner or user) or a provider admin.
+    The shared secret is kept encrypted with a key derived from the secret key."""
+
+    mailbox = models.OneToOneField(
+        Mailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="two_factor"
+    )
+    user = models.OneToOneField(
+        "auth.User",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="courriel_two_factor",
+    )
+    secret = models.CharField(max_length=255)
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # None: enrolment not finished
+    last_step = models.BigIntegerField(default=0)  # the last time step used: no replay
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, mailbox__isnull=True)
+                    | models.Q(user__isnull=True, mailbox__isnull=False)
+                ),
+                name="two_factor_has_one_holder",
+            )
+        ]
+
+
+class RecoveryCode(models.Model):
+    """A one-time code for a sign-in without the phone; only its SHA-256 is kept (the
+    codes are 80 random bits: nothing to brute-force)."""
+
+    two_factor = models.ForeignKey(
+        TwoFactor, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class AppPassword(models.Model):
+    """A password for one mail program (IMAP, POP3, SMTP), named, revocable, shown once
+    and stored as an Argon2id hash like the account password; with two-factor sign-in
+    on, the mail protocols take only these."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="app_passwords")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(max_length=8)  # the first characters, to find it quickly
+    password_hash = models.CharField(max_length=255)
+    created_at = models.DateTimeField(_("created on"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["mailbox", "prefix"], name="app_password_prefix")]

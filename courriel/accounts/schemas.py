@@ -99,6 +99,7 @@ class DomainOut(BaseModel):
     contact_email: str
     ip_address: str | None
     features: list[str]
+    require_2fa: bool
     domain_aliases: list[str] | None = None
     created_on: datetime
     created_by: str
@@ -123,6 +124,7 @@ class DomainOut(BaseModel):
             contact_email=domain.contact_email,
             ip_address=domain.ip_address,
             features=list(domain.features),
+            require_2fa=domain.require_2fa,
             domain_aliases=(
                 [a.name for a in domain.domain_aliases.all()] if with_aliases else None
             ),

@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING
@@ -69,32 +70,33 @@ class VerifiedCache:
     """Recently verified mail-client passwords, like Dovecot's auth_cache: clients log
     in again every few minutes (and mbsync opens several connections), and each Argon2
     check costs a quarter of a second of CPU on purpose. Only a keyed hash of the
-    password is kept (per-process random key), tied to the stored password hash, so a
-    password change, a disabled login or a deleted mailbox takes effect at once: the
-    database is still read at every login."""
+    password is kept (per-process random key), under the mailbox and the stored hash it
+    matched (the account password's or an app password's), so a password change, a
+    revoked app password, a disabled login or a deleted mailbox takes effect at once:
+    the database is still read at every login."""
 
     def __init__(self, ttl: float = 300.0, size: int = 10_000) -> None:
         self.ttl = ttl
         self.size = size
         self._key = secrets.token_bytes(32)
-        self._entries: OrderedDict[int, tuple[str, bytes, float]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, str], tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _digest(self, password: str) -> bytes:
         return hmac.new(self._key, password.encode("utf-8", "surrogatepass"), "sha256").digest()
 
-    def hit(self, mailbox_id: int, password_hash: str, password: str) -> bool:
+    def hit(self, key: tuple[int, str], password: str) -> bool:
         with self._lock:
-            entry = self._entries.get(mailbox_id)
-        if entry is None or entry[0] != password_hash or entry[2] < time.monotonic():
+            entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
             return False
-        return hmac.compare_digest(entry[1], self._digest(password))
+        return hmac.compare_digest(entry[0], self._digest(password))
 
-    def remember(self, mailbox_id: int, password_hash: str, password: str) -> None:
-        entry = (password_hash, self._digest(password), time.monotonic() + self.ttl)
+    def remember(self, key: tuple[int, str], password: str) -> None:
+        entry = (self._digest(password), time.monotonic() + self.ttl)
         with self._lock:
-            self._entries[mailbox_id] = entry
-            self._entries.move_to_end(mailbox_id)
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
@@ -125,6 +127,33 @@ def _who(identifier: str, door: Door) -> tuple[str, Mailbox | None, User | None]
     return typed.lower(), None, None
 
 
+def _cached(key: tuple[int, str], password: str, check: Callable[[], bool]) -> bool:
+    if verified.hit(key, password):
+        return True
+    if check():
+        verified.remember(key, password)
+        return True
+    return False
+
+
+def _mail_password_ok(mailbox: Mailbox, password: str) -> bool:
+    """A mail program signs in with an app password, or with the account password
+    unless two-factor sign-in is on (then the account password alone must not open the
+    mailbox: it is checked against nothing, at the same cost)."""
+    from courriel.accounts.services import twofactor
+    from courriel.accounts.services.mailboxes import password_matches
+
+    for candidate in twofactor.app_password_candidates(mailbox, password):
+        key = (mailbox.pk, candidate.password_hash)
+        if _cached(key, password, lambda c=candidate: twofactor.app_password_matches(c, password)):
+            return True
+    if twofactor.enabled(mailbox) is not None:
+        password_matches(None, password)
+        return False
+    key = (mailbox.pk, mailbox.password_hash)
+    return _cached(key, password, lambda: password_matches(mailbox, password))
+
+
 def _password_ok(mailbox: Mailbox | None, user: User | None, password: str, door: Door) -> bool:
     from courriel.accounts.services.mailboxes import password_matches
 
@@ -133,12 +162,7 @@ def _password_ok(mailbox: Mailbox | None, user: User | None, password: str, door
             user.check_password(password)
         )
     if mailbox is not None and door in MAIL_DOORS:
-        if verified.hit(mailbox.pk, mailbox.password_hash, password):
-            return True
-        if password_matches(mailbox, password):
-            verified.remember(mailbox.pk, mailbox.password_hash, password)
-            return True
-        return False
+        return _mail_password_ok(mailbox, password)
     return password_matches(mailbox, password)
 
 
@@ -231,3 +255,30 @@ def prove(actor: Actor, holder: Mailbox | User | None, proof: Proof | None) -> N
             _("Type your current password to confirm this change."), field="current_password"
         )
     confirm_password(holder, proof.password, proof.address, proof.door)
+
+
+def second_factor(holder: Mailbox | User, code: str, address: str) -> Attempt:
+    """The code asked after the password when two-factor sign-in is on (a six-digit
+    TOTP code or a recovery code), throttled like a password."""
+    from django.contrib.auth.models import User
+
+    from courriel.accounts.services import twofactor
+
+    is_user = isinstance(holder, User)
+    login = holder.username if is_user else holder.login
+    code = (code or "").strip()[:64]
+    verdict = throttle.check(login, address, code, pace=False)
+    if verdict.wait:
+        return Attempt(Outcome.THROTTLED, login, wait=verdict.wait)
+    if verdict.repeat or not code:
+        return Attempt(Outcome.FAILED, login)
+    if not twofactor.check_code(holder, code):
+        throttle.failed(login, address, code, Door.PANEL)
+        return Attempt(Outcome.FAILED, login)
+    throttle.succeeded(login, address, pair_failures=verdict.pair_failures)
+    return Attempt(
+        Outcome.OK,
+        login,
+        mailbox=None if is_user else holder,  # type: ignore[arg-type]
+        user=holder if is_user else None,  # type: ignore[arg-type]
+    )

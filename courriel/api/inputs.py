@@ -113,6 +113,9 @@ class DomainPatch(In):
     contact_email: Email | None = None
     features: list[Name] | None = Field(default=None, max_length=20)
     admin_group: Name | None = None
+    require_2fa: bool | None = Field(
+        default=None, description="Provider only: the owner must use two-factor sign-in."
+    )
 
 
 class DomainAliasIn(In):

@@ -219,8 +219,16 @@ def domain_approve(name: str) -> None:
 @click.option("--features")
 @click.option("--ip", "ip_address")
 @click.option("--admin-group")
+@click.option(
+    "--require-2fa/--no-require-2fa",
+    "require_2fa",
+    default=None,
+    help="Whether the owner must use two-factor sign-in in the panel.",
+)
 @needs_db
-def domain_modify(name: str, features: str | None, **options: str | None) -> None:
+def domain_modify(
+    name: str, features: str | None, require_2fa: bool | None, **options: str | None
+) -> None:
     """Change a virtual server (plan, server, description, contact...)."""
     from courriel.accounts.permissions import Actor, get_domain
     from courriel.accounts.services.domains import modify_domain
@@ -228,6 +236,8 @@ def domain_modify(name: str, features: str | None, **options: str | None) -> Non
     changes: dict[str, object] = {k: v for k, v in options.items() if v is not None}
     if features is not None:
         changes["features"] = _features(features)
+    if require_2fa is not None:
+        changes["require_2fa"] = require_2fa
     if not changes:
         raise click.UsageError("Nothing to change: give at least one option.")
     actor = Actor.cli()

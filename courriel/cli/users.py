@@ -356,6 +356,20 @@ def user_password(domain: str, login: str, password: str | None, generate: bool)
     click.echo(f"Password of {mailbox.login} changed.")
 
 
+@user.command("reset-2fa")
+@click.argument("domain")
+@click.argument("login")
+@needs_db
+def user_reset_2fa(domain: str, login: str) -> None:
+    """Turn off a mailbox's two-factor sign-in (a lost phone and lost recovery codes):
+    it signs in with its password alone, and turns it on again."""
+    from courriel.accounts.services.twofactor import reset
+
+    actor, mailbox = _mailbox(domain, login)
+    reset(actor, mailbox)
+    click.echo(f"Two-factor sign-in of {mailbox.login} turned off.")
+
+
 @user.command("send-account-mail")
 @click.argument("domain")
 @click.argument("login")

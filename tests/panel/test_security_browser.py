@@ -17,7 +17,7 @@ from tests.fixtures.accounts import STRONG
 from tests.fixtures.browser import Screens
 from tests.fixtures.platform import insecure_context
 from tests.fixtures.processes import Courriel, Served, start_serve
-from tests.panel.test_browser import shown, sign_in, submit
+from tests.panel.test_browser import shown, sign_in, sign_out, submit
 
 pytestmark = pytest.mark.slow
 NEW = "N3w-Pass-phrase!"
@@ -87,5 +87,88 @@ def test_a_password_change_elsewhere_and_the_strength_meter(
             assert screens.problems == []
         laptop.close()
         phone.close()
+    finally:
+        served.stop()
+
+
+def test_two_factor_sign_in_and_app_passwords(chromium: Any, courriel: Courriel) -> None:
+    """Enrolment and sign-in with codes computed by the test; then an app password works
+    over IMAP and SMTP while the account password is refused there."""
+    import imaplib
+    import smtplib
+    import time
+
+    import pyotp
+
+    courriel("domain", "create", "monsite.be", "--plan", "recommended")
+    courriel("user", "create", "monsite.be", "--real", "Info", "--pass", STRONG)
+    served = start_serve(courriel, {"COURRIEL_ACCESS_PLAINTEXT_ON_LOOPBACK": "true"})
+    try:
+        base = served.web_url
+        context, page, screens = new_page(chromium, "two-factor")
+        sign_in(page, base, "monsite0001", STRONG)
+        page.goto(base + "/security/")
+        submit(page, "form[action='/security/two-factor/']")
+        assert page.locator("img.qr").get_attribute("src").startswith("data:image/png;base64,")
+        screens.shot("scan the QR code")
+        key = page.locator("code.secret-key").inner_text().replace(" ", "")
+        totp = pyotp.TOTP(key)
+        page.fill("#id_code", totp.now())
+        submit(page, "main form")
+        codes = page.locator("ol.recovery-codes code").all_inner_texts()
+        assert len(codes) == 10 and "Two-factor sign-in is on." in shown(page)
+        screens.shot("recovery codes, shown once")
+
+        page.goto(base + "/security/")
+        page.fill("#id_name", "Thunderbird")
+        page.fill("#id_current_password", STRONG)
+        submit(page, "form[action='/security/app-passwords/']")
+        app_password = page.locator(".secret-value code").inner_text()
+        screens.shot("app password, shown once")
+
+        sign_out(page)
+        sign_in(page, base, "monsite0001", STRONG)
+        assert page.url.endswith("/login/code/")
+        page.fill("#id_code", totp.at(time.time() + 30))  # the next code: each is good once
+        submit(page)
+        assert "My account" in shown(page)
+        sign_out(page)
+        sign_in(page, base, "monsite0001", STRONG)
+        page.fill("#id_code", codes[3])
+        submit(page)
+        assert "My account" in shown(page)
+        assert screens.problems == []
+        context.close()
+
+        imap = imaplib.IMAP4("127.0.0.1", served.ports["imap"], timeout=30)
+        with pytest.raises(imaplib.IMAP4.error, match="Wrong login or password"):
+            imap.login("monsite0001", STRONG)
+        assert imap.login("monsite0001", app_password)[0] == "OK"
+        imap.logout()
+        with smtplib.SMTP("127.0.0.1", served.ports["submission"], timeout=30) as smtp:
+            smtp.starttls(context=insecure_context())
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                smtp.login("monsite0001", STRONG)
+        with smtplib.SMTP("127.0.0.1", served.ports["submission"], timeout=30) as smtp:
+            smtp.starttls(context=insecure_context())
+            assert smtp.login("monsite0001", app_password)[0] == 235
+    finally:
+        served.stop()
+
+
+def test_a_long_batch_import_shows_its_progress(chromium: Any, courriel: Courriel) -> None:
+    created = courriel("domain", "create", "monsite.be", "--plan", "large", "--json").json
+    served = start_serve(courriel)
+    try:
+        context, page, screens = new_page(chromium, "batch-progress")
+        sign_in(page, served.web_url, "monsite", created["password"])
+        page.goto(served.web_url + "/d/monsite.be/users/batch/")
+        page.fill("#id_text", "\n".join(f"user{n}:User {n}:" for n in range(60)))
+        submit(page)
+        text = shown(page)
+        assert "60 of 60 lines" in text and "60 mailboxes created" in text
+        screens.shot("batch import done")
+        assert screens.problems == []
+        context.close()
     finally:
         served.stop()

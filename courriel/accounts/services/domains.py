@@ -252,10 +252,14 @@ def _send_setup_mail_on_commit(domain: Domain, password: str | None) -> None:
 @transaction.atomic
 def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
     require_domain_manager(actor, domain)
-    provider_only = {"plan", "server", "ip_address", "admin_group"}
+    provider_only = {"plan", "server", "ip_address", "admin_group", "require_2fa"}
     if provider_only & set(changes):
         require_provider(
-            actor, _("change the plan, hosting server, IP address or administration group")
+            actor,
+            _(
+                "change the plan, hosting server, IP address, administration group or "
+                "two-factor requirement"
+            ),
         )
     if "plan" in changes:
         if domain.is_subserver:
@@ -273,6 +277,8 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
         domain.contact_email = _clean_contact(str(changes["contact_email"] or ""))
     if "features" in changes:
         domain.features = _clean_features(changes["features"])  # type: ignore[arg-type]
+    if "require_2fa" in changes:
+        domain.require_2fa = bool(changes["require_2fa"])
     if "admin_group" in changes:
         domain.admin_group = str(changes["admin_group"] or domain.prefix)[:64]
     unknown = set(changes) - {
@@ -283,6 +289,7 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
         "contact_email",
         "features",
         "admin_group",
+        "require_2fa",
     }
     if unknown:
         raise ValidationError(

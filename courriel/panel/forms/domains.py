@@ -54,8 +54,13 @@ class DomainDetailsForm(DomainFactsForm):
         label=_("Hosting server"), queryset=HostingServer.objects.all(), to_field_name="name"
     )
     ip_address = forms.CharField(label=_("IP address"), max_length=45, required=False)
+    require_2fa = forms.BooleanField(
+        label=_("Owners must use two-factor sign-in"),
+        required=False,
+        help_text=_("The owner is asked to turn it on at the next sign-in."),
+    )
 
-    PROVIDER_ONLY = ("plan", "server", "ip_address")
+    PROVIDER_ONLY = ("plan", "server", "ip_address", "require_2fa")
 
     def __init__(self, *args: Any, domain: Domain, provider: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,6 +69,8 @@ class DomainDetailsForm(DomainFactsForm):
         if not provider:
             del self.fields["server"]
             del self.fields["ip_address"]
+        if not provider or domain.is_subserver:
+            del self.fields["require_2fa"]
 
     @staticmethod
     def initial_from(domain: Domain) -> dict[str, Any]:
@@ -74,6 +81,7 @@ class DomainDetailsForm(DomainFactsForm):
             "plan": domain.plan,
             "server": domain.server,
             "ip_address": domain.ip_address or "",
+            "require_2fa": domain.require_2fa,
         }
 
     def service_changes(self, domain: Domain) -> dict[str, Any]:

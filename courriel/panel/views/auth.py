@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from courriel.accounts.models import Mailbox
 from courriel.accounts.permissions import visible_domains
+from courriel.accounts.services import twofactor
 from courriel.accounts.services.mailboxes import modify_mailbox
-from courriel.accounts.signin import Attempt, Door, Outcome, attempt, throttled_message
+from courriel.accounts.signin import (
+    Attempt,
+    Door,
+    Outcome,
+    attempt,
+    second_factor,
+    throttled_message,
+)
 from courriel.panel.roles import actor_for, impersonating, real_actor
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MAX_USERNAME = 254
 MAILBOX_BACKEND = "courriel.accounts.auth.MailboxBackend"
@@ -69,8 +85,17 @@ def _after_attempt(request: HttpRequest, username: str, result: Attempt) -> Http
     """The same answer for an unknown login and a wrong password (no way to learn which
     logins exist); a disabled login is told so only when the password is right."""
     if result.ok:
-        user = result.mailbox if result.mailbox is not None else result.user
-        return _signed_in(request, user)
+        holder = result.mailbox if result.mailbox is not None else result.user
+        assert holder is not None
+        if twofactor.enabled(holder) is not None:
+            request.session[PENDING_2FA] = {
+                "mailbox" if isinstance(holder, Mailbox) else "user": holder.pk,
+                "at": time.time(),
+                "remember": bool(request.POST.get("remember")),
+                "next": _safe_next(request),
+            }
+            return redirect("login-code")
+        return _signed_in(request, holder, bool(request.POST.get("remember")), _safe_next(request))
     if result.outcome is Outcome.THROTTLED:
         return _login_page(request, throttled_message(result.wait), 429, username)
     if result.outcome is Outcome.DISABLED:
@@ -96,17 +121,73 @@ async def login_view(request: HttpRequest) -> HttpResponse:
     return await sync_to_async(_after_attempt)(request, username, result)
 
 
-def _signed_in(request: HttpRequest, user: object) -> HttpResponse:
+def _signed_in(
+    request: HttpRequest, user: Mailbox | User, remember: bool, next_url: str
+) -> HttpResponse:
     backend = MAILBOX_BACKEND if isinstance(user, Mailbox) else ADMIN_BACKEND
     login(request, user, backend=backend)  # type: ignore[arg-type]
-    if request.POST.get("remember"):
+    if remember:
         request.session.set_expiry(settings.SESSION_COOKIE_AGE)  # "remember login permanently"
     else:
         request.session.set_expiry(0)  # ends with the browser
-    response = redirect(_safe_next(request))
+    if twofactor.required(user) and twofactor.enabled(user) is None:
+        request.session[MUST_ENROL] = True  # every page leads to the Security page
+        messages.warning(
+            request,
+            _("Your provider requires two-factor sign-in: turn it on to use the panel."),
+        )
+        next_url = reverse("security")
+    response = redirect(next_url)
     if isinstance(user, Mailbox) and user.language:
         _remember_language(response, user.language)
     return response
+
+
+PENDING_2FA = "courriel_2fa_pending"
+MUST_ENROL = "courriel_must_enrol"
+CODE_WAIT = 300  # seconds between the password and the code
+
+
+def _pending_holder(request: HttpRequest) -> tuple[Mailbox | User | None, dict[str, Any]]:
+    from django.contrib.auth.models import User
+
+    pending = request.session.get(PENDING_2FA) or {}
+    if not pending or time.time() - float(pending.get("at", 0)) > CODE_WAIT:
+        return None, {}
+    if "mailbox" in pending:
+        found: Mailbox | User | None = Mailbox.objects.filter(
+            pk=pending["mailbox"], login_disabled=False
+        ).first()
+    else:
+        found = User.objects.filter(pk=pending.get("user"), is_active=True).first()
+    return found, pending
+
+
+@sensitive_post_parameters("code")
+def login_code(request: HttpRequest) -> HttpResponse:
+    """The second step of a two-factor sign-in: a code from the app (or a recovery
+    code), within 5 minutes of the password."""
+    holder, pending = _pending_holder(request)
+    if holder is None:
+        request.session.pop(PENDING_2FA, None)
+        return redirect("login")
+    error, status = "", 200
+    if request.method == "POST":
+        result = second_factor(holder, request.POST.get("code", ""), client_ip(request))
+        if result.ok:
+            del request.session[PENDING_2FA]
+            return _signed_in(request, holder, bool(pending["remember"]), pending["next"])
+        if result.outcome is Outcome.THROTTLED:
+            error, status = throttled_message(result.wait), 429
+        else:
+            error, status = (
+                _(
+                    "This code is not right: type the six digits your app shows now, "
+                    "or one of your recovery codes."
+                ),
+                401,
+            )
+    return render(request, "panel/login_code.html", {"error": error}, status=status)
 
 
 @require_POST
