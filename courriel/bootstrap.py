@@ -8,8 +8,9 @@ import os
 import socket
 from dataclasses import dataclass
 
+import courriel
 from courriel.config import Config, get_config
-from courriel.errors import ServiceUnavailableError
+from courriel.errors import ConfigError, ServiceUnavailableError
 
 _ready = False
 
@@ -58,6 +59,7 @@ def initialize(config: Config | None = None) -> InitResult:
 
     try:
         executor = MigrationExecutor(connection)
+        refuse_newer_database(executor)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
         if pending:
             call_command("migrate", verbosity=0, interactive=False)
@@ -74,6 +76,38 @@ def initialize(config: Config | None = None) -> InitResult:
     certificate = ensure_certificate(config)
     username, password = _ensure_admin()
     return InitResult(bool(pending), plans, certificate, username, password)
+
+
+def refuse_newer_database(executor: object) -> None:
+    """A database that a newer Courriel has upgraded is never used by an older one
+    (its tables may mean something else now): stop with what to do instead."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    assert isinstance(executor, MigrationExecutor)
+    ours = {key[0] for key in executor.loader.graph.nodes}
+    unknown = sorted(
+        f"{app}.{name}"
+        for app, name in executor.loader.applied_migrations
+        if app in ours and (app, name) not in executor.loader.graph.nodes
+    )
+    if unknown:
+        raise ConfigError(
+            "This database was upgraded by a newer version of Courriel "
+            f"({', '.join(unknown[:3])}{'...' if len(unknown) > 3 else ''}); this one is "
+            f"{courriel.__version__}. Install the newer version again (or restore the "
+            "database from the backup taken before the upgrade)."
+        )
+
+
+def pending_migrations() -> list[str]:
+    """What `courriel upgrade` would apply."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    refuse_newer_database(executor)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
 
 
 def _write_config_template(config: Config) -> None:

@@ -26,8 +26,25 @@ SECRET_KEYS = {
     ("tls", "key"),
     ("queue", "relay_password"),
     ("srs", "secret"),
+    ("filter", "rspamd_password"),
 }
-LISTENERS = ("web", "smtp", "submission", "lmtp", "imap", "imaps", "pop3", "pop3s", "policy")
+LISTENERS = (
+    "web",
+    "smtp",
+    "submission",
+    "lmtp",
+    "imap",
+    "imaps",
+    "pop3",
+    "pop3s",
+    "policy",
+    "socketmap",
+    "acme",
+)
+MODES = ("embedded", "edge")
+# In edge mode Postfix and Dovecot own the public ports; we serve them on loopback.
+EDGE_OFF = ("smtp", "submission", "imap", "imaps", "pop3", "pop3s")
+EDGE_ON = ("lmtp", "policy", "socketmap")
 
 
 def default_config_text() -> str:
@@ -68,7 +85,8 @@ class Config:
     sections: dict[str, Section]
     path: Path | None = None
     overridden: set[tuple[str, str]] = field(default_factory=set)
-    # $COURRIEL_DATA or ./courriel-data, read once at load (asked per message later).
+    # $COURRIEL_DATA, /var/lib/courriel or ./courriel-data (see default_data_dir), read
+    # once at load (asked per message later).
     default_data_dir: str = "courriel-data"
 
     def __getattr__(self, name: str) -> Section:
@@ -155,12 +173,40 @@ def mask_url_password(url: str) -> str:
     return f"{scheme}://{credentials}@{host}"
 
 
+SYSTEM_DATA_DIR = "/var/lib/courriel"
+
+
+def default_data_dir(environ: dict[str, str] | None = None) -> str:
+    """$COURRIEL_DATA; else, for root, /var/lib/courriel (the service user, which runs
+    everything, could not reach a directory under root's home); else ./courriel-data."""
+    environ = os.environ if environ is None else environ
+    if environ.get("COURRIEL_DATA"):
+        return environ["COURRIEL_DATA"]
+    return SYSTEM_DATA_DIR if os.geteuid() == 0 else "courriel-data"
+
+
+def _apply_acme(sections: dict[str, Section]) -> None:
+    """Port 80 is only ours when certificates are asked of an ACME CA."""
+    if not sections["tls"]["acme_directory"]:
+        sections["acme"]["enabled"] = False
+
+
+def _apply_mode(sections: dict[str, Section]) -> None:
+    mode = sections["general"]["mode"]
+    if mode not in MODES:
+        raise ConfigError(f"[general] mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "edge":
+        for name in EDGE_OFF:
+            sections[name]["enabled"] = False
+        for name in EDGE_ON:
+            sections[name]["enabled"] = True
+
+
 def config_path() -> Path:
     explicit = os.environ.get("COURRIEL_CONFIG")
     if explicit:
         return Path(explicit).resolve()
-    data = os.environ.get("COURRIEL_DATA") or "courriel-data"
-    return (Path(data) / "courriel.toml").resolve()
+    return (Path(default_data_dir()) / "courriel.toml").resolve()
 
 
 def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -194,19 +240,30 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
             if var in environ:
                 section[key] = _coerce(environ[var], value, var)
                 overridden.add((name, key))
+    _apply_mode(sections)
+    _apply_acme(sections)
     return Config(
         sections=sections,
         path=path if path.exists() else None,
         overridden=overridden,
-        default_data_dir=environ.get("COURRIEL_DATA") or "courriel-data",
+        default_data_dir=default_data_dir(environ),
     )
 
 
-@cache
+_current: Config | None = None
+
+
 def get_config() -> Config:
-    return load()
+    """The configuration of this process, loaded once (`reload` reads it again)."""
+    global _current
+    if _current is None:
+        _current = load()
+    return _current
 
 
-def reload() -> Config:
-    get_config.cache_clear()
-    return get_config()
+def reload(config: Config | None = None) -> Config:
+    """Read the configuration again (or take `config`, loaded and checked by the
+    caller); on an error the running one stays in place."""
+    global _current
+    _current = config or load()
+    return _current

@@ -21,3 +21,12 @@ def die_with_parent(parent: int | None = None, signum: int = signal.SIGTERM) -> 
     gone = os.getppid() != parent if parent is not None else os.getppid() == 1
     if gone:
         os.kill(os.getpid(), signum)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (`taskset`, a container's cpuset), which is
+    what "one worker per core" means; `os.cpu_count()` counts the whole machine."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

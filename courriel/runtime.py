@@ -28,6 +28,8 @@ FACTORIES = [
     "courriel.greylist.service:services",  # before the SMTP server, which calls it
     "courriel.outbound.runner:services",
     "courriel.delivery.smtp.server:services",
+    "courriel.edge.socketmap:services",
+    "courriel.acme.service:services",
     "courriel.access.services:services",
     "courriel.backup.scheduler:services",
     "courriel.accounts.reports:services",
@@ -43,23 +45,53 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
+_prebound: dict[tuple[str, int], socket.socket] = {}
+
+
+def prebind(config: Config) -> None:
+    """Bind every listener of `courriel serve` now, while still root (ports below
+    1024), including one port-25 socket per extra SMTP worker process; `bind()` then
+    hands these out instead of binding."""
+    from courriel.config import LISTENERS
+    from courriel.delivery.smtp.workers import worker_count
+
+    for section in LISTENERS:
+        if not getattr(config, section).enabled:
+            continue
+        processes = worker_count(config) if section == "smtp" else 1
+        for index in range(processes):
+            _prebound[(section, index)] = _listen(
+                config, section, shared=processes > 1, join=index > 0
+            )
+
+
 def bind(
-    config: Config, section: str, *, shared: bool = False, join: bool = False
+    config: Config, section: str, *, shared: bool = False, join: bool = False, index: int = 0
 ) -> socket.socket:
+    """The listening socket of `[section]` (the `index`-th of a port shared by several
+    processes): the one `prebind` made, or a new one."""
+    sock = _prebound.pop((section, index), None)
+    return sock if sock is not None else _listen(config, section, shared=shared, join=join)
+
+
+def _listen(config: Config, section: str, *, shared: bool, join: bool) -> socket.socket:
     """Listen on `[section] bind`:`port`, with a message that says what to change.
 
     `shared`: several processes listen on the port and the kernel spreads the
     connections between them (SO_REUSEPORT). Such a port would also be shared,
     silently, with any other program of the same user that set SO_REUSEPORT on it, so
-    the first process checks that nobody holds the port yet; the workers that `join`
-    it afterwards do not.
+    the first socket checks that nobody holds the port yet; the ones that `join` it
+    afterwards do not.
     """
     values = getattr(config, section)
     host, port = values.bind, values.port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     def listener(reuse_port: bool) -> socket.socket:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+        # that say they are TCP, and a multi-line reply written line by line would
+        # otherwise wait for the client's delayed ACK (40 ms) after its first line.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -94,6 +126,47 @@ def build_services(config: Config) -> list[Service]:
     return services
 
 
+RESTART_ONLY = {
+    ("general", "data_dir"),
+    ("general", "user"),
+    ("general", "mode"),
+    ("database", "url"),
+    ("mail", "root"),
+    ("smtp", "workers"),
+}
+
+
+def _reload(services: list[Service]) -> None:
+    """SIGHUP: read the configuration file and the certificates again, without
+    dropping a connection. Listeners, the data directory, the database, the service
+    user and the mode stay as they are until a restart (the log says which)."""
+    from courriel.config import LISTENERS, get_config, load, reload
+    from courriel.tls import reload_certificates
+
+    before = get_config()
+    try:
+        after = load()
+        reload_certificates(after)
+    except ConfigError as error:
+        log.error("SIGHUP: configuration not reloaded, the running one stays: %s", error)
+        return
+    reload(after)
+    fixed = set(RESTART_ONLY) | {(name, key) for name in LISTENERS for key in after.sections[name]}
+    pending = sorted(
+        f"[{name}] {key}"
+        for name, key in fixed
+        if before.sections[name].get(key) != after.sections[name].get(key)
+    )
+    for service in services:
+        hook = getattr(service, "reload", None)
+        if hook is not None:
+            hook()
+    log.warning(
+        "SIGHUP: configuration and TLS certificates read again%s",
+        f"; a restart is needed for {', '.join(pending)}" if pending else "",
+    )
+
+
 def _wake(services: list[Service]) -> None:
     """SIGUSR1 (`courriel queue retry`): services with pending work look at it now."""
     for service in services:
@@ -118,6 +191,7 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_on, signum)
     loop.add_signal_handler(signal.SIGUSR1, _wake, services)
+    loop.add_signal_handler(signal.SIGHUP, _reload, services)
     pid_file = config.data_dir / "courriel.pid"
     if main:
         pid_file.write_text(f"{os.getpid()}\n")

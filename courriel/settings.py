@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "courriel.audit",
     "courriel.delivery",
     "courriel.greylist",
+    "courriel.inbound",
     "courriel.panel",
     "courriel.api",
 ]

@@ -66,13 +66,76 @@ def ensure_certificate(config: Config) -> bool:
     return True
 
 
-def server_context(config: Config) -> ssl.SSLContext:
+def _load(context: ssl.SSLContext, cert: Path, key: Path) -> None:
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(f"Cannot load the TLS certificate {cert} / key {key}: {error}") from None
+
+
+def _new_context() -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
-    except (OSError, ssl.SSLError) as error:
-        raise ConfigError(
-            f"Cannot load the TLS certificate {config.tls_cert} / key {config.tls_key}: {error}"
-        ) from None
     return context
+
+
+class Certificates:
+    """The TLS identity of every listener of this process (web panel, SMTP,
+    submission, IMAP(S), POP3(S)): one context, which `reload` fills again in place,
+    so that new connections get a renewed certificate while open ones go on.
+
+    Names with a certificate of their own (ACME: the platform's host name and each
+    domain's mail./autoconfig. names) are served by SNI; a client that sends no name,
+    or an unknown one, gets the `[tls]` certificate (or the self-signed fallback).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.context = _new_context()
+        self.by_name: dict[str, ssl.SSLContext] = {}
+        self.context.sni_callback = self._pick
+        self.reload(config)
+
+    def reload(self, config: Config) -> None:
+        # Tried on a scratch context first: a failed load can leave a context with a
+        # certificate and a key that do not match, and every handshake would fail.
+        _load(_new_context(), config.tls_cert, config.tls_key)
+        _load(self.context, config.tls_cert, config.tls_key)
+        by_name: dict[str, ssl.SSLContext] = {}
+        for name, cert, key in issued_certificates(config):
+            context = _new_context()
+            try:
+                _load(context, cert, key)
+            except ConfigError:
+                continue  # a damaged issued certificate: the fallback serves the name
+            by_name[name] = context
+        self.by_name = by_name
+
+    def _pick(self, connection: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object) -> None:
+        chosen = self.by_name.get((name or "").lower().rstrip("."))
+        if chosen is not None:
+            connection.context = chosen
+
+
+def issued_certificates(config: Config) -> list[tuple[str, Path, Path]]:
+    """(name, certificate chain, key) for every name ACME gave us a certificate for."""
+    from courriel.acme.store import by_name
+
+    return by_name(config)
+
+
+_certificates: dict[tuple[Path, Path], Certificates] = {}
+
+
+def server_context(config: Config) -> ssl.SSLContext:
+    """The server context of this certificate and key, one per process for all the
+    listeners (see `Certificates`)."""
+    key = (config.tls_cert, config.tls_key)
+    if key not in _certificates:
+        _certificates[key] = Certificates(config)
+    return _certificates[key].context
+
+
+def reload_certificates(config: Config) -> None:
+    """Read the certificate files again (SIGHUP, or after a renewal)."""
+    for certificates in _certificates.values():
+        certificates.reload(config)

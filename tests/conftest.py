@@ -16,6 +16,9 @@ os.environ.setdefault("COURRIEL_DATA", _SESSION_DATA)
 os.environ.setdefault("COURRIEL_PASSWORDS_ARGON2_TIME_COST", "1")
 os.environ.setdefault("COURRIEL_PASSWORDS_ARGON2_MEMORY_KIB", "1024")
 os.environ.setdefault("COURRIEL_GENERAL_HOSTNAME", "maximusconfessor.all2all.org")
+# The suite runs every command as whoever runs the suite (root in CI), in pytest's
+# private temporary directories; tests/test_privileges.py checks the service user.
+os.environ.setdefault("COURRIEL_GENERAL_USER", "")
 os.environ.pop("COURRIEL_CONFIG", None)
 os.environ["DJANGO_SETTINGS_MODULE"] = "courriel.settings"
 
@@ -33,6 +36,7 @@ pytest_plugins = [
     "tests.fixtures.backups",
     "tests.fixtures.greylist",
     "tests.fixtures.nsd",
+    "tests.fixtures.rspamd",
 ]
 
 

@@ -27,7 +27,10 @@ def needs_db(func: F) -> F:
         from django.utils import translation
 
         from courriel.bootstrap import initialize
+        from courriel.config import get_config
+        from courriel.privileges import drop_for_command
 
+        drop_for_command(get_config())
         result = initialize()
         if result.admin_password:
             click.echo(

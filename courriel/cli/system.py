@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import click
+from django.db import DatabaseError
 
+import courriel
 from courriel.cli.common import emit_json, json_option
 from courriel.config import default_config_text, get_config
+from courriel.errors import ServiceUnavailableError
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(init)
+    cli.add_command(upgrade)
     cli.add_command(serve)
     cli.add_command(config)
     cli.add_command(smtp_worker)
@@ -19,11 +23,43 @@ def register(cli: click.Group) -> None:
 def init() -> None:
     """Create the data directory, database, default plans, TLS certificate and admin."""
     from courriel.bootstrap import initialize
+    from courriel.privileges import drop_for_command
 
     cfg = get_config()
+    drop_for_command(cfg)
     result = initialize(cfg)
     click.echo(f"Data directory: {cfg.data_dir}")
     _announce(result)
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Only say what would be applied.")
+@json_option
+def upgrade(check: bool, as_json: bool) -> None:
+    """Bring the database up to this version after installing it (take a backup
+    first: `courriel backup run`). `courriel serve` does this at start too; a database
+    that a newer version upgraded is refused."""
+    from courriel.bootstrap import initialize, pending_migrations, setup_django
+    from courriel.privileges import drop_for_command
+
+    cfg = get_config()
+    drop_for_command(cfg)
+    setup_django()
+    try:
+        pending = pending_migrations()
+    except DatabaseError as error:
+        raise ServiceUnavailableError(f"Cannot reach the database ({error}).") from None
+    if not check and pending:
+        initialize(cfg)
+    shown = {"version": courriel.__version__, "pending" if check else "applied": pending}
+    if as_json:
+        emit_json(shown)
+        return
+    if not pending:
+        click.echo(f"The database is up to date for Courriel {courriel.__version__}.")
+        return
+    verb = "Would apply" if check else "Applied"
+    click.echo(f"{verb} {len(pending)} migration(s): {', '.join(pending)}")
 
 
 def _announce(result: object) -> None:
@@ -44,9 +80,29 @@ def _announce(result: object) -> None:
 def serve() -> None:
     """Start every service: web panel (HTTPS, port 10000) and the mail services."""
     from courriel.bootstrap import initialize
-    from courriel.runtime import run
+    from courriel.privileges import (
+        become,
+        check_code_reachable,
+        check_reachable,
+        prepare_directories,
+        service_user,
+    )
+    from courriel.runtime import prebind, run
 
     cfg = get_config()
+    user = service_user(cfg)
+    if user is not None:  # root: what needs root, then never root again
+        check_code_reachable(user)
+        prepare_directories(cfg, user)
+        prebind(cfg)
+        become(user)
+        check_reachable(cfg)
+        click.echo(f"Running as user {user.name}; data directory {cfg.data_dir}.")
+    if cfg.general.mode == "edge":
+        click.echo(
+            "Edge mode: Postfix and Dovecot take mail and serve IMAP/POP3 here; Courriel "
+            "listens on loopback for them only (LMTP, policy service, socketmap)."
+        )
     result = initialize(cfg)
     _announce(result)
     run(cfg)

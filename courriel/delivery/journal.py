@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from courriel.mailstore.events import events
-from courriel.mailstore.maildir import MaildirError, deliver
+from courriel.mailstore.maildir import MaildirError, deliver, folder_path
 
 log = logging.getLogger("courriel.mail")
 
@@ -59,13 +59,15 @@ def syncfs(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Copy:
-    """One copy of a message: into which Maildir, under which name, with which
-    trace headers on top (Return-Path, Delivered-To, Received)."""
+    """One copy of a message: into which Maildir (and folder: "" is the inbox, "Junk"
+    for mail the incoming checks hold as spam), under which name, with which trace
+    headers on top (Return-Path, Delivered-To, Authentication-Results, Received)."""
 
     maildir: str
     name: str
     prefix: bytes
     mailbox_id: int
+    folder: str = ""
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Record:
                 "id": self.id,
                 "copies": [
                     [c.maildir, c.name, c.prefix.decode("latin-1"), c.mailbox_id]
+                    + ([c.folder] if c.folder else [])
                     for c in self.copies
                 ],
             },
@@ -106,7 +109,7 @@ def decode_segment(data: bytes) -> list[Record]:
             meta = json.loads(header)
         except ValueError:
             break
-        copies = [Copy(m, n, p.encode("latin-1"), i) for m, n, p, i in meta["copies"]]
+        copies = [Copy(m, n, p.encode("latin-1"), i, *rest) for m, n, p, i, *rest in meta["copies"]]
         records.append(Record(meta["id"], copies, content))
         offset = end
     return records
@@ -167,10 +170,21 @@ class Journal:
                 segment.ticket += 1
                 ticket = segment.ticket
         self._flush(segment, ticket)
-        if self._worker is not None and self._worker.is_alive():
-            self._work.put((segment, record))
-        else:
+        if self._worker is None or not self._worker.is_alive():
             self._apply_now(segment, record)
+            return
+        # The copies go into the Maildirs now, before the client hears "250": a new
+        # IMAP or POP3 session sees the message at once. They are made durable later,
+        # many at a time; until then the journal holds them. Should the Maildir refuse
+        # (disk full), the worker keeps trying: the record is safe either way.
+        try:
+            self.write_copies(record)
+        except (MaildirError, OSError):
+            self._work.put((segment, record, False))
+            return
+        with self._state:
+            segment.applied += 1
+        self._work.put((segment, record, True))
 
     def _flush(self, segment: _Segment, ticket: int) -> None:
         """Group commit: one fsync started after our write covers every writer
@@ -185,16 +199,33 @@ class Journal:
 
     # -- applying ----------------------------------------------------------------------
     def apply(self, record: Record, *, replay: bool = False) -> None:
+        """Write every copy into its Maildir and do what follows a delivery."""
+        self.write_copies(record, replay=replay)
+        self.follow_up(record)
+
+    def write_copies(self, record: Record, *, replay: bool = False) -> None:
         """Write every copy into its Maildir (not flushed yet: the journal still holds
-        it). When replaying after a crash, copies already there are skipped."""
+        it). When replaying after a crash, copies already there whole are skipped."""
         for copy in record.copies:
             maildir = Path(copy.maildir)
-            if replay and _already_there(maildir, copy.name):
+            size = len(copy.prefix) + len(record.content)
+            if replay and _already_there(folder_path(maildir, copy.folder), copy.name, size):
                 continue
-            deliver(maildir, [copy.prefix, record.content], name=copy.name, durable=False)
+            deliver(
+                maildir,
+                [copy.prefix, record.content],
+                folder=copy.folder,
+                name=copy.name,
+                durable=False,
+            )
             with self._state:
                 self._dirty.setdefault(os.stat(maildir).st_dev, maildir)
-            events.notify(maildir)
+
+    def follow_up(self, record: Record) -> None:
+        """News for IDLE sessions, quota warnings: after the copies, off the client's
+        way (on the worker thread)."""
+        for copy in record.copies:
+            events.notify(Path(copy.maildir))
         if self.after_apply is not None:
             try:
                 self.after_apply(record)
@@ -233,12 +264,18 @@ class Journal:
             except queue.Empty:
                 item = None
             if item is not None:
-                self._apply_item(*item)
+                self._handle(*item)
             if self._stopping.is_set() and self._work.empty():
                 return
             if time.monotonic() - last_seal >= SEAL_EVERY:
                 self._seal_and_sync()
                 last_seal = time.monotonic()
+
+    def _handle(self, segment: _Segment, record: Record, written: bool) -> None:
+        if written:
+            self.follow_up(record)
+        else:
+            self._apply_item(segment, record)
 
     def _apply_item(self, segment: _Segment, record: Record) -> None:
         while True:
@@ -264,7 +301,7 @@ class Journal:
             except queue.Empty:
                 return
             if item is not None:
-                self._apply_item(*item)
+                self._handle(*item)
 
     def _seal_and_sync(self) -> None:
         """Seal the current segment; once every record of a sealed segment is in the
@@ -363,16 +400,22 @@ def _writer_alive(path: Path) -> bool:
         return False
 
 
-def _already_there(maildir: Path, name: str) -> bool:
-    if (maildir / "new" / name).exists():
-        return True
-    cur = maildir / "cur"
-    if (cur / name).exists():
+def _already_there(maildir: Path, name: str, size: int) -> bool:
+    """The copy is in the Maildir whole (a crash of the machine can leave a file whose
+    name was written but not all of its data: that one is written again)."""
+
+    def whole(path: Path | str) -> bool:
+        try:
+            return os.stat(path).st_size == size
+        except OSError:
+            return False
+
+    if whole(maildir / "new" / name) or whole(maildir / "cur" / name):
         return True
     prefix = name + ":2,"
     try:
-        with os.scandir(cur) as entries:
-            return any(entry.name.startswith(prefix) for entry in entries)
+        with os.scandir(maildir / "cur") as entries:
+            return any(entry.name.startswith(prefix) and whole(entry.path) for entry in entries)
     except FileNotFoundError:
         return False
 

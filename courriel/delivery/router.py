@@ -21,7 +21,7 @@ from courriel.accounts.resolution import LocalCopy, Resolution, hosted_domain
 from courriel.accounts.routing_cache import cached_mailboxes
 from courriel.config import get_config
 from courriel.delivery import lastmail
-from courriel.delivery.dkim import sign
+from courriel.delivery.dkim import arc_seal, sign
 from courriel.delivery.journal import Copy, Record, get_journal
 from courriel.delivery.message import check_loop, received_header, trace_headers
 from courriel.delivery.quota import has_room, maildir_of, note_domain_growth, too_big_ever
@@ -30,6 +30,8 @@ from courriel.delivery.space import enough_space
 from courriel.delivery.srs import from_config as srs_from_config
 from courriel.mailstore.maildir import MaildirError, unique_name
 from courriel.outbound.spool import Entry, Recipient, get_spool, new_id
+
+JUNK = "Junk"
 
 log = logging.getLogger("courriel.mail")
 
@@ -50,6 +52,14 @@ class Incoming:
     protocol: str = "ESMTP"
     queue_id: str = field(default_factory=new_id)
     defer_full_mailboxes: bool = True  # SMTP: queue a copy for a full mailbox; LMTP: 452
+    # What the incoming checks decided (courriel.inbound): the Authentication-Results
+    # and X-Spam headers for every copy, recipients whose copies go into Junk (their
+    # forwards and automatic replies withheld), recipients refused, and whether we
+    # vouch for the message (only then does our DKIM signature go on its forwards).
+    auth_header: bytes = b""
+    junk: set[int] = field(default_factory=set)
+    refused: dict[int, Outcome] = field(default_factory=dict)
+    vouched: bool = False
 
     def received_header(self, recipient: str | None) -> bytes:
         return received_header(
@@ -66,6 +76,7 @@ class Incoming:
 @dataclass
 class _Plan:
     local: dict[int, tuple[LocalCopy, int]] = field(default_factory=dict)
+    junk: set[int] = field(default_factory=set)  # mailbox ids whose copy goes into Junk
     forwards: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     relay: list[str] = field(default_factory=list)
     returns: list[str] = field(default_factory=list)
@@ -92,6 +103,9 @@ def _plan(incoming: Incoming, outcomes: list[Outcome | None]) -> _Plan:
         if index in incoming.srs_returns:
             plan.returns.append(incoming.srs_returns[index])
             continue
+        if index in incoming.refused:
+            outcomes[index] = incoming.refused[index]
+            continue
         resolution = incoming.resolutions[index]
         if resolution is None:
             plan.relay.append(rcpt)
@@ -101,7 +115,11 @@ def _plan(incoming: Incoming, outcomes: list[Outcome | None]) -> _Plan:
             outcomes[index] = refusal
             continue
         for copy in resolution.copies:
+            if copy.mailbox_id not in plan.local and index in incoming.junk:
+                plan.junk.add(copy.mailbox_id)
             plan.local.setdefault(copy.mailbox_id, (copy, index))
+        if index in incoming.junk:
+            continue  # kept in Junk: no forward, no automatic reply
         if resolution.forwards:
             plan.keep_forwarding.add(index)
         for target in resolution.forwards:
@@ -187,7 +205,8 @@ def _local_copies(
         if mailbox is None:  # deleted since RCPT
             continue
         received = incoming.received_header(copy.address)
-        data = [trace_headers(incoming.sender, copy.address, received), incoming.content]
+        prefix = trace_headers(incoming.sender, copy.address, incoming.auth_header + received)
+        data = [prefix, incoming.content]
         total = sum(len(part) for part in data)
         if not has_room(mailbox, total):
             if index in plan.keep_forwarding:
@@ -221,16 +240,20 @@ def _local_copies(
             else:
                 outcomes[index] = Outcome(452, "4.2.2", "Mailbox full, try again later")
             continue
-        copies.append(Copy(str(maildir_of(mailbox)), unique_name(total), data[0], mailbox.pk))
+        folder = JUNK if mailbox_id in plan.junk else ""
+        copies.append(
+            Copy(str(maildir_of(mailbox)), unique_name(total), data[0], mailbox.pk, folder)
+        )
         delivered.append(mailbox)
         note_domain_growth(mailbox.domain, total)
         log.info(
-            "%s: from=<%s> to=<%s> mailbox=%s size=%d status=delivered",
+            "%s: from=<%s> to=<%s> mailbox=%s size=%d status=delivered%s",
             incoming.queue_id,
             incoming.sender,
             copy.address,
             mailbox.login,
             total,
+            " folder=Junk" if folder else "",
         )
     return copies
 
@@ -247,7 +270,9 @@ def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> Non
         hosted_sender = _sender_domain_hosted(incoming.sender)
         for (forwarder, via), targets in plan.forwards.items():
             received = incoming.received_header(via)
-            message = trace_headers(incoming.sender, via, received, final=False) + incoming.content
+            trace = trace_headers(
+                incoming.sender, via, incoming.auth_header + received, final=False
+            )
             sender = incoming.sender
             if config.srs.enabled and sender and not hosted_sender:
                 sender = srs.forward(sender, forwarder)
@@ -255,7 +280,7 @@ def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> Non
                 spool.enqueue(
                     sender,
                     [Recipient(t, original=via) for t in targets],
-                    sign(message, forwarder),
+                    forwarded_copy(trace + incoming.content, forwarder, incoming),
                     kind="forward",
                     note=f"{incoming.queue_id}: forwarded for {via}",
                 )
@@ -264,11 +289,14 @@ def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> Non
         message = incoming.received_header(None) + incoming.content
     if plan.relay:
         domain = incoming.sender.rpartition("@")[2].lower()
+        signer = _our_from_domain(incoming.content) or (
+            domain if _sender_domain_hosted(incoming.sender) else None
+        )
         queued.append(
             spool.enqueue(
                 incoming.sender,
                 plan.relay,
-                sign(message, domain) if _sender_domain_hosted(incoming.sender) else message,
+                sign(message, signer) if signer else message,
                 kind="relay",
                 note=f"{incoming.queue_id}: submitted by {incoming.authenticated}",
             )
@@ -283,6 +311,30 @@ def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> Non
                 note=f"{incoming.queue_id}: SRS return",
             )
         )
+
+
+def forwarded_copy(message: bytes, forwarder: str, incoming: Incoming) -> bytes:
+    """A forwarded copy keeps the sender's own DKIM signatures. When we checked it (our
+    Authentication-Results is on it) it gets our ARC seal, for the forwarding domain,
+    so the next receiver can trust our results. Our DKIM signature is added only for
+    a header From of ours, and only when we vouch for the message (authenticated, or
+    from a signed-in user): a forward must never lend our domain to a forgery."""
+    if incoming.auth_header:
+        message = arc_seal(message, forwarder, get_config().hostname)
+    own = _our_from_domain(incoming.content)
+    if own and incoming.vouched:
+        message = sign(message, own)
+    return message
+
+
+def _our_from_domain(content: bytes) -> str | None:
+    """The header From domain when it is one we host (with a DKIM key), else None."""
+    from courriel.inbound.checks import from_domains
+
+    domains = from_domains(content)
+    if len(domains) == 1 and hosted_domain(domains[0]) is not None:
+        return domains[0]
+    return None
 
 
 def _rollback(queued: list[Entry]) -> None:

@@ -34,10 +34,12 @@ from typing import Literal
 import courriel
 from courriel.greylist.normalise import (
     NULL_SENDER,
+    SPF_PREFIX,
     client_network,
     normalise_recipient,
     normalise_sender,
     recipient_domain,
+    spf_network,
     triplet_key,
 )
 from courriel.greylist.rdns import ConfirmedNames
@@ -45,6 +47,7 @@ from courriel.greylist.readers import PostgresReader, SQLiteReader, readers_for
 from courriel.greylist.rules import Rules, load_rules, shipped_rules
 from courriel.greylist.settings import Settings
 from courriel.greylist.store import NetworkRow, Store, StoredTriplet, TripletRow
+from courriel.networks import in_networks
 
 log = logging.getLogger("courriel.greylist")
 
@@ -248,11 +251,19 @@ class Engine:
         recipient: str,
         now: float,
         stage: Stage = "rcpt",
+        spf_domain: str | None = None,
     ) -> Verdict | Miss:
-        """Decide from memory, or say which triplet must be read from the store."""
+        """Decide from memory, or say which triplet must be read from the store.
+
+        `spf_domain`: the sender's domain when its SPF record authorises the client.
+        The triplet is then keyed on the domain instead of the client's network (a
+        retry from another server of the domain is the same sender), and a domain
+        whose SPF-authorised mail passed greylisting once is not greylisted again."""
         settings = self.settings
         if not settings.enabled:
             return Verdict("pass", "greylisting is turned off on this server")
+        if settings.trusted_networks and in_networks(client_ip, settings.trusted_networks):
+            return Verdict("pass", "client in [smtp] trusted_networks")
         rules = self.rules
         recipient = normalise_recipient(recipient)
         domain = recipient_domain(recipient)
@@ -276,13 +287,22 @@ class Engine:
         )
         if rule is not None:
             return self._whitelisted(f"whitelisted by {rule.describe()}")
-        try:
-            network = client_network(client_ip, settings.ipv4_prefix, settings.ipv6_prefix)
-        except ValueError:
-            log.warning("client address %r is not an IP address: passed", client_ip)
-            return Verdict("pass", f"client address {client_ip!r} is not an IP address")
-        if settings.auto_whitelist_after and self._auto_whitelisted(network, now):
-            return Verdict("pass", f"client network {network} is auto-whitelisted")
+        if spf_domain:
+            network = spf_network(spf_domain)
+            if self._auto_whitelisted(network, now, needed=1):
+                return Verdict(
+                    "pass", f"{spf_domain}: SPF-authorised mail passed greylisting before"
+                )
+        else:
+            try:
+                network = client_network(client_ip, settings.ipv4_prefix, settings.ipv6_prefix)
+            except ValueError:
+                log.warning("client address %r is not an IP address: passed", client_ip)
+                return Verdict("pass", f"client address {client_ip!r} is not an IP address")
+            if settings.auto_whitelist_after and self._auto_whitelisted(
+                network, now, needed=settings.auto_whitelist_after
+            ):
+                return Verdict("pass", f"client network {network} is auto-whitelisted")
         key = triplet_key(network, normal_sender, recipient)
         miss = Miss(key, network, normal_sender, recipient, domain, client_ip, name, raw_sender)
         with self._lock:
@@ -343,9 +363,9 @@ class Engine:
         self._counts[counter] += 1
         self.totals[counter] += 1
 
-    def _auto_whitelisted(self, network: str, now: float) -> bool:
+    def _auto_whitelisted(self, network: str, now: float, needed: int) -> bool:
         record = self._networks.get(network)
-        if record is None or record[0] < self.settings.auto_whitelist_after:
+        if record is None or record[0] < needed:
             return False
         if now - record[2] > self.settings.expiry:
             return False
@@ -367,8 +387,9 @@ class Engine:
 
     def _count_pass(self, network: str, now: float) -> None:
         """A triplet of `network` passed greylisting: count it toward auto-whitelisting,
-        at most once per `auto_whitelist_interval`."""
-        if not self.settings.auto_whitelist_after:
+        at most once per `auto_whitelist_interval`. An SPF-authorised sender domain
+        counts whatever `auto_whitelist_after` says: one pass is enough for it."""
+        if not self.settings.auto_whitelist_after and not network.startswith(SPF_PREFIX):
             return
         record = self._networks.setdefault(network, [0, 0.0, now])
         record[2] = max(record[2], now)
@@ -480,6 +501,7 @@ class Engine:
         recipient: str,
         now: float | None = None,
         stage: Stage = "rcpt",
+        spf_domain: str | None = None,
     ) -> Verdict:
         """Blocking variant (reads the store in the calling thread; no DNS look-up:
         pass the forward-confirmed client name, or None/"unknown")."""
@@ -491,6 +513,7 @@ class Engine:
             recipient=recipient,
             now=now,
             stage=stage,
+            spf_domain=spf_domain,
         )
         if isinstance(outcome, Verdict):
             return outcome
@@ -514,6 +537,7 @@ class Engine:
         recipient: str,
         now: float | None = None,
         stage: Stage = "rcpt",
+        spf_domain: str | None = None,
     ) -> Verdict:
         now = self.clock() if now is None else now
         if client_name is None and self.rules.matcher.needs_host_names:
@@ -525,6 +549,7 @@ class Engine:
             recipient=recipient,
             now=now,
             stage=stage,
+            spf_domain=spf_domain,
         )
         if isinstance(outcome, Verdict):
             return outcome
@@ -715,6 +740,7 @@ async def check(
     recipient: str,
     now: float | None = None,
     stage: Stage = "rcpt",
+    spf_domain: str | None = None,
 ) -> Verdict:
     """Greylisting decision for one recipient, for the SMTP server at RCPT time.
 
@@ -731,4 +757,5 @@ async def check(
         recipient=recipient,
         now=now,
         stage=stage,
+        spf_domain=spf_domain,
     )

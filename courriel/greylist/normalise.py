@@ -68,6 +68,19 @@ def client_network(address: str, ipv4_prefix: int = 24, ipv6_prefix: int = 64) -
     return f"{network}/{prefix}"
 
 
+SPF_PREFIX = "spf:"
+
+
+def spf_network(domain: str) -> str:
+    """The "client network" of a client that SPF authorised for `domain`: every server
+    the domain's SPF record names is one sender (a farm retrying from another machine
+    matches). Stored like a network (49 characters at most): a long domain is hashed."""
+    name = domain.lower().rstrip(".")
+    if len(SPF_PREFIX) + len(name) <= 49:
+        return SPF_PREFIX + name
+    return SPF_PREFIX + "#" + hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
+
+
 def _reduce_local(local: str) -> str:
     srs = _SRS0.match(local)
     if srs:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from courriel.config import Config, get_config
 from courriel.errors import ConfigError, ValidationError
+from courriel.networks import Network, parse_networks
 from courriel.units import parse_duration
 
 
@@ -14,6 +15,13 @@ def _seconds(section: str, key: str, text: str) -> float:
         return parse_duration(text, default_unit="s").total_seconds()
     except ValidationError as error:
         raise ConfigError(f"[{section}] {key}: {error.message}") from None
+
+
+def _networks(values: list[str]) -> tuple[Network, ...]:
+    try:
+        return parse_networks(values)
+    except ValueError as error:
+        raise ConfigError(f"[smtp] trusted_networks: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,9 @@ class Settings:
     purge_interval: float = 3600
     dns_timeout: float = 3
     hostname: str = "localhost"
+    # [smtp] trusted_networks: clients there are never greylisted, whichever door
+    # their mail comes through (our SMTP server or Postfix's policy requests).
+    trusted_networks: tuple[Network, ...] = ()
 
     @classmethod
     def from_config(cls, config: Config | None = None) -> Settings:
@@ -63,6 +74,7 @@ class Settings:
             default_whitelist=section.default_whitelist,
             cache_size=section.cache_size,
             hostname=config.hostname,
+            trusted_networks=_networks(config.smtp.trusted_networks),
             **durations,
         )
         settings.validate()

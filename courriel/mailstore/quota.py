@@ -186,8 +186,11 @@ def add(maildir: Path, size: int, count: int) -> None:
 
 
 def set_limit(maildir: Path, limit: int | None) -> None:
+    """Make the limit line say what the panel says (None: unlimited, `0S`): Dovecot's
+    quota, in production mode, reads the same file."""
     if maildir.is_dir():
-        recalculate(maildir, limit)
+        total, count = scan(maildir)
+        _write(maildir, _header(limit), total, count)
 
 
 def maildir_usage(maildir: Path) -> int:

@@ -9,6 +9,7 @@ from courriel.panel.views import (
     auth,
     backups,
     domains,
+    filtering,
     greylist,
     mailboxes,
     passwords,
@@ -54,6 +55,8 @@ urlpatterns = [
     path("d/<str:domain>/users/batch/", mailboxes.batch, name="users-batch"),
     path("d/<str:domain>/users/delete/", mailboxes.delete_selected, name="users-delete"),
     path("d/<str:domain>/user/<str:login>/", mailboxes.user_edit, name="user"),
+    path("d/<str:domain>/user/<str:login>/spam/", filtering.mailbox_spam, name="user-spam"),
+    path("d/<str:domain>/filtering/", filtering.domain_filtering, name="domain-filtering"),
     path(
         "d/<str:domain>/user/<str:login>/generate-password/",
         mailboxes.generate_password,

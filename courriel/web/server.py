@@ -14,6 +14,7 @@ from collections.abc import Generator
 import uvicorn
 
 from courriel.config import Config
+from courriel.tls import server_context
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -30,19 +31,22 @@ class WebService:
 
         self.sock = sock
         self.listening = [f"web: https://{config.web.bind}:{config.web.port}/"]
-        self.server = _EmbeddedServer(
-            uvicorn.Config(
-                application,
-                ssl_certfile=str(config.tls_cert),
-                ssl_keyfile=str(config.tls_key),
-                lifespan="off",
-                log_level="warning",
-                access_log=False,
-                proxy_headers=False,
-                server_header=False,
-                timeout_keep_alive=15,
-            )
+        settings = uvicorn.Config(
+            application,
+            ssl_certfile=str(config.tls_cert),
+            ssl_keyfile=str(config.tls_key),
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_keep_alive=15,
         )
+        settings.load()
+        # The process's shared context instead of uvicorn's own: SIGHUP and certificate
+        # renewals reach the panel too, and SNI serves each name its certificate.
+        settings.ssl = server_context(config)
+        self.server = _EmbeddedServer(settings)
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

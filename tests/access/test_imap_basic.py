@@ -16,6 +16,7 @@ import pytest
 from courriel.mailstore import quota, watch
 from courriel.mailstore.uidlist import read as read_uidlist
 from tests.access.conftest import Access, message
+from tests.fixtures.waiting import wait_until
 
 MULTIPART = (
     b"From: =?utf-8?q?Fr=C3=A9d=C3=A9ric?= <frederic@gmail.com>\r\n"
@@ -359,7 +360,8 @@ def test_client_vanishing_mid_append_leaves_nothing(access: Access) -> None:
         assert stream.readline().startswith(b"+")
         stream.write(b"From: half\r\n\r\nonly part of it")
         stream.flush()
-    time.sleep(0.3)
+    # The server notices the client is gone and removes what it had received.
+    wait_until(lambda: not list((access.maildir / "tmp").iterdir()), "an empty tmp/")
     client = connect(access)
     assert client.select("INBOX")[1] == [b"0"]
     client.logout()

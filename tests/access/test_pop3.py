@@ -36,7 +36,7 @@ def test_download_with_dot_stuffing_top_and_uidl_shared_with_imap(access: Access
     imap.login(access.login, access.password)
     imap.select("INBOX")
     validity = int(imap.response("UIDVALIDITY")[1][0])
-    assert uidls == [f"{uid:08X}{validity:08X}".encode() for uid in (1, 2)]
+    assert uidls == [f"{uid:08x}{validity:08x}".encode() for uid in (1, 2)]
     imap.logout()
     assert client.capa()["UIDL"] == [] and "TOP" in client.capa()
     client.quit()

@@ -40,6 +40,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/greylist/whitelist/import"): {"kind": "client", "text": "10.0.0.0/8"},
     ("patch", "/domains/{name}/greylisting"): {"enabled": False},
     ("patch", "/domains/{name}/mailboxes/{login}/greylisting"): {"enabled": False},
+    ("patch", "/domains/{name}/filtering"): {"dmarc": "monitor"},
+    ("patch", "/domains/{name}/mailboxes/{login}/spam"): {"junk_score": -100},
 }
 # Operations about the caller themselves: allowed, checked for what they show.
 OWN = {

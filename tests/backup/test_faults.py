@@ -18,6 +18,7 @@ import pytest
 from courriel.mailstore.maildir import deliver
 from tests.backup.mail import INFO, customer, live, message
 from tests.fixtures.processes import Courriel
+from tests.fixtures.waiting import wait_until
 
 
 def digest(tree: Path) -> str:
@@ -141,10 +142,8 @@ def test_interrupted_run_leaves_snapshots_and_the_next_run_finishes(courriel: Co
     assert workers, "mailboxes are copied by worker processes"
     proc.send_signal(signal.SIGKILL)  # a crash, a power cut
     proc.communicate()
-    deadline = time.monotonic() + 5
-    while backup_workers(courriel):  # killed with it: none goes on writing
-        assert time.monotonic() < deadline, "backup workers outlived `backup run`"
-        time.sleep(0.05)
+    # Killed with it: none goes on writing.
+    wait_until(lambda: not backup_workers(courriel), "the backup workers to die with the run")
     assert (backups / ".incoming").exists()
     names = [s["name"] for s in courriel("backup", "list", "--json").json["snapshots"]]
     assert names == ["daily.0"]

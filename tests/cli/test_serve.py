@@ -16,7 +16,7 @@ from tests.fixtures.processes import Courriel, start_serve
 def fetch(url: str, cafile: str) -> tuple[int, str, dict[str, str]]:
     context = ssl.create_default_context(cafile=cafile)
     context.check_hostname = False  # the certificate names the host, we use 127.0.0.1
-    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+    with urllib.request.urlopen(url, context=context, timeout=60) as response:
         return response.status, response.read().decode(), dict(response.headers)
 
 
@@ -38,7 +38,7 @@ def test_first_start_creates_everything_and_serves_https(courriel: Courriel) -> 
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert "max-age" in headers["Strict-Transport-Security"]
         # Plain HTTP on the TLS port gets nowhere.
-        with socket.create_connection(("127.0.0.1", served.ports["web"]), timeout=5) as sock:
+        with socket.create_connection(("127.0.0.1", served.ports["web"]), timeout=60) as sock:
             sock.sendall(b"GET /login/ HTTP/1.0\r\n\r\n")
             assert b"Remember login" not in sock.recv(4096)
     finally:
@@ -96,3 +96,33 @@ def test_smtp_port_shared_by_workers_is_never_shared_with_another_program(
         )
     assert result.returncode == 78
     assert f"Cannot listen on 127.0.0.1:{port} for smtp" in result.stderr
+
+
+def test_upgrade_applies_migrations_and_refuses_a_newer_database(courriel: Courriel) -> None:
+    first = courriel("upgrade", "--check", "--json").json
+    assert first["pending"], "a new database has every migration to apply"
+    assert courriel("upgrade", "--json").json["applied"] == first["pending"]
+    assert "up to date" in courriel("upgrade").out
+
+    # A newer Courriel has upgraded this database: nothing of this version touches it.
+    newer = (
+        "INSERT INTO django_migrations (app, name, applied) "
+        "VALUES ('accounts', '9999_from_the_future', CURRENT_TIMESTAMP)"
+    )
+    url = courriel.env["COURRIEL_DATABASE_URL"]
+    if url:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(newer)
+    else:
+        import sqlite3
+
+        with sqlite3.connect(courriel.data / "courriel.sqlite3") as connection:
+            connection.execute(newer)
+    for command in (("upgrade",), ("domain", "list"), ("serve",)):
+        refused = courriel(*command, ok=False)
+        assert refused.code == 78, refused.err
+        assert "upgraded by a newer version of Courriel (accounts.9999_from_the_future)" in (
+            refused.err
+        )

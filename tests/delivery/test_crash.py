@@ -29,7 +29,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
 
         def session(worker: int) -> None:
             try:
-                client = smtplib.SMTP("127.0.0.1", port, timeout=20)
+                client = smtplib.SMTP("127.0.0.1", port, timeout=60)
                 client.ehlo("load.example.org")
                 for n in range(PER_SESSION):
                     ident = f"w{worker}n{n}"

@@ -1,5 +1,7 @@
-"""Chapter 8: forwarding to another provider keeps working, passes SPF (SRS) and DKIM,
-and bounces find their way back to the original sender."""
+"""Chapter 8: forwarding to another provider keeps working, passes SPF (SRS), never
+lends our DKIM signature to someone else's mail, and bounces find their way back to
+the original sender. (Checked mail forwarded with its signatures and our ARC seal:
+tests/inbound/test_authentication.py.)"""
 
 from __future__ import annotations
 
@@ -36,16 +38,24 @@ def dns_txt(platform: Platform) -> dict[bytes, bytes]:
     return {f"{r['name']}.".encode(): r["value"].encode() for r in records if r["type"] == "TXT"}
 
 
-def test_forward_to_gmail_has_srs_sender_and_valid_dkim(forwarding: Platform) -> None:
+def test_forward_to_gmail_has_srs_sender_and_no_signature_of_ours(forwarding: Platform) -> None:
     forwarding.send("alice@example.org", ["info@monsite.be"], "forward me")
     [copy] = forwarding.sink.wait_for(1, where=lambda m: b"forward me" in m.content)
     assert copy.recipients == ["monsite@gmail.com"]
     assert copy.sender.startswith("SRS0=") and copy.sender.endswith("=example.org=alice@monsite.be")
+    # From alice@example.org: signing it d=monsite.be would vouch for a stranger's mail.
+    assert b"DKIM-Signature" not in copy.content
+    # The local copy is kept too ("Deliver to this user normally").
+    assert forwarding.wait_message("monsite0001", b"forward me")
+
+
+def test_a_forward_of_our_own_mail_is_signed_for_our_domain(forwarding: Platform) -> None:
+    # From a trusted network (loopback here) with one of our addresses in From.
+    forwarding.send("info@monsite.be", ["info@monsite.be"], "our own, forwarded")
+    [copy] = forwarding.sink.wait_for(1, where=lambda m: b"our own, forwarded" in m.content)
     records = dns_txt(forwarding)
     assert dkim.verify(copy.content, dnsfunc=lambda name, timeout=5: records.get(name, b""))
     assert b"d=monsite.be" in copy.content and b"s=courriel" in copy.content
-    # The local copy is kept too ("Deliver to this user normally").
-    assert forwarding.wait_message("monsite0001", b"forward me")
 
 
 def test_a_bounce_to_the_srs_address_returns_to_the_original_sender(forwarding: Platform) -> None:

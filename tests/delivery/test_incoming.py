@@ -178,3 +178,23 @@ def test_the_setup_mail_reached_the_customer(accounts: Platform) -> None:
     assert setup.sender == ""
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         accounts.send("x@example.org", ["nobody@monsite.be"], "x")
+
+
+def test_a_message_is_visible_to_imap_the_moment_its_250_is_sent(accounts: Platform) -> None:
+    """A new IMAP session right after "250" sees the message (it was written into the
+    Maildir before the reply), big ones too."""
+    import imaplib
+
+    from tests.fixtures.platform import insecure_context
+
+    body = ("x" * 76 + "\r\n") * 26_000  # 2 MB
+    for attempt in range(5):
+        subject = f"visible at once {attempt}"
+        accounts.send("alice@example.org", ["info@monsite.be"], body, headers={"X-Tag": subject})
+        client = imaplib.IMAP4("127.0.0.1", accounts.port("imap"), timeout=60)
+        client.starttls(ssl_context=insecure_context())
+        client.login("monsite0001", STRONG)
+        client.select("INBOX", readonly=True)
+        _, found = client.search(None, "HEADER", "X-Tag", f'"{subject}"')
+        client.logout()
+        assert found[0].split(), f"attempt {attempt}: not visible right after the 250"

@@ -66,3 +66,31 @@ def test_replay_after_a_crash_delivers_each_copy_once(tmp_path: Path) -> None:
     # Replaying again changes nothing.
     assert Journal(directory).recover() == 0
     assert [name for name in os.listdir(directory) if name.endswith(".seg")] == []
+
+
+def test_with_a_worker_the_copy_is_in_the_maildir_when_commit_returns(tmp_path: Path) -> None:
+    """"250" means visible: a new IMAP or POP3 session right after sees the message."""
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    journal = Journal(tmp_path / "journal")
+    journal.start()
+    try:
+        for n in range(20):
+            journal.commit(record(maildir, n))
+            assert len(files(maildir)) == n + 1
+    finally:
+        journal.stop()
+
+
+def test_replay_writes_again_a_copy_that_a_machine_crash_left_empty(tmp_path: Path) -> None:
+    """After a power cut, a file whose name reached the disk but not its data is empty:
+    its journal record writes it whole again."""
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    written = record(maildir, 7)
+    (directory / f"00000000000000000001-{2**22 + 12345}-1.seg").write_bytes(written.encode())
+    (maildir / "new" / written.copies[0].name).write_bytes(b"")
+    assert Journal(directory).recover() == 1
+    assert files(maildir) == [b"Delivered-To: info7@monsite.be\r\nSubject: 7\r\n\r\nbody 7\r\n"]

@@ -4,13 +4,13 @@ or expiry, delay notices, never a bounce to the null sender; `courriel queue`.""
 from __future__ import annotations
 
 import email
-import time
 from email import policy
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.platform import private_platform
+from tests.fixtures.waiting import wait_until
 
 
 @pytest.fixture
@@ -28,7 +28,9 @@ def flaky(tmp_path: Path, request: pytest.FixtureRequest):
             return "451 4.3.0 busy"
         return None
 
-    lifetime = getattr(request, "param", "6s")
+    # Retries every 1-2 s: a delay notice once 2 s have passed, well before the
+    # lifetime ends, even on a machine where an attempt starts seconds late.
+    lifetime = getattr(request, "param", "12s")
     env = {"COURRIEL_QUEUE_DELAY_WARNING": "2s", "COURRIEL_QUEUE_LIFETIME": lifetime}
     with private_platform(tmp_path, env=env) as platform:
         platform.sink.handler.rcpt_reply = rcpt
@@ -57,19 +59,19 @@ def test_retry_bounce_delay_and_expiry(flaky) -> None:
         )
     assert refused == {}  # accepted: the queue takes over
     # later@ is refused twice with 451, then delivered by a retry.
-    platform.sink.wait_for(1, where=lambda m: m.recipients == ["later@gmail.com"], timeout=30)
+    platform.sink.wait_for(1, where=lambda m: m.recipients == ["later@gmail.com"])
     assert attempts["later@gmail.com"] == 3
     # never@ gets a 550 at once: the sender gets a bounce in her mailbox.
     bounces = platform.wait_messages("monsite0001", 1)
     subject, actions = dsn(next(m for m in bounces if b"multipart/report" in m))
     assert subject == "Undelivered Mail Returned to Sender" and actions == ["failed"]
-    # slow@ keeps failing: a delay notice after 2 s, then a bounce when it expires.
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
+
+    # slow@ keeps failing: a delay notice after 2 s, then a bounce when it expires (12 s).
+    def three_reports() -> list[tuple[str, list[str]]]:
         reports = [dsn(m) for m in platform.messages("monsite0001") if b"multipart/report" in m]
-        if len(reports) >= 3:
-            break
-        time.sleep(0.2)
+        return reports if len(reports) >= 3 else []
+
+    reports = wait_until(three_reports, "the delay notice and the two bounces")
     kinds = sorted(subject for subject, _ in reports)
     assert kinds == [
         "Delayed Mail (still being retried)",
@@ -84,10 +86,14 @@ def test_no_bounce_to_the_null_sender(flaky) -> None:
     platform.courriel("alias", "create", "monsite.be", "fwd", "--to", "never@gmail.com")
     with platform.smtp() as client:
         client.sendmail("", ["fwd@monsite.be"], b"From: MAILER-DAEMON@x.org\r\n\r\nbounce\r\n")
-    time.sleep(3)
-    assert platform.courriel("queue", "list", "--json").json == []
+    wait_until(
+        lambda: (
+            "sender is null, no notification" in "".join(platform.served.output)
+            and platform.courriel("queue", "list", "--json").json == []
+        ),
+        "the queue to give up on the bounce without notifying anyone",
+    )
     assert not [m for m in platform.sink.messages if b"multipart/report" in m.content]
-    assert "sender is null, no notification" in "".join(platform.served.output)
 
 
 @pytest.mark.parametrize("flaky", ["1h"], indirect=True)  # the entry must stay
@@ -99,21 +105,16 @@ def test_queue_commands(flaky) -> None:
             ["slow@gmail.com"],
             b"From: info@monsite.be\r\nSubject: stuck\r\n\r\nx\r\n",
         )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:  # until the first attempt has been made
-        [entry] = platform.courriel("queue", "list", "--json").json
-        if entry["attempts"]:
-            break
-        time.sleep(0.3)
+    [entry] = wait_until(
+        lambda: [e for e in platform.courriel("queue", "list", "--json").json if e["attempts"]],
+        "the first delivery attempt",
+    )
     assert entry["recipients"][0]["last_error"].startswith("451 4.3.0")
     shown = platform.courriel("queue", "show", entry["id"]).out
     assert "slow@gmail.com" in shown and "Subject: stuck" in shown
     before = attempts["slow@gmail.com"]
     platform.courriel("queue", "retry", entry["id"])
-    deadline = time.monotonic() + 5
-    while attempts["slow@gmail.com"] == before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert attempts["slow@gmail.com"] > before
+    wait_until(lambda: attempts["slow@gmail.com"] > before, "the retried attempt")
     status = platform.courriel("status", "--json").json
     assert status["queue"]["entries"] == 1 and status["running_pid"]
     platform.courriel("queue", "delete", entry["id"], "--yes")

@@ -4,11 +4,10 @@ follows deletions, and the "new mail received" time."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.fixtures.platform import STRONG, Platform
+from tests.fixtures.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +68,23 @@ def test_deleting_mail_frees_room(small: Platform) -> None:
         quota.add(maildir, -size, -1)  # what IMAP/POP3 expunge does
     small.send("back@example.org", ["small@monsite.be"], "room again")
     assert small.wait_message("monsite0001", b"room again")
-    time.sleep(6)  # last-mail times are written every few seconds
-    listing = small.courriel("user", "show", "monsite.be", "monsite0001", "--json").json
-    assert listing["last_mail_at"] is not None
+    # Last-mail times are written every few seconds.
+    wait_until(
+        lambda: small.courriel("user", "show", "monsite.be", "monsite0001", "--json").json[
+            "last_mail_at"
+        ],
+        "the mailbox's date of last new mail",
+    )
+
+
+def test_maildirsize_states_the_quota_the_panel_sets(courriel) -> None:
+    """Dovecot (production mode) reads the limit from `maildirsize`: it must follow
+    every change, unlimited included."""
+    courriel("domain", "create", "monsite.be", "--plan", "recommended")
+    courriel("user", "create", "monsite.be", "--real", "Q", "--pass", STRONG, "--quota", "1M")
+    sizefile = courriel.data / "mail/monsite.be/homes/monsite0001/Maildir/maildirsize"
+    assert sizefile.read_text().splitlines()[0] == "1048576S"
+    courriel("user", "modify", "monsite.be", "monsite0001", "--quota", "10M")
+    assert sizefile.read_text().splitlines()[0] == "10485760S"
+    courriel("user", "modify", "monsite.be", "monsite0001", "--quota", "unlimited")
+    assert sizefile.read_text().splitlines()[0] == "0S"

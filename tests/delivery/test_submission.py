@@ -21,7 +21,7 @@ def senders(platform: Platform) -> Platform:
 
 
 def test_auth_only_after_starttls(senders: Platform) -> None:
-    with smtplib.SMTP("127.0.0.1", senders.port("submission"), timeout=10) as client:
+    with smtplib.SMTP("127.0.0.1", senders.port("submission"), timeout=60) as client:
         client.ehlo("laptop")
         assert not client.has_extn("auth")
         assert client.docmd("MAIL FROM:<info@monsite.be>")[0] == 530

@@ -51,7 +51,7 @@ class Client:
     """What a Postfix smtpd process does: one persistent connection, many requests."""
 
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
         self.reader = self.sock.makefile("rb")
 
     def send(self, data: bytes) -> None:
@@ -244,6 +244,21 @@ def test_null_sender_is_greylisted_after_data(client: Client, clock: Clock) -> N
 
 def test_authenticated_clients_are_never_greylisted(client: Client) -> None:
     assert client.ask(sasl_username="monsite0001", sasl_method="PLAIN") == "DUNNO"
+
+
+def test_trusted_networks_are_never_greylisted(make_engine: EngineFactory) -> None:
+    """A Postfix front end asks about its own clients too ([smtp] trusted_networks)."""
+    import ipaddress
+
+    trusted = (ipaddress.ip_network("192.0.2.0/24"),)
+    running = Running(make_engine(background=True, trusted_networks=trusted))
+    try:
+        client = Client(running.port)
+        assert client.ask(client_address="192.0.2.77") == "DUNNO"
+        assert deferred(client.ask(client_address="198.51.100.77"))
+        client.close()
+    finally:
+        running.stop()
 
 
 def test_one_header_per_message(client: Client, clock: Clock) -> None:

@@ -55,8 +55,15 @@ def sink() -> Iterator[tuple[Sink, int]]:
 
 @pytest.fixture
 def policy_service(courriel: Courriel) -> Iterator[Served]:
+    # The sending Postfix is on loopback, which [smtp] trusted_networks exempts by
+    # default: here it plays an outside server.
     served = start_serve(
-        courriel, {"COURRIEL_GREYLIST_DELAY": f"{DELAY}s", "COURRIEL_WEB_ENABLED": "false"}
+        courriel,
+        {
+            "COURRIEL_GREYLIST_DELAY": f"{DELAY}s",
+            "COURRIEL_WEB_ENABLED": "false",
+            "COURRIEL_SMTP_TRUSTED_NETWORKS": "192.0.2.0/24",
+        },
     )
     yield served
     served.stop()

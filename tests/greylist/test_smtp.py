@@ -8,12 +8,13 @@ from __future__ import annotations
 import smtplib
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.platform import Platform, message, private_platform
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -66,11 +67,9 @@ def passes(reply: tuple[int, str]) -> bool:
     return reply[0] == 250
 
 
-def wait_until(check: object, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "the running server never applied the change"
-        time.sleep(0.3)
+def applied(check: Callable[[], bool]) -> None:
+    """Until the running server (each of its SMTP processes) has seen a change."""
+    wait_until(check, "the running server to apply the change", interval=0.3)
 
 
 def test_first_attempt_deferred_retry_accepted_next_message_at_once(
@@ -149,7 +148,7 @@ def test_auto_whitelist_after_three_passes(greylisting: Platform) -> None:
     # Each SMTP worker process counts its own passes; they meet in the database
     # within a flush and a reload (a second each here).
     senders = (f"brand-new{n}@auto.example" for n in range(100))
-    wait_until(lambda: passes(attempt(greylisting, next(senders), rcpt, source=source)))
+    applied(lambda: passes(attempt(greylisting, next(senders), rcpt, source=source)))
     assert deferred(attempt(greylisting, "brand-new@auto.example", rcpt, source="127.0.6.1"))
 
 
@@ -169,10 +168,10 @@ def test_every_whitelist_kind(
     rcpt = "support@monsite.be" if kind == "recipient" else "info@monsite.be"
     greylisting.courriel("greylist", "whitelist", "add", kind, value)
     try:
-        wait_until(lambda: passes(attempt(greylisting, sender, rcpt, source=source)))
+        applied(lambda: passes(attempt(greylisting, sender, rcpt, source=source)))
     finally:
         greylisting.courriel("greylist", "whitelist", "remove", kind, value, "--yes")
-    wait_until(lambda: deferred(attempt(greylisting, sender + ".again", rcpt, source=source)))
+    applied(lambda: deferred(attempt(greylisting, sender + ".again", rcpt, source=source)))
 
 
 OPT = "127.0.14.1"
@@ -182,7 +181,7 @@ def test_domain_and_mailbox_opt_out(greylisting: Platform) -> None:
     courriel = greylisting.courriel
     courriel("greylist", "mailbox", "monsite.be", "monsite0002", "--off")  # sales
     try:
-        wait_until(
+        applied(
             lambda: passes(attempt(greylisting, "ivan@x.example", "sales@monsite.be", source=OPT))
         )
         assert deferred(attempt(greylisting, "ivan@x.example", "info@monsite.be", source=OPT))
@@ -190,12 +189,12 @@ def test_domain_and_mailbox_opt_out(greylisting: Platform) -> None:
         courriel("greylist", "mailbox", "monsite.be", "monsite0002", "--on")
     courriel("greylist", "domain", "monsite.be", "--off")
     try:
-        wait_until(
+        applied(
             lambda: passes(attempt(greylisting, "judy@x.example", "info@monsite.be", source=OPT))
         )
     finally:
         courriel("greylist", "domain", "monsite.be", "--on")
-    wait_until(
+    applied(
         lambda: deferred(attempt(greylisting, "judy2@x.example", "info@monsite.be", source=OPT))
     )
 

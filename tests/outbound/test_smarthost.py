@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
-import time
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -19,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from tests.fixtures.net import free_port
 from tests.fixtures.platform import private_platform
 from tests.fixtures.sink import SinkHandler
+from tests.fixtures.waiting import wait_until
 
 
 def make_ca_and_server(directory: Path) -> tuple[Path, ssl.SSLContext]:
@@ -117,21 +117,31 @@ def test_smarthost_with_starttls_and_auth(tmp_path: Path) -> None:
                     ["friend@gmail.com"],
                     b"From: info@monsite.be\r\nSubject: via smarthost\r\n\r\nhi\r\n",
                 )
-            time.sleep(2.5)
-            entries = platform.courriel("queue", "list", "--json").json
-            stuck = [e for e in entries if e["recipients"][0]["address"] == "friend@gmail.com"]
-            assert stuck and "authentication" in stuck[0]["last_error"]
+            stuck = wait_until(
+                lambda: [
+                    entry
+                    for entry in platform.courriel("queue", "list", "--json").json
+                    if entry["recipients"][0]["address"] == "friend@gmail.com"
+                    and "authentication" in entry["recipients"][0]["last_error"]
+                ],
+                "a failed authentication at the smarthost in the queue",
+            )
+            assert "535 5.7.8" in stuck[0]["recipients"][0]["last_error"]
             assert handler.messages == []
+            # The operator fixes the password, restarts, and asks for a retry at once
+            # rather than waiting for the back-off.
             platform.courriel.env["COURRIEL_QUEUE_RELAY_PASSWORD"] = "relay-secret"
             platform.restart()
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not any(
-                b"via smarthost" in m.content for m in handler.messages
-            ):
-                time.sleep(0.1)
-            [sent] = [m for m in handler.messages if b"via smarthost" in m.content]
-            assert sent.recipients == ["friend@gmail.com"]
+            platform.courriel("queue", "retry")
+
+            def delivered(recipient: str) -> list:
+                with handler.lock:
+                    return [m for m in handler.messages if m.recipients == [recipient]]
+
+            [sent] = wait_until(lambda: delivered("friend@gmail.com"), "the mail at the smarthost")
+            assert b"via smarthost" in sent.content
             # The set-up mail to the customer went the same way: there is no other.
-            assert any(m.recipients == ["contact@gmail.com"] for m in handler.messages)
+            wait_until(lambda: delivered("contact@gmail.com"), "the set-up mail at the smarthost")
+            assert platform.courriel("queue", "list", "--json").json == []
     finally:
         smarthost.stop()

@@ -61,13 +61,13 @@ def test_owner_changes_details_and_the_change_is_audited(
         {
             "description": "Monsite asbl",
             "contact_email": "info@monsite.be",
-            "features": ["mail", "dns", "virus"],
+            "features": ["mail", "dns", "spam"],
             "plan": "large",  # not a field for the owner: ignored
         },
     )
     assert response.status_code == 302
     domain = Domain.objects.get(name="monsite.be")
-    assert domain.description == "Monsite asbl" and domain.features == ["mail", "dns", "virus"]
+    assert domain.description == "Monsite asbl" and domain.features == ["mail", "dns", "spam"]
     assert domain.plan is not None and domain.plan.name == "recommended"
     entry = AuditEntry.objects.filter(action="domain.modify").first()
     assert entry is not None and entry.actor == "monsite"

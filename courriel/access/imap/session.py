@@ -37,6 +37,7 @@ from courriel.access.imap.parser import (
 )
 from courriel.access.imap.search import Search
 from courriel.access.listener import LineTooLong, Stream
+from courriel.inbound.learning import note_move
 from courriel.mailstore import folders, watch
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
@@ -911,6 +912,7 @@ class ImapSession:
             targets = list(self.targets(command.args["set"], command.uid))
             by_uid = selected.index.by_uid
             messages = [by_uid[uid] for _, uid in targets if uid in by_uid]
+            note_move(selected.name, name, selected.index, messages)
             if move:
                 pairs = self.user_store.move(selected.index, messages, target, self.origin)
             else:

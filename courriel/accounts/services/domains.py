@@ -39,7 +39,9 @@ from courriel.i18n import gettext as _
 from courriel.mailstore.layout import domain_home
 
 DEFAULT_ALIASES = ("abuse", "hostmaster", "postmaster", "webmaster")
-FEATURES = ("mail", "dns", "web", "spam", "virus", "ssl", "logrotate")
+# "spam": incoming mail is scanned by rspamd (courriel.inbound). No virus filtering is
+# offered: the platform has no virus scanner, and a checkbox that does nothing lies.
+FEATURES = ("mail", "dns", "web", "spam", "ssl", "logrotate")
 DEFAULT_FEATURES = ["mail", "dns", "spam"]
 
 

@@ -37,6 +37,7 @@ from courriel.config import get_config
 from courriel.errors import ConflictError, ValidationError
 from courriel.i18n import gettext as _
 from courriel.mailstore.layout import create_maildir, relative_maildir, retire
+from courriel.mailstore.quota import set_limit
 
 MAX_FORWARDS = 50
 
@@ -275,7 +276,20 @@ def _ensure_login_free(actor: Actor, login: str, field: str = "login") -> None:
 
 def _maildir_on_commit(mailbox: Mailbox) -> None:
     path = mailbox.maildir_path(get_config().mail_root)
-    transaction.on_commit(lambda: create_maildir(path))
+    quota = mailbox.quota
+
+    def create() -> None:
+        create_maildir(path)
+        set_limit(path, quota)
+
+    transaction.on_commit(create)
+
+
+def _quota_on_commit(mailbox: Mailbox) -> None:
+    """The Maildir's `maildirsize` states the new limit too (Dovecot reads it)."""
+    path = mailbox.maildir_path(get_config().mail_root)
+    quota = mailbox.quota
+    transaction.on_commit(lambda: set_limit(path, quota))
 
 
 def retire_maildirs_on_commit(mailboxes: list[Mailbox]) -> None:
@@ -499,6 +513,7 @@ def _modify(actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
     if "quota" in changes:
         limits.check_mailbox_quota(domain, changes["quota"])
         mailbox.quota = changes["quota"]
+        _quota_on_commit(mailbox)
     if "language" in changes:
         language = str(changes["language"] or "")
         if language not in {"", "en", "fr", "nl"}:

@@ -9,7 +9,13 @@ from courriel.greylist.engine import Stage, Verdict
 
 
 async def greylist(
-    *, client_ip: str, client_name: str | None, sender: str, recipient: str, stage: Stage
+    *,
+    client_ip: str,
+    client_name: str | None,
+    sender: str,
+    recipient: str,
+    stage: Stage,
+    spf_domain: str | None = None,
 ) -> Verdict:
     return await engine.check(
         client_ip=client_ip,
@@ -17,4 +23,5 @@ async def greylist(
         sender=sender,
         recipient=recipient,
         stage=stage,
+        spf_domain=spf_domain,
     )

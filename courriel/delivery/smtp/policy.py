@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
+import inspect
 import logging
-from functools import lru_cache
 from typing import Any, Literal
 
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
@@ -29,8 +28,13 @@ from courriel.delivery.recipients import Classified, classify, classify_cached
 from courriel.delivery.replies import TemporaryFailure
 from courriel.delivery.router import Incoming, accept
 from courriel.delivery.smtp import hooks
+from courriel.delivery.smtp.protocol import HookNames
 from courriel.delivery.space import enough_space
 from courriel.errors import ValidationError
+from courriel.inbound import gate
+from courriel.inbound.settings import FilterSettings
+from courriel.networks import in_networks, parse_networks
+from courriel.outbound.spool import new_id
 
 log = logging.getLogger("courriel.smtp")
 Kind = Literal["smtp", "submission", "lmtp"]
@@ -47,14 +51,14 @@ def _size_option(options: list[str]) -> int:
     return 0
 
 
-class SmtpPolicy:
+class SmtpPolicy(HookNames):
     def __init__(self, config: Config, kind: Kind) -> None:
         self.config = config
         self.kind = kind
         self.max_recipients = config.smtp.max_recipients
-        self.trusted = tuple(
-            ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks
-        )
+        self.trusted = parse_networks(config.smtp.trusted_networks)
+        self.filters = FilterSettings.from_config(config)
+        self.authserv_id = config.hostname
 
     # -- helpers ---------------------------------------------------------------------
     def _client_ip(self, session: Session) -> str:
@@ -62,11 +66,47 @@ class SmtpPolicy:
         return str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
 
     def _trusted(self, ip: str) -> bool:
-        return _in_networks(ip, self.trusted)
+        return in_networks(ip, self.trusted)
 
     @staticmethod
     def _login(session: Session) -> str | None:
         return session.auth_data if session.authenticated else None  # type: ignore[return-value]
+
+    def _checked_client(self, session: Session) -> gate.Client | None:
+        """The client whose mail the incoming checks judge, or None when they do not
+        apply: port 25 from outside the trusted networks, or LMTP with the original
+        client given by XFORWARD (Postfix edge); never a signed-in user."""
+        if self._login(session):
+            return None
+        if self.kind == "smtp":
+            ip = self._client_ip(session)
+            return None if self._trusted(ip) else gate.Client(ip, session.host_name or "")
+        if self.kind == "lmtp":
+            client = gate.forwarded_client(session)
+            if client is not None and not self._trusted(client.ip):
+                return client
+        return None
+
+    def _vouched_unchecked(self, session: Session) -> bool:
+        """Mail that is not checked but that we vouch for all the same (our DKIM on its
+        forwards): a signed-in user's, or from `[smtp] trusted_networks` on port 25 (or
+        named by XFORWARD); never LMTP without XFORWARD, whose origin is unknown."""
+        if self._login(session):
+            return True
+        if self.kind == "lmtp":
+            client = gate.forwarded_client(session)
+            return client is not None and (client.local or self._trusted(client.ip))
+        return self._trusted(self._client_ip(session))
+
+    # -- XFORWARD (LMTP, Postfix edge) ---------------------------------------------------
+    async def handle_XFORWARD(
+        self, server: Any, session: Session, envelope: Envelope, arg: str
+    ) -> str:
+        if self.kind != "lmtp" or not gate.may_xforward(self._client_ip(session), self.filters):
+            return "550 5.7.0 Error: insufficient authorization"
+        if envelope.mail_from:
+            return "503 5.5.1 Error: MAIL transaction in progress"
+        return gate.take_xforward(session, arg)
 
     # -- EHLO --------------------------------------------------------------------------
     async def handle_EHLO(
@@ -79,8 +119,10 @@ class SmtpPolicy:
     ) -> list[str]:
         session.host_name = hostname
         lines = [r for r in responses[:-1] if self.kind == "submission" or "AUTH" not in r]
-        lines += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
-        return lines
+        lines += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        if self.kind == "lmtp" and gate.may_xforward(self._client_ip(session), self.filters):
+            lines.append("250-" + gate.XFORWARD_ATTRIBUTES)
+        return [*lines, responses[-1]]
 
     # -- AUTH (submission only, after STARTTLS: aiosmtpd enforces TLS) ----------------
     @staticmethod
@@ -168,6 +210,10 @@ class SmtpPolicy:
         envelope.mail_options.extend(options)
         envelope.resolutions = []  # type: ignore[attr-defined]
         envelope.srs_returns = {}  # type: ignore[attr-defined]
+        # SPF is checked once: at the first RCPT when greylisting wants it, else with
+        # the other checks after DATA (one trip to a worker thread instead of two).
+        envelope.checked_client = self._checked_client(session)  # type: ignore[attr-defined]
+        envelope.spf = None  # type: ignore[attr-defined]
         return "250 2.1.0 OK"
 
     # -- RCPT ------------------------------------------------------------------------
@@ -220,25 +266,32 @@ class SmtpPolicy:
         envelope: Envelope,
         recipients: list[str],
         stage: Literal["rcpt", "data"],
+        *,
+        asked_by_filter: bool = False,
     ) -> str | None:
         """The 451 reply when greylisting defers one of `recipients`, else None.
 
-        Only port 25, unauthenticated, outside the trusted networks. The client's host
-        name is left to the engine (forward-confirmed reverse DNS): the HELO name is
-        the client's own claim and must never whitelist it.
+        Only port 25, unauthenticated, outside the trusted networks (on LMTP the
+        Postfix edge greylists through the policy service, unless rspamd asks for
+        it: `asked_by_filter`). The client's host name is left to the engine
+        (forward-confirmed reverse DNS): the HELO name is the client's own claim and
+        must never whitelist it. An SPF pass for the sender's domain lets the engine
+        treat the domain's authorised servers as one sender.
         """
-        if self.kind != "smtp" or self._login(session):
+        client: gate.Client | None = getattr(envelope, "checked_client", None)
+        if client is None or (self.kind != "smtp" and not asked_by_filter):
             return None
-        ip = self._client_ip(session)
-        if self._trusted(ip):
-            return None
+        spf = getattr(envelope, "spf", None)
+        if spf is None and self.config.greylist.enabled:
+            spf = envelope.spf = await gate.check_spf(client, envelope.sender)  # type: ignore[attr-defined]
         for recipient in recipients:
             verdict = await hooks.greylist(
-                client_ip=ip,
+                client_ip=client.ip,
                 client_name=None,
                 sender=envelope.sender,  # type: ignore[attr-defined]
                 recipient=recipient,
                 stage=stage,
+                spf_domain=gate.spf_domain(spf),
             )
             if verdict.deferred:
                 return f"451 4.7.1 {verdict.text}"
@@ -248,23 +301,78 @@ class SmtpPolicy:
 
     # -- DATA ------------------------------------------------------------------------
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> Any:
+        try:
+            return await self._data(session, envelope)
+        finally:
+            gate.forget_xforward(session)  # XFORWARD describes one transaction
+
+    async def handle_RSET(self, server: Any, session: Session, envelope: Envelope) -> str:
+        gate.forget_xforward(session)
+        return "250 2.0.0 OK"
+
+    def _answer(self, envelope: Envelope, reply: str) -> Any:
+        return [reply] * len(envelope.rcpt_tos) if self.kind == "lmtp" else reply
+
+    async def _data(self, session: Session, envelope: Envelope) -> Any:
         content = envelope.content
         assert isinstance(content, bytes)
         eight_bit = envelope.smtp_utf8 or any(
             o.upper() == "BODY=8BITMIME" for o in envelope.mail_options
         )
-        refusal = check_content(content, eight_bit_declared=eight_bit)
+        # Mail from the Postfix edge was accepted there already: refusing it now
+        # would make Postfix bounce it (backscatter). What Postfix can enforce is in
+        # the configuration `courriel edge postfix` writes; the rest is kept as sent.
+        refusal = (
+            None if self.kind == "lmtp" else check_content(content, eight_bit_declared=eight_bit)
+        )
         if refusal is not None:
-            reply = refusal.reply()
-            return [reply] * len(envelope.rcpt_tos) if self.kind == "lmtp" else reply
+            return self._answer(envelope, refusal.reply())
+        login = self._login(session)
+        if login:
+            # The header From too must be the user's own (the envelope rule's twin).
+            foreign = await run_db(gate.foreign_header_from, login, content)
+            if foreign is not None:
+                return self._answer(
+                    envelope,
+                    f"553 5.7.1 <{foreign}>: header From address not owned by user {login}",
+                )
+        resolutions = envelope.resolutions  # type: ignore[attr-defined]
         if envelope.sender == "":  # type: ignore[attr-defined]
             # A bounce passes RCPT (its recipients are judged one by one here, once
             # the whole message is known), like postgrey under smtpd_data_restrictions.
-            resolutions = envelope.resolutions  # type: ignore[attr-defined]
             local = [a for a, r in zip(envelope.rcpt_tos, resolutions, strict=True) if r]
             deferred = await self._greylist(session, envelope, local, "data")
             if deferred:
-                return [deferred] * len(envelope.rcpt_tos) if self.kind == "lmtp" else deferred
+                return self._answer(envelope, deferred)
+        client: gate.Client | None = envelope.checked_client  # type: ignore[attr-defined]
+        screening = None
+        queue_id = new_id()
+        if client is not None:
+            targets = gate.targets(envelope.rcpt_tos, resolutions)
+            screening = await gate.screen(
+                content,
+                settings=self.filters,
+                authserv_id=self.authserv_id,
+                client=client,
+                sender=envelope.sender,  # type: ignore[attr-defined]
+                targets=targets,
+                spf=envelope.spf,  # type: ignore[attr-defined]
+                queue_id=queue_id,
+            )
+            if screening.reply is not None:
+                log.info("refused DATA from %s: %s", client.ip, screening.reply)
+                return self._answer(envelope, screening.reply)
+            if screening.all_refused:
+                log.info("refused DATA from %s: %s", client.ip, screening.replies[0])
+                return self._answer(envelope, screening.replies[0])
+            if screening.greylist:
+                local = [a for a, r in zip(envelope.rcpt_tos, resolutions, strict=True) if r]
+                deferred = await self._greylist(
+                    session, envelope, local, "data", asked_by_filter=True
+                )
+                if deferred:
+                    return self._answer(envelope, deferred)
+            content = screening.content
         header = getattr(envelope, "greylist_header", None)
         if header:
             content = header.encode("utf-8", "replace").rstrip(b"\r\n") + b"\r\n" + content
@@ -272,27 +380,34 @@ class SmtpPolicy:
         incoming = Incoming(
             sender=envelope.sender,  # type: ignore[attr-defined]
             recipients=list(envelope.rcpt_tos),
-            resolutions=list(envelope.resolutions),  # type: ignore[attr-defined]
+            resolutions=list(resolutions),
             srs_returns=dict(envelope.srs_returns),  # type: ignore[attr-defined]
             content=content,
             client_ip=self._client_ip(session),
             helo=session.host_name or "",
             tls=_tls_description(ssl),
-            authenticated=self._login(session),
+            authenticated=login,
             protocol=_protocol(self.kind, bool(ssl), bool(session.authenticated)),
             defer_full_mailboxes=self.kind != "lmtp",
+            queue_id=queue_id,
+            vouched=self._vouched_unchecked(session) if screening is None else screening.vouched,
         )
+        if screening is not None:
+            gate.apply(screening, incoming, per_recipient_replies=self.kind == "lmtp")
         try:
             outcomes = await run_db(accept, incoming)
         except TemporaryFailure as failure:
-            reply = failure.outcome.reply()
-            return [reply] * len(incoming.recipients) if self.kind == "lmtp" else reply
+            return self._answer(envelope, failure.outcome.reply())
         if self.kind == "lmtp":
             return [o.reply() for o in outcomes]
         accepted = [o for o in outcomes if o.ok]
-        refused = [(r, o) for r, o in zip(incoming.recipients, outcomes, strict=True) if not o.ok]
+        refused = [
+            (r, o)
+            for index, (r, o) in enumerate(zip(incoming.recipients, outcomes, strict=True))
+            if not o.ok and index not in incoming.refused
+        ]
         if not accepted:
-            return refused[0][1].reply()
+            return next(o for o in outcomes if not o.ok).reply()
         if refused:
             await run_db(_bounce_refused, incoming, refused)
         return accepted[0].reply()
@@ -300,17 +415,6 @@ class SmtpPolicy:
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error, exc_info=error)
         return TEMPFAIL
-
-
-@lru_cache(maxsize=65536)
-def _in_networks(
-    ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-) -> bool:
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
 
 
 def _tls_description(ssl: dict[str, Any]) -> str | None:
@@ -371,3 +475,7 @@ def _bounce_refused(incoming: Incoming, refused: list[tuple[str, Any]]) -> None:
     from courriel.outbound.dsn import bounce_now
 
     bounce_now(incoming.sender, incoming.content, [(r, o.reply()) for r, o in refused])
+
+
+# aiosmtpd reads the EHLO hook's signature at every connection: give it once.
+SmtpPolicy.handle_EHLO.__signature__ = inspect.signature(SmtpPolicy.handle_EHLO)  # type: ignore[attr-defined]

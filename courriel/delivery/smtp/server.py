@@ -19,6 +19,7 @@ from courriel.tls import server_context
 from courriel.units import parse_duration, parse_size
 
 log = logging.getLogger("courriel.smtp")
+LMTP_MARGIN = 1024 * 1024  # bytes over [mail] message_size_limit accepted from the edge
 
 
 class SmtpService:
@@ -55,7 +56,12 @@ class SmtpService:
         if self.kind == "submission":
             options.update(require_starttls=True, auth_required=True, auth_require_tls=True)
         elif self.kind == "lmtp":
-            options.update(tls_context=None, auth_require_tls=True)
+            # Postfix adds its own headers to what it accepted within the same limit.
+            options.update(
+                tls_context=None,
+                auth_require_tls=True,
+                data_size_limit=options["data_size_limit"] + LMTP_MARGIN,
+            )
         else:
             options.update(auth_require_tls=True, auth_exclude_mechanism=["PLAIN", "LOGIN"])
         cls = CourrielLMTP if self.kind == "lmtp" else CourrielSMTP

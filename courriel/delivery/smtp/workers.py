@@ -16,42 +16,60 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from typing import Any
 
 from courriel.config import Config
+from courriel.processes import usable_cores
 
 log = logging.getLogger("courriel.smtp")
 
 
 def worker_count(config: Config) -> int:
     configured = config.smtp.workers
-    return configured if configured > 0 else (os.cpu_count() or 1)
+    return configured if configured > 0 else usable_cores()
 
 
 def events_socket(config: Config) -> str:
     return str(config.data_dir / "events.sock")
 
 
+LISTEN_FD = "COURRIEL_SMTP_LISTEN_FD"
+
+
 class SmtpWorkers:
+    """Extra processes on port 25. Each gets a socket of the port's SO_REUSEPORT group
+    made by this process (bound while it could still bind port 25: a worker runs as
+    the service user and could not), and is started again with it if it dies."""
+
     name = "smtp-workers"
 
     def __init__(self, config: Config, count: int) -> None:
+        from courriel.runtime import bind
+
         self.config = config
         self.count = count
+        self.sockets = [
+            bind(config, "smtp", shared=True, join=True, index=index + 1) for index in range(count)
+        ]
         self.procs: list[subprocess.Popen[bytes]] = []
         self.task: asyncio.Task[None] | None = None
         self.listening = [f"smtp: {count} worker processes besides this one"]
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
+        fd = self.sockets[index].fileno()
         return subprocess.Popen(
-            [sys.executable, "-m", "courriel", "smtp-worker"], stdin=subprocess.DEVNULL
+            [sys.executable, "-m", "courriel", "smtp-worker"],
+            stdin=subprocess.DEVNULL,
+            pass_fds=[fd],
+            env={**os.environ, LISTEN_FD: str(fd)},
         )
 
     async def start(self) -> None:
-        self.procs = [self._spawn() for _ in range(self.count)]
+        self.procs = [self._spawn(index) for index in range(self.count)]
         self.task = asyncio.create_task(self._watch())
 
     async def _watch(self) -> None:
@@ -69,7 +87,13 @@ class SmtpWorkers:
                 log.warning(
                     "SMTP worker %d ended (status %s); starting it again", proc.pid, proc.returncode
                 )
-                self.procs[index] = self._spawn()
+                self.procs[index] = self._spawn(index)
+
+    def reload(self) -> None:
+        """SIGHUP reaches the workers too (they hold TLS contexts of their own)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -84,6 +108,8 @@ class SmtpWorkers:
                 await asyncio.to_thread(proc.wait, 60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for sock in self.sockets:
+            sock.close()
 
 
 def worker_services(config: Config) -> list[Any]:
@@ -92,15 +118,21 @@ def worker_services(config: Config) -> list[Any]:
     from courriel.greylist.service import EngineService
     from courriel.greylist.settings import Settings
     from courriel.mailstore.events import events
-    from courriel.runtime import bind
 
     events.relay_to(events_socket(config))
     limiter = ConnectionLimiter(config.smtp.max_connections_per_ip)
     return [
         Housekeeping(),
         EngineService(Settings.from_config(config)),  # its own cache; the database is shared
-        SmtpService(config, "smtp", "smtp", limiter, bind(config, "smtp", shared=True, join=True)),
+        SmtpService(config, "smtp", "smtp", limiter, inherited_socket()),
     ]
+
+
+def inherited_socket() -> socket.socket:
+    """The port-25 socket `courriel serve` passed down to this worker."""
+    sock = socket.socket(fileno=int(os.environ[LISTEN_FD]))
+    sock.setblocking(False)
+    return sock
 
 
 def run_worker(config: Config) -> None:

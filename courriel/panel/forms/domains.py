@@ -19,7 +19,6 @@ FEATURE_LABELS = {
     "dns": _("DNS domain"),
     "web": _("Website"),
     "spam": _("Spam filtering"),
-    "virus": _("Virus filtering"),
     "ssl": _("SSL website"),
     "logrotate": _("Log file rotation"),
 }

@@ -1,0 +1,111 @@
+"""The authentication of one incoming message: SPF (envelope sender and HELO), every
+DKIM signature, the ARC chain and DMARC for each header From domain, and whether a
+From domain is one of ours without proof that we sent it. Run once per message, in
+a worker thread (the libraries are blocking; their DNS answers are cached)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.utils import getaddresses
+
+import idna
+
+from courriel.delivery.message import header_block, header_values
+from courriel.inbound import authresults, dmarc
+from courriel.inbound.sender_policy import SpfResult, check_helo, check_mailfrom
+from courriel.inbound.signatures import ArcResult, DkimResult, has_arc, verify_arc, verify_dkim
+
+
+@dataclass
+class Report:
+    authserv_id: str
+    spf: SpfResult
+    helo: SpfResult
+    dkim: list[DkimResult]
+    arc: ArcResult
+    dmarc: list[dmarc.DmarcResult]
+    # Our own domains found in the header From, with their alignment.
+    own: list[tuple[str, dmarc.Alignment]] = field(default_factory=list)
+
+    def results(self) -> list[str]:
+        r = authresults.result
+        spf = self.spf
+        found = []
+        if spf.identity == "mailfrom":
+            found.append(r("spf", spf.result, spf.reason, smtp_mailfrom=spf.domain))
+        if self.helo.domain:
+            found.append(r("spf", self.helo.result, self.helo.reason, smtp_helo=self.helo.domain))
+        if not self.dkim:
+            found.append(r("dkim", "none", "no signature"))
+        for signature in self.dkim:
+            found.append(
+                r(
+                    "dkim",
+                    signature.result,
+                    signature.reason,
+                    header_d=signature.domain,
+                    header_s=signature.selector,
+                    header_b=signature.b,
+                )
+            )
+        for result in self.dmarc:
+            comment = f"p={result.published} dis={result.policy.upper()}"
+            if result.reason:
+                comment += f"; {result.reason}"
+            found.append(r("dmarc", result.result, comment, header_from=result.from_domain))
+        found.append(r("arc", self.arc.result, self.arc.reason))
+        return found
+
+    def header(self) -> bytes:
+        return authresults.header(self.authserv_id, self.results())
+
+    @property
+    def forged_own(self) -> tuple[str, bool] | None:
+        """(domain, temporary) for the first of our From domains without an aligned pass."""
+        for domain, found in self.own:
+            if not found.passed:
+                return domain, found.temporary
+        return None
+
+
+def from_domains(content: bytes) -> list[str]:
+    """The domains of the header From addresses (A-labels, lower case, in order)."""
+    domains: list[str] = []
+    for _name, address in getaddresses(header_values(content, b"From")):
+        domain = address.rpartition("@")[2].strip().rstrip(".").lower()
+        if not domain or "@" not in address:
+            continue
+        if not domain.isascii():
+            try:
+                domain = idna.encode(domain, uts46=True).decode("ascii")
+            except (idna.IDNAError, UnicodeError):
+                continue
+        if domain not in domains:
+            domains.append(domain)
+    return domains
+
+
+def authenticate(
+    content: bytes,
+    *,
+    authserv_id: str,
+    client_ip: str,
+    helo: str,
+    sender: str,
+    spf: SpfResult | None = None,
+    is_ours: object = None,
+) -> Report:
+    """Check `content` as received from `client_ip`; `spf` when it was already checked
+    at MAIL FROM; `is_ours(domain) -> bool` tells our own (hosted) domains."""
+    mailfrom = spf or check_mailfrom(client_ip, sender, helo)
+    helo_result = mailfrom if mailfrom.identity == "helo" else check_helo(client_ip, helo)
+    signatures = verify_dkim(content)
+    arc = verify_arc(content) if has_arc(header_block(content)) else ArcResult("none")
+    domains = from_domains(content)
+    results = [dmarc.evaluate(domain, mailfrom, signatures) for domain in domains]
+    own = [
+        (domain, dmarc.alignment(domain, mailfrom, signatures))
+        for domain in domains
+        if callable(is_ours) and is_ours(domain)
+    ]
+    return Report(authserv_id, mailfrom, helo_result, signatures, arc, results, own)

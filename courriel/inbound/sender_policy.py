@@ -1,0 +1,64 @@
+"""SPF (RFC 7208) of the envelope sender and of the HELO name, with pyspf (the SPF
+library of Debian's policyd-spf), its look-ups going through our resolver."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import spf
+
+from courriel.inbound import dnslookups  # noqa: F401  (routes pyspf's DNS to our resolver)
+
+RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
+
+
+@dataclass(frozen=True)
+class SpfResult:
+    result: str  # one of RESULTS
+    identity: str  # "mailfrom" or "helo"
+    domain: str  # the domain whose policy was asked ("" when there was nothing to ask)
+    reason: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.result == "pass"
+
+    @property
+    def temporary(self) -> bool:
+        return self.result == "temperror"
+
+
+def _is_domain(name: str) -> bool:
+    if not name or "." not in name or name.startswith("["):
+        return False
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return True
+    return False
+
+
+def _run(ip: str, sender: str, helo: str, identity: str, domain: str) -> SpfResult:
+    try:
+        result, _code, explanation = spf.query(i=ip, s=sender, h=helo).check()
+    except Exception as error:  # a library bug must not lose mail: report it, decide later
+        return SpfResult("temperror", identity, domain, f"SPF evaluation failed: {error}")
+    return SpfResult(result if result in RESULTS else "permerror", identity, domain, explanation)
+
+
+def check_mailfrom(ip: str, sender: str, helo: str) -> SpfResult:
+    """The envelope sender's SPF; for the null sender, `postmaster@<helo>` (RFC 7208 2.4)."""
+    if sender:
+        domain = sender.rpartition("@")[2].lower().rstrip(".")
+        if not _is_domain(domain):
+            return SpfResult("none", "mailfrom", domain, "no domain in the envelope sender")
+        return _run(ip, sender, helo, "mailfrom", domain)
+    return check_helo(ip, helo)
+
+
+def check_helo(ip: str, helo: str) -> SpfResult:
+    name = helo.lower().rstrip(".")
+    if not _is_domain(name):
+        return SpfResult("none", "helo", name, "HELO is not a domain name")
+    return _run(ip, f"postmaster@{name}", name, "helo", name)

@@ -1,0 +1,157 @@
+"""Production mode, Dovecot side: the private Dovecot made from `courriel edge
+dovecot` serves the Maildirs Courriel wrote, with the passwords of Courriel's
+database, Courriel's quotas, and the same UIDs, flags and POP3 UIDLs Courriel's own
+code reads (no `chown -R` by hand, no client downloading everything again)."""
+
+from __future__ import annotations
+
+import imaplib
+import json
+import re
+import smtplib
+import subprocess
+import sys
+
+import pytest
+
+from tests.edge.conftest import Edge, insecure
+from tests.fixtures.platform import STRONG
+
+pytestmark = pytest.mark.slow
+
+
+def deliver_through_postfix(edge: Edge, recipient: str, subject: str) -> None:
+    with edge.smtp() as client:
+        client.sendmail(
+            "alice@example.org",
+            [recipient],
+            f"From: alice@example.org\r\nSubject: {subject}\r\n\r\nhello\r\n".encode(),
+        )
+
+
+def test_imap_and_pop3_through_dovecot_with_each_mailboxs_password(edge: Edge) -> None:
+    deliver_through_postfix(edge, "info@monsite.be", "for dovecot")
+    edge.wait_message("monsite0001", b"Subject: for dovecot")
+    for user in ("monsite0001", "monsite0001@monsite.be"):  # the login or the primary address
+        client = edge.imap_login(user)
+        typ, data = client.select("INBOX", readonly=True)
+        assert typ == "OK" and int(data[0]) >= 1
+        _, found = client.search(None, "SUBJECT", '"for dovecot"')
+        assert found[0].split()
+        client.logout()
+    pop = edge.pop3_login("monsite0001")
+    count, _ = pop.stat()
+    assert count >= 1
+    assert any(b"Subject: for dovecot" in b"\r\n".join(pop.retr(n + 1)[1]) for n in range(count))
+    pop.quit()
+
+
+def test_wrong_disabled_and_changed_passwords(edge: Edge) -> None:
+    with pytest.raises(imaplib.IMAP4.error):
+        edge.imap_login("monsite0002", "not-the-password")
+    edge.courriel("user", "modify", "monsite.be", "monsite0002", "--disable")
+    try:
+        with pytest.raises(imaplib.IMAP4.error):
+            edge.imap_login("monsite0002")
+    finally:
+        edge.courriel("user", "modify", "monsite.be", "monsite0002", "--enable")
+    new = "An0ther-Str0ng-Passphrase!"
+    edge.courriel("user", "password", "monsite.be", "monsite0002", "--password", new)
+    try:
+        edge.imap_login("monsite0002", new).logout()  # at once: no cache, no export
+        with pytest.raises(imaplib.IMAP4.error):
+            edge.imap_login("monsite0002", STRONG)
+    finally:
+        edge.courriel("user", "password", "monsite.be", "monsite0002", "--password", STRONG)
+
+
+def test_submission_through_postfix_signs_in_against_dovecot(edge: Edge) -> None:
+    with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+        client.starttls(context=insecure())
+        client.login("monsite0001", STRONG)
+        client.sendmail(
+            "info@monsite.be",
+            ["small@monsite.be"],
+            b"From: info@monsite.be\r\nSubject: submitted at the edge\r\n\r\nhi\r\n",
+        )
+        code, text = client.mail("ceo@monsite.be")  # an address of another mailbox
+        assert code == 250  # Postfix decides at RCPT
+        code, text = client.rcpt("small@monsite.be")
+        assert code == 553 and b"not owned by user monsite0001" in text, (code, text)
+    edge.wait_message("monsite0002", b"Subject: submitted at the edge")
+    with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+        client.starttls(context=insecure())
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("monsite0001", "wrong password")
+
+
+def test_quota_is_courriels(edge: Edge) -> None:
+    client = edge.imap_login("monsite0002")
+    typ, data = client.getquotaroot("INBOX")
+    client.logout()
+    assert typ == "OK"
+    limit = re.search(rb"STORAGE (\d+) (\d+)", data[1][0])
+    assert limit and int(limit.group(2)) == 1024  # 1 MiB, in KiB
+    used_kib = int(limit.group(1))
+    sizefile = edge.maildir("monsite0002") / "maildirsize"
+    header, *changes = sizefile.read_text().splitlines()
+    assert header.startswith("1048576S")
+    ours = sum(int(line.split()[0]) for line in changes)
+    assert abs(used_kib - ours // 1024) <= 1
+
+
+READER = """
+import json, sys
+from pathlib import Path
+from courriel.access.pop3.session import uidl
+from courriel.mailstore.index import FolderIndex
+maildir = Path(sys.argv[1])
+index = FolderIndex(maildir, maildir)
+index.refresh()
+print(json.dumps({
+    "uidvalidity": index.uidvalidity,
+    "messages": [
+        {"uid": m.uid, "flags": sorted(index.flags(m)), "uidl": uidl(index, m)}
+        for m in sorted(index.by_uid.values(), key=lambda m: m.uid)
+    ],
+}))
+"""
+
+
+def courriel_view(edge: Edge, login: str) -> dict:
+    """What Courriel's own code reads in the Maildir, run as the service user (as
+    `courriel serve` would: a root process would leave root's files there)."""
+    result = subprocess.run(
+        ["runuser", "-u", "courriel", "--", sys.executable, "-c", READER,
+         str(edge.maildir(login))],
+        capture_output=True, text=True, check=True, env=edge.courriel.env,
+    )  # fmt: skip
+    return json.loads(result.stdout)
+
+
+def test_same_uids_flags_and_uidls_in_dovecot_and_courriel(edge: Edge) -> None:
+    for n in range(3):
+        deliver_through_postfix(edge, "small@monsite.be", f"uid test {n}")
+    for n in range(3):
+        edge.wait_message("monsite0002", f"Subject: uid test {n}".encode())
+    client = edge.imap_login("monsite0002")
+    client.select("INBOX")
+    client.store("1", "+FLAGS", "(\\Seen \\Flagged)")
+    _, data = client.fetch("1:*", "(UID FLAGS)")
+    _, status = client.status("INBOX", "(UIDVALIDITY)")
+    client.logout()
+    dovecot = {
+        int(m.group(1)): sorted(m.group(2).decode().split())
+        for item in data
+        if (m := re.search(rb"UID (\d+) FLAGS \(([^)]*)\)", item))
+    }
+    validity = int(re.search(rb"UIDVALIDITY (\d+)", status[0]).group(1))
+    pop = edge.pop3_login("monsite0002")
+    dovecot_uidls = [line.split()[1].decode() for line in pop.uidl()[1]]
+    pop.quit()
+    ours = courriel_view(edge, "monsite0002")
+    assert ours["uidvalidity"] == validity
+    assert {m["uid"]: m["flags"] for m in ours["messages"]} == {
+        uid: [f for f in flags if f != "\\Recent"] for uid, flags in dovecot.items()
+    }
+    assert [m["uidl"] for m in ours["messages"]] == dovecot_uidls
