@@ -309,6 +309,12 @@ def _normal(secret: str) -> str:
     return "".join(secret.split()).replace("-", "").lower()
 
 
+def _canonical(raw: str) -> str:
+    """The form an app password is shown in and hashed in ("abcde-fghij-..."): typed
+    exactly so, Dovecot in edge mode checks it against the same hash."""
+    return "-".join(raw[i : i + 5] for i in range(0, 20, 5))
+
+
 def app_passwords_of(actor: Actor, mailbox: Mailbox) -> list[AppPassword]:
     require_mailbox_change(actor, mailbox, {"password"})
     return list(mailbox.app_passwords.all())
@@ -317,9 +323,10 @@ def app_passwords_of(actor: Actor, mailbox: Mailbox) -> list[AppPassword]:
 def create_app_password(
     actor: Actor, mailbox: Mailbox, name: str, proof: Proof | None
 ) -> CreatedAppPassword:
-    """A new app password for one mail program, shown once. Made by the mailbox's own
-    user, with the current password."""
-    _require_self(actor, mailbox)
+    """A new app password for one mail program, shown once: made by the mailbox's own
+    user with the current password, or by whoever may set the mailbox's password (its
+    domain's owner, the provider) for a device they set up."""
+    require_mailbox_change(actor, mailbox, {"password"})
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationError(
@@ -333,14 +340,17 @@ def create_app_password(
             % {"count": MAX_APP_PASSWORDS},
             field="name",
         )
-    raw = "".join(secrets.choice(_BASE32) for _c in range(20))
-    secret = "-".join(raw[i : i + 5] for i in range(0, 20, 5))
+    taken = set(mailbox.app_passwords.values_list("prefix", flat=True))
+    raw = ""
+    while not raw or raw[:4] in taken:  # one candidate per prefix: one hash check
+        raw = "".join(secrets.choice(_BASE32) for _c in range(20))
+    secret = _canonical(raw)
     with transaction.atomic():
         made = AppPassword.objects.create(
             mailbox=mailbox,
             name=name,
             prefix=raw[:4],
-            password_hash=passwords.hash_password(raw),
+            password_hash=passwords.hash_password(secret),
         )
         record(actor, "app_password.create", f"{mailbox.login}: {name}", domain=_domain_of(mailbox))
     return CreatedAppPassword(made, secret)
@@ -370,7 +380,7 @@ def app_password_candidates(mailbox: Mailbox, password: str) -> list[AppPassword
 
 
 def app_password_matches(app_password: AppPassword, password: str) -> bool:
-    if not passwords.verify_password(app_password.password_hash, _normal(password)):
+    if not passwords.verify_password(app_password.password_hash, _canonical(_normal(password))):
         return False
     now = timezone.now()
     if app_password.last_used_at is None or (now - app_password.last_used_at).total_seconds() > 60:
