@@ -77,18 +77,19 @@ MAILBOX_MATCH = (
 )
 
 
+def _sql_head(config: Config) -> str:
+    driver, connect = _sql_connect(config)
+    return f"driver = {driver}\nconnect = {connect}\ndefault_pass_scheme = ARGON2ID\n"
+
+
 def app_sql_conf(config: Config) -> str:
     """The second passdb: the mailbox's app passwords (Courriel's Argon2id hashes of
     the form they are shown in), the one whose first characters the typed password
     starts with."""
-    driver, connect = _sql_connect(config)
     return f"""\
 # Courriel's app passwords, read by Dovecot's auth processes after the account
 # password failed: written by `courriel edge dovecot` (0600).
-driver = {driver}
-connect = {connect}
-default_pass_scheme = ARGON2ID
-
+{_sql_head(config)}
 password_query = \\
   SELECT m.login AS user, p.password_hash AS password \\
   FROM accounts_apppassword p JOIN accounts_mailbox m ON m.id = p.mailbox_id \\
@@ -98,16 +99,12 @@ password_query = \\
 
 
 def sql_conf(config: Config) -> str:
-    driver, connect = _sql_connect(config)
     root = str(config.mail_root).replace("'", "''")
     owner = mail_owner(config)
     return f"""\
 # Courriel's database, read by Dovecot's auth processes: written by
 # `courriel edge dovecot`. It may hold the database password: root's alone (0600).
-driver = {driver}
-connect = {connect}
-default_pass_scheme = ARGON2ID
-
+{_sql_head(config)}
 # A login name (monsite0001) or its primary address (info@monsite.be); a login that
 # the domain owner disabled finds nothing, and so does a mailbox with two-factor
 # sign-in on (mail programs then use app passwords: dovecot-sql-app.conf.ext). The

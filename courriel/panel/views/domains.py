@@ -3,6 +3,8 @@ domain aliases, its audit log, and the domain switcher."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -193,17 +195,25 @@ def _pending_target(request: HttpRequest, actor: Actor, domain: Domain) -> str:
     return found.name
 
 
+def _settle_claim(
+    request: HttpRequest,
+    actor: Actor,
+    domain: Domain,
+    action: Callable[[Actor, str], object],
+    done: str,
+) -> HttpResponse:
+    name = _pending_target(request, actor, domain)
+    report(request, lambda: action(actor, name), lambda found: done % {"name": str(found)})
+    return redirect(reverse("domain-details", kwargs={"domain": domain.name}) + "#ownership")
+
+
 @require_POST
 @domain_view
 def verify(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """*Check now*: look for the `_courriel-verify` TXT record of a pending name."""
-    name = _pending_target(request, actor, domain)
-    report(
-        request,
-        lambda: ownership.verify(actor, name),
-        lambda found: _("%(name)s is verified: it takes mail now.") % {"name": str(found)},
+    return _settle_claim(
+        request, actor, domain, ownership.verify, _("%(name)s is verified: it takes mail now.")
     )
-    return redirect(reverse("domain-details", kwargs={"domain": domain.name}) + "#ownership")
 
 
 @require_POST
@@ -212,13 +222,9 @@ def approve(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """The provider's *Approve* for a pending name (anyone else finds nothing here)."""
     if not actor.is_provider:
         raise Http404
-    name = _pending_target(request, actor, domain)
-    report(
-        request,
-        lambda: ownership.approve(actor, name),
-        lambda found: _("%(name)s is approved: it takes mail now.") % {"name": str(found)},
+    return _settle_claim(
+        request, actor, domain, ownership.approve, _("%(name)s is approved: it takes mail now.")
     )
-    return redirect(reverse("domain-details", kwargs={"domain": domain.name}) + "#ownership")
 
 
 @domain_view

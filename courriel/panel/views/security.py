@@ -4,6 +4,9 @@ programs use. The rules are `courriel.accounts.services.twofactor`'s."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
@@ -16,6 +19,7 @@ from django.views.decorators.http import require_POST
 from courriel.accounts.models import Mailbox
 from courriel.accounts.permissions import Actor
 from courriel.accounts.services import twofactor
+from courriel.accounts.signin import Proof
 from courriel.errors import CourrielError
 from courriel.panel.forms.security import AppPasswordForm, CodeForm, CurrentPasswordForm
 from courriel.panel.roles import impersonating, real_actor
@@ -28,6 +32,8 @@ from courriel.panel.views.common import (
     report,
     show_once,
 )
+
+T = TypeVar("T")
 
 
 def _person(request: HttpRequest) -> tuple[Actor, Mailbox | User]:
@@ -105,39 +111,47 @@ def confirm(request: HttpRequest) -> HttpResponse:
     return show_once(request, "panel/security/enrol.html", {"enrolment": enrolment, "form": form})
 
 
-@sensitive_post_parameters("off-current_password")
-@require_POST
-def turn_off(request: HttpRequest) -> HttpResponse:
+def _confirmed_by_password(
+    request: HttpRequest,
+    prefix: str,
+    action: Callable[[Actor, Mailbox | User, Proof | None], T],
+    done: Callable[[T], HttpResponse],
+) -> HttpResponse:
+    """A change confirmed with the current password (the form's fields are prefixed, two
+    such forms share the page): done, or the page again with the refusal."""
     actor, holder = _person(request)
-    form = CurrentPasswordForm(request.POST, prefix="off")
+    form = CurrentPasswordForm(request.POST, prefix=prefix)
     if form.is_valid():
         try:
-            twofactor.disable(
+            result = action(
                 actor, holder, proof_from(request, form.cleaned_data["current_password"])
             )
         except CourrielError as error:
             form.refuse(error)
         else:
-            messages.success(request, _("Two-factor sign-in is off."))
-            return redirect("security")
-    return _page(request, off_form=form)
+            return done(result)
+    return _page(request, **{f"{prefix}_form": form})  # type: ignore[arg-type]
+
+
+@sensitive_post_parameters("off-current_password")
+@require_POST
+def turn_off(request: HttpRequest) -> HttpResponse:
+    def done(_nothing: None) -> HttpResponse:
+        messages.success(request, _("Two-factor sign-in is off."))
+        return redirect("security")
+
+    return _confirmed_by_password(request, "off", twofactor.disable, done)
 
 
 @sensitive_post_parameters("codes-current_password")
 @require_POST
 def recovery_codes(request: HttpRequest) -> HttpResponse:
-    actor, holder = _person(request)
-    form = CurrentPasswordForm(request.POST, prefix="codes")
-    if form.is_valid():
-        try:
-            codes = twofactor.new_recovery_codes(
-                actor, holder, proof_from(request, form.cleaned_data["current_password"])
-            )
-        except CourrielError as error:
-            form.refuse(error)
-        else:
-            return show_once(request, "panel/security/codes.html", {"codes": codes})
-    return _page(request, codes_form=form)
+    return _confirmed_by_password(
+        request,
+        "codes",
+        twofactor.new_recovery_codes,
+        lambda codes: show_once(request, "panel/security/codes.html", {"codes": codes}),
+    )
 
 
 @sensitive_post_parameters("current_password")
