@@ -22,7 +22,12 @@ rest of the machine used during the run, in cores, so a noisy run shows itself.
 Then the whole tree's memory (RSS and PSS) of `courriel serve` fresh, after every
 message of the run, and with 100 idle SMTP sessions open.
 
-    python bench/smtp_ingest.py [--messages 5000] [--rounds 3] [--quick]
+    python bench/smtp_ingest.py [--messages 5000] [--rounds 3] [--quick] [--checks|--edge]
+
+`--checks` adds Courriel with its incoming checks on (SPF, DKIM, DMARC, ARC against a
+DNS server of the benchmark's own, rspamd off), as a third server of the same run;
+`--edge` puts a Postfix made by `courriel edge postfix` in front of Courriel in edge
+mode (recipients checked at RCPT, policy service, LMTP) against plain Postfix.
 
 Nothing leaves 127.0.0.1: Postfix's default transport is an error.
 """
@@ -48,7 +53,9 @@ from proctree import Memory, cpu_seconds, machine_busy_seconds, memory
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "C0mpl3xP@ssW0rD?!"
-LISTENERS = ("web", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "policy")
+LISTENERS = (
+    "web", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "policy", "lmtp", "socketmap",
+)  # fmt: skip
 
 
 def free_port() -> int:
@@ -75,10 +82,10 @@ def empty(maildir: Path) -> None:
 
 
 class Courriel:
-    name = "Courriel"
-
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, name: str = "Courriel", env: dict[str, str] | None = None):
+        self.name = name
         self.base = base
+        base.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.env = dict(os.environ)
         self.env.update(
@@ -99,6 +106,7 @@ class Courriel:
                 self.port if listener == "smtp" else free_port()
             )
         self.env.pop("COURRIEL_CONFIG", None)
+        self.env.update(env or {})
         self.maildir = base / "data" / "mail" / "monsite.be" / "homes" / "monsite0001" / "Maildir"
 
     def cli(self, *args: str) -> None:
@@ -141,9 +149,11 @@ class Courriel:
                 )
             time.sleep(0.1)
 
-    @property
-    def root_pid(self) -> int:
-        return self.proc.pid
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def memory(self) -> Memory:
+        return memory(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -210,30 +220,121 @@ class Postfix:
             lines.append(line)
         (etc / "master.cf").write_text("\n".join(lines) + "\n")
         subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("Postfix did not start") from None
-                time.sleep(0.2)
-        self.master_pid = int((self.base / "spool" / "pid" / "master.pid").read_text().split()[0])
+        wait_listening(self.port)
+        self.master_pid = master_pid(self.base / "spool")
 
-    @property
-    def root_pid(self) -> int:
-        return self.master_pid
+    def cpu(self) -> float:
+        return cpu_seconds(self.master_pid)
 
     def stop(self) -> None:
         subprocess.run(["postfix", "-c", str(self.base / "etc"), "stop"], capture_output=True)
 
 
-def run(server: Courriel | Postfix, messages: int, size: int, sessions: int) -> dict:
+class Checked(Courriel):
+    """Courriel with its incoming checks on (SPF, DKIM, DMARC, ARC; rspamd off): the
+    client is outside `[smtp] trusted_networks`, and a DNS server of the benchmark's
+    own publishes example.org's SPF and DMARC records (nothing asks the system's)."""
+
+    def __init__(self, base: Path) -> None:
+        sys.path.insert(0, str(ROOT))
+        from tests.fixtures.nsd import PrivateNSD
+
+        self.dns = PrivateNSD(base / "nsd")
+        self.dns.zone(
+            "example.org",
+            [
+                self.dns.txt("@", "v=spf1 ip4:127.0.0.0/8 -all"),
+                self.dns.txt("_dmarc", "v=DMARC1; p=reject"),
+            ],
+        )
+        self.dns.start()
+        super().__init__(
+            base,
+            "Courriel+checks",
+            {
+                "COURRIEL_SMTP_TRUSTED_NETWORKS": "192.0.2.0/24",
+                "COURRIEL_DNS_NAMESERVERS": self.dns.nameserver,
+            },
+        )
+
+    def stop(self) -> None:
+        super().stop()
+        self.dns.stop()
+
+
+class Edge:
+    """Production mode: a Postfix from `courriel edge postfix` in front of `courriel
+    serve` in edge mode (recipients checked at RCPT through the socketmap, the policy
+    service asked, mail handed over by LMTP). Its CPU is both process trees'."""
+
+    name = "Postfix→Courriel"
+
+    def __init__(self, base: Path) -> None:
+        self.courriel = Courriel(base / "courriel", env={"COURRIEL_GENERAL_MODE": "edge"})
+        self.base = base
+        self.port = free_port()
+        self.maildir = self.courriel.maildir
+
+    def start(self) -> None:
+        self.courriel.start()
+        etc = self.base / "postfix"
+        os.chmod(self.base, 0o755)
+        subprocess.run(
+            [
+                sys.executable, "-m", "courriel", "edge", "postfix", "--config-dir", str(etc),
+                "--listen", f"127.0.0.1:{self.port}", "--no-submission",
+                "--log-file", str(self.base / "maillog"),
+            ],
+            env=self.courriel.env, cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        for setting in (
+            "default_transport = error:this benchmark instance sends nothing outside",
+            "relay_transport = error:this benchmark instance sends nothing outside",
+            "smtp_dns_support_level = disabled",
+        ):
+            subprocess.run(["postconf", "-c", str(etc), "-e", setting], check=True)
+        subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
+        wait_listening(self.port)
+        self.master_pid = master_pid(self.base / "postfix-spool")
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.master_pid) + self.courriel.cpu()
+
+    def stop(self) -> None:
+        subprocess.run(["postfix", "-c", str(self.base / "postfix"), "stop"], capture_output=True)
+        self.courriel.stop()
+
+
+def master_pid(spool: Path) -> int:
+    path = spool / "pid" / "master.pid"
+    deadline = time.monotonic() + 30
+    while not path.exists() or not path.read_text().strip():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Postfix wrote no {path}")
+        time.sleep(0.1)
+    return int(path.read_text().split()[0])
+
+
+def wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"nothing listens on port {port}") from None
+            time.sleep(0.2)
+
+
+Server = Courriel | Postfix | Edge
+
+
+def run(server: Server, messages: int, size: int, sessions: int) -> dict:
     """One run: every message sent over a connection of its own, then the clock stops
     once all are files in the Maildir."""
     empty(server.maildir)
-    cpu_before, busy_before = cpu_seconds(server.root_pid), machine_busy_seconds()
+    cpu_before, busy_before = server.cpu(), machine_busy_seconds()
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     subprocess.run(
@@ -260,7 +361,7 @@ def run(server: Courriel | Postfix, messages: int, size: int, sessions: int) -> 
             raise SystemExit(f"{server.name}: only {count(server.maildir)} delivered")
         time.sleep(0.005)
     elapsed = time.monotonic() - start
-    cpu = cpu_seconds(server.root_pid) - cpu_before
+    cpu = server.cpu() - cpu_before
     client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     client = (client_after.ru_utime + client_after.ru_stime) - (
         client_before.ru_utime + client_before.ru_stime
@@ -291,7 +392,7 @@ def hold_sessions(server: Courriel, sessions: int = 100) -> Memory:
                 pass
             sock.sendall(b"Subject: held open\r\n\r\n" + b"x" * 70 + b"\r\n")
         time.sleep(1)
-        return memory(server.root_pid)
+        return server.memory()
     finally:
         for sock, _ in socks:
             sock.close()
@@ -306,75 +407,111 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000, help="messages per run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each server per row")
     parser.add_argument("--quick", action="store_true", help="a tenth of the messages, 1 round")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--checks", action="store_true", help="also Courriel with its incoming checks on"
+    )
+    mode.add_argument(
+        "--edge", action="store_true", help="Postfix in front of Courriel (production mode)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.messages, args.rounds = args.messages // 10, 1
-    for tool in ("smtp-source", "postfix"):
+    for tool in ("smtp-source", "postfix") + (("nsd",) if args.checks else ()):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is missing: run scripts/setup")
     base = Path(tempfile.mkdtemp(prefix="courriel-bench-smtp-"))
     os.chmod(base, 0o755)
-    courriel, postfix = Courriel(base / "courriel"), Postfix(base / "postfix")
-    (base / "courriel").mkdir()
-    courriel.start()
-    postfix.start()
-    rows = [(size, label, sessions) for size, label in ((1024, "1 KiB"), (102400, "100 KiB"))
-            for sessions in (1, 8)]
+    postfix = Postfix(base / "postfix")
+    if args.edge:
+        ours: list[Server] = [Edge(base / "edge")]
+    else:
+        ours = [Courriel(base / "courriel")]
+        if args.checks:
+            ours.append(Checked(base / "checked"))
+    servers: list[Server] = [postfix, *ours]
+    rows = [
+        (size, label, sessions)
+        for size, label in ((1024, "1 KiB"), (102400, "100 KiB"))
+        for sessions in (1, 8)
+    ]
     results: dict[tuple[str, int], dict[str, list[dict]]] = {
-        (label, sessions): {"Courriel": [], "Postfix": []} for _, label, sessions in rows
+        (label, sessions): {server.name: [] for server in servers} for _, label, sessions in rows
     }
+    started: list[Server] = []
     try:
-        fresh = memory(courriel.root_pid)
+        for server in servers:
+            server.start()
+            started.append(server)
+        watched = ours[0].courriel if isinstance(ours[0], Edge) else ours[0]
+        fresh = watched.memory()
         for round_number in range(args.rounds):
             for size, label, sessions in rows:
-                order = (postfix, courriel) if round_number % 2 == 0 else (courriel, postfix)
+                order = servers if round_number % 2 == 0 else servers[::-1]
                 for server in order:
                     outcome = run(server, args.messages, size, sessions)
                     results[(label, sessions)][server.name].append(outcome)
                     print(
-                        f"round {round_number + 1} {label:>7} x {sessions}: {server.name:8} "
+                        f"round {round_number + 1} {label:>7} x {sessions}: {server.name:16} "
                         f"{outcome['rate']:6.0f} msg/s, {outcome['cpu_ms']:.2f} ms CPU/msg, "
                         f"other load {outcome['other_cores']:.2f} cores",
                         flush=True,
                     )
         delivered = args.messages * len(rows) * args.rounds
-        after = memory(courriel.root_pid)
-        held = hold_sessions(courriel)
+        after = watched.memory()
+        held = hold_sessions(watched) if not args.edge else None
     finally:
-        courriel.stop()
-        postfix.stop()
+        for server in reversed(started):
+            server.stop()
+    report(args, rows, results, servers)
+    print(f"Whole process tree of courriel serve ({watched.name}, every listener on):")
+    for what, figures in (
+        ("fresh", fresh),
+        (f"after {delivered:,} messages", after),
+        ("with 100 idle SMTP sessions", held),
+    ):
+        if figures is not None:
+            print(
+                f"  {what}: RSS {figures.rss_mib:.1f} MiB, PSS {figures.pss_mib:.1f} MiB "
+                f"({figures.processes} processes)"
+            )
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def report(
+    args: argparse.Namespace,
+    rows: list[tuple[int, str, int]],
+    results: dict[tuple[str, int], dict[str, list[dict]]],
+    servers: list[Server],
+) -> None:
+    """The table: each server's median msg/s and CPU per message, its ratio to
+    Postfix's msg/s, and (with --checks) the checks' cost against the same code."""
     print()
     print(
         f"{args.rounds} round(s) of {args.messages} messages per row, servers alternating; "
         "medians of the rounds, a new connection per message:"
     )
     print()
-    print(
-        "| body | sessions | Postfix msg/s | Courriel msg/s | ratio | "
-        "server CPU ms/msg Postfix / Courriel | other load (cores) |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    names = [server.name for server in servers]
+    header = ["body", "sessions"] + [f"{n} msg/s" for n in names]
+    header += [f"{n} / Postfix" for n in names[1:]]
+    if args.checks:
+        header.append("checks on / off")
+    header += ["server CPU ms/msg " + " / ".join(names), "other load (cores)"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
     for _, label, sessions in rows:
-        ours, theirs = results[(label, sessions)]["Courriel"], results[(label, sessions)]["Postfix"]
-        ratio = median(ours, "rate") / median(theirs, "rate")
-        load = max(run["other_cores"] for run in ours + theirs)
-        print(
-            f"| {label} | {sessions} | {median(theirs, 'rate'):.0f} | {median(ours, 'rate'):.0f} "
-            f"| {ratio:.2f} | {median(theirs, 'cpu_ms'):.2f} / {median(ours, 'cpu_ms'):.2f} "
-            f"| ≤ {load:.2f} |"
-        )
+        runs = results[(label, sessions)]
+        rates = {n: median(runs[n], "rate") for n in names}
+        cells = [label, str(sessions)] + [f"{rates[n]:.0f}" for n in names]
+        cells += [f"{rates[n] / rates['Postfix']:.2f}" for n in names[1:]]
+        if args.checks:
+            cells.append(f"{rates['Courriel+checks'] / rates['Courriel']:.2f}")
+        cells.append(" / ".join(f"{median(runs[n], 'cpu_ms'):.2f}" for n in names))
+        load = max(run["other_cores"] for n in names for run in runs[n])
+        cells.append(f"≤ {load:.2f}")
+        print("| " + " | ".join(cells) + " |")
     print()
-    print("Whole process tree of courriel serve (every listener on):")
-    for what, figures in (
-        ("fresh", fresh),
-        (f"after {delivered:,} messages", after),
-        ("with 100 idle SMTP sessions", held),
-    ):
-        print(
-            f"  {what}: RSS {figures.rss_mib:.1f} MiB, PSS {figures.pss_mib:.1f} MiB "
-            f"({figures.processes} processes)"
-        )
-    shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,14 @@ def _listen(config: Config, section: str, *, shared: bool, join: bool) -> socket
     return sock
 
 
+async def close_server(server: asyncio.AbstractServer | None, timeout: float = 5) -> None:
+    """Stop listening and give the open connections `timeout` seconds to end."""
+    if server is not None:
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), timeout)
+
+
 def build_services(config: Config) -> list[Service]:
     services: list[Service] = []
     for target in FACTORIES:

@@ -36,11 +36,18 @@ pytest_plugins = [
     "tests.fixtures.backups",
     "tests.fixtures.greylist",
     "tests.fixtures.nsd",
+    "tests.fixtures.dovecot",
     "tests.fixtures.rspamd",
 ]
 
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# A property test may run slowly on a loaded machine; it may not fail there: no
+# per-example deadline, no "too slow" health check (issue 18).
+settings.register_profile("courriel", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("courriel")
 
 
 @pytest.fixture(autouse=True)

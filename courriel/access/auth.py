@@ -50,6 +50,7 @@ class AccessSettings:
     message_size_limit: int
     mail_root: Path
     hostname: str
+    append_limit: int = 0  # largest IMAP APPEND; 0: message_size_limit
 
     @classmethod
     def from_config(cls, config: Config) -> AccessSettings:
@@ -62,6 +63,7 @@ class AccessSettings:
             pop3_autologout=parse_duration(access.pop3_autologout).total_seconds(),
             max_connections_per_ip=int(access.max_connections_per_ip),
             message_size_limit=parse_size(config.mail.message_size_limit) or 2**31,
+            append_limit=parse_size(access.get("append_limit") or None) or 0,
             mail_root=config.mail_root,
             hostname=config.hostname,
         )

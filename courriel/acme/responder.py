@@ -9,12 +9,12 @@ sent to the panel over HTTPS. Nothing else is ever served on plain HTTP.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 
 from courriel.acme import store
 from courriel.config import Config, get_config
+from courriel.runtime import close_server
 
 log = logging.getLogger("courriel.acme")
 
@@ -68,10 +68,7 @@ class Responder:
         self.server = await asyncio.start_server(self._client, sock=self.sock, limit=MAX_HEAD)
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 5)
+        await close_server(self.server)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -75,10 +75,11 @@ def edge_postfix(
     config = get_config()
     config_dir = config_dir.resolve()
     system = config_dir == Path("/etc/postfix")
-    queue = (
-        queue_dir or (Path("/var/spool/postfix") if system else config_dir / "spool")
-    ).resolve()
-    data = Path("/var/lib/postfix") if system else config_dir / "data"
+    # Beside a private configuration directory, never inside it (`postfix check` wants
+    # the configuration directory root's alone).
+    default_queue = Path("/var/spool/postfix") if system else Path(f"{config_dir}-spool")
+    queue = (queue_dir or default_queue).resolve()
+    data = Path("/var/lib/postfix") if system else Path(f"{config_dir}-data")
     options = PostfixOptions(
         config_dir=config_dir,
         queue_dir=queue,
@@ -86,6 +87,7 @@ def edge_postfix(
         smtp=_listen(listen, 25, "--listen"),
         submission=None if no_submission else _listen(submission, 587, "--submission"),
         dovecot_auth=dovecot_auth,
+        relay=Listen(config.relay.bind, int(config.relay.port)),
         log_file=log_file.resolve() if log_file else None,
     )
     for path in write(config, options):

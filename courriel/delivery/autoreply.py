@@ -150,7 +150,7 @@ def send_autoreplies(
         mailbox = mailboxes.get(mailbox_id)
         if mailbox is None:
             continue
-        decision = decide(incoming.sender, incoming.content, mailbox_addresses(mailbox))
+        decision = decide(incoming.sender, incoming.head, mailbox_addresses(mailbox))
         if not decision.reply:
             log.info(
                 "%s: no automatic reply from %s: %s",
@@ -167,7 +167,7 @@ def send_autoreplies(
                 incoming.sender,
             )
             continue
-        reply = compose(mailbox, reached, incoming.sender, incoming.content, get_config().hostname)
+        reply = compose(mailbox, reached, incoming.sender, incoming.head, get_config().hostname)
         domain = reached.rpartition("@")[2]
         get_spool().enqueue(
             "",

@@ -22,24 +22,48 @@ def header_block(content: bytes) -> bytes:
     return content if end < 0 else content[: end + 2]
 
 
+class ContentCheck:
+    """The content rules, fed block by block as DATA arrives (each block made of
+    whole lines, as `courriel.delivery.body.DataSink` cuts them), then asked once."""
+
+    def __init__(self) -> None:
+        self.nul = self.bare_line_end = self.long_line = self.eight_bit = False
+
+    def feed(self, block: bytes) -> None:
+        if b"\x00" in block:
+            self.nul = True
+        # One split serves both checks, in C: a CR or LF left inside a line is a bare
+        # one (found with memchr in the joined lines). Measured on 100 KiB: 0.32 ms,
+        # against 0.61 ms for counting CRLF, CR and LF separately and then splitting,
+        # and 3.7 ms for a regular expression.
+        lines = block.split(b"\r\n")
+        joined = b"".join(lines)
+        if b"\r" in joined or b"\n" in joined:
+            self.bare_line_end = True
+        del joined
+        if len(block) > MAX_LINE and max(map(len, lines)) > MAX_LINE:
+            self.long_line = True
+        if not self.eight_bit and not block.isascii():
+            self.eight_bit = True
+
+    def outcome(self, *, eight_bit_declared: bool) -> Outcome | None:
+        """The refusal, None when the message is acceptable."""
+        if self.nul:
+            return Outcome(554, "5.6.0", "Message contains NUL bytes")
+        if self.bare_line_end:
+            return Outcome(554, "5.6.0", "Message contains bare CR or LF; lines must end with CRLF")
+        if self.long_line:
+            return Outcome(554, "5.6.0", f"Line longer than {MAX_LINE} characters (RFC 5322 2.1.1)")
+        if self.eight_bit and not eight_bit_declared:
+            return Outcome(554, "5.6.1", "8-bit data requires BODY=8BITMIME or SMTPUTF8 (RFC 6152)")
+        return None
+
+
 def check_content(content: bytes, *, eight_bit_declared: bool) -> Outcome | None:
     """Refuse malformed content; None when the message is acceptable."""
-    if b"\x00" in content:
-        return Outcome(554, "5.6.0", "Message contains NUL bytes")
-    # One split serves both checks, in C: a CR or LF left inside a line is a bare one
-    # (found with memchr in the joined lines). Measured on 100 KiB: 0.32 ms, against
-    # 0.61 ms for counting CRLF, CR and LF separately and then splitting, and 3.7 ms
-    # for a regular expression.
-    lines = content.split(b"\r\n")
-    joined = b"".join(lines)
-    if b"\r" in joined or b"\n" in joined:
-        return Outcome(554, "5.6.0", "Message contains bare CR or LF; lines must end with CRLF")
-    del joined
-    if len(content) > MAX_LINE and max(map(len, lines)) > MAX_LINE:
-        return Outcome(554, "5.6.0", f"Line longer than {MAX_LINE} characters (RFC 5322 2.1.1)")
-    if not eight_bit_declared and not content.isascii():
-        return Outcome(554, "5.6.1", "8-bit data requires BODY=8BITMIME or SMTPUTF8 (RFC 6152)")
-    return None
+    check = ContentCheck()
+    check.feed(content)
+    return check.outcome(eight_bit_declared=eight_bit_declared)
 
 
 def header_values(content: bytes, name: bytes) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.db import DatabaseError
 
@@ -21,6 +22,7 @@ from courriel.accounts.resolution import LocalCopy, Resolution, hosted_domain
 from courriel.accounts.routing_cache import cached_mailboxes
 from courriel.config import get_config
 from courriel.delivery import lastmail
+from courriel.delivery.body import Body
 from courriel.delivery.dkim import arc_seal, sign
 from courriel.delivery.journal import Copy, Record, get_journal
 from courriel.delivery.message import check_loop, received_header, trace_headers
@@ -28,7 +30,7 @@ from courriel.delivery.quota import has_room, maildir_of, note_domain_growth, to
 from courriel.delivery.replies import Outcome, TemporaryFailure
 from courriel.delivery.space import enough_space
 from courriel.delivery.srs import from_config as srs_from_config
-from courriel.mailstore.maildir import MaildirError, unique_name
+from courriel.mailstore.maildir import Delivery, MaildirError, deliver_many, unique_name
 from courriel.outbound.spool import Entry, Recipient, get_spool, new_id
 
 JUNK = "Junk"
@@ -43,7 +45,7 @@ class Incoming:
     sender: str
     recipients: list[str]
     resolutions: list[Resolution | None]  # None: relayed (signed-in user) or SRS return
-    content: bytes
+    content: bytes | Body  # a big message stays in its spool file (courriel.delivery.body)
     srs_returns: dict[int, str] = field(default_factory=dict)  # index -> original address
     client_ip: str = "127.0.0.1"
     helo: str = ""
@@ -60,6 +62,15 @@ class Incoming:
     junk: set[int] = field(default_factory=set)
     refused: dict[int, Outcome] = field(default_factory=dict)
     vouched: bool = False
+
+    @property
+    def head(self) -> bytes:
+        """What the header rules read (the header block; the whole message if small)."""
+        return self.content.head if isinstance(self.content, Body) else self.content
+
+    def whole(self) -> bytes:
+        """The whole message in memory: for forwards (signing needs it), rare when big."""
+        return self.content.read() if isinstance(self.content, Body) else self.content
 
     def received_header(self, recipient: str | None) -> bytes:
         return received_header(
@@ -146,7 +157,7 @@ def accept(incoming: Incoming) -> list[Outcome]:
     """
     config = get_config()
     outcomes: list[Outcome | None] = [None] * len(incoming.recipients)
-    loop = check_loop(incoming.content, incoming.recipients, config.smtp.max_received_headers)
+    loop = check_loop(incoming.head, incoming.recipients, config.smtp.max_received_headers)
     if loop is not None:
         return [loop] * len(incoming.recipients)
     try:
@@ -168,7 +179,7 @@ def accept(incoming: Incoming) -> list[Outcome]:
         copies = _local_copies(incoming, plan, mailboxes, outcomes, queued, delivered)
         _queue_outbound(incoming, plan, queued)
         if copies:
-            get_journal().commit(Record(incoming.queue_id, copies, incoming.content))
+            _store(Record(incoming.queue_id, copies, incoming.content))
     except (MaildirError, OSError) as error:
         _rollback(queued)
         log.error("%s: cannot store message: %s", incoming.queue_id, error)
@@ -188,6 +199,23 @@ def accept(incoming: Incoming) -> list[Outcome]:
     for outcome in outcomes:
         final.append(outcome if outcome is not None else accepted)
     return final
+
+
+def _store(record: Record) -> None:
+    """Through the journal (one flush, group-committed, for every copy), or for a big
+    message straight into the Maildirs, each copy flushed: its bytes are in a spool
+    file, not in memory, and are copied by the kernel."""
+    journal = get_journal()
+    if not isinstance(record.content, Body):
+        journal.commit(record)
+        return
+    deliver_many(
+        [
+            Delivery(Path(c.maildir), [c.prefix, record.content], folder=c.folder, name=c.name)
+            for c in record.copies
+        ]
+    )
+    journal.follow_up(Record(record.id, record.copies, b""))
 
 
 def _local_copies(
@@ -280,16 +308,16 @@ def _queue_outbound(incoming: Incoming, plan: _Plan, queued: list[Entry]) -> Non
                 spool.enqueue(
                     sender,
                     [Recipient(t, original=via) for t in targets],
-                    forwarded_copy(trace + incoming.content, forwarder, incoming),
+                    forwarded_copy(trace + incoming.whole(), forwarder, incoming),
                     kind="forward",
                     note=f"{incoming.queue_id}: forwarded for {via}",
                 )
             )
     if plan.relay or plan.returns:
-        message = incoming.received_header(None) + incoming.content
+        message = incoming.received_header(None) + incoming.whole()
     if plan.relay:
         domain = incoming.sender.rpartition("@")[2].lower()
-        signer = _our_from_domain(incoming.content) or (
+        signer = _our_from_domain(incoming.head) or (
             domain if _sender_domain_hosted(incoming.sender) else None
         )
         queued.append(
@@ -321,7 +349,7 @@ def forwarded_copy(message: bytes, forwarder: str, incoming: Incoming) -> bytes:
     from a signed-in user): a forward must never lend our domain to a forgery."""
     if incoming.auth_header:
         message = arc_seal(message, forwarder, get_config().hostname)
-    own = _our_from_domain(incoming.content)
+    own = _our_from_domain(incoming.head)
     if own and incoming.vouched:
         message = sign(message, own)
     return message

@@ -20,7 +20,6 @@ A database failure answers TEMP: Postfix then says 451 and the sender retries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from django.db import DatabaseError
 
 from courriel.config import Config
 from courriel.dbthread import run_db
+from courriel.runtime import close_server
 
 if TYPE_CHECKING:
     from courriel.delivery.recipients import Classified
@@ -116,23 +116,43 @@ MAPS: dict[str, Callable[[str], str | None]] = {
 }
 
 
-def answer(request: bytes) -> bytes:
-    """One request's reply payload (runs in a worker thread: it reads the database)."""
+def _parse(request: bytes) -> tuple[str, str]:
     name, _, key = request.decode("utf-8", "replace").partition(" ")
+    return name, key.strip().lower()
+
+
+def _reply(value: str | None) -> bytes:
+    return b"NOTFOUND " if value is None else b"OK " + value.encode("utf-8")
+
+
+def answer(request: bytes) -> bytes:
+    """One request's reply payload (runs in a worker thread: it may read the
+    database). Answers are kept in the routing cache, which forgets them as soon as
+    an account changes."""
+    from courriel.accounts.routing_cache import cache
+
+    name, key = _parse(request)
     lookup = MAPS.get(name)
     if lookup is None:
         return b"PERM unknown map " + name.encode("utf-8", "replace")[:50]
-    key = key.strip().lower()
     if not key or len(key) > 512:
         return b"NOTFOUND "
     try:
-        value = lookup(key)
+        [value] = cache.get(("socketmap", name, key), lambda: [lookup(key)])
     except DatabaseError as error:
         log.warning("socketmap %s %s: database unavailable: %s", name, key, error)
         return b"TEMP database unavailable"
-    if value is None:
-        return b"NOTFOUND "
-    return b"OK " + value.encode("utf-8")
+    return _reply(value)
+
+
+def cached_answer(request: bytes) -> bytes | None:
+    """The reply if the routing cache has it: given on the event loop, without a trip
+    to a worker thread (Postfix asks two or three of these per recipient)."""
+    from courriel.accounts.routing_cache import cache
+
+    name, key = _parse(request)
+    found = cache.peek(("socketmap", name, key)) if name in MAPS else None
+    return _reply(found[0]) if isinstance(found, list) else None
 
 
 class SocketmapServer:
@@ -151,10 +171,7 @@ class SocketmapServer:
         self.server = await asyncio.start_server(self._client, sock=self.sock)
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 5)
+        await close_server(self.server)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = bytearray()
@@ -167,7 +184,8 @@ class SocketmapServer:
                         return
                     buffer += chunk
                     continue
-                writer.write(netstring(await run_db(answer, request)))
+                reply = cached_answer(request) or await run_db(answer, request)
+                writer.write(netstring(reply))
                 await writer.drain()
         except NetstringError as error:
             log.warning("socketmap client sent garbage (%s): closing", error)

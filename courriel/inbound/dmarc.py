@@ -149,6 +149,12 @@ def evaluate(from_domain: str, spf: SpfResult, dkims: list[DkimResult]) -> Dmarc
         return DmarcResult(
             "temperror", from_domain, published, published, "SPF or DKIM could not be checked now"
         )
+    if any(s.result == "neutral" and aligned(s.domain, from_domain, record.adkim) for s in dkims):
+        # An aligned signature we could not check (the message was too big to hold in
+        # memory): no verdict, rather than a failure that would refuse good mail.
+        return DmarcResult(
+            "none", from_domain, published, "none", "not evaluated: aligned DKIM not verified"
+        )
     policy = published
     if record.pct < 100 and random.random() * 100 >= record.pct:  # pct= sampling
         policy = {"reject": "quarantine", "quarantine": "none"}.get(policy, policy)

@@ -92,6 +92,25 @@ def forwarded_client(session: Any) -> Client | None:
     return Client(ip, attributes.get("HELO", ""), attributes.get("SOURCE", "").upper() == "LOCAL")
 
 
+_EDGE_LOGIN = re.compile(rb"\(Authenticated sender: ([^()\s]{1,255})\)")
+
+
+def edge_login(content: bytes) -> str | None:
+    """The user who signed in at the Postfix edge's submission port, if this message
+    came that way: Postfix names them in the Received header it puts on top
+    (`smtpd_sasl_authenticated_header = yes`, as `courriel edge postfix` writes it).
+    Only that first header counts: anything below it is the client's own text."""
+    if not content.startswith(b"Received:"):
+        return None
+    end = 0
+    while True:  # the header goes on while its lines are folded
+        end = content.find(b"\r\n", end + 1)
+        if end < 0 or content[end + 2 : end + 3] not in (b" ", b"\t"):
+            break
+    match = _EDGE_LOGIN.search(content, 0, end if end > 0 else len(content))
+    return match.group(1).decode("ascii", "replace").lower() if match else None
+
+
 # -- SPF for greylisting at RCPT, and what greylisting takes from it ---------------------
 async def check_spf(client: Client, sender: str) -> SpfResult:
     return await asyncio.to_thread(check_mailfrom, client.ip, sender, client.helo)
@@ -141,6 +160,7 @@ async def screen(
     targets: list[Target],
     spf: SpfResult | None,
     queue_id: str,
+    complete: bool = True,
 ) -> Screening:
     return await screening_module.screen(
         content,
@@ -152,6 +172,7 @@ async def screen(
         targets=targets,
         spf=spf,
         queue_id=queue_id,
+        complete=complete,
     )
 
 

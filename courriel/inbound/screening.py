@@ -165,9 +165,12 @@ async def screen(
     targets: list[Target],
     spf: SpfResult | None,
     queue_id: str,
+    complete: bool = True,
 ) -> Screening:
     """Authenticate `content` from `client_ip`, then scan it; the decision for each
-    of `targets`. Never raises for a check that cannot be done: a temporary answer."""
+    of `targets`. Never raises for a check that cannot be done: a temporary answer.
+    With `complete` false, `content` is only the header block of a message too big
+    to hold in memory: signatures and spam are not checked (the headers say so)."""
     content = authresults.strip_ours(content, authserv_id)
 
     def authenticate_and_judge() -> tuple[Screening, bool]:
@@ -179,6 +182,7 @@ async def screen(
             sender=sender,
             spf=spf,
             is_ours=is_ours,
+            complete=complete,
         )
         screening = judge_authentication(report, targets, settings)
         decided = screening.reply is not None or screening.all_refused
@@ -186,6 +190,9 @@ async def screen(
 
     screening, scan_it = await run_db(authenticate_and_judge)
     screening.content = content
+    if scan_it and not complete:
+        screening.header += _spam_headers(None, False, "message too big to scan")
+        return screening
     if not scan_it:
         return screening
     scan: rspamd.Scan | None = None

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from courriel.config import Config
 from courriel.errors import ConfigError
-from courriel.units import parse_duration
+from courriel.units import parse_duration, parse_size
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -33,6 +33,7 @@ class FilterSettings:
     timeout: float = 15.0
     fail_open: bool = True
     xforward_hosts: tuple[Network, ...] = ()
+    whole_check_limit: int = 10 * 1024 * 1024
 
     @classmethod
     def from_config(cls, config: Config) -> FilterSettings:
@@ -49,4 +50,5 @@ class FilterSettings:
             timeout=parse_duration(section.timeout).total_seconds(),
             fail_open=bool(section.fail_open),
             xforward_hosts=hosts,
+            whole_check_limit=parse_size(section.whole_check_limit, allow_unlimited=False),
         )

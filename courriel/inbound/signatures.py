@@ -67,7 +67,7 @@ dkim.load_pk_from_dns = _load_key
 
 @dataclass(frozen=True)
 class DkimResult:
-    result: str  # pass, fail, temperror, permerror
+    result: str  # pass, fail, temperror, permerror; neutral: not verified (too big)
     domain: str  # d=
     selector: str  # s=
     b: str  # the start of b=, to tell signatures apart (RFC 6008 header.b)
@@ -86,6 +86,33 @@ class ArcResult:
 
 def _tag(value: bytes | None) -> str:
     return (value or b"").decode("ascii", "replace").strip()
+
+
+TOO_BIG = "message too big to verify here"
+
+
+def unverified_dkim(head: bytes) -> list[DkimResult]:
+    """A "neutral" result for each DKIM signature of a message whose body is not at
+    hand (too big to hold in memory): its identity is known, its validity is not."""
+    from courriel.delivery.message import header_values
+
+    results = []
+    for value in header_values(head, b"DKIM-Signature")[:MAX_SIGNATURES]:
+        tags = {}
+        for part in value.split(";"):
+            key, sep, tag = part.partition("=")
+            if sep:
+                tags[key.strip().lower()] = "".join(tag.split())
+        results.append(
+            DkimResult(
+                "neutral",
+                tags.get("d", "").lower().rstrip("."),
+                tags.get("s", ""),
+                tags.get("b", "")[:8],
+                TOO_BIG,
+            )
+        )
+    return results
 
 
 def verify_dkim(message: bytes) -> list[DkimResult]:

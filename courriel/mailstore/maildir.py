@@ -69,9 +69,14 @@ def create_folder(maildir: Path, folder: str) -> Path:
 
 
 def write_all(fd: int, chunks: Iterable[bytes]) -> int:
-    """Write every chunk (os.write may write less than asked); returns the size."""
+    """Write every chunk (os.write may write less than asked); returns the size. A
+    chunk with `write_to(fd)` (a big message's spool file) writes itself."""
     size = 0
     for chunk in chunks:
+        write_to = getattr(chunk, "write_to", None)
+        if write_to is not None:
+            size += write_to(fd)
+            continue
         view = memoryview(chunk)
         while view:
             view = view[os.write(fd, view) :]
@@ -130,33 +135,107 @@ def deliver(
     Delivered mail goes to `new/`; a message a client stores itself (IMAP APPEND,
     `seen_by_client`) goes to `cur/` with its flags, as Dovecot does. `name` gives the
     final file name chosen in advance (the delivery journal replays by name)."""
+    [stored] = deliver_many(
+        [Delivery(maildir, data, folder, flags, mtime, seen_by_client, name)], durable=durable
+    )
+    return stored
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message for one Maildir, as `deliver_many` takes it. A chunk of `data` may
+    be an object with `write_to(fd) -> int` (a big message's spool file)."""
+
+    maildir: Path
+    data: bytes | Iterable[bytes]
+    folder: str = ""
+    flags: str = ""
+    mtime: float | None = None
+    seen_by_client: bool = False
+    name: str | None = None
+
+
+def deliver_many(deliveries: list[Delivery], *, durable: bool = True) -> list[Stored]:
+    """Store messages in two steps: every file written (and flushed) in its folder's
+    `tmp/` first, then all moved into place; a failure in the first step leaves
+    nothing behind in any Maildir, so one message for several mailboxes is delivered
+    to all or to none."""
+    written: list[tuple[Delivery, Path, Path, int]] = []
+    try:
+        for item in deliveries:
+            target = folder_path(item.maildir, item.folder)
+            if not (target / "tmp").is_dir():
+                create_folder(item.maildir, item.folder) if item.folder else _create_inbox(
+                    item.maildir
+                )
+            tmp_path = target / "tmp" / f"{time.time():.6f}.{os.getpid()}.{next(_counter)}"
+            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            written.append((item, target, tmp_path, 0))
+            try:
+                size = write_all(fd, [item.data] if _single(item.data) else item.data)
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if item.mtime is not None:
+                os.utime(tmp_path, (item.mtime, item.mtime))
+            written[-1] = (item, target, tmp_path, size)
+    except OSError as error:
+        for _item, _target, tmp_path, _size in written:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink()
+        where = written[-1][1] if written else deliveries[0].maildir
+        raise MaildirError(
+            error.errno, f"cannot store message in {where}: {error.strerror}"
+        ) from None
+    stored = []
+    for item, target, tmp_path, size in written:
+        name = item.name or unique_name(size)
+        if item.flags or item.seen_by_client:
+            final = target / "cur" / f"{name}:2,{''.join(sorted(set(item.flags)))}"
+        else:
+            final = target / "new" / name
+        try:
+            os.rename(tmp_path, final)
+            if durable:
+                sync_directory(final.parent)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink()
+            raise MaildirError(
+                error.errno, f"cannot store message in {target}: {error.strerror}"
+            ) from None
+        quota.add(item.maildir, size, 1)
+        stored.append(Stored(final, size))
+    return stored
+
+
+def _single(data: object) -> bool:
+    return isinstance(data, bytes | bytearray | memoryview) or hasattr(data, "write_to")
+
+
+def deliver_file(
+    maildir: Path,
+    source: Path,
+    size: int,
+    *,
+    folder: str = "",
+    flags: str = "",
+    mtime: float | None = None,
+) -> Stored:
+    """Store a message already written (and fsynced) in the Maildir's `tmp/` — an IMAP
+    APPEND streamed to disk as it arrived (see `spool`) — by renaming it into the
+    folder's `cur/`: no copy, whatever its size."""
     target = folder_path(maildir, folder)
     if not (target / "tmp").is_dir():
         create_folder(maildir, folder) if folder else _create_inbox(maildir)
-    chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else data
-    tmp_path = target / "tmp" / f"{time.time():.6f}.{os.getpid()}.{next(_counter)}"
-    size = 0
+    final = target / "cur" / f"{unique_name(size)}:2,{''.join(sorted(set(flags)))}"
     try:
-        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            size = write_all(fd, chunks)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
         if mtime is not None:
-            os.utime(tmp_path, (mtime, mtime))
-        name = name or unique_name(size)
-        if flags or seen_by_client:
-            final = target / "cur" / f"{name}:2,{''.join(sorted(set(flags)))}"
-        else:
-            final = target / "new" / name
-        os.rename(tmp_path, final)
-        if durable:
-            sync_directory(final.parent)
+            os.utime(source, (mtime, mtime))
+        os.rename(source, final)
+        sync_directory(final.parent)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            tmp_path.unlink()
         raise MaildirError(
             error.errno, f"cannot store message in {target}: {error.strerror}"
         ) from None

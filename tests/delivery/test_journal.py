@@ -69,7 +69,7 @@ def test_replay_after_a_crash_delivers_each_copy_once(tmp_path: Path) -> None:
 
 
 def test_with_a_worker_the_copy_is_in_the_maildir_when_commit_returns(tmp_path: Path) -> None:
-    """"250" means visible: a new IMAP or POP3 session right after sees the message."""
+    """ "250" means visible: a new IMAP or POP3 session right after sees the message."""
     maildir = tmp_path / "Maildir"
     create_maildir(maildir)
     journal = Journal(tmp_path / "journal")

@@ -12,7 +12,6 @@ import pwd
 import shutil
 import smtplib
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -25,8 +24,10 @@ import pytest
 
 from tests.fixtures.net import free_port
 from tests.fixtures.platform import STRONG
+from tests.fixtures.platform import insecure_context as insecure
 from tests.fixtures.postfix import PostfixInstance, available
 from tests.fixtures.processes import Courriel, Served, fresh_database, make_courriel, start_serve
+from tests.fixtures.sink import Sink
 from tests.fixtures.waiting import wait_until
 
 MAILDIRS = "mail/monsite.be/homes"
@@ -51,6 +52,7 @@ class Edge:
     dovecot: Path  # its dovecot.conf
     imap: int
     pop3: int
+    sink: Sink  # gmail.com, where Courriel's queue sends submitted mail
 
     def maildir(self, login: str) -> Path:
         return self.courriel.data / MAILDIRS / login / "Maildir"
@@ -88,13 +90,6 @@ class Edge:
         self.served.stop()
         time.sleep(down_for)
         self.served = start_serve(self.courriel, same_ports)
-
-
-def insecure() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def listener_env(served: Served) -> dict[str, str]:
@@ -137,7 +132,14 @@ def edge() -> Iterator[Edge]:
                 "--extra", name, "--quota", quota,
             )  # fmt: skip
         courriel("alias", "create", "monsite.be", "gone", "--bounce", "--message", "Left us")
-        serve_env = {"COURRIEL_GENERAL_MODE": "edge", "COURRIEL_GREYLIST_DELAY": "1h"}
+        sink = Sink().start()
+        serve_env = {
+            "COURRIEL_GENERAL_MODE": "edge",
+            "COURRIEL_GREYLIST_DELAY": "1h",
+            "COURRIEL_QUEUE_TRANSPORT": f"gmail.com=127.0.0.1:{sink.port}",
+            "COURRIEL_QUEUE_RELAY_SECURITY": "none",
+            "COURRIEL_LMTP_XFORWARD_HOSTS": "127.0.0.1/32",  # Postfix, not the whole /8
+        }
         served = start_serve(courriel, serve_env)
         generator = courriel.env | listener_env(served)
         port, submission = free_port(), free_port()
@@ -158,8 +160,8 @@ def edge() -> Iterator[Edge]:
         # could ever leave this machine.
         for setting in (
             "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-            "default_transport = error:the test edge sends nothing outside",
-            "relay_transport = error:the test edge sends nothing outside",
+            "default_transport = discard:the test edge sends nothing outside",
+            "relay_transport = discard:the test edge sends nothing outside",
             "smtp_dns_support_level = disabled",
         ):
             subprocess.run(["postconf", "-c", str(postfix.config), "-e", setting], check=True)
@@ -171,8 +173,11 @@ def edge() -> Iterator[Edge]:
         try:
             for listening in (port, submission, imap, pop3):
                 wait_until(lambda listening=listening: answers(listening), "the edge to listen")
-            yield Edge(courriel, served, serve_env, postfix, port, submission, dovecot, imap, pop3)
+            yield Edge(
+                courriel, served, serve_env, postfix, port, submission, dovecot, imap, pop3, sink
+            )
         finally:
+            sink.stop()
             subprocess.run(["doveadm", "-c", str(dovecot), "stop"], capture_output=True)
             postfix.stop()
             served.stop()

@@ -85,6 +85,70 @@ def test_submission_through_postfix_signs_in_against_dovecot(edge: Edge) -> None
             client.login("monsite0001", "wrong password")
 
 
+def test_submission_from_a_users_home_address_is_theirs_not_a_strangers(edge: Edge) -> None:
+    """A user at home (not a trusted network) submits through Postfix to a colleague:
+    Courriel's LMTP must not judge it as outside mail forging monsite.be (its SPF does
+    not list the user's home address). Postfix names the signed-in user in the
+    Received header it adds; Courriel takes that header only, the top one."""
+    with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+        client.ehlo("laptop.home.example")
+        code, text = client.docmd("XCLIENT", "ADDR=198.51.100.20 NAME=laptop.home.example")
+        assert code == 220, text
+        client.ehlo("laptop.home.example")
+        client.starttls(context=insecure())
+        client.ehlo("laptop.home.example")
+        client.login("monsite0001", STRONG)
+        client.sendmail(
+            "info@monsite.be",
+            ["small@monsite.be"],
+            b"From: Info <info@monsite.be>\r\n"
+            b"Received: from forged (Authenticated sender: monsite0002)\r\n"
+            b"Subject: from home\r\n\r\nhi\r\n",
+        )
+    delivered = edge.wait_message("monsite0002", b"Subject: from home")
+    assert b"Authenticated sender: monsite0001" in delivered
+
+
+def test_submitted_mail_for_outside_leaves_from_courriels_queue_signed(edge: Edge) -> None:
+    """Postfix hands what its signed-in users submit to Courriel ([relay]), which signs
+    it with the domain's DKIM key and sends it from its own queue."""
+    with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+        client.starttls(context=insecure())
+        client.login("monsite0001", STRONG)
+        client.sendmail(
+            "info@monsite.be",
+            ["friend@gmail.com"],
+            b"From: Info <info@monsite.be>\r\nTo: friend@gmail.com\r\n"
+            b"Subject: to a friend\r\n\r\nhello\r\n",
+        )
+    [sent] = edge.sink.wait_for(1, where=lambda m: m.recipients == ["friend@gmail.com"])
+    assert sent.sender == "info@monsite.be"
+    assert sent.header("Subject") == "to a friend"
+    signature = sent.header("DKIM-Signature") or ""
+    assert "d=monsite.be" in signature.replace(" ", "")
+    assert b"Authenticated sender: monsite0001" in sent.content
+
+
+def test_the_relay_takes_only_the_edge_and_only_signed_in_users_mail(edge: Edge) -> None:
+    relay = edge.served.ports["relay"]
+    with smtplib.SMTP("127.0.0.1", relay, timeout=60, source_address=("127.0.0.2", 0)) as other:
+        other.ehlo("not-the-edge.example")
+        code, text = other.mail("info@monsite.be")
+        assert code == 550 and b"Not an edge host" in text
+    # From the edge's address (trusted like XFORWARD), but not what its submission
+    # service hands over: no signed-in user named on top.
+    with smtplib.SMTP("127.0.0.1", relay, timeout=60) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(
+                "info@monsite.be",
+                ["friend@gmail.com"],
+                b"Received: from mx.example.org by edge.test\r\n"
+                b"Received: from forged (Authenticated sender: monsite0001)\r\n"
+                b"Subject: not from the edge's submission\r\n\r\nx\r\n",
+            )
+        assert refused.value.smtp_code == 550
+
+
 def test_quota_is_courriels(edge: Edge) -> None:
     client = edge.imap_login("monsite0002")
     typ, data = client.getquotaroot("INBOX")

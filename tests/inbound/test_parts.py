@@ -119,3 +119,20 @@ def test_xforward_attributes() -> None:
 )
 def test_what_a_move_teaches(source: str, target: str, spam: bool | None) -> None:
     assert lesson(source, target) is spam
+
+
+def test_the_edge_login_is_read_from_the_top_received_header_only() -> None:
+    from courriel.inbound.gate import edge_login
+
+    submitted = (
+        b"Received: from laptop (laptop [198.51.100.20])\r\n"
+        b"\t(Authenticated sender: monsite0001)\r\n\tby edge.test with ESMTPSA\r\n"
+        b"Received: from x (Authenticated sender: someone-else)\r\nSubject: hi\r\n\r\nhi\r\n"
+    )
+    assert edge_login(submitted) == "monsite0001"
+    from_outside = (
+        b"Received: from mx.example.org (mx.example.org [203.0.113.9])\r\n\tby edge.test\r\n"
+        b"Received: from forged (Authenticated sender: monsite0001)\r\nSubject: x\r\n\r\nx\r\n"
+    )
+    assert edge_login(from_outside) is None
+    assert edge_login(b"Subject: (Authenticated sender: monsite0001)\r\n\r\nx\r\n") is None

@@ -11,6 +11,7 @@ One policy object per listener kind:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import inspect
@@ -23,7 +24,7 @@ from courriel.accounts.addresses import parse_address
 from courriel.config import Config
 from courriel.dbthread import run_db
 from courriel.delivery import quota
-from courriel.delivery.message import check_content
+from courriel.delivery.body import Body
 from courriel.delivery.recipients import Classified, classify, classify_cached
 from courriel.delivery.replies import TemporaryFailure
 from courriel.delivery.router import Incoming, accept
@@ -37,7 +38,7 @@ from courriel.networks import in_networks, parse_networks
 from courriel.outbound.spool import new_id
 
 log = logging.getLogger("courriel.smtp")
-Kind = Literal["smtp", "submission", "lmtp"]
+Kind = Literal["smtp", "submission", "lmtp", "relay"]
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
 
 
@@ -203,6 +204,9 @@ class SmtpPolicy(HookNames):
                 return "530 5.7.0 Authentication required"
             if not await run_db(_owns_address, login, sender):
                 return f"553 5.7.1 <{address}>: sender address not owned by user {login}"
+        if self.kind == "relay" and not gate.may_xforward(self._client_ip(session), self.filters):
+            # Only the Postfix edge hands over what its signed-in users submitted.
+            return "550 5.7.0 Not an edge host of this platform ([lmtp] xforward_hosts)"
         if not enough_space(_size_option(options)):
             return "452 4.3.1 Insufficient system storage, try again later"
         envelope.mail_from = address
@@ -227,9 +231,10 @@ class SmtpPolicy(HookNames):
     ) -> str:
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return "452 4.5.3 Too many recipients"
-        login = self._login(session)
-        classified = classify_cached(address, may_relay=bool(login)) or await run_db(
-            classify, address, may_relay=bool(login)
+        # A signed-in user may send anywhere; so may the edge's submission service.
+        may_relay = bool(self._login(session)) or self.kind == "relay"
+        classified = classify_cached(address, may_relay=may_relay) or await run_db(
+            classify, address, may_relay=may_relay
         )
         if classified.kind == "refused":
             assert classified.refusal is not None
@@ -305,6 +310,8 @@ class SmtpPolicy(HookNames):
             return await self._data(session, envelope)
         finally:
             gate.forget_xforward(session)  # XFORWARD describes one transaction
+            if isinstance(envelope.content, Body):
+                envelope.content.discard()  # delivered or refused: the spool file goes
 
     async def handle_RSET(self, server: Any, session: Session, envelope: Envelope) -> str:
         gate.forget_xforward(session)
@@ -314,23 +321,37 @@ class SmtpPolicy(HookNames):
         return [reply] * len(envelope.rcpt_tos) if self.kind == "lmtp" else reply
 
     async def _data(self, session: Session, envelope: Envelope) -> Any:
-        content = envelope.content
-        assert isinstance(content, bytes)
+        # The whole message, or a big one's spool file (`Body`) with its header block.
+        content: bytes | Body = envelope.content  # type: ignore[assignment]
+        head = content.head if isinstance(content, Body) else content
         eight_bit = envelope.smtp_utf8 or any(
             o.upper() == "BODY=8BITMIME" for o in envelope.mail_options
         )
         # Mail from the Postfix edge was accepted there already: refusing it now
         # would make Postfix bounce it (backscatter). What Postfix can enforce is in
         # the configuration `courriel edge postfix` writes; the rest is kept as sent.
-        refusal = (
-            None if self.kind == "lmtp" else check_content(content, eight_bit_declared=eight_bit)
-        )
+        # The content checks were made as DATA arrived.
+        check = envelope.content_check  # type: ignore[attr-defined]
+        edge = self.kind in ("lmtp", "relay")
+        refusal = None if edge else check.outcome(eight_bit_declared=eight_bit)
         if refusal is not None:
             return self._answer(envelope, refusal.reply())
         login = self._login(session)
+        if login is None and (
+            self.kind == "relay" or (self.kind == "lmtp" and gate.forwarded_client(session))
+        ):
+            # Submitted at the Postfix edge by a signed-in user: theirs, not a
+            # stranger's mail to check (Postfix checked the password and the sender).
+            login = gate.edge_login(head)
+            if login:
+                envelope.checked_client = None  # type: ignore[attr-defined]
+            elif self.kind == "relay":
+                return self._answer(
+                    envelope, "550 5.7.0 Only mail that a user submitted at the edge is taken here"
+                )
         if login:
             # The header From too must be the user's own (the envelope rule's twin).
-            foreign = await run_db(gate.foreign_header_from, login, content)
+            foreign = await run_db(gate.foreign_header_from, login, head)
             if foreign is not None:
                 return self._answer(
                     envelope,
@@ -348,9 +369,12 @@ class SmtpPolicy(HookNames):
         screening = None
         queue_id = new_id()
         if client is not None:
+            if isinstance(content, Body) and len(content) <= self.filters.whole_check_limit:
+                content = await asyncio.to_thread(content.read)  # checked whole after all
+            complete = not isinstance(content, Body)
             targets = gate.targets(envelope.rcpt_tos, resolutions)
             screening = await gate.screen(
-                content,
+                content if complete else head,
                 settings=self.filters,
                 authserv_id=self.authserv_id,
                 client=client,
@@ -358,6 +382,7 @@ class SmtpPolicy(HookNames):
                 targets=targets,
                 spf=envelope.spf,  # type: ignore[attr-defined]
                 queue_id=queue_id,
+                complete=complete,
             )
             if screening.reply is not None:
                 log.info("refused DATA from %s: %s", client.ip, screening.reply)
@@ -372,10 +397,16 @@ class SmtpPolicy(HookNames):
                 )
                 if deferred:
                     return self._answer(envelope, deferred)
-            content = screening.content
+            content = (
+                screening.content if complete else content.replace_head(screening.content)  # type: ignore[union-attr]
+            )
         header = getattr(envelope, "greylist_header", None)
         if header:
-            content = header.encode("utf-8", "replace").rstrip(b"\r\n") + b"\r\n" + content
+            line = header.encode("utf-8", "replace").rstrip(b"\r\n") + b"\r\n"
+            if isinstance(content, Body):
+                content = content.replace_head(line + content.head)
+            else:
+                content = line + content
         ssl = session.ssl or {}
         incoming = Incoming(
             sender=envelope.sender,  # type: ignore[attr-defined]
@@ -390,7 +421,11 @@ class SmtpPolicy(HookNames):
             protocol=_protocol(self.kind, bool(ssl), bool(session.authenticated)),
             defer_full_mailboxes=self.kind != "lmtp",
             queue_id=queue_id,
-            vouched=self._vouched_unchecked(session) if screening is None else screening.vouched,
+            vouched=(
+                bool(login) or self._vouched_unchecked(session)
+                if screening is None
+                else screening.vouched
+            ),
         )
         if screening is not None:
             gate.apply(screening, incoming, per_recipient_replies=self.kind == "lmtp")
@@ -429,6 +464,8 @@ def _tls_description(ssl: dict[str, Any]) -> str | None:
 def _protocol(kind: Kind, tls: bool, authenticated: bool) -> str:
     if kind == "lmtp":
         return "LMTP"
+    if kind == "relay":
+        return "ESMTPA"
     return "ESMTP" + ("S" if tls else "") + ("A" if authenticated else "")
 
 
@@ -474,7 +511,7 @@ def _quota_refusal(classified: Classified, size: int, *, cached: bool = False) -
 def _bounce_refused(incoming: Incoming, refused: list[tuple[str, Any]]) -> None:
     from courriel.outbound.dsn import bounce_now
 
-    bounce_now(incoming.sender, incoming.content, [(r, o.reply()) for r, o in refused])
+    bounce_now(incoming.sender, incoming.head, [(r, o.reply()) for r, o in refused])
 
 
 # aiosmtpd reads the EHLO hook's signature at every connection: give it once.

@@ -15,10 +15,13 @@ import logging
 import re
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiosmtpd.smtp as aiosmtpd_smtp
 from aiosmtpd.smtp import SMTP, syntax
+
+from courriel.delivery.body import Body, DataSink
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 
@@ -111,8 +114,11 @@ class HookNames:
 
 
 class CourrielSMTP(HookNames, SMTP):
-    def __init__(self, handler: Any, *, limiter: ConnectionLimiter, **kwargs: Any) -> None:
+    def __init__(
+        self, handler: Any, *, limiter: ConnectionLimiter, spool: Path, **kwargs: Any
+    ) -> None:
         super().__init__(handler, **kwargs)
+        self._spool = spool
         self._limiter = limiter
         self._counted_ip: str | None = None
         self._raw_replies = False
@@ -231,44 +237,66 @@ class CourrielSMTP(HookNames, SMTP):
         for reply in replies:
             await self.push(reply)
 
-    async def _read_data(self) -> tuple[bytes | None, int]:
-        """Read up to CRLF.CRLF; returns (unstuffed content or None if too big, size).
+    async def _read_data(self) -> tuple[bytes | Body | None, int]:
+        """Read up to CRLF.CRLF; returns (unstuffed content, or None if too big; size).
 
-        Bytes the client pipelined after the end marker are put back for the command
-        reader. A lone LF or CR before the dot is not an end marker (smuggling).
+        Content goes to a `DataSink` in blocks of whole lines as it arrives (a big
+        message into a spool file, never all in memory), checked on the way
+        (`envelope.content_check`). Bytes the client pipelined after the end marker
+        are put back for the command reader. A lone LF or CR before the dot is not an
+        end marker (smuggling).
         """
         reader = self._reader
         limit = self.data_size_limit
-        buffer = bytearray(b"\r\n")  # as if the 354 line ended here: ".\r\n" ends an empty message
-        searched = 0
-        discarded = 0
-        while True:
-            chunk = await reader.read(READ_CHUNK)
-            if not chunk:
-                raise ConnectionResetError("client closed the connection during DATA")
-            self._reset_timeout()
-            buffer += chunk
-            end = buffer.find(b"\r\n.\r\n", searched)
-            if end >= 0:
-                leftover = bytes(buffer[end + 5 :])
-                del buffer[end + 2 :]
-                if leftover:
-                    reader._buffer[0:0] = leftover  # type: ignore[attr-defined]
-                break
-            searched = max(0, len(buffer) - 4)
-            if limit and discarded + len(buffer) > limit + 2:
-                # Too big: keep reading to the end marker without keeping the data.
-                discarded += len(buffer) - 4
-                del buffer[:-4]
-                searched = 0
-        size = discarded + len(buffer) - 2
-        if discarded:
+        sink = DataSink(self._spool)
+        buffer = bytearray(b"\r\n")  # as if the 354 line ended here: ".\r\n" ends an empty one
+        first, searched, size = True, 0, 0
+        try:
+            while True:
+                chunk = await reader.read(READ_CHUNK)
+                if not chunk:
+                    raise ConnectionResetError("client closed the connection during DATA")
+                self._reset_timeout()
+                buffer += chunk
+                end = buffer.find(b"\r\n.\r\n", searched)
+                if end >= 0:
+                    leftover = bytes(buffer[end + 5 :])
+                    del buffer[end + 2 :]
+                    if leftover:
+                        reader._buffer[0:0] = leftover  # type: ignore[attr-defined]
+                    cut = len(buffer)
+                else:
+                    # Whole lines go on; the last line end stays, as the start of what
+                    # follows (an end marker, or a dot to unstuff, may come next).
+                    cut = buffer.rfind(b"\r\n")
+                if cut > 0:
+                    block = bytes(buffer[:cut])
+                    del buffer[:cut]
+                    if b"\r\n." in block:  # dot-stuffed lines (RFC 5321 4.5.2)
+                        block = block.replace(b"\r\n.", b"\r\n")
+                    if first:
+                        block, first = block[2:], False
+                    size += len(block)
+                    if not (limit and size > limit):
+                        sink.write(block)
+                    elif sink.size:  # too big: read on to the end marker, keep nothing
+                        sink.abort()
+                        sink = DataSink(self._spool)
+                if end >= 0:
+                    break
+                searched = max(0, len(buffer) - 4)
+                if limit and len(buffer) > limit + 5:  # one endless line: too big too
+                    size += len(buffer) - 5
+                    del buffer[:-5]
+        except BaseException:
+            sink.abort()
+            raise
+        if limit and size > limit:
+            sink.abort()
             return None, size
-        if b"\r\n." in buffer:  # dot-stuffed lines: undo the stuffing (RFC 5321 4.5.2)
-            content = bytes(buffer).replace(b"\r\n.", b"\r\n")[2:]
-        else:  # the usual case: one copy, no search-and-replace
-            content = bytes(memoryview(buffer)[2:])
-        return content, len(content)
+        assert self.envelope is not None
+        self.envelope.content_check = sink.check  # type: ignore[attr-defined]
+        return sink.finish(), size
 
 
 class CourrielLMTP(CourrielSMTP):

@@ -11,10 +11,12 @@ from typing import Any
 
 from courriel.config import Config
 from courriel.delivery import lastmail
+from courriel.delivery.body import clean_spool, spool_directory
 from courriel.delivery.journal import get_journal
 from courriel.delivery.quota import warn_after_delivery
 from courriel.delivery.smtp.policy import Kind, SmtpPolicy
 from courriel.delivery.smtp.protocol import ConnectionLimiter, CourrielLMTP, CourrielSMTP
+from courriel.runtime import close_server
 from courriel.tls import server_context
 from courriel.units import parse_duration, parse_size
 
@@ -41,8 +43,11 @@ class SmtpService:
         values = getattr(config, section)
         self.listening = [f"{section}: smtp://{values.bind}:{values.port}/ ({kind})"]
         self.server: asyncio.AbstractServer | None = None
+        self.options = self._options()
+        self.protocol_class = CourrielLMTP if kind == "lmtp" else CourrielSMTP
 
-    def _protocol(self) -> CourrielSMTP:
+    def _options(self) -> dict[str, Any]:
+        """What every connection's protocol object gets, worked out once."""
         config = self.config
         options: dict[str, Any] = {
             "limiter": self.limiter,
@@ -52,6 +57,7 @@ class SmtpService:
             "enable_SMTPUTF8": True,
             "timeout": parse_duration(config.smtp.idle_timeout).total_seconds(),
             "tls_context": self.tls,
+            "spool": spool_directory(config.data_dir),
         }
         if self.kind == "submission":
             options.update(require_starttls=True, auth_required=True, auth_require_tls=True)
@@ -64,18 +70,17 @@ class SmtpService:
             )
         else:
             options.update(auth_require_tls=True, auth_exclude_mechanism=["PLAIN", "LOGIN"])
-        cls = CourrielLMTP if self.kind == "lmtp" else CourrielSMTP
-        return cls(self.policy, **options)
+        return options
+
+    def _protocol(self) -> CourrielSMTP:
+        return self.protocol_class(self.policy, **self.options)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(self._protocol, sock=self.sock)
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 5)
+        await close_server(self.server)
 
 
 class Housekeeping:
@@ -102,6 +107,9 @@ class Housekeeping:
                 log.exception("could not record last-mail times (will retry)")
 
     async def start(self) -> None:
+        from courriel.config import get_config
+
+        await asyncio.to_thread(clean_spool, get_config().data_dir)
         replayed = await asyncio.to_thread(self.journal.recover)
         if replayed:
             log.warning("delivery journal: %d message(s) written after an interruption", replayed)
@@ -131,7 +139,12 @@ def services(config: Config) -> list[Any]:
     found: list[Any] = [Housekeeping()]
     if workers > 1:
         found.append(EventRelay(Path(events_socket(config))))
-    for section, kind in (("smtp", "smtp"), ("submission", "submission"), ("lmtp", "lmtp")):
+    for section, kind in (
+        ("smtp", "smtp"),
+        ("submission", "submission"),
+        ("lmtp", "lmtp"),
+        ("relay", "relay"),
+    ):
         if getattr(config, section).enabled:
             sock = bind(config, section, shared=section == "smtp" and workers > 1)
             found.append(SmtpService(config, section, kind, limiter, sock))  # type: ignore[arg-type]
