@@ -32,6 +32,7 @@ FACTORIES = [
     "courriel.acme.service:services",
     "courriel.access.services:services",
     "courriel.backup.scheduler:services",
+    "courriel.accounts.reports:services",
 ]
 
 
