@@ -33,6 +33,7 @@ FACTORIES = [
     "courriel.access.services:services",
     "courriel.backup.scheduler:services",
     "courriel.stats.service:services",
+    "courriel.accounts.reports:services",
 ]
 
 

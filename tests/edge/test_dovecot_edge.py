@@ -219,3 +219,57 @@ def test_same_uids_flags_and_uidls_in_dovecot_and_courriel(edge: Edge) -> None:
         uid: [f for f in flags if f != "\\Recent"] for uid, flags in dovecot.items()
     }
     assert [m["uidl"] for m in ours["messages"]] == dovecot_uidls
+
+
+def _sql(edge: Edge, statement: str) -> None:
+    """Test set-up straight into the edge's database (two-factor sign-in is turned on
+    in the panel, by the person, which this test does not drive)."""
+    url = edge.courriel.env.get("COURRIEL_DATABASE_URL", "")
+    if url:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(statement)
+        return
+    import sqlite3
+
+    with sqlite3.connect(edge.courriel.data / "courriel.sqlite3") as conn:
+        conn.execute(statement)
+
+
+def test_with_two_factor_on_dovecot_takes_app_passwords_only(edge: Edge) -> None:
+    made = edge.courriel(
+        "user", "app-password", "add", "monsite.be", "monsite0002", "--name", "phone"
+    )
+    secret = made.out.splitlines()[1].strip()
+    edge.imap_login("monsite0002", secret).logout()  # beside the password
+    edge.imap_login("monsite0002").logout()
+    _sql(
+        edge,
+        "INSERT INTO accounts_twofactor (mailbox_id, user_id, secret, confirmed_at, last_step, "
+        "created_at) SELECT id, NULL, 'test', CURRENT_TIMESTAMP, 0, CURRENT_TIMESTAMP "
+        "FROM accounts_mailbox WHERE login = 'monsite0002'",
+    )
+    try:
+        with pytest.raises(imaplib.IMAP4.error):
+            edge.imap_login("monsite0002")  # the account password alone: no more
+        edge.imap_login("monsite0002", secret).logout()
+        edge.imap_login("monsite0002@monsite.be", secret).logout()  # the primary address too
+        with pytest.raises(imaplib.IMAP4.error):
+            edge.imap_login("monsite0001", secret)  # another mailbox's: never
+        with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+            client.starttls(context=insecure())
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                client.login("monsite0002", STRONG)
+        with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+            client.starttls(context=insecure())
+            assert client.login("monsite0002", secret)[0] == 235
+        listed = edge.courriel(
+            "user", "app-password", "list", "monsite.be", "monsite0002", "--json"
+        ).json
+        app_id = str(listed[0]["id"])
+        edge.courriel("user", "app-password", "revoke", "monsite.be", "monsite0002", app_id)
+        with pytest.raises(imaplib.IMAP4.error):
+            edge.imap_login("monsite0002", secret)
+    finally:
+        _sql(edge, "DELETE FROM accounts_twofactor")

@@ -220,7 +220,9 @@ class Pop3Session:
 
     async def _sign_in(self, user: str, password: str) -> None:
         try:
-            login = await auth.authenticate(user, password, self.stream.ip, self.settings)
+            login = await auth.authenticate(
+                user, password, self.stream.ip, self.settings, door="pop3"
+            )
         except AuthDenied as denied:
             code = "SYS/TEMP" if denied.reason in {"unavailable", "throttled"} else "AUTH"
             raise _Err(f"[{code}] {denied.message}") from None

@@ -21,7 +21,6 @@ from typing import Any, Literal
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
 from courriel.accounts.addresses import parse_address
-from courriel.accounts.throttle import throttle
 from courriel.config import Config
 from courriel.dbthread import run_db
 from courriel.delivery import quota
@@ -163,7 +162,7 @@ class SmtpPolicy(HookNames):
         return await self._verify(server, login, password)
 
     async def _verify(self, server: Any, login_raw: bytes, password_raw: bytes) -> AuthResult:
-        from courriel.accounts.services.mailboxes import AuthOutcome, authenticate
+        from courriel.accounts.signin import Door, Outcome, asign_in
 
         if self.kind != "submission":
             return AuthResult(
@@ -173,28 +172,16 @@ class SmtpPolicy(HookNames):
             )
         login = login_raw.decode("utf-8", "replace").strip()
         password = password_raw.decode("utf-8", "replace")
-        ip = self._client_ip(server.session)
-        wait = throttle.retry_after(login, ip)
-        if wait:
-            return AuthResult(
-                success=False,
-                handled=False,
-                message=f"454 4.7.0 Too many failed logins, try again in {wait} s",
-            )
-        result = await run_db(authenticate, login, password)
-        if result.outcome is AuthOutcome.OK and result.mailbox is not None:
-            throttle.succeeded(login)
+        result = await asign_in(login, password, self._client_ip(server.session), Door.SMTP)
+        if result.ok and result.mailbox is not None:
             return AuthResult(success=True, auth_data=result.mailbox.login)
-        throttle.failed(login, ip)
-        if result.outcome is AuthOutcome.DISABLED:
-            return AuthResult(
-                success=False,
-                handled=False,
-                message="535 5.7.8 Login temporarily disabled by the domain owner",
-            )
-        return AuthResult(
-            success=False, handled=False, message="535 5.7.8 Authentication credentials invalid"
-        )
+        if result.outcome is Outcome.THROTTLED:
+            message = f"454 4.7.0 Too many failed logins, try again in {result.wait} s"
+        elif result.outcome is Outcome.DISABLED:
+            message = "535 5.7.8 Login temporarily disabled by the domain owner"
+        else:
+            message = "535 5.7.8 Authentication credentials invalid"
+        return AuthResult(success=False, handled=False, message=message)
 
     # -- MAIL ------------------------------------------------------------------------
     async def handle_MAIL(

@@ -134,3 +134,11 @@ def trace_depth(depth: int) -> int:
 def audit_sentence(entry: AuditEntry) -> str:
     """ "monsite changed the password of monsite0001", in the page's language."""
     return describe(entry)
+
+
+@register.filter
+def verification_record(item: Any) -> tuple[str, str]:
+    """(record name, value) of the TXT record that proves control of a pending name."""
+    from courriel.accounts.services.ownership import verification_record as record
+
+    return record(item)
