@@ -163,6 +163,38 @@ SENTENCES: dict[str, tuple[str, str]] = {
         gettext_noop("%(actor)s changed the spam thresholds of %(target)s"),
         gettext_noop("Spam thresholds changed"),
     ),
+    "domain.verify": (
+        gettext_noop("%(actor)s proved control of %(target)s (DNS record found)"),
+        gettext_noop("Domain name verified"),
+    ),
+    "domain.approve": (
+        gettext_noop("%(actor)s approved %(target)s for %(domain)s"),
+        gettext_noop("Domain name approved"),
+    ),
+    "two_factor.on": (
+        gettext_noop("%(actor)s turned on two-step sign-in for %(target)s"),
+        gettext_noop("Two-step sign-in on"),
+    ),
+    "two_factor.off": (
+        gettext_noop("%(actor)s turned off two-step sign-in for %(target)s"),
+        gettext_noop("Two-step sign-in off"),
+    ),
+    "two_factor.recovery_codes": (
+        gettext_noop("%(actor)s made new recovery codes for %(target)s"),
+        gettext_noop("Recovery codes renewed"),
+    ),
+    "two_factor.recovery_code_used": (
+        gettext_noop("%(target)s signed in with a recovery code"),
+        gettext_noop("Recovery code used"),
+    ),
+    "app_password.create": (
+        gettext_noop("%(actor)s created the app password %(target)s"),
+        gettext_noop("App password created"),
+    ),
+    "app_password.revoke": (
+        gettext_noop("%(actor)s revoked the app password %(target)s"),
+        gettext_noop("App password revoked"),
+    ),
     "panel.impersonate": (
         gettext_noop("%(actor)s started looking at the panel as %(target)s"),
         gettext_noop("Viewing as an owner"),
@@ -198,6 +230,7 @@ FIELDS: dict[str, str] = {
     "contact_email": gettext_noop("contact e-mail"),
     "features": gettext_noop("enabled features"),
     "admin_group": gettext_noop("administration group"),
+    "require_2fa": gettext_noop("two-step sign-in requirement"),
 }
 
 
