@@ -7,9 +7,6 @@ which also forgets sign-in records nobody needs any more.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,9 +17,9 @@ from django.utils import timezone, translation
 from courriel.config import Config, get_config
 from courriel.i18n import gettext as _
 from courriel.i18n import ngettext
+from courriel.periodic import PeriodicJob
 from courriel.units import parse_duration
 
-log = logging.getLogger("courriel.accounts")
 DAY = timedelta(days=1)
 
 
@@ -160,34 +157,14 @@ def run_once() -> int:
     return send_due()
 
 
-class FailureReports:
+class FailureReports(PeriodicJob):
     """`courriel serve`'s loop: every few minutes, the reports that are due."""
 
     name = "sign-in-reports"
-    listening: list[str] = []
+    failure = "could not send the failed sign-in reports (will retry)"
 
-    def __init__(self, interval: float = 300.0) -> None:
-        self.interval = interval
-        self.task: asyncio.Task[None] | None = None
-
-    async def _loop(self) -> None:
-        from courriel.dbthread import run_db
-
-        while True:
-            try:
-                await run_db(run_once)
-            except Exception:
-                log.exception("could not send the failed sign-in reports (will retry)")
-            await asyncio.sleep(self.interval)
-
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+    def run_once(self) -> int:
+        return run_once()
 
 
 def services(config: Config) -> list[FailureReports]:

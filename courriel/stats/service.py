@@ -9,9 +9,6 @@ records its own, as its backups copy its own).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,10 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from courriel.config import Config, get_config
+from courriel.periodic import PeriodicJob
 from courriel.stats import counters
 from courriel.stats.models import DailyCount, DailyUsage, HourlyCount
 
-log = logging.getLogger("courriel.stats")
 KEEP_HOURS = 72
 KEEP_DAYS = 400
 
@@ -71,44 +68,24 @@ def prune(now: datetime | None = None) -> None:
     DailyUsage.objects.filter(day__lt=oldest).delete()
 
 
-class StatsService:
+class StatsService(PeriodicJob):
     """Samples the queue every `interval` seconds, and disk use on the first sample of
     each day (so a server started at any hour has the day's figure)."""
 
     name = "statistics"
-    listening: list[str] = []
+    failure = "could not record the statistics' samples (will retry)"
 
     def __init__(self, interval: float = 300.0) -> None:
-        self.interval = interval
+        super().__init__(interval)
         self.sampled: date | None = None
-        self.task: asyncio.Task[None] | None = None
 
-    def tick(self) -> None:
+    def run_once(self) -> None:
         sample_queue()
         today = timezone.localdate()
         if self.sampled != today:
             sample_disk_usage(today)
             prune()
             self.sampled = today
-
-    async def _run(self) -> None:
-        from courriel.dbthread import run_db
-
-        while True:
-            try:
-                await run_db(self.tick)
-            except Exception:
-                log.exception("could not record the statistics' samples (will retry)")
-            await asyncio.sleep(self.interval)
-
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
 
 
 def services(config: Config) -> list[Any]:

@@ -47,6 +47,6 @@ def test_old_rows_go(monsite: Customer) -> None:
 
 def test_the_service_samples_the_queue_and_the_day(monsite: Customer) -> None:
     service = StatsService()
-    service.tick()
+    service.run_once()
     assert service.sampled == timezone.localdate()
     assert HourlyCount.objects.get(metric="queue").count == 0
