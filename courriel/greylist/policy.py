@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import cast
 
 from courriel.greylist.engine import Engine, Miss, Stage, Verdict
 
@@ -150,8 +151,8 @@ class PolicyConnection(asyncio.Protocol):
         self.last_active = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's is not a subclass of asyncio.Transport).
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

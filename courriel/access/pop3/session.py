@@ -233,8 +233,9 @@ class Pop3Session:
         self.login = login
         self.store = UserStore(login.maildir, login.quota)
         try:
+            # Delivered files stay in new/ until QUIT, as with Dovecot: then each moves
+            # to cur/ in one rename, with its \Seen flag if it was retrieved.
             self.index = index = self.store.open("INBOX")
-            index.claim_new()
             self.messages = [index.by_uid[uid] for uid in index.uids]
             self.sizes = [index.size(m) for m in self.messages]
         except Exception:
@@ -355,13 +356,16 @@ class Pop3Session:
         index = self.index
         index.refresh()
         seen = [self.messages[n - 1] for n in self.retrieved - self.deleted]
-        with index.changes():  # one write of the new mod-sequences
+        # One write of the new mod-sequences, and the directories' times adopted once,
+        # not around each rename.
+        with index.own_change():
             for message in seen:
                 if message.uid in index.by_uid and "S" not in message.info:
                     index.set_info(message, "".join(sorted(message.info + "S")), 0)
             doomed = [self.messages[n - 1] for n in sorted(self.deleted)]
             doomed = [m for m in doomed if m.uid in index.by_uid]
             gone = index.expunge(doomed, 0)
+            index.claim_new()
         if gone or seen:
             events.notify(self.login.maildir)
         self.send(f"+OK Bye: {len(gone)} messages deleted.")

@@ -47,4 +47,17 @@ def test_same_answers_as_dovecot(
             b"".join(b"C: %s\r\n%s" % (c.encode(), b"".join(lines)) for c, lines in raw)
         )
     report = runner.differences(mine, reference, script.deviations)
+    for _replay in range(3 if script.protocol == "imap" else 0):
+        # Dovecot itself sometimes answered `BINARY[1.1] {0}` for a part it sends whole
+        # in other runs (ext_binary.imap, loaded machine): a difference counts only if
+        # Dovecot gives the same answers again, on fresh copies.
+        if not report:
+            break
+        again = dovecot.add_user(seed)
+        replay = runner.play_imap(script, dovecot.imap_port, again.name, again.password, values)
+        if runner.normalise(replay, script.ordered) == reference:
+            break
+        report = runner.differences(
+            mine, runner.normalise(replay, script.ordered), script.deviations
+        )
     assert not report, f"{path.name}: answers differ from Dovecot's\n{report}"
