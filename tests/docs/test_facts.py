@@ -1,8 +1,9 @@
 """The documentation says what the code does, where a test can tell: every `courriel`
-command shown in a page exists with the options shown, and every configuration
-section and key a page names is one of `courriel/default_config.toml` (the file that
-documents every key). A renamed option or key fails here instead of misleading a
-reader."""
+command shown in a page exists with the options shown; every configuration section
+and key a page names is one of `courriel/default_config.toml` (the file that documents
+every key); every REST API route a page shows exists with its methods, and every route
+of the API is shown somewhere. A renamed option, key or route fails here instead of
+misleading a reader."""
 
 from __future__ import annotations
 
@@ -123,3 +124,76 @@ def test_the_configuration_table_names_real_keys_and_every_section() -> None:
     everything = "\n".join(page.read_text() for page in DOCS.rglob("*.md"))
     named = set(re.findall(r"\[([a-z_0-9]+)\]", everything))
     assert set(CONFIG) <= named, sorted(set(CONFIG) - named)
+
+
+ROUTE = re.compile(
+    r"`((?:GET|POST|PATCH|PUT|DELETE)(?:/(?:GET|POST|PATCH|PUT|DELETE))*)\s+"
+    r"((?:[^`\s{]|\{[^}`]*\})+)"  # "…/{own login}/password"
+)
+API_PREFIX = "/api/v1"
+
+
+def _shape(path: str) -> str:
+    """`/domains/{name}` and `/domains/{domain}` are the same route."""
+    path = path.split("?")[0]
+    path = path.removeprefix(API_PREFIX)
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def _routes() -> dict[str, set[str]]:
+    from courriel.api.routes import api
+
+    paths = api.get_openapi_schema()["paths"]
+    return {_shape(path): {method.upper() for method in ops} for path, ops in paths.items()}
+
+
+def _documented(roots: set[str]) -> list[tuple[str, str, str]]:
+    """(page, methods, path) of each "`GET/PATCH /domains/{name}`" of the API in the
+    pages (the panel's and `/metrics` are other servers' paths); a path written
+    "…/password" stands for any route ending so."""
+    return [
+        (str(page.relative_to(DOCS)), methods, path)
+        for page in sorted(DOCS.rglob("*.md"))
+        for methods, path in ROUTE.findall(page.read_text())
+        if path.startswith("…") or _shape(path).split("/")[1] in roots
+    ]
+
+
+def _roots(routes: dict[str, set[str]]) -> set[str]:
+    return {route.split("/")[1] for route in routes}
+
+
+def _matches(path: str, route: str) -> bool:
+    shape = _shape(path.lstrip("…"))
+    return route.endswith(shape) if path.startswith("…") else route == shape
+
+
+def test_every_api_route_shown_exists_with_its_methods() -> None:
+    routes = _routes()
+    documented = _documented(_roots(routes))
+    assert len(documented) > 30
+    wrong: list[str] = []
+    for page, methods, path in documented:
+        found = [route for route in routes if _matches(path, route)]
+        for method in methods.split("/"):
+            if not any(method in routes[route] for route in found):
+                wrong.append(f"{page}: {method} {path}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_api_route_is_documented() -> None:
+    routes = _routes()
+    documented = _documented(_roots(routes))
+    missing = [
+        f"{sorted(methods)} {route}"
+        for route, methods in routes.items()
+        if not any(_matches(path, route) for _page, _methods, path in documented)
+    ]
+    assert not missing, "\n".join(missing)
+
+
+def test_the_route_check_finds_a_wrong_route() -> None:
+    routes = _routes()
+    assert any(_matches("…/{login}/password", route) for route in routes)
+    assert any(_matches("/api/v1/domains/{domain}", route) for route in routes)
+    assert not any(_matches("/domains/{name}/frobnicate", route) for route in routes)
