@@ -73,6 +73,13 @@ def test_the_site_builds_in_strict_mode(site: Path) -> None:
     assert (site / "screenshots" / "statistics.png").is_file()
 
 
+def test_the_french_guides_are_marked_french(site: Path) -> None:
+    """A screen reader reads a page in the language its <html lang> names."""
+    assert '<html lang="fr"' in (site / "fr" / "proprietaire.html").read_text()
+    assert '<html lang="fr"' in (site / "fr" / "utilisateur.html").read_text()
+    assert '<html lang="en"' in (site / "guide" / "owner.html").read_text()
+
+
 def test_every_link_of_the_built_site_leads_somewhere(site: Path) -> None:
     """Beyond the build's own check: every relative link of every page (the menu, the
     theme's, raw HTML in a page) names a file that exists, and an id that it has."""
@@ -116,12 +123,19 @@ def test_the_readme_links_into_the_documentation(site: Path) -> None:
             assert unquote(parts.fragment) in _parsed(built).ids, link
 
 
-def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
-    """The check can fail: a link to a missing page and one to a missing heading each
-    stop a strict build, with the page and the link named."""
+def _copy_of_the_site(tmp_path: Path) -> Path:
     copy = tmp_path / "copy"
     shutil.copytree(DOCS, copy / "docs")
     shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
+    (copy / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "mkdocs_hooks.py", copy / "scripts")
+    return copy
+
+
+def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
+    """The check can fail: a link to a missing page and one to a missing heading each
+    stop a strict build, with the page and the link named."""
+    copy = _copy_of_the_site(tmp_path)
     with (copy / "docs" / "guide" / "owner.md").open("a") as page:
         page.write(
             "\nSee [the plans](../plans.md) and [greylisting](../mail/greylisting.md#nope).\n"
@@ -133,9 +147,7 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
 
 
 def test_a_page_left_out_of_the_menu_fails_the_build(tmp_path: Path) -> None:
-    copy = tmp_path / "copy"
-    shutil.copytree(DOCS, copy / "docs")
-    shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
+    copy = _copy_of_the_site(tmp_path)
     (copy / "docs" / "forgotten.md").write_text("# Forgotten\n")
     done = build(copy / "mkdocs.yml", tmp_path / "site")
     assert done.returncode != 0
