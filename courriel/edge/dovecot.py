@@ -11,6 +11,7 @@ Postfix's submission users (SASL).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from courriel.config import Config
+from courriel.edge import learning
 from courriel.edge.postfix import Listen
 from courriel.errors import ConfigError
 
@@ -212,10 +214,11 @@ def dovecot_conf(config: Config, options: DovecotOptions) -> str:
         "# the file Courriel keeps too.",
         "mail_plugins = $mail_plugins quota",
         "protocol imap {",
-        "  mail_plugins = $mail_plugins imap_quota",
+        f"  mail_plugins = $mail_plugins imap_quota{learning.imap_plugins(config)}",
         "}",
         "plugin {",
         "  quota = maildir:User quota",
+        *learning.plugin_settings(config, options.config_dir),
         "}",
         "",
         "# Passwords and mailboxes from Courriel's database: the account password,",
@@ -259,21 +262,37 @@ def dovecot_conf(config: Config, options: DovecotOptions) -> str:
 
 
 def write(config: Config, options: DovecotOptions) -> list[Path]:
-    """dovecot.conf (0644) and dovecot-sql.conf.ext (0600: it may hold a password)."""
+    """dovecot.conf (0644), dovecot-sql*.conf.ext (0600: they may hold a password),
+    and, with an rspamd controller, the learning scripts (`courriel.edge.learning`):
+    their directories belong to the mail user, who runs them (Dovecot compiles a Sieve
+    script beside it on first use), the program to its group (it holds a password)."""
     options.config_dir.mkdir(parents=True, exist_ok=True)
     options.config_dir.chmod(0o755)
+    owner = mail_owner(config)
     written = []
     for name, text, mode in (
         ("dovecot.conf", dovecot_conf(config, options), 0o644),
         ("dovecot-sql.conf.ext", sql_conf(config), 0o600),
         ("dovecot-sql-app.conf.ext", app_sql_conf(config), 0o600),
+        *learning.files(config),
     ):
         path = options.config_dir / name
-        tmp = path.with_name(f".{name}.new")
+        if path.parent != options.config_dir:
+            path.parent.mkdir(exist_ok=True)
+            _give(path.parent, owner.pw_uid, owner.pw_gid)
+        tmp = path.with_name(f".{path.name}.new")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.chmod(tmp, mode)
+        if path.parent != options.config_dir:
+            _give(tmp, -1, owner.pw_gid)
         tmp.replace(path)
         written.append(path)
     return written
+
+
+def _give(path: Path, uid: int, gid: int) -> None:
+    """chown when we may (as root, as `courriel edge dovecot` is run); else leave it."""
+    with contextlib.suppress(PermissionError):
+        os.chown(path, uid, gid)

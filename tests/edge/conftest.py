@@ -27,6 +27,7 @@ from tests.fixtures.platform import STRONG
 from tests.fixtures.platform import insecure_context as insecure
 from tests.fixtures.postfix import PostfixInstance, available
 from tests.fixtures.processes import Courriel, Served, fresh_database, make_courriel, start_serve
+from tests.fixtures.rspamd import PrivateRspamd
 from tests.fixtures.sink import Sink
 from tests.fixtures.waiting import wait_until
 
@@ -117,7 +118,7 @@ def _courriel(env: dict[str, str], *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def edge() -> Iterator[Edge]:
+def edge(rspamd: PrivateRspamd) -> Iterator[Edge]:
     if not stack_available():
         pytest.skip("needs root, the courriel user, Postfix and Dovecot (scripts/setup)")
     base = Path(tempfile.mkdtemp(prefix="courriel-edge-"))
@@ -142,6 +143,8 @@ def edge() -> Iterator[Edge]:
         }
         served = start_serve(courriel, serve_env)
         generator = courriel.env | listener_env(served)
+        # Dovecot's users teach the test's rspamd (imapsieve); Courriel itself scans nothing.
+        generator["COURRIEL_FILTER_RSPAMD_CONTROLLER_URL"] = rspamd.controller_url
         port, submission = free_port(), free_port()
         imap, pop3, auth = free_port(), free_port(), free_port()
         _courriel(

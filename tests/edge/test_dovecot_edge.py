@@ -16,6 +16,8 @@ import pytest
 
 from tests.edge.conftest import Edge, insecure
 from tests.fixtures.platform import STRONG
+from tests.fixtures.rspamd import PrivateRspamd
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -273,3 +275,42 @@ def test_with_two_factor_on_dovecot_takes_app_passwords_only(edge: Edge) -> None
             edge.imap_login("monsite0002", secret)
     finally:
         _sql(edge, "DELETE FROM accounts_twofactor")
+
+
+def test_moving_mail_in_and_out_of_junk_in_dovecot_teaches_rspamd(
+    edge: Edge, rspamd: PrivateRspamd
+) -> None:
+    """As with Courriel's own IMAP server: into Junk is spam, out of Junk is ham, into
+    the Trash teaches nothing (Dovecot's imapsieve runs courriel-learn)."""
+    for subject in ("junk lesson", "ham lesson", "trash lesson"):
+        tag = subject.split()[0]  # each body its own: rspamd learns a text once
+        words = " ".join(f"{tag}{n} offer{n * 7} bargain{n * 13}" for n in range(40))
+        with edge.smtp() as sender:  # enough words for rspamd's Bayes to learn from
+            sender.sendmail(
+                "alice@example.org",
+                ["info@monsite.be"],
+                f"From: alice@example.org\r\nSubject: {subject}\r\n\r\n{words}\r\n".encode(),
+            )
+        edge.wait_message("monsite0001", f"Subject: {subject}".encode())
+    spams, hams = rspamd.learned("BAYES_SPAM"), rspamd.learned("BAYES_HAM")
+    client = edge.imap_login("monsite0001")
+    try:
+
+        def move(subject: str, source: str, target: str) -> None:
+            client.select(source)
+            _, found = client.uid("SEARCH", "SUBJECT", f'"{subject}"')
+            [uid] = found[0].split()
+            assert client.uid("MOVE", uid, target)[0] == "OK"
+
+        move("junk lesson", "INBOX", "Junk")
+        wait_until(lambda: rspamd.learned("BAYES_SPAM") > spams, "rspamd to learn spam")
+        move("trash lesson", "INBOX", "Junk")
+        wait_until(lambda: rspamd.learned("BAYES_SPAM") > spams + 1, "rspamd to learn spam")
+        move("trash lesson", "Junk", "Trash")
+        move("ham lesson", "INBOX", "Junk")
+        wait_until(lambda: rspamd.learned("BAYES_SPAM") > spams + 2, "rspamd to learn spam")
+        move("ham lesson", "Junk", "INBOX")
+        wait_until(lambda: rspamd.learned("BAYES_HAM") > hams, "rspamd to learn ham")
+        assert rspamd.learned("BAYES_HAM") == hams + 1  # the Trash taught nothing
+    finally:
+        client.logout()
