@@ -173,15 +173,16 @@ def edge(rspamd: PrivateRspamd) -> Iterator[Edge]:
         dovecot = base / "dovecot" / "dovecot.conf"
         postfix.start()
         subprocess.run(["dovecot", "-c", str(dovecot)], check=True)
+        stack = Edge(
+            courriel, served, serve_env, postfix, port, submission, dovecot, imap, pop3, sink
+        )
         try:
             for listening in (port, submission, imap, pop3):
                 wait_until(lambda listening=listening: answers(listening), "the edge to listen")
-            yield Edge(
-                courriel, served, serve_env, postfix, port, submission, dovecot, imap, pop3, sink
-            )
+            yield stack
         finally:
             sink.stop()
             subprocess.run(["doveadm", "-c", str(dovecot), "stop"], capture_output=True)
             postfix.stop()
-            served.stop()
+            stack.served.stop()  # the one running now: a test may have restarted it
             shutil.rmtree(base, ignore_errors=True)
