@@ -136,3 +136,17 @@ def test_the_edge_login_is_read_from_the_top_received_header_only() -> None:
     )
     assert edge_login(from_outside) is None
     assert edge_login(b"Subject: (Authenticated sender: monsite0001)\r\n\r\nx\r\n") is None
+
+
+def test_only_signed_messages_pay_for_dkimpy() -> None:
+    """An unsigned message is not parsed by dkimpy (1.8 ms per 100 KiB); a signature
+    field in any case or at the very top still is."""
+    from courriel.inbound.signatures import verify_dkim
+
+    body = b"\r\n" + b"x" * 76 * 1300
+    assert verify_dkim(b"From: a@example.org\r\nSubject: dkim-signature: no\r\n" + body) == []
+    for top in (b"DKIM-Signature", b"dkim-signature", b"Dkim-Signature"):
+        [result] = verify_dkim(top + b": v=1; d=x; s=y; b=\r\nFrom: a@example.org\r\n" + body)
+        assert result.result == "permerror" and result.domain == "x"
+    [result] = verify_dkim(b"From: a@example.org\r\nDKIM-Signature: v=1; d=z; s=y\r\n" + body)
+    assert result.domain == "z"
