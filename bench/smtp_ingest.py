@@ -337,7 +337,7 @@ def run(server: Server, messages: int, size: int, sessions: int) -> dict:
     cpu_before, busy_before = server.cpu(), machine_busy_seconds()
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    subprocess.run(
+    sent = subprocess.run(
         [
             "smtp-source",
             "-s",
@@ -352,9 +352,14 @@ def run(server: Server, messages: int, size: int, sessions: int) -> dict:
             "info@monsite.be",
             f"127.0.0.1:{server.port}",
         ],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if sent.returncode:  # an SMTP error: say which server answered what
+        raise SystemExit(
+            f"{server.name}: smtp-source exited {sent.returncode}: "
+            f"{(sent.stderr or sent.stdout).strip()[-2000:]}"
+        )
     deadline = time.monotonic() + 600
     while count(server.maildir) < messages:
         if time.monotonic() > deadline:
