@@ -53,15 +53,17 @@ def _maildir(root: Path, relative: str) -> Path:
     return root / relative
 
 
-def domain_used(domain: Domain) -> int:
+def domain_used(domain: Domain, cached: bool = False) -> int:
     """Mail stored by the customer's family of servers (cached a few seconds: the
-    total only needs to be roughly right, the mailbox quota is exact)."""
+    total only needs to be roughly right, the mailbox quota is exact). `cached`: on
+    the event loop, after `domain_used_is_known` said yes; the figure is then taken
+    from memory even if it expired since that look (never the database there)."""
     top = domain.top
     now = time.monotonic()
     with _lock:
-        cached = _domain_usage.get(top.pk)
-    if cached and cached[0] > now:
-        return cached[1]
+        known = _domain_usage.get(top.pk)
+    if known and (known[0] > now or cached):
+        return known[1]
     used = disk_usage(top)
     with _lock:
         _domain_usage[top.pk] = (now + _DOMAIN_CACHE_SECONDS, used)
@@ -88,18 +90,19 @@ def mailbox_room(mailbox: Mailbox) -> Room:
     return Room(maildirsize.usage(maildir_of(mailbox))[0], mailbox.quota)
 
 
-def has_room(mailbox: Mailbox, size: int) -> bool:
+def has_room(mailbox: Mailbox, size: int, cached: bool = False) -> bool:
+    """`cached`: see `domain_used`."""
     # An unlimited mailbox needs no look at its `maildirsize` (a stat per message).
     if mailbox.quota is not None and not mailbox_room(mailbox).fits(size):
         return False
-    return domain_room(mailbox).fits(size)
+    return domain_room(mailbox, cached).fits(size)
 
 
-def domain_room(mailbox: Mailbox) -> Room:
+def domain_room(mailbox: Mailbox, cached: bool = False) -> Room:
     total = mailbox.domain.top.effective_plan.mail_quota
     if total is None:
         return Room(0, None)
-    return Room(domain_used(mailbox.domain), total)
+    return Room(domain_used(mailbox.domain, cached), total)
 
 
 def too_big_ever(mailbox: Mailbox, size: int) -> bool:

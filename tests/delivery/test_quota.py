@@ -4,8 +4,11 @@ follows deletions, and the "new mail received" time."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from tests.fixtures.accounts import Customer
 from tests.fixtures.platform import STRONG, Platform
 from tests.fixtures.waiting import wait_until
 
@@ -88,3 +91,27 @@ def test_maildirsize_states_the_quota_the_panel_sets(courriel) -> None:
     assert sizefile.read_text().splitlines()[0] == "10485760S"
     courriel("user", "modify", "monsite.be", "monsite0001", "--quota", "unlimited")
     assert sizefile.read_text().splitlines()[0] == "0S"
+
+
+@pytest.mark.django_db
+def test_a_domain_total_expiring_between_two_looks_is_not_read_on_the_event_loop(
+    monsite: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SMTP server answers RCPT from memory when the customer's total is cached
+    (`domain_used_is_known`) and otherwise asks a thread; the total used to be looked
+    up again right after, so one that expired in between was read from the database
+    on the event loop: `SynchronousOnlyOperation` and a dropped session (seen once in
+    60,000 benchmark messages)."""
+    from courriel.delivery import quota
+
+    mailbox = monsite.owner
+    assert mailbox.domain.top.effective_plan.mail_quota is not None
+    quota.domain_used(mailbox.domain)  # cached now
+    assert quota.domain_used_is_known(mailbox.domain)
+    clock = [quota.time.monotonic() + 3600]  # ...and expired just after that look
+    monkeypatch.setattr(quota.time, "monotonic", lambda: clock[0])
+
+    async def rcpt_time() -> bool:
+        return quota.has_room(mailbox, 1000, cached=True)
+
+    assert asyncio.run(rcpt_time()) is True

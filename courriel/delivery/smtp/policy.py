@@ -506,7 +506,7 @@ def _quota_refusal(classified: Classified, size: int, *, cached: bool = False) -
     for mailbox in mailboxes:
         if quota.too_big_ever(mailbox, size):
             return "552 5.2.2 Message too big for the mailbox quota"
-        if not quota.has_room(mailbox, size):
+        if not quota.has_room(mailbox, size, cached=cached):
             return "452 4.2.2 Mailbox full, try again later"
     return None
 
