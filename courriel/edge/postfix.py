@@ -76,6 +76,7 @@ def main_cf(config: Config, options: PostfixOptions) -> str:
         f"check_policy_service {{ {_inet(config, 'policy')}, timeout={POLICY_TIMEOUT}, "
         "default_action=DUNNO }"
     )
+    greylisting = bool(config.greylist.enabled)
     size = parse_size(config.mail.message_size_limit, allow_unlimited=False)
     trusted = (
         " ".join(f"[{n}]" if ":" in n else n for n in config.smtp.trusted_networks) or "127.0.0.0/8"
@@ -125,14 +126,29 @@ def main_cf(config: Config, options: PostfixOptions) -> str:
         "    reject_non_fqdn_recipient,",
         f"    check_recipient_access {socketmap}:recipient,",
         "    reject_unlisted_recipient,",
-        f"    {policy}",
-        "# Bounces (null sender) are greylisted once their content is known.",
-        "smtpd_data_restrictions =",
-        "    reject_unauth_pipelining,",
-        f"    {policy}",
-        "# While `courriel serve` restarts, the policy service's default_action lets mail",
-        "# through ungreylisted, look-ups fail temporarily (451: the sender retries) and",
-        "# accepted mail waits in Postfix's queue: nothing is refused for good.",
+        *([f"    {policy}"] if greylisting else []),
+        *(
+            [
+                "# Bounces (null sender) are greylisted at DATA; other mail is not asked again.",
+                "smtpd_restriction_classes = courriel_null_sender",
+                f"courriel_null_sender = {policy}",
+                "smtpd_data_restrictions =",
+                "    reject_unauth_pipelining,",
+                "    check_sender_access inline:{ <>=courriel_null_sender }",
+                "# While `courriel serve` restarts, the policy service's default_action lets",
+                "# mail through ungreylisted, look-ups fail temporarily (451: the sender",
+                "# retries) and accepted mail waits in Postfix's queue: nothing is refused",
+                "# for good.",
+            ]
+            if greylisting
+            else [
+                "# [greylist] enabled = false: Postfix does not ask the policy service (write",
+                "# these files again after turning greylisting on).",
+                "smtpd_data_restrictions = reject_unauth_pipelining",
+                "# While `courriel serve` restarts, look-ups fail temporarily (451: the sender",
+                "# retries) and accepted mail waits in Postfix's queue.",
+            ]
+        ),
         "",
         "# Accepted mail goes to Courriel's LMTP, with the original client's address",
         "# (XFORWARD) for the checks Courriel makes on it.",

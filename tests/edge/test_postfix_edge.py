@@ -9,6 +9,7 @@ import smtplib
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -208,3 +209,41 @@ def _flow_subjects(edge: Edge) -> set[str]:
             if line.startswith(b"Subject: flow "):
                 found.add(line[len(b"Subject: ") :].decode())
     return found
+
+
+def test_a_bounce_is_greylisted_at_data_and_other_mail_is_not_asked_again(edge: Edge) -> None:
+    """The null sender passes RCPT (address-verification probes stop there) and is
+    greylisted at DATA; the generated main.cf asks the policy service at DATA for the
+    null sender only (one round trip less per message)."""
+    with edge.smtp() as client:
+        client.ehlo("test.example.org")
+        assert client.docmd("XCLIENT", "ADDR=198.51.100.8 NAME=mx.bounces.example")[0] == 220
+        client.ehlo("mx.bounces.example")
+        client.mail("")
+        assert client.rcpt("info@monsite.be")[0] == 250
+        code, text = client.docmd("DATA")
+        assert code == 450 and b"Greylisting in effect" in text, (code, text)
+    main_cf = (edge.postfix.config / "main.cf").read_text()
+    assert "check_sender_access inline:{ <>=courriel_null_sender }" in main_cf
+
+
+def test_without_greylisting_postfix_does_not_ask_the_policy_service() -> None:
+    from courriel.config import get_config
+    from courriel.edge.postfix import Listen, PostfixOptions, main_cf
+
+    config = get_config()
+    options = PostfixOptions(
+        config_dir=Path("/etc/postfix"),
+        queue_dir=Path("/var/spool/postfix"),
+        data_dir=Path("/var/lib/postfix"),
+        smtp=Listen("0.0.0.0", 25),
+        submission=None,
+        dovecot_auth="inet:127.0.0.1:12345",
+        relay=Listen("127.0.0.1", 10026),
+    )
+    assert "check_policy_service" in main_cf(config, options)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(config.greylist, "enabled", False)
+        text = main_cf(config, options)
+    assert "check_policy_service" not in text
+    assert "smtpd_data_restrictions = reject_unauth_pipelining" in text
