@@ -57,6 +57,7 @@ class NodeHandler(HookNames):
     # -- AUTH PLAIN: <authzid> NUL <node name> NUL <secret> --------------------------
     async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
         from courriel.accounts.throttle import throttle
+        from courriel.cluster.registry import node_secret_ok
         from courriel.dbthread import run_db
 
         if len(args) != 2:
@@ -71,7 +72,7 @@ class NodeHandler(HookNames):
         wait = throttle.retry_after(f"node:{node}", ip)
         if wait:
             return _refused(f"454 4.7.0 Too many failures, wait {wait} s")
-        if await run_db(_node_secret_ok, node, secret.decode("utf-8", "replace")):
+        if await run_db(node_secret_ok, node, secret.decode("utf-8", "replace")):
             return AuthResult(success=True, auth_data=node)
         throttle.failed(f"node:{node}", ip)
         log.warning("refused node sign-in as %r from %s", node, ip)
@@ -118,14 +119,6 @@ class NodeHandler(HookNames):
 
 def _refused(message: str) -> AuthResult:
     return AuthResult(success=False, handled=False, message=message)
-
-
-def _node_secret_ok(name: str, secret: str) -> bool:
-    from courriel.cluster.identity import secret_matches
-    from courriel.cluster.models import Node
-
-    stored = Node.objects.filter(server__name=name).values_list("secret_hash", flat=True).first()
-    return stored is not None and secret_matches(secret, stored)
 
 
 def receive(ref: CopyRef, content: bytes | Body, sender: str, address: str, node: str) -> str:

@@ -16,10 +16,13 @@ from django.utils import timezone
 
 import courriel
 from courriel.accounts.models import HostingServer
+from courriel.accounts.permissions import Actor, require_provider
+from courriel.audit.log import record
 from courriel.cluster.identity import (
     certificate_fingerprint,
     digest,
     node_secret,
+    secret_matches,
     server_name,
     unknown_server_message,
     uses_postgresql,
@@ -105,6 +108,17 @@ def refresh_fingerprint(config: Config) -> None:
     )
 
 
-def forget(name: str) -> bool:
-    """`courriel server forget-node`: the next machine started as NAME registers."""
-    return Node.objects.filter(server__name=name).delete()[0] > 0
+@transaction.atomic
+def forget(actor: Actor, server: HostingServer) -> bool:
+    """`courriel server forget-node`: the next machine started as this server registers."""
+    require_provider(actor, _("forget a hosting server's machine"))
+    removed = Node.objects.filter(server=server).delete()[0] > 0
+    if removed:
+        record(actor, "server.forget-node", server.name)
+    return removed
+
+
+def node_secret_ok(name: str, secret: str) -> bool:
+    """Whether `secret` is the one node `name` registered (only its hash is kept)."""
+    stored = Node.objects.filter(server__name=name).values_list("secret_hash", flat=True).first()
+    return stored is not None and secret_matches(secret, stored)

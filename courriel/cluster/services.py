@@ -17,9 +17,12 @@ def services(config: Config) -> list[Any]:
         return []
     from courriel.cluster.heartbeat import Heartbeat
     from courriel.cluster.lmtp import NodeListener
+    from courriel.cluster.mover import Mover
+    from courriel.cluster.sweep import Sweeper
     from courriel.runtime import bind
 
     found: list[Any] = [Heartbeat(config)]
     if config.cluster.enabled:
         found.append(NodeListener(config, bind(config, "cluster")))
+    found += [Mover(config), Sweeper()]
     return found

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=\\-]{0,250}$")
-_FOLDER = re.compile(r"^[A-Za-z0-9 &_+\-]([A-Za-z0-9 &_+.,\-]{0,198}[A-Za-z0-9&_+\-])?$")
+_FOLDER = re.compile(r"^[A-Za-z0-9 &_+\-]([A-Za-z0-9 &_+.,/\-]{0,198}[A-Za-z0-9&_+\-])?$")
 
 
 def xtext(value: str) -> str:
@@ -63,7 +63,7 @@ class CopyRef:
             raise BadCopy("MAILBOX missing")
         if not _NAME.match(name) or ":" in name or "/" in name:
             raise BadCopy("NAME is not a Maildir file name")
-        if folder and (not _FOLDER.match(folder) or ".." in folder):
+        if folder and (not _FOLDER.match(folder) or ".." in folder or "//" in folder):
             raise BadCopy("FOLDER is not a folder name")
         unknown = set(params) - {"MAILBOX", "NAME", "FOLDER"}
         if unknown:
