@@ -1,6 +1,6 @@
-"""Several hosting servers (docs/cluster.md): `courriel domain move`, `courriel domain
-moves`, `courriel server forget-node`; `courriel status --all` is in queue.py with
-the rest of `status`."""
+"""Several hosting servers (the README's "Several hosting servers"): `courriel domain
+move`, `courriel domain moves`, `courriel server forget-node`; `courriel status --all`
+is in queue.py with the rest of `status`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Several hosting servers, one platform (docs/cluster.md).
+"""Several hosting servers, one platform (the README's "Several hosting servers").
 
 Each domain's mail lives on one hosting server (its `Domain.server`); every server
 accepts mail and logins for every domain and hands them to that one. The pieces:

@@ -85,7 +85,7 @@ def start_move(actor: Actor, domain_name: str, target_name: str) -> DomainMove:
         raise ValidationError(
             _(
                 "Moving a domain needs several hosting servers sharing a PostgreSQL database "
-                "(docs/cluster.md); this platform runs on SQLite."
+                "(README: 'Several hosting servers'); this platform runs on SQLite."
             )
         )
     Domain.objects.select_for_update().filter(pk=domain.pk).first()
@@ -153,7 +153,9 @@ def cancel_move(actor: Actor, domain_name: str) -> DomainMove:
         )
     move.cancel_requested = True
     move.save(update_fields=["cancel_requested", "updated_at"])
-    record(actor, "domain.move.cancel", domain.name, domain=domain.name, destination=move.target.name)
+    record(
+        actor, "domain.move.cancel", domain.name, domain=domain.name, destination=move.target.name
+    )
     return move
 
 

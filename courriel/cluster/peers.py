@@ -34,7 +34,7 @@ def client_context() -> tuple[ssl.SSLContext, bool]:
     return context, False
 
 
-def check_pinned(sock: ssl.SSLSocket, peer: Peer) -> None:
+def check_pinned(sock: ssl.SSLSocket | ssl.SSLObject, peer: Peer) -> None:
     der = sock.getpeercert(binary_form=True) or b""
     seen = hashlib.sha256(der).hexdigest()
     if not peer.fingerprint or not hmac.compare_digest(seen, peer.fingerprint):

@@ -88,3 +88,33 @@ def peer(server_id: int) -> Peer | None:
 
 def forget_peers() -> None:
     _peers.clear()
+
+
+class MovingNow(Exception):
+    """The mailbox's domain is switching to another hosting server (seconds)."""
+
+
+def login_home(mailbox_id: int) -> int | None:
+    """For an IMAP/POP3 login: the hosting server to hand the session to, None when
+    the mailbox's mail is here. While its domain switches servers, neither copy may
+    be touched: MovingNow (the client is told to try again in a moment)."""
+    from courriel.cluster.identity import clustered
+
+    if not clustered():
+        return None
+    from courriel.accounts.models import Mailbox
+    from courriel.cluster.models import DomainMove
+
+    row = (
+        Mailbox.objects.filter(pk=mailbox_id)
+        .values_list("domain_id", "domain__parent_id", "domain__server_id")
+        .first()
+    )
+    if row is None:
+        return None
+    domain_id, parent_id, server_id = row
+    if DomainMove.objects.filter(
+        domain_id=parent_id or domain_id, state=DomainMove.SWITCHING
+    ).exists():
+        raise MovingNow()
+    return None if is_here(server_id) else server_id

@@ -45,7 +45,8 @@ def sqlite_refusal(other: str) -> str:
     return _(
         "This platform's database is SQLite, a file of one machine, and hosting server "
         "%(other)s already runs on it. Several hosting servers need one PostgreSQL "
-        "database that they all share ([database] url): see docs/cluster.md."
+        "database that they all share ([database] url): see the README, 'Several hosting "
+        "servers'."
     ) % {"other": other}
 
 

@@ -6,31 +6,12 @@ copy lands once, on the node that holds the mailbox."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.fixtures.cluster import Cluster, running_cluster
-from tests.fixtures.platform import STRONG, message
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.platform import message
 from tests.fixtures.sink import Sink
 from tests.fixtures.waiting import wait_until
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    sink = Sink().start()
-    env = {"COURRIEL_QUEUE_TRANSPORT": f"*=127.0.0.1:{sink.port}"}
-    try:
-        with running_cluster(tmp_path_factory.mktemp("cluster"), env=env) as cluster:
-            cluster.sink = sink  # type: ignore[attr-defined]
-            cli = cluster.cli
-            for domain, server in (("monsite.be", "maximusconfessor"), ("autre.be", "moses")):
-                cli("domain", "create", domain, "--plan", "recommended", "--server", server)
-                cli("user", "create", domain, "--pass", STRONG, "--extra", "info")
-            yield cluster
-    finally:
-        sink.stop()
 
 
 def _stamp(label: str) -> bytes:

@@ -25,7 +25,7 @@ NODES = (("maximusconfessor", "127.0.0.11"), ("moses", "127.0.0.13"))
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     with running_cluster(tmp_path, NODES) as cluster:
         cli = cluster.cli
-        cli("domain", "create", "monsite.be", "--plan", "recommended", "--server", "maximusconfessor")
+        cli("domain", "create", "monsite.be", "--plan", "recommended", "--server", NODES[0][0])
         cli("user", "create", "monsite.be", "--pass", STRONG, "--extra", "info")
         yield cluster
 
@@ -47,7 +47,7 @@ def _imap(cluster: Cluster, node: str) -> imaplib.IMAP4_SSL:
 
 
 def _uids_and_flags(client: imaplib.IMAP4_SSL) -> tuple[int, dict[int, tuple[str, str]]]:
-    typ, data = client.select("INBOX")
+    typ, _ = client.select("INBOX")
     assert typ == "OK"
     validity = int(client.untagged_responses["UIDVALIDITY"][0])
     typ, rows = client.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
@@ -103,21 +103,11 @@ def test_a_domain_moves_while_mail_keeps_arriving(cluster: Cluster) -> None:
         sender.join()
     assert "done" in result.out, result.out
     expected = sorted([f"before-{i}" for i in range(30)] + sent)
-    try:
-        wait_until(
-            lambda: sorted(_stamps(cluster, "moses")) == expected,
-            "every message once on moses",
-            timeout=60,
-        )
-    finally:
-        got = sorted(_stamps(cluster, "moses"))
-        from collections import Counter
-
-        counts = Counter(got)
-        print("missing", sorted(set(expected) - set(got)), "doubled", [s for s, n in counts.items() if n > 1])
-        print(result.out)
-        for node in cluster.nodes.values():
-            print(node.name, "".join(node.served.output[-80:]) if node.served else "")
+    wait_until(
+        lambda: len(_stamps(cluster, "moses")) >= len(expected),
+        "every message on moses",
+        timeout=60,
+    )
     assert sorted(_stamps(cluster, "moses")) == expected  # none doubled
     assert not (cluster["maximusconfessor"].data / "mail" / "monsite.be").exists()
     assert not list((cluster["maximusconfessor"].data / "mail" / ".moving").glob("*"))

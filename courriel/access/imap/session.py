@@ -37,6 +37,8 @@ from courriel.access.imap.parser import (
 )
 from courriel.access.imap.search import Search
 from courriel.access.listener import LineTooLong, Stream
+from courriel.cluster.proxy import ProxyError, Upstream, imap_sign_in, pipe
+from courriel.cluster.sessions import track
 from courriel.inbound.learning import note_move
 from courriel.mailstore import folders, watch
 from courriel.mailstore.events import events
@@ -79,6 +81,16 @@ class Bye(Exception):
     pass
 
 
+async def _hand_over(home: int, user: str, password: str) -> Upstream:
+    try:
+        return await imap_sign_in(home, user, password)
+    except ProxyError as error:
+        log.warning("IMAP login of %s not handed over: %s", user, error)
+        if error.refused:
+            raise No("Wrong login or password.", "AUTHENTICATIONFAILED") from None
+        raise No("The mailbox's server is unavailable; try again later.", "UNAVAILABLE") from None
+
+
 @dataclass
 class Selected:
     name: str
@@ -107,6 +119,7 @@ class ImapSession:
         # RFC 7162: once a client used CONDSTORE, every FETCH response about changed
         # flags carries the UID and the MODSEQ of the message.
         self.condstore = False
+        self.upstream: Upstream | None = None  # the session is proxied to this node
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -125,6 +138,9 @@ class ImapSession:
                 if data is None:
                     continue
                 await self.execute(data)
+                if self.upstream is not None:
+                    await pipe(self.stream, self.upstream)
+                    break
                 await self.stream.settle()
         except Bye as bye:
             self.send(f"* BYE {bye}")
@@ -362,9 +378,15 @@ class ImapSession:
                 "unavailable": "UNAVAILABLE",
             }.get(denied.reason, "AUTHENTICATIONFAILED")
             raise No(denied.message, code) from None
+        if login.home is not None:  # held by another hosting server: handed to it
+            self.upstream = await _hand_over(login.home, user, password)
+            self.login = login
+            self.state = "authenticated"
+            return
         self.login = login
         self.store = UserStore(login.maildir, login.quota)
         self.state = "authenticated"
+        track(login.mailbox_id, self.stream)
 
     # --- authenticated ---------------------------------------------------------------------
 
