@@ -62,6 +62,8 @@ class MoveRun:
         self.move_id = move_id
         self.stopping = stopping
         self.staging = staging_root(move_id)
+        self.started = time.monotonic()
+        self.paced = 0
         move = self.load()
         self.directories = family_directories(move.domain)
         forget_peers()
@@ -84,6 +86,17 @@ class MoveRun:
             and DomainMove.objects.filter(pk=self.move_id, cancel_requested=True).exists()
         ):
             raise Cancelled()
+
+    def pace(self, size: int) -> None:
+        """Keep under `[cluster] move_bandwidth` (bytes per second)."""
+        from courriel.units import parse_size
+
+        limit = parse_size(get_config().cluster.move_bandwidth)
+        if limit:
+            self.paced += size
+            ahead = self.paced / limit - (time.monotonic() - self.started)
+            if ahead > 0:
+                self.stopping.wait(ahead)
 
     # -- passes --------------------------------------------------------------------------
     def sync(self, frozen: bool) -> int:
@@ -120,6 +133,7 @@ class MoveRun:
                 response.close()
             done_files += got_files
             done_bytes += got_bytes
+            self.pace(got_bytes)
             self.note(files_done=done_files, bytes_done=min(done_bytes, total_bytes))
         tree.remove_extra_directories(self.staging, remote, self.directories)
         DomainMove.objects.filter(pk=self.move_id).update(passes=F("passes") + 1)
