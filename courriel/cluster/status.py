@@ -46,6 +46,10 @@ class NodeStatus:
         return data
 
     @property
+    def summary(self) -> str:
+        return summary_line(self)
+
+    @property
     def state_label(self) -> str:
         return {
             RUNNING: _("running"),
