@@ -23,11 +23,14 @@ KEPT = timedelta(days=30)  # rows older than this are removed as new ones are ma
 
 def claim(job: str, period: str, node: str | None = None) -> bool:
     """Whether this server does `job` for `period` (e.g. a date, an interval's number)."""
-    from courriel.cluster.models import ScheduledRun
-
     node = server_name() if node is None else node
     if not node:
         return True
+    from courriel.bootstrap import setup_django
+
+    setup_django()  # `courriel backup run` works without the database otherwise
+    from courriel.cluster.models import ScheduledRun
+
     try:
         with transaction.atomic():
             ScheduledRun.objects.create(job=job, period=period, node=node)
