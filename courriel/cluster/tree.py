@@ -26,6 +26,7 @@ SKIPPED = {"tmp"}  # deliveries in progress: never copied
 SKIPPED_FILES = {"dovecot-uidlist.lock"}
 FRAME = struct.Struct(">HqqI")  # path length, size (-1: gone), mtime_ns, mode
 CHUNK = 1024 * 1024
+SMALL = 256 * 1024  # a file up to this size travels as one piece of the stream
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,12 @@ def send_files(root: Path, paths: Iterable[str]) -> Iterator[bytes]:
             continue
         with handle:
             info = os.fstat(handle.fileno())
-            yield FRAME.pack(len(relative), info.st_size, info.st_mtime_ns, info.st_mode & 0o7777)
-            yield relative
+            head = FRAME.pack(len(relative), info.st_size, info.st_mtime_ns, info.st_mode & 0o7777)
+            if info.st_size <= SMALL:  # most messages: one piece with its header
+                data = handle.read(info.st_size)
+                yield head + relative + data + b"\0" * (info.st_size - len(data))
+                continue
+            yield head + relative
             left = info.st_size
             while left > 0:
                 chunk = handle.read(min(CHUNK, left))
@@ -224,7 +229,7 @@ def apply_local(staging: Path, work: Plan) -> None:
 
 
 def batches(
-    items: list[Item], max_files: int = 500, max_bytes: int = 16 << 20
+    items: list[Item], max_files: int = 2000, max_bytes: int = 32 << 20
 ) -> Iterator[list[Item]]:
     batch: list[Item] = []
     size = 0
