@@ -179,6 +179,7 @@ def test_a_domain_moves_while_mail_keeps_arriving(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_twenty_thousand_messages_move_while_a_thousand_arrive(cluster: Cluster) -> None:
     """The issue's scale: 20,000 messages, 1,000 more arriving at 20 per second."""
     _move_under_load(cluster, seeded=20_000, during=1000, rate=20)
