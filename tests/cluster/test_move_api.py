@@ -4,25 +4,12 @@ is the target server's (tests/cluster/test_move.py moves real mail)."""
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from courriel.accounts.models import HostingServer
 from courriel.cluster.identity import uses_postgresql
-from courriel.cluster.models import DomainMove, Node
+from courriel.cluster.models import DomainMove
 from tests.fixtures.accounts import Customer
 from tests.fixtures.api import Api
-
-
-def _running(*servers: HostingServer) -> None:
-    for server in servers:
-        Node.objects.create(
-            server=server,
-            secret_hash="0" * 64,
-            address="192.0.2.1",
-            cluster_port=10025,
-            web_port=443,
-            heartbeat_at=timezone.now(),
-        )
+from tests.fixtures.cluster import running_nodes
 
 
 def test_the_provider_moves_a_domain_and_follows_it(
@@ -31,7 +18,7 @@ def test_the_provider_moves_a_domain_and_follows_it(
     source = monsite.domain.server
     target = HostingServer.objects.exclude(pk=source.pk).first()
     assert target is not None
-    _running(source, target)
+    running_nodes(source, target)
     assert owner_api.post("/domains/monsite.be/move", {"to": target.name})[0] == 403
     status, body = provider_api.post("/domains/monsite.be/move", {"to": target.name})
     if not uses_postgresql():  # one machine's database: refused, saying why
