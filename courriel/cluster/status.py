@@ -72,7 +72,7 @@ def _probe(node: Node) -> tuple[bool, str]:
     from courriel.cluster.placement import Peer
 
     try:
-        rpc.call(Peer.of(node), "ping", timeout=5)
+        rpc.call(Peer.of(node), "ping", timeout=10)
     except (rpc.RpcError, OSError) as error:
         return False, str(error)
     return True, ""
