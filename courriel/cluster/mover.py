@@ -87,6 +87,14 @@ class MoveRun:
         ):
             raise Cancelled()
 
+    def batch_bytes(self) -> int:
+        """Batches of about a second's worth under a bandwidth limit (the progress and
+        a cancel follow), else of up to 32 MiB."""
+        from courriel.units import parse_size
+
+        limit = parse_size(get_config().cluster.move_bandwidth)
+        return max(64 << 10, min(32 << 20, limit)) if limit else 32 << 20
+
     def pace(self, size: int) -> None:
         """Keep under `[cluster] move_bandwidth` (bytes per second)."""
         from courriel.units import parse_size
@@ -118,7 +126,7 @@ class MoveRun:
             bytes_done=done_bytes,
             detail="",
         )
-        for batch in tree.batches(work.fetch):
+        for batch in tree.batches(work.fetch, max_bytes=self.batch_bytes()):
             self.check(cancellable=not frozen)
             wanted = {item.path for item in batch}
             response = rpc.open_call(
