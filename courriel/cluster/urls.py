@@ -4,6 +4,7 @@ from courriel.cluster import views
 
 urlpatterns = [
     path("ping", views.ping),
+    path("download", views.download),
     path("moves/<int:move_id>/tree", views.tree),
     path("moves/<int:move_id>/files", views.files),
     path("moves/<int:move_id>/fence", views.fence),

@@ -215,3 +215,28 @@ def finish(request: HttpRequest, caller: str, body: dict[str, Any], move_id: int
     root, _directories = _roots(move, True)
     shutil.rmtree(root, ignore_errors=True)
     return JsonResponse({"removed": not root.exists()})
+
+
+@node_only
+def download(request: HttpRequest, caller: str, body: dict[str, Any]) -> HttpResponse:
+    """A mailbox held here, downloaded through another node's panel or API (which
+    checked the user's permission)."""
+    from courriel.accounts.models import Mailbox
+    from courriel.backup.download import FORMATS, local_download
+    from courriel.cluster.placement import is_here
+    from courriel.errors import NotFoundError
+    from courriel.web.streaming import pulled_in_threads
+
+    mailbox = Mailbox.objects.select_related("domain").filter(pk=body.get("mailbox")).first()
+    if mailbox is None or not is_here(mailbox.domain.server_id):
+        raise _Refused("no such mailbox here", 404)
+    fmt, folder = body.get("format"), body.get("folder")
+    if fmt not in FORMATS or not (folder is None or isinstance(folder, str)):
+        raise _Refused("format: mbox or maildir; folder: a name or null", 400)
+    try:
+        found = local_download(mailbox, fmt, folder)
+    except NotFoundError as error:
+        raise _Refused(str(error), 404) from None
+    return StreamingHttpResponse(
+        pulled_in_threads(request, found.chunks), content_type=found.content_type
+    )

@@ -101,3 +101,25 @@ def test_wrong_passwords_are_refused_on_every_node(cluster: Cluster) -> None:
         with pytest.raises(poplib.error_proto, match="AUTH"):
             pop.pass_("not the password")
         pop.quit()
+
+
+def _download(cluster: Cluster, node: str, token: str) -> bytes:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"https://{cluster[node].address}:{cluster[node].port('web')}/api/v1/me/download"
+        "?format=mbox",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, context=insecure_context(), timeout=60) as response:
+        assert response.headers["Content-Type"] == "application/mbox"
+        return response.read()
+
+
+def test_the_mailbox_download_comes_from_its_server_through_any_other(cluster: Cluster) -> None:
+    stamp = _deliver(cluster, "autre0001", "autre.be", "moses")
+    token = cluster.cli("token", "create", "--name", "dl", "--login", "autre0001", "--json").json
+    direct = _download(cluster, "moses", token["token"])
+    assert stamp.encode() in direct
+    for node in ("maximusconfessor", "vonmuenchhausen"):
+        assert _download(cluster, node, token["token"]) == direct
