@@ -150,6 +150,6 @@ def _ensure_admin() -> tuple[str | None, str | None]:
 
     if User.objects.filter(is_superuser=True).exists():
         return None, None
-    password = generate_password(20)
+    password = generate_password(20, login="admin")
     User.objects.create_superuser(username="admin", email="", password=password)
     return "admin", password

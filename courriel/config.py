@@ -39,13 +39,14 @@ LISTENERS = (
     "pop3s",
     "policy",
     "socketmap",
+    "relay",
     "acme",
     "cluster",
 )
 MODES = ("embedded", "edge")
 # In edge mode Postfix and Dovecot own the public ports; we serve them on loopback.
 EDGE_OFF = ("smtp", "submission", "imap", "imaps", "pop3", "pop3s")
-EDGE_ON = ("lmtp", "policy", "socketmap")
+EDGE_ON = ("lmtp", "policy", "socketmap", "relay")
 
 
 def default_config_text() -> str:

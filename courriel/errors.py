@@ -60,3 +60,14 @@ class ServiceUnavailableError(CourrielError):
 
     exit_code = 75  # EX_TEMPFAIL
     http_status = 503
+
+
+class TooManyAttemptsError(CourrielError):
+    """Sign-in attempts are throttled: try again later (`retry_after` seconds)."""
+
+    exit_code = 75  # EX_TEMPFAIL
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 0, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

@@ -102,8 +102,15 @@ def _has_foreign_entries(root: Path, user: ServiceUser) -> bool:
         return True
 
 
-def become(user: ServiceUser) -> None:
-    """Drop root for good: supplementary groups, gid, then uid (order matters)."""
+def become(user: ServiceUser, config: Config) -> None:
+    """Drop root for good: supplementary groups, gid, then uid (order matters). The
+    processes started afterwards (SMTP and backup workers) are not root: they must
+    find the same data directory and configuration file as root did."""
+    from courriel.config import ENV_PREFIX
+
+    os.environ.setdefault(f"{ENV_PREFIX}DATA", str(config.data_dir))
+    if config.path is not None:
+        os.environ.setdefault(f"{ENV_PREFIX}CONFIG", str(config.path))
     os.setgroups(_groups(user))
     os.setgid(user.gid)
     os.setuid(user.uid)
@@ -154,7 +161,9 @@ def unreachable_code(user: ServiceUser) -> list[str]:
     if pid == 0:  # the child: become the user, look, report, leave at once
         os.close(read)
         try:
-            become(user)
+            os.setgroups(_groups(user))
+            os.setgid(user.gid)
+            os.setuid(user.uid)
             missing = [p for p in paths if not os.access(p, os.R_OK | os.X_OK)]
             os.write(write, "\0".join(missing).encode("utf-8", "surrogateescape"))
         finally:
@@ -194,5 +203,5 @@ def drop_for_command(config: Config) -> None:
         return
     check_code_reachable(user)
     prepare_directories(config, user)
-    become(user)
+    become(user, config)
     check_reachable(config)

@@ -14,8 +14,8 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from courriel.config import Config
 from courriel.errors import ConfigError
@@ -33,6 +33,7 @@ FACTORIES = [
     "courriel.acme.service:services",
     "courriel.access.services:services",
     "courriel.backup.scheduler:services",
+    "courriel.accounts.reports:services",
 ]
 
 
@@ -139,6 +140,7 @@ RESTART_ONLY = {
     ("general", "user"),
     ("general", "mode"),
     ("general", "server"),
+    ("general", "event_loop"),
     ("database", "url"),
     ("mail", "root"),
     ("smtp", "workers"),
@@ -225,5 +227,20 @@ async def serve(
                 pid_file.unlink()
 
 
+def run_loop(config: Config, main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on the event loop `[general] event_loop` names (uvloop by default:
+    the mail protocols spend much of their time in the loop itself)."""
+    choice = config.general.get("event_loop", "uvloop")
+    if choice not in {"uvloop", "asyncio"}:
+        raise ConfigError(f'[general] event_loop must be "uvloop" or "asyncio", not {choice!r}')
+    factory = None
+    if choice == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
+
+
 def run(config: Config) -> None:
-    asyncio.run(serve(config))
+    run_loop(config, serve(config))

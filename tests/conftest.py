@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.fixtures.backups",
     "tests.fixtures.greylist",
     "tests.fixtures.nsd",
+    "tests.fixtures.dovecot",
     "tests.fixtures.rspamd",
 ]
 
@@ -75,3 +76,17 @@ def no_language_left_active() -> Iterator[None]:
 
     yield
     translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def no_event_loop_left_running(request: pytest.FixtureRequest) -> None:
+    """Playwright's sync API keeps an asyncio loop marked as running in the test's
+    thread for as long as the browser lives; a later test's asyncio.run() would then
+    fail far from the cause. A browser lives for one module only, and this names the
+    culprit wherever a loop is left behind."""
+    import asyncio
+
+    if "chromium" in request.fixturenames:
+        return
+    loop = asyncio.events._get_running_loop()
+    assert loop is None, f"an earlier test or fixture left {loop!r} running in this thread"

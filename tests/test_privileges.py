@@ -12,6 +12,7 @@ import shutil
 import smtplib
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +200,23 @@ def test_the_units_command_line_as_the_service_user_with_only_the_bind_capabilit
             assert client.noop()[0] == 250
     finally:
         assert served.stop() == 0
+
+
+def test_processes_started_after_the_drop_find_the_same_data_directory() -> None:
+    """Root's default data directory is /var/lib/courriel, a user's ./courriel-data: an
+    SMTP worker started by the service user must not look for another one."""
+    code = (
+        "import os; from courriel.config import load; from courriel.privileges import "
+        "become, service_user\n"
+        "config = load(); user = service_user(config); assert user is not None\n"
+        "become(user, config)\n"
+        "print(config.data_dir, load().data_dir)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("COURRIEL_DATA", "COURRIEL_CONFIG")}
+    env["COURRIEL_GENERAL_USER"] = "courriel"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd="/tmp"
+    )
+    assert result.returncode == 0, result.stderr
+    root_saw, user_sees = result.stdout.split()
+    assert root_saw == user_sees == "/var/lib/courriel"

@@ -9,8 +9,10 @@ import contextlib
 import logging
 import socket
 import ssl
+import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 log = logging.getLogger("courriel.access")
 MAX_LINE = 65536 + 64
@@ -18,10 +20,63 @@ FLUSH_SIZE = 256 * 1024  # replies queued before they are handed to the socket
 # A long response (FETCH of a big folder) waits for the client only when this much is
 # still unsent: fewer, larger waits than asyncio's 64 KiB default.
 WRITE_HIGH_WATER = 4 * 1024 * 1024
+READ_CHUNK = 256 * 1024  # a big literal arrives in pieces of at most this size
 
 
 class LineTooLong(Exception):
     pass
+
+
+class InflatingReader:
+    """The client's side after IMAP COMPRESS DEFLATE (RFC 4978): what the socket brings
+    is raw deflate; this reader offers the inflated bytes as `asyncio.StreamReader`
+    does to the sessions (readuntil, readexactly, read, and `_buffer` for pipelining)."""
+
+    def __init__(self, inner: asyncio.StreamReader, limit: int) -> None:
+        self.inner = inner
+        self.limit = limit
+        self.inflate = zlib.decompressobj(-15)
+        self._buffer = bytearray()
+
+    async def _fill(self) -> bool:
+        data = await self.inner.read(65536)
+        if not data:
+            return False
+        try:
+            self._buffer += self.inflate.decompress(data)
+        except zlib.error:
+            raise ConnectionError("corrupt compressed data") from None
+        return True
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        while separator not in self._buffer:
+            if len(self._buffer) > self.limit:
+                raise asyncio.LimitOverrunError("line too long", len(self._buffer))
+            if not await self._fill():
+                partial = bytes(self._buffer)
+                self._buffer.clear()
+                raise asyncio.IncompleteReadError(partial, None)
+        end = self._buffer.index(separator) + len(separator)
+        line = bytes(self._buffer[:end])
+        del self._buffer[:end]
+        return line
+
+    async def readexactly(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            if not await self._fill():
+                partial = bytes(self._buffer)
+                self._buffer.clear()
+                raise asyncio.IncompleteReadError(partial, size)
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    async def read(self, size: int) -> bytes:
+        if not self._buffer and not await self._fill():
+            return b""
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
 
 
 class Stream:
@@ -41,6 +96,7 @@ class Stream:
         self.tls = writer.get_extra_info("sslcontext") is not None
         self._out: list[bytes] = []
         self._out_size = 0
+        self._deflate: Any = None  # zlib compressor once COMPRESS DEFLATE is on
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
 
     def has_line(self) -> bool:
@@ -70,6 +126,19 @@ class Stream:
         async with asyncio.timeout(timeout):
             return await self.reader.readexactly(size)
 
+    async def chunks(self, size: int, timeout: float) -> AsyncIterator[bytes]:
+        """`size` bytes from the client, in pieces of at most 256 KiB as they arrive
+        (a big literal is never read whole into memory)."""
+        self.flush()
+        remaining = size
+        while remaining:
+            async with asyncio.timeout(timeout):
+                chunk = await self.reader.read(min(remaining, READ_CHUNK))
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"", remaining)
+            remaining -= len(chunk)
+            yield chunk
+
     def write(self, data: bytes) -> None:
         """Queue a reply; it is sent by `drain` (or once enough has piled up), so that
         the many small replies of a pipelined batch leave in one system call."""
@@ -80,9 +149,23 @@ class Stream:
 
     def flush(self) -> None:
         if self._out:
-            self.writer.write(self._out[0] if len(self._out) == 1 else b"".join(self._out))
+            data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+            if self._deflate is not None:
+                data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
+            self.writer.write(data)
             self._out.clear()
             self._out_size = 0
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflate is not None
+
+    async def start_compression(self) -> None:
+        """RFC 4978: from now on both directions are raw deflate (the go-ahead reply was
+        written before, uncompressed)."""
+        await self.drain()
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.reader = InflatingReader(self.reader, MAX_LINE)  # type: ignore[assignment]
 
     async def drain(self) -> None:
         self.flush()

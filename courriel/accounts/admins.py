@@ -20,7 +20,7 @@ def create_admin(username: str, password: str | None) -> tuple[User, str | None]
         raise ConflictError(f"The login {name!r} is already taken.")
     generated = None
     if password is None:
-        password = generated = passwords.generate_password(20)
+        password = generated = passwords.generate_password(20, login=name)
     passwords.check_strength(password, name)
     user = User.objects.create_superuser(username=name, email="", password=password)
     record(Actor.cli(), "admin.create", name)
@@ -34,7 +34,7 @@ def set_admin_password(username: str, password: str | None) -> str | None:
         raise NotFoundError(f"No provider admin named {username!r}.")
     generated = None
     if password is None:
-        password = generated = passwords.generate_password(20)
+        password = generated = passwords.generate_password(20, login=user.username)
     passwords.check_strength(password, user.username)
     user.set_password(password)
     user.save(update_fields=["password"])

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from courriel.accounts.models import Domain
 from courriel.accounts.permissions import Actor
+from courriel.accounts.services import caps
 from courriel.accounts.services.mailboxes import UNSET, _Unset, create_mailbox
 from courriel.errors import CourrielError, ValidationError
 from courriel.i18n import gettext as _
 from courriel.units import parse_size
 
-MAX_LINES = 5000
+MAX_LINES = caps.IMPORT_LINES
 
 _COLUMNS = {
     "login": "login",
@@ -184,11 +185,40 @@ def parse(text: str) -> list[ImportRow | LineReport]:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise ValidationError(_("The file is empty: one mailbox per line is expected."))
-    if len(lines) > MAX_LINES + 1:
-        raise ValidationError(_("At most %(count)s mailboxes at once.") % {"count": MAX_LINES})
     first = lines[0].lower()
     looks_csv = "," in first and any(name in first for name in ("login", "username", "real"))
+    if len(lines) - looks_csv > MAX_LINES:
+        raise ValidationError(_("At most %(count)s mailboxes at once.") % {"count": MAX_LINES})
     return _parse_csv(text) if looks_csv else _parse_virtualmin(text)
+
+
+def import_rows(
+    actor: Actor, domain: Domain, rows: list[ImportRow | LineReport]
+) -> Iterator[LineReport]:
+    """Create the parsed mailboxes one line at a time, saying how each went (the panel
+    shows a progress bar from this while a long file is imported)."""
+    for item in rows:
+        if isinstance(item, LineReport):
+            yield item
+            continue
+        try:
+            created = create_mailbox(
+                actor,
+                domain,
+                login=item.login,
+                real_name=item.real_name,
+                password=item.password,
+                generate_password=item.password is None,
+                quota=item.quota,
+                addresses=item.addresses,
+                forward_to=item.forward_to,
+                disabled=item.disabled,
+                primary_enabled=item.primary_enabled,
+            )
+        except CourrielError as error:
+            yield LineReport(item.line, item.login or "", False, error.message)
+        else:
+            yield LineReport(item.line, created.mailbox.login, True, "created", created.password)
 
 
 def import_mailboxes(
@@ -198,29 +228,8 @@ def import_mailboxes(
     progress: Callable[[int], None] | None = None,
 ) -> list[LineReport]:
     reports: list[LineReport] = []
-    for item in parse(text):
-        if isinstance(item, LineReport):
-            reports.append(item)
-        else:
-            try:
-                created = create_mailbox(
-                    actor,
-                    domain,
-                    login=item.login,
-                    real_name=item.real_name,
-                    password=item.password,
-                    generate_password=item.password is None,
-                    quota=item.quota,
-                    addresses=item.addresses,
-                    forward_to=item.forward_to,
-                    disabled=item.disabled,
-                    primary_enabled=item.primary_enabled,
-                )
-                reports.append(
-                    LineReport(item.line, created.mailbox.login, True, "created", created.password)
-                )
-            except CourrielError as error:
-                reports.append(LineReport(item.line, item.login or "", False, error.message))
+    for report in import_rows(actor, domain, parse(text)):
+        reports.append(report)
         if progress:
             progress(1)
     return reports

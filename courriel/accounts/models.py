@@ -7,6 +7,7 @@ derived values every interface shows the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.db import models
@@ -57,7 +58,31 @@ class Plan(models.Model):
         return self.label or self.name
 
 
-class Domain(models.Model):
+class OwnedName(models.Model):
+    """A domain name mail is hosted for (a virtual server or a domain alias), and whether
+    its control was proven. A name a customer added without proof is *pending*: it
+    takes no mail and changes no routing (`courriel.accounts.resolution` ignores it),
+    so nobody can capture mail for a name that is not theirs (gmail.com...)."""
+
+    PROVIDER = "provider"  # created or approved by the hosting provider
+    SUBDOMAIN = "subdomain"  # under a name the same customer already controls
+    DNS = "dns"  # the _courriel-verify TXT record was found
+    MIGRATION = "migration"  # existed before ownership was checked
+
+    verified_at = models.DateTimeField(_("verified on"), null=True, blank=True)
+    verified_by = models.CharField(_("verified by"), max_length=20, blank=True)
+    # The value of the TXT record `_courriel-verify.<name>` that proves control.
+    verification_token = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def pending(self) -> bool:
+        return self.verified_at is None
+
+
+class Domain(OwnedName):
     """A virtual server: a mail domain of a customer, or a sub-server of one.
 
     A sub-server has a parent and no plan of its own: it shares the parent's plan,
@@ -88,10 +113,12 @@ class Domain(models.Model):
     created_by = models.CharField(_("created by"), max_length=150, blank=True)
     # DKIM key of the domain (PEM, RSA 2048), made when the domain is created; the
     # public half is published as <selector>._domainkey.<domain> TXT.
+    # The provider requires two-factor sign-in of this customer's owner.
+    require_2fa = models.BooleanField(_("owners must use two-factor sign-in"), default=False)
     dkim_selector = models.CharField(max_length=63, default="courriel")
     dkim_private_key = models.TextField(blank=True)
 
-    class Meta:
+    class Meta(OwnedName.Meta):
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -116,14 +143,14 @@ class Domain(models.Model):
         return self.parent_id is not None
 
 
-class DomainAlias(models.Model):
+class DomainAlias(OwnedName):
     """Another domain name whose mail goes to the same addresses (monsite.eu -> monsite.be)."""
 
     name = models.CharField(_("alias domain"), max_length=253, unique=True)
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="domain_aliases")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(OwnedName.Meta):
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -140,7 +167,7 @@ class Mailbox(models.Model):
 
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="mailboxes")
     login = models.CharField(_("login"), max_length=64, unique=True)
-    real_name = models.CharField(_("real name"), max_length=200, blank=True)
+    real_name = models.CharField(_("real name"), max_length=255, blank=True)
     password_hash = models.CharField(max_length=255)
     password_changed_at = models.DateTimeField(_("password last changed"), null=True)
     login_disabled = models.BooleanField(_("login temporarily disabled"), default=False)
@@ -175,12 +202,28 @@ class Mailbox(models.Model):
     def is_active(self) -> bool:
         return not self.login_disabled
 
+    # Set by the services when a password change revoked the mailbox's API tokens (how
+    # many), so that the page or the API answer can say so. Not a database column.
+    tokens_revoked: int = 0
+
     def get_session_auth_hash(self) -> str:
         """Changing the password ends the mailbox's other panel sessions."""
+        return self._session_hash(None)
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        """The same with each of `SECRET_KEY_FALLBACKS` (Django 5.2 asks for these when
+        a session's hash does not match: without them, a session whose password was
+        changed elsewhere made every page fail instead of going to the login page)."""
+        from django.conf import settings
+
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret)
+
+    def _session_hash(self, secret: str | None) -> str:
         from django.utils.crypto import salted_hmac
 
         return salted_hmac(
-            "courriel.mailbox.session", self.password_hash, algorithm="sha256"
+            "courriel.mailbox.session", self.password_hash, secret=secret, algorithm="sha256"
         ).hexdigest()
 
     def maildir_path(self, mail_root: Path) -> Path:
@@ -249,3 +292,121 @@ class Alias(models.Model):
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "aliases"
+
+
+# --- sign-in throttling (courriel.accounts.throttle) -----------------------------------
+# Kept in the database so that every process (the main one and the SMTP workers) and
+# every door (panel, API, IMAP, POP3, SMTP AUTH) sees the same counts, and known
+# addresses survive a restart.
+
+
+class SignInFailure(models.Model):
+    """One failed sign-in: which login, from where, and a short keyed digest of the
+    password tried (so that the same wrong password tried again counts once; 32 bits
+    cannot be reversed, they only tell two attempts apart)."""
+
+    login = models.CharField(max_length=254)
+    address = models.CharField(max_length=64)
+    attempt = models.CharField(max_length=16)
+    door = models.CharField(max_length=8)
+    known = models.BooleanField(default=False)  # from an address the login used before
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["address", "at"], name="signin_failure_address"),
+            models.Index(fields=["login", "at"], name="signin_failure_login"),
+        ]
+
+
+class KnownAddress(models.Model):
+    """An address a login signed in from successfully: it gets in at once, whatever
+    others are guessing."""
+
+    login = models.CharField(max_length=254)
+    address = models.CharField(max_length=64)
+    last_success = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["login", "address"], name="unique_known_address")
+        ]
+
+
+class SignInPace(models.Model):
+    """A login guessed from many addresses: checks from unknown addresses take turns,
+    `interval` seconds apart, until `until`."""
+
+    login = models.CharField(max_length=254, unique=True)
+    next_check = models.DateTimeField()
+    interval = models.FloatField(default=1.0)
+    until = models.DateTimeField()
+
+
+class FailureReport(models.Model):
+    """When the last "failed sign-ins" mail about a login went out (once a day)."""
+
+    login = models.CharField(max_length=254, unique=True)
+    sent_at = models.DateTimeField()
+
+
+# --- two-factor sign-in and app passwords (courriel.accounts.services.twofactor) -------
+
+
+class TwoFactor(models.Model):
+    """TOTP (RFC 6238) for one person: a mailbox (owner or user) or a provider admin.
+    The shared secret is kept encrypted with a key derived from the secret key."""
+
+    mailbox = models.OneToOneField(
+        Mailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="two_factor"
+    )
+    user = models.OneToOneField(
+        "auth.User",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="courriel_two_factor",
+    )
+    secret = models.CharField(max_length=255)
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # None: enrolment not finished
+    last_step = models.BigIntegerField(default=0)  # the last time step used: no replay
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, mailbox__isnull=True)
+                    | models.Q(user__isnull=True, mailbox__isnull=False)
+                ),
+                name="two_factor_has_one_holder",
+            )
+        ]
+
+
+class RecoveryCode(models.Model):
+    """A one-time code for a sign-in without the phone; only its SHA-256 is kept (the
+    codes are 80 random bits: nothing to brute-force)."""
+
+    two_factor = models.ForeignKey(
+        TwoFactor, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class AppPassword(models.Model):
+    """A password for one mail program (IMAP, POP3, SMTP), named, revocable, shown once
+    and stored as an Argon2id hash like the account password; with two-factor sign-in
+    on, the mail protocols take only these."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="app_passwords")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(max_length=8)  # the first characters, to find it quickly
+    password_hash = models.CharField(max_length=255)
+    created_at = models.DateTimeField(_("created on"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["mailbox", "prefix"], name="app_password_prefix")]

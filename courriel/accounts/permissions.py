@@ -31,6 +31,10 @@ class Actor:
     name: str
     mailbox_id: int | None = None
     user_id: int | None = None
+    # A person at a network door (a panel session, an API token), not trusted code (the
+    # CLI, the services themselves): such a person types their current password again
+    # before changing their own credentials (courriel.accounts.signin.prove).
+    remote: bool = False
 
     @classmethod
     def cli(cls) -> Actor:
@@ -45,9 +49,22 @@ class Actor:
         return cls("provider", what)
 
     @classmethod
-    def for_mailbox(cls, mailbox: Mailbox) -> Actor:
+    def for_mailbox(cls, mailbox: Mailbox, *, remote: bool = False) -> Actor:
         role: Role = "owner" if mailbox.owned_domains.exists() else "mailbox"
-        return cls(role, mailbox.login, mailbox_id=mailbox.pk)
+        return cls(role, mailbox.login, mailbox_id=mailbox.pk, remote=remote)
+
+    def owns(self, holder: object) -> bool:
+        """Whether `holder` (a Mailbox or a provider admin's User) is this very person
+        (an admin looking at the panel as an owner is not that owner)."""
+        from django.contrib.auth.models import User
+
+        from courriel.accounts.models import Mailbox
+
+        if isinstance(holder, Mailbox):
+            return self.mailbox_id == holder.pk and self.user_id is None
+        if isinstance(holder, User):
+            return self.user_id == holder.pk and self.mailbox_id is None
+        return False
 
     @property
     def is_provider(self) -> bool:

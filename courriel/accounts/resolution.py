@@ -59,11 +59,24 @@ def autoreply_active(mailbox: Mailbox, today: date) -> bool:
 
 
 def hosted_domain(name: str) -> Domain | None:
-    domain = Domain.objects.filter(name=name).first()
+    """The hosted domain that receives mail for `name` (directly or as a domain alias).
+    A name still pending proof of control is not hosted: it takes no mail and mail
+    for it goes wherever the real domain's MX says."""
+    domain = Domain.objects.filter(name=name, verified_at__isnull=False).first()
     if domain is not None:
         return domain
-    alias = DomainAlias.objects.select_related("domain").filter(name=name).first()
+    alias = (
+        DomainAlias.objects.select_related("domain")
+        .filter(name=name, verified_at__isnull=False, domain__verified_at__isnull=False)
+        .first()
+    )
     return alias.domain if alias else None
+
+
+def _claimed(name: str) -> bool:
+    return (
+        Domain.objects.filter(name=name).exists() or DomainAlias.objects.filter(name=name).exists()
+    )
 
 
 class _Walker:
@@ -187,6 +200,8 @@ def resolve(recipient: str, *, now: datetime | None = None) -> Resolution:
     if domain is None:
         result.status = "not_local"
         result.trace.append(f"{email}: {email.domain} is not hosted here")
+        if _claimed(email.domain):
+            result.trace.append(f"{email.domain} is a customer's claim still pending verification")
         return result
     result.domain = domain.name
     today = timezone.localdate(now) if now else timezone.localdate()

@@ -68,9 +68,27 @@ class UsageOut(BaseModel):
         return cls(**usage.as_dict(), disk_used=disk_used)
 
 
+class VerificationOut(BaseModel):
+    """The DNS TXT record that proves control of a pending name."""
+
+    record: str
+    value: str
+
+    @classmethod
+    def of(cls, found: Domain | DomainAlias) -> VerificationOut | None:
+        from courriel.accounts.services.ownership import verification_record
+
+        if not found.pending:
+            return None
+        record, value = verification_record(found)
+        return cls(record=record, value=value)
+
+
 class DomainOut(BaseModel):
     name: str
     display_name: str
+    verified: bool
+    verification: VerificationOut | None
     parent: str | None
     plan: str
     server: str
@@ -81,6 +99,7 @@ class DomainOut(BaseModel):
     contact_email: str
     ip_address: str | None
     features: list[str]
+    require_2fa: bool
     domain_aliases: list[str] | None = None
     created_on: datetime
     created_by: str
@@ -93,6 +112,8 @@ class DomainOut(BaseModel):
         return cls(
             name=domain.name,
             display_name=domain.display_name,
+            verified=not domain.pending,
+            verification=VerificationOut.of(domain),
             parent=domain.parent.name if domain.parent_id else None,  # type: ignore[union-attr]
             plan=domain.effective_plan.name,
             server=domain.server.name,
@@ -103,6 +124,7 @@ class DomainOut(BaseModel):
             contact_email=domain.contact_email,
             ip_address=domain.ip_address,
             features=list(domain.features),
+            require_2fa=domain.require_2fa,
             domain_aliases=(
                 [a.name for a in domain.domain_aliases.all()] if with_aliases else None
             ),
@@ -198,7 +220,14 @@ class AliasOut(BaseModel):
 class DomainAliasOut(BaseModel):
     name: str
     domain: str
+    verified: bool
+    verification: VerificationOut | None
 
     @classmethod
     def of(cls, alias: DomainAlias) -> DomainAliasOut:
-        return cls(name=alias.name, domain=alias.domain.name)
+        return cls(
+            name=alias.name,
+            domain=alias.domain.name,
+            verified=not alias.pending,
+            verification=VerificationOut.of(alias),
+        )

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Schema
 
 from courriel.accounts.permissions import Actor
+from courriel.accounts.signin import Door, Proof
 from courriel.api.outputs import ErrorOut
 from courriel.errors import ValidationError
 from courriel.i18n import gettext as _
@@ -36,6 +37,13 @@ def responses(ok: Any, status: int = 200) -> dict[int, Any]:
 
 def actor(request: HttpRequest) -> Actor:
     return request.auth  # type: ignore[attr-defined,no-any-return]
+
+
+def api_proof(request: HttpRequest, current_password: str | None) -> Proof | None:
+    """The current password a client sent to confirm a change of its own credentials."""
+    if not current_password:
+        return None
+    return Proof(current_password, request.META.get("REMOTE_ADDR", ""), Door.API)
 
 
 def some_changes(changes: dict[str, Any]) -> dict[str, Any]:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
+from courriel.accounts.models import DomainAlias
 from courriel.accounts.permissions import get_domain, visible_domains
 from courriel.accounts.schemas import DomainAliasOut, DomainOut, UsageOut
 from courriel.accounts.services import domains as domain_service
+from courriel.accounts.services import ownership
 from courriel.accounts.services.dns import dns_records
 from courriel.accounts.services.limits import usage
 from courriel.accounts.setup_summary import setup_facts
 from courriel.api.common import Paging, actor, paged, responses
 from courriel.api.inputs import DomainAliasIn, DomainIn, DomainPatch
 from courriel.api.outputs import DeletedOut, DnsRecordOut, DomainCreatedOut, Page
+from courriel.errors import NotFoundError
+from courriel.i18n import gettext as _
 from courriel.web.usage import recent_disk_usage
 
 router = Router(tags=["domains"])
@@ -80,6 +84,23 @@ def delete_domain(request: HttpRequest, name: str) -> DeletedOut:
     return DeletedOut(deleted=domain_service.delete_domain(who, get_domain(who, name)))
 
 
+@router.post("/domains/{name}/verify", response=responses(DomainOut))
+def verify_domain(request: HttpRequest, name: str) -> DomainOut:
+    """Look for the pending name's `_courriel-verify` TXT record (shown in
+    `verification`): once it holds the token, the domain takes mail."""
+    who = actor(request)
+    get_domain(who, name)
+    return DomainOut.of(ownership.verify(who, name))  # type: ignore[arg-type]
+
+
+@router.post("/domains/{name}/approve", response=responses(DomainOut))
+def approve_domain(request: HttpRequest, name: str) -> DomainOut:
+    """Provider: vouch for a pending name without the DNS record."""
+    who = actor(request)
+    get_domain(who, name)
+    return DomainOut.of(ownership.approve(who, name))  # type: ignore[arg-type]
+
+
 @router.get("/domains/{name}/dns", response=responses(list[DnsRecordOut]))
 def dns(request: HttpRequest, name: str) -> list[DnsRecordOut]:
     """The MX, SPF, DKIM and DMARC records to publish for the domain (and the MX and SPF
@@ -102,6 +123,30 @@ def add_domain_alias(
     who = actor(request)
     alias = domain_service.add_domain_alias(who, get_domain(who, name), body.name)
     return Status(201, DomainAliasOut.of(alias))
+
+
+def _own_alias(request: HttpRequest, name: str, alias: str) -> str:
+    """The alias's name, once it is known to be an alias of this domain of the caller's."""
+    found = ownership.find(actor(request), alias)
+    if not isinstance(found, DomainAlias) or found.domain_id != get_domain(actor(request), name).pk:
+        raise NotFoundError(
+            _("%(name)s is not an alias of %(domain)s.") % {"name": alias, "domain": name}
+        )
+    return found.name
+
+
+@router.post("/domains/{name}/domain-aliases/{alias}/verify", response=responses(DomainAliasOut))
+def verify_domain_alias(request: HttpRequest, name: str, alias: str) -> DomainAliasOut:
+    """Look for the pending alias's `_courriel-verify` TXT record."""
+    found = ownership.verify(actor(request), _own_alias(request, name, alias))
+    return DomainAliasOut.of(found)  # type: ignore[arg-type]
+
+
+@router.post("/domains/{name}/domain-aliases/{alias}/approve", response=responses(DomainAliasOut))
+def approve_domain_alias(request: HttpRequest, name: str, alias: str) -> DomainAliasOut:
+    """Provider: vouch for a pending domain alias."""
+    found = ownership.approve(actor(request), _own_alias(request, name, alias))
+    return DomainAliasOut.of(found)  # type: ignore[arg-type]
 
 
 @router.delete("/domains/{name}/domain-aliases/{alias}", response=responses(DeletedOut))

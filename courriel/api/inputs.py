@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Size = Annotated[int, Field(ge=0, le=2**62)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Seconds = Annotated[int, Field(ge=0, le=2**31 - 1)]
-Text = Annotated[str, Field(max_length=10_000)]
+Text = Annotated[str, Field(max_length=70_000)]  # the services cap auto-replies at 64 KiB
 Name = Annotated[str, Field(max_length=320)]
 # The column sizes of the account model, so that a too-long value is a 422, not a
 # database error.
@@ -24,6 +24,9 @@ IP = Annotated[str, Field(max_length=45)]
 PlanName = Annotated[str, Field(max_length=50)]
 Label = Annotated[str, Field(max_length=100)]
 Url = Annotated[str, Field(max_length=300)]
+# Lists are bounded here only to keep bodies sane; the services' caps (100 additional
+# addresses, 100 destinations of an alias...) answer with their own clear message.
+MANY = 1000
 
 
 def _storable(value: Any) -> Any:
@@ -110,6 +113,9 @@ class DomainPatch(In):
     contact_email: Email | None = None
     features: list[Name] | None = Field(default=None, max_length=20)
     admin_group: Name | None = None
+    require_2fa: bool | None = Field(
+        default=None, description="Provider only: the owner must use two-factor sign-in."
+    )
 
 
 class DomainAliasIn(In):
@@ -123,12 +129,12 @@ class MailboxIn(In):
     generate_password: bool = False
     quota: Size | None = Field(default=None, description="Bytes; null: the plan's default.")
     unlimited_quota: bool = False
-    addresses: list[Name] = Field(default_factory=list, max_length=100)
+    addresses: list[Name] = Field(default_factory=list, max_length=MANY)
     primary_local_part: Login | None = None
     primary_enabled: bool = True
     disabled: bool = False
     deliver_normally: bool = True
-    forward_to: list[Name] = Field(default_factory=list, max_length=100)
+    forward_to: list[Name] = Field(default_factory=list, max_length=MANY)
     send_account_mail_to: Email | None = Field(
         default=None,
         description='"Send new account email to": "mailbox" (the new mailbox) or an address; '
@@ -143,13 +149,16 @@ class SelfServicePatch(In):
     real_name: Name | None = None
     password: Name | None = None
     deliver_normally: bool | None = None
-    forward_to: list[Name] | None = Field(default=None, max_length=100)
+    forward_to: list[Name] | None = Field(default=None, max_length=MANY)
     autoreply_enabled: bool | None = None
     autoreply_message: Text | None = None
     autoreply_interval: Seconds | None = None
     autoreply_start: date | None = None
     autoreply_end: date | None = None
     language: Name | None = None
+    current_password: Name | None = Field(
+        default=None, description="Needed to change one's own password."
+    )
 
     # Keys for which null is a value (unlimited, no minimum, any time), not "unchanged".
     NULLABLE: ClassVar[frozenset[str]] = frozenset(
@@ -161,7 +170,7 @@ class SelfServicePatch(In):
         return {
             key: value
             for key, value in self.model_dump(exclude_unset=True).items()
-            if value is not None or key in self.NULLABLE
+            if (value is not None or key in self.NULLABLE) and key != "current_password"
         }
 
 
@@ -173,7 +182,7 @@ class MailboxPatch(SelfServicePatch):
     login_disabled: bool | None = None
     quota: Size | None = None
     primary_enabled: bool | None = None
-    addresses: list[Name] | None = Field(default=None, max_length=100)
+    addresses: list[Name] | None = Field(default=None, max_length=MANY)
 
 
 class AccountMailIn(In):
@@ -183,6 +192,9 @@ class AccountMailIn(In):
 class PasswordIn(In):
     password: Name | None = None
     generate: bool = False
+    current_password: Name | None = Field(
+        default=None, description="Needed to change one's own password."
+    )
 
 
 class ImportIn(In):
@@ -191,8 +203,8 @@ class ImportIn(In):
 
 class AliasIn(In):
     name: Name = Field(description="The local part, or * for the catch-all (All mailboxes).")
-    mailboxes: list[Name] = Field(default_factory=list, max_length=100)
-    forward_to: list[Name] = Field(default_factory=list, max_length=100)
+    mailboxes: list[Name] = Field(default_factory=list, max_length=MANY)
+    forward_to: list[Name] = Field(default_factory=list, max_length=MANY)
     everyone: bool = False
     bounce: bool = False
     bounce_message: Name = ""
@@ -201,8 +213,8 @@ class AliasIn(In):
 
 class AliasPatch(In):
     name: Name | None = None
-    mailboxes: list[Name] | None = Field(default=None, max_length=100)
-    forward_to: list[Name] | None = Field(default=None, max_length=100)
+    mailboxes: list[Name] | None = Field(default=None, max_length=MANY)
+    forward_to: list[Name] | None = Field(default=None, max_length=MANY)
     everyone: bool | None = None
     bounce: bool | None = None
     bounce_message: Name | None = None

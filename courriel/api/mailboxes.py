@@ -19,6 +19,7 @@ from courriel.api.common import (
     ERRORS,
     Paging,
     actor,
+    api_proof,
     paged,
     responses,
     some_changes,
@@ -98,7 +99,8 @@ def modify_mailbox(request: HttpRequest, name: str, login: str, body: MailboxPat
     who = actor(request)
     mailbox = get_mailbox(who, login, get_domain(who, name))
     changes = some_changes(body.changes())
-    return MailboxOut.of(mailbox_service.modify_mailbox(who, mailbox, **changes))
+    proof = api_proof(request, body.current_password)
+    return MailboxOut.of(mailbox_service.modify_mailbox(who, mailbox, proof=proof, **changes))
 
 
 @router.delete("/domains/{name}/mailboxes/{login}", response=responses(DeletedOut))
@@ -110,15 +112,24 @@ def delete_mailbox(request: HttpRequest, name: str, login: str) -> DeletedOut:
 
 @router.post("/domains/{name}/mailboxes/{login}/password", response=responses(PasswordOut))
 def change_password(request: HttpRequest, name: str, login: str, body: PasswordIn) -> PasswordOut:
-    """Set a password, or generate one and get it in the answer (shown this once)."""
+    """Set a password, or generate one and get it in the answer (shown this once). The
+    mailbox's panel sessions end and its API tokens are revoked (`tokens_revoked`). One's
+    own password needs `current_password`."""
     who = actor(request)
     mailbox = get_mailbox(who, login, get_domain(who, name))
     if body.generate == bool(body.password):
         raise ValidationError(_("Send either a password or generate: true."), field="password")
-    if body.generate:
-        return PasswordOut(password=mailbox_service.generate_new_password(who, mailbox))
-    mailbox_service.set_password(who, mailbox, body.password or "")
-    return PasswordOut(password=None)
+    changed = mailbox_service.change_password(
+        who,
+        mailbox,
+        None if body.generate else body.password,
+        proof=api_proof(request, body.current_password),
+    )
+    return PasswordOut(
+        password=changed.password,
+        tokens_revoked=changed.tokens_revoked,
+        other_sessions_ended=True,
+    )
 
 
 @router.post("/domains/{name}/mailboxes/{login}/account-mail", response=responses(AccountMailOut))

@@ -20,6 +20,7 @@ from courriel.api.common import (
     ERRORS,
     Paging,
     actor,
+    api_proof,
     paged,
     responses,
     some_changes,
@@ -62,10 +63,21 @@ def me(request: HttpRequest) -> MeOut:
 
 @router.patch("/me", response=responses(MeOut))
 def change_me(request: HttpRequest, body: SelfServicePatch) -> MeOut:
-    """Self-service: password, forwarding, automatic reply, language."""
+    """Self-service: password, forwarding, automatic reply, language. A new password
+    needs `current_password`; it ends the panel sessions and revokes every API token
+    of the mailbox, this one included (the answer says how many)."""
     who, mailbox = _own_mailbox(request)
-    updated = mailbox_service.modify_mailbox(who, mailbox, **some_changes(body.changes()))
-    return MeOut(role=who.role, name=who.name, mailbox=MailboxOut.of(updated))
+    changes = some_changes(body.changes())
+    proof = api_proof(request, body.current_password)
+    updated = mailbox_service.modify_mailbox(who, mailbox, proof=proof, **changes)
+    changed = bool(changes.get("password"))
+    return MeOut(
+        role=who.role,
+        name=who.name,
+        mailbox=MailboxOut.of(updated),
+        tokens_revoked=updated.tokens_revoked if changed else None,
+        other_sessions_ended=True if changed else None,
+    )
 
 
 @router.get("/me/download", response=ERRORS, openapi_extra=DOWNLOAD_DOC)

@@ -54,6 +54,8 @@ class AccountMailOut(BaseModel):
 
 class PasswordOut(BaseModel):
     password: str | None  # the generated password, shown once; null when one was given
+    tokens_revoked: int = 0  # the mailbox's API tokens, revoked by the change
+    other_sessions_ended: bool = True  # its panel sessions end too
 
 
 class DeletedOut(BaseModel):
@@ -72,6 +74,10 @@ class MeOut(BaseModel):
     role: str
     name: str
     mailbox: MailboxOut | None
+    # After a password change: the API tokens revoked (this one too) and the panel
+    # sessions ended. Null when the password did not change.
+    tokens_revoked: int | None = None
+    other_sessions_ended: bool | None = None
 
 
 class AuditOut(BaseModel):

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from courriel.accounts.models import Mailbox
 from courriel.accounts.permissions import Actor, require_provider
+from courriel.accounts.signin import Proof, prove
 from courriel.api.models import ApiToken
 from courriel.audit.log import record
 from courriel.errors import NotFoundError, ValidationError
@@ -62,16 +63,28 @@ def _holder(
     )
 
 
-@transaction.atomic
 def create_token(
-    actor: Actor, name: str, *, admin: str | None = None, login: str | None = None
+    actor: Actor,
+    name: str,
+    *,
+    admin: str | None = None,
+    login: str | None = None,
+    proof: Proof | None = None,
 ) -> CreatedToken:
+    """A new token; a person making one for themselves at the panel proves it with
+    their current password (a stolen session must not become lasting access)."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationError(
             _("Give the token a name of 1 to 100 characters (what it is for)."), field="name"
         )
     user, mailbox = _holder(actor, admin, login)
+    prove(actor, mailbox or user, proof)  # outside the transaction: failures stay counted
+    with transaction.atomic():
+        return _make(actor, name, user, mailbox)
+
+
+def _make(actor: Actor, name: str, user: User | None, mailbox: Mailbox | None) -> CreatedToken:
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         name=name,
@@ -140,9 +153,9 @@ def authenticate(secret: str) -> Actor | None:
         assert user is not None
         if not (user.is_active and (user.is_staff or user.is_superuser)):
             return None
-        return Actor("provider", f"api:{user.username}", user_id=user.pk)
+        return Actor("provider", f"api:{user.username}", user_id=user.pk, remote=True)
     mailbox = token.mailbox
     assert mailbox is not None
     if mailbox.login_disabled:
         return None
-    return dataclasses.replace(Actor.for_mailbox(mailbox), name=f"api:{mailbox.login}")
+    return dataclasses.replace(Actor.for_mailbox(mailbox, remote=True), name=f"api:{mailbox.login}")

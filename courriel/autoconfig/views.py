@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from courriel.accounts.addresses import normalize_domain, parse_address
 from courriel.accounts.models import Domain, Mailbox
 from courriel.accounts.permissions import Actor, get_mailbox
-from courriel.accounts.services.domains import domain_for_mail
+from courriel.accounts.resolution import hosted_domain
 from courriel.accounts.services.mailboxes import primary_email
 from courriel.autoconfig import formats
 from courriel.autoconfig.settings import client_settings
@@ -27,7 +27,7 @@ _EMAIL_ELEMENT = re.compile(rb"<EMailAddress>\s*([^<\s]{3,320})\s*</EMailAddress
 
 def _hosted(name: str) -> Domain:
     try:
-        domain = domain_for_mail(normalize_domain(name))
+        domain = hosted_domain(normalize_domain(name))
     except ValidationError:
         domain = None
     if domain is None:

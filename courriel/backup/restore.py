@@ -357,11 +357,6 @@ def _write(
 
 def _subscribe(maildir: Path, folder: str) -> None:
     """List the restored folder in Dovecot's `subscriptions`, so clients show it."""
-    path = maildir / "subscriptions"
-    try:
-        current = path.read_text("utf-8").splitlines()
-    except FileNotFoundError:
-        current = []
-    if folder not in current:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(folder + "\n")
+    from courriel.mailstore.folders import subscribe
+
+    subscribe(maildir, folder)

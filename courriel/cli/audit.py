@@ -115,3 +115,21 @@ def admin_password(username: str, password: str | None, generate: bool) -> None:
         return
     set_admin_password(username, password if password is not None else read_password_twice())
     click.echo(f"Password of {username} changed.")
+
+
+@admin.command("reset-2fa")
+@click.argument("username")
+@needs_db
+def admin_reset_2fa(username: str) -> None:
+    """Turn off a provider admin's two-factor sign-in (a lost phone)."""
+    from django.contrib.auth.models import User
+
+    from courriel.accounts.permissions import Actor
+    from courriel.accounts.services.twofactor import reset
+    from courriel.errors import NotFoundError
+
+    user = User.objects.filter(username=username, is_staff=True).first()
+    if user is None:
+        raise NotFoundError(f"No provider admin named {username!r}.")
+    reset(Actor.cli(), user)
+    click.echo(f"Two-factor sign-in of {user.username} turned off.")

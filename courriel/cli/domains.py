@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from courriel.cli.common import confirm, emit_json, facts, json_option, needs_db, table, yes_option
 from courriel.units import format_size
+
+if TYPE_CHECKING:
+    from courriel.accounts.schemas import VerificationOut
 
 
 def register(cli: click.Group) -> None:
@@ -111,9 +116,17 @@ def domain_list(search: str, as_json: bool) -> None:
         emit_json(rows)
         return
     table(
-        ["Domain", "Owner", "Plan", "Server", "Parent", "Description"],
+        ["Domain", "Owner", "Plan", "Server", "Parent", "Status", "Description"],
         [
-            [r.display_name, r.owner or "-", r.plan, r.server, r.parent or "", r.description]
+            [
+                r.display_name,
+                r.owner or "-",
+                r.plan,
+                r.server,
+                r.parent or "",
+                "verified" if r.verified else "pending",
+                r.description,
+            ]
             for r in rows
         ],
     )
@@ -150,6 +163,7 @@ def domain_show(name: str, as_json: bool) -> None:
             ("Contact email", shown.contact_email),
             ("Enabled features", ", ".join(shown.features)),
             ("Domain aliases", ", ".join(shown.domain_aliases or []) or "-"),
+            ("Control of the name", _verification_text(shown.verification)),
             ("Sub-servers", f"{used.servers} out of {limit(used.max_servers)}"),
             ("Mailboxes", f"{used.mailboxes} out of {limit(used.max_mailboxes)}"),
             ("Mail aliases", used.aliases),
@@ -162,6 +176,40 @@ def domain_show(name: str, as_json: bool) -> None:
     )
 
 
+def _verification_text(verification: VerificationOut | None) -> str:
+    if verification is None:
+        return "verified"
+    return (
+        f'pending: publish TXT {verification.record} "{verification.value}", '
+        "then `courriel domain verify`"
+    )
+
+
+@domain.command("verify")
+@click.argument("name")
+@needs_db
+def domain_verify(name: str) -> None:
+    """Check the DNS TXT record that proves control of a pending domain or domain
+    alias; once found, the name takes mail."""
+    from courriel.accounts.permissions import Actor
+    from courriel.accounts.services.ownership import verify
+
+    found = verify(Actor.cli(), name)
+    click.echo(f"{found.name} is verified ({found.verified_by}): it takes mail.")
+
+
+@domain.command("approve")
+@click.argument("name")
+@needs_db
+def domain_approve(name: str) -> None:
+    """Vouch for a pending domain or domain alias without its DNS record."""
+    from courriel.accounts.permissions import Actor
+    from courriel.accounts.services.ownership import approve
+
+    found = approve(Actor.cli(), name)
+    click.echo(f"{found.name} is approved: it takes mail.")
+
+
 @domain.command("modify")
 @click.argument("name")
 @click.option("--plan")
@@ -171,8 +219,16 @@ def domain_show(name: str, as_json: bool) -> None:
 @click.option("--features")
 @click.option("--ip", "ip_address")
 @click.option("--admin-group")
+@click.option(
+    "--require-2fa/--no-require-2fa",
+    "require_2fa",
+    default=None,
+    help="Whether the owner must use two-factor sign-in in the panel.",
+)
 @needs_db
-def domain_modify(name: str, features: str | None, **options: str | None) -> None:
+def domain_modify(
+    name: str, features: str | None, require_2fa: bool | None, **options: str | None
+) -> None:
     """Change a virtual server (plan, server, description, contact...)."""
     from courriel.accounts.permissions import Actor, get_domain
     from courriel.accounts.services.domains import modify_domain
@@ -180,6 +236,8 @@ def domain_modify(name: str, features: str | None, **options: str | None) -> Non
     changes: dict[str, object] = {k: v for k, v in options.items() if v is not None}
     if features is not None:
         changes["features"] = _features(features)
+    if require_2fa is not None:
+        changes["require_2fa"] = require_2fa
     if not changes:
         raise click.UsageError("Nothing to change: give at least one option.")
     actor = Actor.cli()

@@ -87,6 +87,7 @@ def edge_postfix(
         smtp=_listen(listen, 25, "--listen"),
         submission=None if no_submission else _listen(submission, 587, "--submission"),
         dovecot_auth=dovecot_auth,
+        relay=Listen(config.relay.bind, int(config.relay.port)),
         log_file=log_file.resolve() if log_file else None,
     )
     for path in write(config, options):

@@ -95,7 +95,7 @@ def serve() -> None:
         check_code_reachable(user)
         prepare_directories(cfg, user)
         prebind(cfg)
-        become(user)
+        become(user, cfg)
         check_reachable(cfg)
         click.echo(f"Running as user {user.name}; data directory {cfg.data_dir}.")
     if cfg.general.mode == "edge":

@@ -356,6 +356,82 @@ def user_password(domain: str, login: str, password: str | None, generate: bool)
     click.echo(f"Password of {mailbox.login} changed.")
 
 
+@user.command("reset-2fa")
+@click.argument("domain")
+@click.argument("login")
+@needs_db
+def user_reset_2fa(domain: str, login: str) -> None:
+    """Turn off a mailbox's two-factor sign-in (a lost phone and lost recovery codes):
+    it signs in with its password alone, and turns it on again."""
+    from courriel.accounts.services.twofactor import reset
+
+    actor, mailbox = _mailbox(domain, login)
+    reset(actor, mailbox)
+    click.echo(f"Two-factor sign-in of {mailbox.login} turned off.")
+
+
+@user.group("app-password")
+def app_password() -> None:
+    """App passwords: one per mail program, revocable, shown once (with two-factor
+    sign-in on, IMAP, POP3 and SMTP take only these)."""
+
+
+@app_password.command("add")
+@click.argument("domain")
+@click.argument("login")
+@click.option("--name", required=True, help="The program or device, e.g. 'Phone'.")
+@needs_db
+def app_password_add(domain: str, login: str, name: str) -> None:
+    """Make an app password for LOGIN and show it once."""
+    from courriel.accounts.services.twofactor import create_app_password
+
+    actor, mailbox = _mailbox(domain, login)
+    created = create_app_password(actor, mailbox, name, None)
+    click.echo(f"App password {created.app_password.pk} for {mailbox.login} ({name}):")
+    click.echo(created.secret)
+    click.echo("It is shown only this once: type it exactly so into the mail program.")
+
+
+@app_password.command("list")
+@click.argument("domain")
+@click.argument("login")
+@json_option
+@needs_db
+def app_password_list(domain: str, login: str, as_json: bool) -> None:
+    """The app passwords of LOGIN (never the passwords themselves)."""
+    from courriel.accounts.services.twofactor import app_passwords_of
+
+    actor, mailbox = _mailbox(domain, login)
+    rows = [
+        {"id": a.pk, "name": a.name, "created_at": a.created_at, "last_used_at": a.last_used_at}
+        for a in app_passwords_of(actor, mailbox)
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        ["Id", "Name", "Created", "Last used"],
+        [
+            [r["id"], r["name"], f"{r['created_at']:%Y-%m-%d}", r["last_used_at"] or "never"]
+            for r in rows
+        ],
+    )
+
+
+@app_password.command("revoke")
+@click.argument("domain")
+@click.argument("login")
+@click.argument("app_password_id", type=int)
+@needs_db
+def app_password_revoke(domain: str, login: str, app_password_id: int) -> None:
+    """Revoke one: the program using it can no longer sign in."""
+    from courriel.accounts.services.twofactor import revoke_app_password
+
+    actor, mailbox = _mailbox(domain, login)
+    gone = revoke_app_password(actor, mailbox, app_password_id)
+    click.echo(f"App password {gone.name} of {mailbox.login} revoked.")
+
+
 @user.command("send-account-mail")
 @click.argument("domain")
 @click.argument("login")

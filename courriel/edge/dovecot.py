@@ -11,6 +11,7 @@ Postfix's submission users (SASL).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from courriel.config import Config
+from courriel.edge import learning
 from courriel.edge.postfix import Listen
 from courriel.errors import ConfigError
 
@@ -66,27 +68,55 @@ def _sql_connect(config: Config) -> tuple[str, str]:
     return "pgsql", " ".join(parts)
 
 
-def sql_conf(config: Config) -> str:
+# The mailbox a login name (monsite0001) or its primary address (info@monsite.be)
+# names, if its login is not disabled.
+MAILBOX_MATCH = (
+    "NOT m.login_disabled AND (m.login = '%Lu' OR m.id IN ( \\\n"
+    "    SELECT a.mailbox_id FROM accounts_address a \\\n"
+    "    JOIN accounts_domain d ON d.id = a.domain_id \\\n"
+    "    WHERE a.kind = 'primary' AND a.enabled \\\n"
+    "      AND a.local_part = '%Ln' AND d.name = '%Ld'))"
+)
+
+
+def _sql_head(config: Config) -> str:
     driver, connect = _sql_connect(config)
+    return f"driver = {driver}\nconnect = {connect}\ndefault_pass_scheme = ARGON2ID\n"
+
+
+def app_sql_conf(config: Config) -> str:
+    """The second passdb: the mailbox's app passwords (Courriel's Argon2id hashes of
+    the form they are shown in), the one whose first characters the typed password
+    starts with."""
+    return f"""\
+# Courriel's app passwords, read by Dovecot's auth processes after the account
+# password failed: written by `courriel edge dovecot` (0600).
+{_sql_head(config)}
+password_query = \\
+  SELECT m.login AS user, p.password_hash AS password \\
+  FROM accounts_apppassword p JOIN accounts_mailbox m ON m.id = p.mailbox_id \\
+  WHERE {MAILBOX_MATCH} \\
+    AND p.prefix = lower(substr('%w', 1, 4))
+"""
+
+
+def sql_conf(config: Config) -> str:
     root = str(config.mail_root).replace("'", "''")
     owner = mail_owner(config)
     return f"""\
 # Courriel's database, read by Dovecot's auth processes: written by
 # `courriel edge dovecot`. It may hold the database password: root's alone (0600).
-driver = {driver}
-connect = {connect}
-default_pass_scheme = ARGON2ID
-
+{_sql_head(config)}
 # A login name (monsite0001) or its primary address (info@monsite.be); a login that
-# the domain owner disabled finds nothing. The answer's `user` is always the login.
+# the domain owner disabled finds nothing, and so does a mailbox with two-factor
+# sign-in on (mail programs then use app passwords: dovecot-sql-app.conf.ext). The
+# answer's `user` is always the login.
 password_query = \\
   SELECT m.login AS user, m.password_hash AS password \\
   FROM accounts_mailbox m \\
-  WHERE NOT m.login_disabled AND (m.login = '%Lu' OR m.id IN ( \\
-    SELECT a.mailbox_id FROM accounts_address a \\
-    JOIN accounts_domain d ON d.id = a.domain_id \\
-    WHERE a.kind = 'primary' AND a.enabled \\
-      AND a.local_part = '%Ln' AND d.name = '%Ld'))
+  WHERE {MAILBOX_MATCH} \\
+    AND NOT EXISTS (SELECT 1 FROM accounts_twofactor t \\
+      WHERE t.mailbox_id = m.id AND t.confirmed_at IS NOT NULL)
 
 # The Maildir Courriel writes, its owner, and the quota the panel sets (none when
 # unlimited).
@@ -184,16 +214,22 @@ def dovecot_conf(config: Config, options: DovecotOptions) -> str:
         "# the file Courriel keeps too.",
         "mail_plugins = $mail_plugins quota",
         "protocol imap {",
-        "  mail_plugins = $mail_plugins imap_quota",
+        f"  mail_plugins = $mail_plugins imap_quota{learning.imap_plugins(config)}",
         "}",
         "plugin {",
         "  quota = maildir:User quota",
+        *learning.plugin_settings(config, options.config_dir),
         "}",
         "",
-        "# Passwords and mailboxes from Courriel's database.",
+        "# Passwords and mailboxes from Courriel's database: the account password,",
+        "# then the mailbox's app passwords.",
         "passdb {",
         "  driver = sql",
         f"  args = {sql}",
+        "}",
+        "passdb {",
+        "  driver = sql",
+        f"  args = {options.config_dir / 'dovecot-sql-app.conf.ext'}",
         "}",
         "userdb {",
         "  driver = sql",
@@ -226,20 +262,37 @@ def dovecot_conf(config: Config, options: DovecotOptions) -> str:
 
 
 def write(config: Config, options: DovecotOptions) -> list[Path]:
-    """dovecot.conf (0644) and dovecot-sql.conf.ext (0600: it may hold a password)."""
+    """dovecot.conf (0644), dovecot-sql*.conf.ext (0600: they may hold a password),
+    and, with an rspamd controller, the learning scripts (`courriel.edge.learning`):
+    their directories belong to the mail user, who runs them (Dovecot compiles a Sieve
+    script beside it on first use), the program to its group (it holds a password)."""
     options.config_dir.mkdir(parents=True, exist_ok=True)
     options.config_dir.chmod(0o755)
+    owner = mail_owner(config)
     written = []
     for name, text, mode in (
         ("dovecot.conf", dovecot_conf(config, options), 0o644),
         ("dovecot-sql.conf.ext", sql_conf(config), 0o600),
+        ("dovecot-sql-app.conf.ext", app_sql_conf(config), 0o600),
+        *learning.files(config),
     ):
         path = options.config_dir / name
-        tmp = path.with_name(f".{name}.new")
+        if path.parent != options.config_dir:
+            path.parent.mkdir(exist_ok=True)
+            _give(path.parent, owner.pw_uid, owner.pw_gid)
+        tmp = path.with_name(f".{path.name}.new")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.chmod(tmp, mode)
+        if path.parent != options.config_dir:
+            _give(tmp, -1, owner.pw_gid)
         tmp.replace(path)
         written.append(path)
     return written
+
+
+def _give(path: Path, uid: int, gid: int) -> None:
+    """chown when we may (as root, as `courriel edge dovecot` is run); else leave it."""
+    with contextlib.suppress(PermissionError):
+        os.chown(path, uid, gid)

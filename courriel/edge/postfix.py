@@ -60,6 +60,7 @@ class PostfixOptions:
     smtp: Listen
     submission: Listen | None
     dovecot_auth: str  # where Dovecot's auth service listens for SASL (inet:host:port)
+    relay: Listen  # Courriel's [relay] listener: where submitted mail goes
     log_file: Path | None = None  # Postfix's own log file; None: syslog
 
 
@@ -167,7 +168,8 @@ def main_cf(config: Config, options: PostfixOptions) -> str:
             "",
             "# Submission (see master.cf): users sign in against Dovecot's auth service,",
             "# which checks Courriel's passwords; each login may only send as the",
-            "# addresses that deliver to its own mailbox (Courriel's senders map).",
+            "# addresses that deliver to its own mailbox (Courriel's senders map); the",
+            "# signed-in login goes on top in the Received header, for Courriel's [relay].",
             "smtpd_sasl_type = dovecot",
             f"smtpd_sasl_path = {options.dovecot_auth}",
             "smtpd_sasl_authenticated_header = yes",
@@ -228,6 +230,12 @@ def master_cf(options: PostfixOptions) -> str:
             "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject",
             "  -o smtpd_recipient_restrictions=",
             "  -o smtpd_data_restrictions=",
+            f"  -o content_filter=courriel-relay:[{options.relay.address}]:{options.relay.port}",
+            "# Submitted mail goes to Courriel, which signs it (DKIM) and sends it from its",
+            "# own queue, as its own submission port does.",
+            "courriel-relay unix -   -       n       -       -       smtp",
+            "  -o syslog_name=postfix/courriel-relay",
+            "  -o smtp_tls_security_level=none",
         ]
     return "\n".join(lines) + "\n" + MASTER_BASE
 

@@ -221,19 +221,57 @@ def rename(maildir: Path, old: str, new: str) -> list[tuple[str, str]]:
 
 
 # --- subscriptions ------------------------------------------------------------------------
+#
+# Dovecot's `subscriptions` file, version 2: a `V\t2\n\n` header, then one name per line
+# with its levels separated by tabs (so that the file does not depend on the separator).
+# Files without the header are version 1: one name per line as IMAP shows it (Courriel
+# wrote those before, with "/").
+
+_SUBS_HEADER = "V\t2\n\n"
+_TAB_ESCAPES = {"1": "\x01", "t": "\t", "r": "\r", "n": "\n"}
+
+
+def _tab_unescape(level: str) -> str:
+    return re.sub("\x01(.)", lambda m: _TAB_ESCAPES.get(m.group(1), m.group(1)), level)
+
+
+def _tab_escape(level: str) -> str:
+    return (
+        level.replace("\x01", "\x011")
+        .replace("\t", "\x01t")
+        .replace("\r", "\x01r")
+        .replace("\n", "\x01n")
+    )
 
 
 def subscriptions(maildir: Path) -> list[str]:
+    """The names in the `subscriptions` file (not the special-use folders, which are
+    subscribed by definition: see `subscribed`)."""
     try:
         text = (maildir / SUBSCRIPTIONS).read_text("utf-8", "replace")
     except OSError:
         return []
+    if text.startswith(_SUBS_HEADER):
+        lines = text[len(_SUBS_HEADER) :].splitlines()
+        return [
+            SEPARATOR.join(_tab_unescape(p) for p in line.split("\t")) for line in lines if line
+        ]
     return [line for line in text.splitlines() if line and not line.startswith("V\t")]
 
 
+def subscribed(maildir: Path, existing: list[str] | None = None) -> set[str]:
+    """Every subscribed name: the file's, and the special-use folders that exist, which
+    are always subscribed (Dovecot's `auto = subscribe`, as providers configure it:
+    Roundcube and others show only subscribed folders)."""
+    names = set(subscriptions(maildir))
+    present = existing if existing is not None else list_names(maildir)
+    return names | {name for name in present if name in SPECIAL_USE}
+
+
 def _write_subscriptions(maildir: Path, names: list[str]) -> None:
+    lines = ["\t".join(_tab_escape(level) for level in n.split(SEPARATOR)) for n in names]
     tmp = maildir / f".{SUBSCRIPTIONS}.{secrets.token_hex(4)}.tmp"
-    tmp.write_text("".join(f"{n}\n" for n in dict.fromkeys(names)), "utf-8")
+    tmp.write_text(_SUBS_HEADER + "".join(f"{line}\n" for line in dict.fromkeys(lines)), "utf-8")
     os.replace(tmp, maildir / SUBSCRIPTIONS)
 
 
@@ -249,3 +287,15 @@ def unsubscribe(maildir: Path, name: str) -> None:
     current = subscriptions(maildir)
     if name in current:
         _write_subscriptions(maildir, [n for n in current if n != name])
+
+
+def subscribe_special_folders(maildir: Path) -> None:
+    """Write the special-use folders into a Maildir that has no `subscriptions` file yet
+    (a new mailbox, or one created before Courriel subscribed them), so that Dovecot
+    without `auto = subscribe` shows them subscribed too."""
+    if (maildir / SUBSCRIPTIONS).exists():
+        return
+    present = [name for name in SPECIAL_FOLDERS if exists(maildir, name)]
+    if present:
+        with contextlib.suppress(OSError):
+            _write_subscriptions(maildir, present)

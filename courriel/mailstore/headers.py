@@ -19,12 +19,11 @@ def header_end(data: bytes, start: int = 0, end: int | None = None) -> int:
     if data.startswith(b"\n", start):
         return start + 1
     crlf = data.find(b"\r\n\r\n", start, end)
+    if crlf >= 0:
+        lf = data.find(b"\n\n", start, crlf)  # a bare-LF blank line before it?
+        return lf + 2 if lf >= 0 else crlf + 4
     lf = data.find(b"\n\n", start, end)
-    found = [(p, n) for p, n in ((crlf, 4), (lf, 2)) if p >= 0]
-    if not found:
-        return end
-    position, length = min(found)
-    return position + length
+    return lf + 2 if lf >= 0 else end
 
 
 def fields(header: bytes) -> list[tuple[str, str]]:
@@ -37,15 +36,23 @@ def fields(header: bytes) -> list[tuple[str, str]]:
     return out
 
 
-def header_fields(data: bytes) -> dict[str, str]:
-    """First value of each field of a message (To/Cc/Bcc joined when repeated)."""
-    result: dict[str, str] = {}
-    for name, value in fields(data[: header_end(data)]):
-        if name not in result:
-            result[name] = value
-        elif name in {"to", "cc", "bcc"}:
-            result[name] += ", " + value
-    return result
+_ONE_FIELD: dict[str, re.Pattern[bytes]] = {}
+
+
+def field_values(data: bytes, name: str) -> list[str]:
+    """Every value of one field (lower-case name) in the header of `data`, in order
+    (what `fields` gives for it, found without parsing the other fields)."""
+    pattern = _ONE_FIELD.get(name)
+    if pattern is None:
+        pattern = _ONE_FIELD[name] = re.compile(
+            rb"^" + re.escape(name.encode()) + rb"[ \t]*:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)",
+            re.M | re.I,
+        )
+    header = data[: header_end(data)]
+    return [
+        _FOLD_RE.sub("", match.group(1).decode("utf-8", "replace")).strip()
+        for match in pattern.finditer(header)
+    ]
 
 
 def decoded(value: str) -> str:

@@ -24,12 +24,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from courriel.mailstore import modseq as modseqs
-from courriel.mailstore import quota, uidlist
-from courriel.mailstore.headers import decoded, header_end, header_fields
+from courriel.mailstore import quota, uidlist, uidvalidity
+from courriel.mailstore.headers import field_values, header_end
 from courriel.mailstore.keywords import Keywords
 from courriel.mailstore.maildir import fsync_dir, unique_name
+from courriel.mailstore.message_file import MessageFile, open_crlf
 
 SYSTEM_FLAGS = {
     "D": "\\Draft",
@@ -39,10 +41,13 @@ SYSTEM_FLAGS = {
     "T": "\\Deleted",
 }
 FLAG_LETTERS = {name.lower(): letter for letter, name in SYSTEM_FLAGS.items()}
+_SYSTEM_ORDER = "RFTSD"  # Answered, Flagged, Deleted, Seen, Draft: IMAP order
 FLAG_CHANGE, EXPUNGE = 0, 1
 LOG_LIMIT = 200_000
 RACY_NS = 100_000_000  # directory times this close to "now" may hide a second change
+BIG = 1024 * 1024  # a message larger than this is never read whole (see `source`)
 _SIZE_RE = re.compile(r",([SW])=(\d+)")
+T = TypeVar("T")
 
 
 class FolderGone(FileNotFoundError):
@@ -90,16 +95,25 @@ class FolderIndex:
         self.uids: list[int] = []
         self.by_uid: dict[int, Message] = {}
         self.in_new: set[int] = set()
+        # \Recent as Dovecot keeps it: messages from this UID on are recent for the next
+        # session that selects the folder (read-write); a message that appears in cur/
+        # without us putting it there moves the mark past it.
+        self.first_recent_uid = 1
         self.keywords = Keywords(path)
         self.modseq = 1  # HIGHESTMODSEQ, kept in `courriel-modseq` (see `modseq`)
-        self.log: list[tuple[int, int, int, int]] = []  # (modseq, uid, kind, origin)
+        # (modseq, uid, kind, origin, message): sessions that have not heard of an
+        # expunge yet still answer about the message from its last known state.
+        self.log: list[tuple[int, int, int, int, Message]] = []
         self._modseqs: modseqs.ModseqFile | None = None
         self._pending: list[tuple[int, int]] = []  # (uid, modseq) not written yet
         self._depth = 0  # nesting of `changes` blocks
         self._lock: tuple[contextlib.ExitStack, int] | None = None  # on courriel-modseq
         self._touched = False  # cur/ changed by us in this batch
         self._owning = False  # inside `own_change`
-        self.header_cache: dict[str, dict[int, str]] = {}
+        self.header_cache: dict[object, dict[int, object]] = {}
+        # Results worked out from immutable message content (THREAD of a set of UIDs),
+        # the last few kept.
+        self.results: OrderedDict[object, object] = OrderedDict()
         self.users = 0
         self._stamp: tuple[int, int] | None = None
         self._uidlist: uidlist.UidList | None = None
@@ -131,13 +145,14 @@ class FolderIndex:
     def flags(self, message: Message) -> list[str]:
         return self.flag_names(message.info)
 
-    def flag_names(self, info: str) -> list[str]:
-        """IMAP flag names of the flag letters of a file name."""
-        names = []
+    def flag_names(self, info: str, recent: bool = False) -> list[str]:
+        """IMAP flag names of the flag letters of a file name, in Dovecot's order:
+        system flags, then \\Recent, then keywords."""
+        names = [SYSTEM_FLAGS[letter] for letter in _SYSTEM_ORDER if letter in info]
+        if recent:
+            names.append("\\Recent")
         for letter in info:
-            if letter in SYSTEM_FLAGS:
-                names.append(SYSTEM_FLAGS[letter])
-            elif "a" <= letter <= "z":
+            if "a" <= letter <= "z":
                 name = self.keywords.name(letter)
                 if name:
                     names.append(name)
@@ -163,9 +178,29 @@ class FolderIndex:
         if not message.crlf:
             if data.count(b"\n") != data.count(b"\r\n"):
                 data = re.sub(rb"(?<!\r)\n", b"\r\n", data)
-            message.crlf = message.size == len(data)
+            else:
+                message.crlf = True  # the file itself has CRLF: read as it is from now on
         message.size = len(data)
         return data
+
+    def source(self, message: Message) -> bytes | MessageFile | None:
+        """The message for FETCH/RETR: its bytes when it is small, else its file read
+        piece by piece (a `MessageFile`, to close); None if it is gone."""
+        if 0 <= message.size <= BIG:
+            return self.read(message)
+        for _attempt in range(2):
+            opened = open_crlf(self.file(message), self.path / "tmp", message.crlf)
+            if opened is not None:
+                if message.size < 0:
+                    message.size = len(opened)
+                if len(opened) <= BIG:  # small after all (no size in its name)
+                    with opened:
+                        return opened[:]
+                return opened
+            self.refresh()  # renamed by another client, or expunged
+            if message.uid not in self.by_uid:
+                return None
+        return None
 
     def _read_bytes(self, message: Message) -> bytes | None:
         fd = self._open(message)
@@ -210,18 +245,78 @@ class FolderIndex:
                 message.mtime = time.time()
         return message.mtime
 
-    def header_text(self, message: Message, field: str, folded: bool = True) -> str:
-        """One header field of a message: decoded and case-folded for searching (or raw),
-        cached per folder, so that searching a field again reads no file. Only fields
-        clients search are cached: 50,000 subjects cost a few megabytes."""
-        key = field + "\0" if folded else field
+    def header_summary(self, message: Message, key: object, compute: Callable[[bytes], T]) -> T:
+        """`compute(header)` for a message, cached per folder under `key` (the header
+        is read once whatever is derived from it: THREAD's ids, ENVELOPE...)."""
+        cache = self.header_cache.get(key)
+        if cache is None:
+            cache = self.header_cache[key] = {}  # type: ignore[index]
+        value = cache.get(message.uid)
+        if value is None:
+            value = cache[message.uid] = compute(self.read_header(message))
+        return value  # type: ignore[return-value]
+
+    def header_summaries(
+        self, messages: list[Message], key: object, compute: Callable[[bytes], T]
+    ) -> list[T]:
+        """`header_summary` of many messages at once: the first SORT or THREAD of a big
+        folder reads every header, and this loop does it with no call per message
+        beyond the system calls and `compute` (a header longer than one read, or a
+        file renamed meanwhile, takes the general path)."""
+        cache = self.header_cache.get(key)
+        if cache is None:
+            cache = self.header_cache[key] = {}  # type: ignore[index]
+        values: list[T] = []
+        append = values.append
+        cur, new = self.dir + "/cur/", self.dir + "/new/"
+        open_, read, close = os.open, os.read, os.close
+        for message in messages:
+            value = cache.get(message.uid)
+            if value is None:
+                if message.sub == "new":
+                    path = new + message.base
+                else:
+                    path = f"{cur}{message.base}:2,{message.info}"
+                try:
+                    fd = open_(path, os.O_RDONLY)
+                except FileNotFoundError:
+                    data = self.read_header(message)
+                else:
+                    try:
+                        data = read(fd, 4096)
+                    finally:
+                        close(fd)
+                    if len(data) == 4096 and header_end(data) == len(data):
+                        data = self.read_header(message)
+                value = cache[message.uid] = compute(data)
+            append(value)  # type: ignore[arg-type]
+        return values
+
+    def remember(self, key: object, value: object, keep: int = 4) -> None:
+        self.results[key] = value
+        self.results.move_to_end(key)
+        while len(self.results) > keep:
+            self.results.popitem(last=False)
+
+    def header_text(
+        self,
+        message: Message,
+        field: str,
+        transform: Callable[[list[str]], str] | None = None,
+    ) -> str:
+        """A header field of a message, as `transform` makes it of every occurrence of
+        the field (by default: the first one, raw), cached per folder and transform, so
+        that searching or sorting on a field again reads no file. Only fields clients
+        search or sort on are cached: 50,000 subjects cost a few megabytes."""
+        key = (field, transform)
         cache = self.header_cache.get(key)
         if cache is None:
             cache = self.header_cache[key] = {}
         value = cache.get(message.uid)
         if value is None:
-            raw = header_fields(self.read_header(message)).get(field, "")
-            value = decoded(raw).casefold() if folded else raw
+            values = field_values(self.read_header(message), field)
+            first = values[0] if values else ""
+            value = transform(values) if transform is not None else first
             cache[message.uid] = value
         return value
 
@@ -231,8 +326,8 @@ class FolderIndex:
         if fd is None:
             return b""
         try:
-            data = os.read(fd, 16384)
-            while len(data) % 16384 == 0 and data and header_end(data) == len(data):
+            data = os.read(fd, 4096)  # most headers fit; a longer one is read on
+            while len(data) % 4096 == 0 and data and header_end(data) == len(data):
                 more = os.read(fd, 65536)
                 if not more:
                     break
@@ -314,10 +409,14 @@ class FolderIndex:
         self._stamp = None if racy else stamp
         if len(found) > 10_000:
             del found
-            _give_back_memory()
+            give_back_memory()
 
     def _register(
-        self, bases: list[str], where: dict[str, tuple[str, str]], stamp: tuple[int, int]
+        self,
+        bases: list[str],
+        where: dict[str, tuple[str, str]],
+        stamp: tuple[int, int],
+        ours: bool = False,
     ) -> list[int]:
         """Give UIDs to files seen for the first time (from dovecot-uidlist if it knows
         them, else the next free ones, written back) and add them to the index, with a
@@ -329,11 +428,12 @@ class FolderIndex:
             if current is None:
                 current = uidlist.read(self.path)
                 if current is None:
-                    current = uidlist.new()
                     if self._uidlist is not None:  # file removed: keep what clients know
-                        current.uidvalidity = self._uidlist.uidvalidity
+                        current = uidlist.new(self._uidlist.uidvalidity)
                         current.next_uid = self._uidlist.next_uid
                         current.records = {m.base: m.uid for m in self.by_uid.values()}
+                    else:  # a new folder: a value never used in this Maildir
+                        current = uidlist.new(uidvalidity.next_value(self.maildir))
                     uidlist.write(self.path, current)
                     current.records = {}
             self._uidlist = current
@@ -366,6 +466,8 @@ class FolderIndex:
             self.uids.append(uid)
             if sub == "new":
                 self.in_new.add(uid)
+            elif not ours and uid >= self.first_recent_uid:
+                self.first_recent_uid = uid + 1  # put in cur/ by someone else: not recent
             if value == fresh:
                 self._pending.append((uid, value))
         if len(records) < before // 4:
@@ -493,12 +595,12 @@ class FolderIndex:
     def _logged(self, message: Message, kind: int, origin: int) -> None:
         message.modseq = value = self._next_modseq()
         self._pending.append((message.uid, value))
-        self.log.append((value, message.uid, kind, origin))
+        self.log.append((value, message.uid, kind, origin, message))
         if len(self.log) > LOG_LIMIT:
             del self.log[: LOG_LIMIT // 2]
             self.log_start = self.log[0][0]
 
-    def changes_since(self, modseq: int) -> list[tuple[int, int, int, int]] | None:
+    def changes_since(self, modseq: int) -> list[tuple[int, int, int, int, Message]] | None:
         """Log entries after `modseq`; None if the log no longer reaches back that far."""
         if modseq < self.log_start - 1:
             return None
@@ -518,9 +620,21 @@ class FolderIndex:
 
     # --- our own changes -------------------------------------------------------------------
 
+    def recent_uids(self) -> list[int]:
+        """The messages that are \\Recent for the next session selecting the folder."""
+        return self.uids[bisect.bisect_left(self.uids, self.first_recent_uid) :]
+
+    def claim_recent(self) -> list[int]:
+        """SELECT (read-write): the recent messages become this session's (no other
+        session sees them as recent, RFC 3501), and delivered files move to cur/."""
+        recent = self.recent_uids()
+        self.claim_new()
+        if self.uids:
+            self.first_recent_uid = max(self.first_recent_uid, self.uids[-1] + 1)
+        return recent
+
     def claim_new(self) -> list[int]:
-        """Move messages out of new/ into cur/: the session doing it reports them as
-        \\Recent (one session only, as RFC 3501 wants)."""
+        """Move messages out of new/ into cur/ (their \\Recent state does not change)."""
         if not self.in_new:
             return []
         claimed = []
@@ -615,7 +729,7 @@ class FolderIndex:
             if mtime is not None:
                 os.utime(target, (mtime, mtime))
             fsync_dir(target.parent)
-            return self._register([base], {base: ("cur", info)}, self._stats())[0]
+            return self._register([base], {base: ("cur", info)}, self._stats(), ours=True)[0]
 
     def move_to(self, message: Message, target: FolderIndex, origin: int) -> int | None:
         """MOVE: rename the file into `target` (same disk, no copy); its UID there, or
@@ -638,10 +752,12 @@ class FolderIndex:
         """Index a file just written into cur/ (APPEND) and return its UID."""
         base, info = split_name(path.name)
         with self.own_change():
-            return self._register([base], {base: (path.parent.name, info)}, self._stats())[0]
+            return self._register(
+                [base], {base: (path.parent.name, info)}, self._stats(), ours=True
+            )[0]
 
 
-def _give_back_memory() -> None:
+def give_back_memory() -> None:
     """Hand freed heap back to the system after listing a big folder: the listing and
     the uidlist parsing leave tens of megabytes free but held by the allocator."""
     with contextlib.suppress(OSError, AttributeError):

@@ -24,13 +24,16 @@ def relative_maildir(domain: str, login: str) -> str:
 
 def create_maildir(path: Path) -> None:
     """Create a Maildir (cur, new, tmp) with the special folders every mail client
-    expects (Sent, Drafts, Trash, Junk), private to the service user; idempotent."""
+    expects (Sent, Drafts, Trash, Junk), subscribed, private to the service user;
+    idempotent."""
+    from courriel.mailstore.folders import subscribe_special_folders
     from courriel.mailstore.maildir import SPECIAL_FOLDERS, create_folder
 
     for sub in SUBDIRS:
         (path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
     for folder in SPECIAL_FOLDERS:
         create_folder(path, folder)
+    subscribe_special_folders(path)
 
 
 def retire(path: Path, deleted_root: Path) -> Path | None:

@@ -214,6 +214,35 @@ def _single(data: object) -> bool:
     return isinstance(data, bytes | bytearray | memoryview) or hasattr(data, "write_to")
 
 
+def deliver_file(
+    maildir: Path,
+    source: Path,
+    size: int,
+    *,
+    folder: str = "",
+    flags: str = "",
+    mtime: float | None = None,
+) -> Stored:
+    """Store a message already written (and fsynced) in the Maildir's `tmp/` — an IMAP
+    APPEND streamed to disk as it arrived (see `spool`) — by renaming it into the
+    folder's `cur/`: no copy, whatever its size."""
+    target = folder_path(maildir, folder)
+    if not (target / "tmp").is_dir():
+        create_folder(maildir, folder) if folder else _create_inbox(maildir)
+    final = target / "cur" / f"{unique_name(size)}:2,{''.join(sorted(set(flags)))}"
+    try:
+        if mtime is not None:
+            os.utime(source, (mtime, mtime))
+        os.rename(source, final)
+        sync_directory(final.parent)
+    except OSError as error:
+        raise MaildirError(
+            error.errno, f"cannot store message in {target}: {error.strerror}"
+        ) from None
+    quota.add(maildir, size, 1)
+    return Stored(final, size)
+
+
 def _create_inbox(maildir: Path) -> None:
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -4,16 +4,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 
-from courriel.mailstore import folders, index, quota
+from courriel.mailstore import folders, index, metadata, quota
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import FolderGone, FolderIndex, Message
-from courriel.mailstore.maildir import deliver
-
-_BARE_LF = re.compile(rb"(?<!\r)\n")
+from courriel.mailstore.maildir import deliver_file
+from courriel.mailstore.spool import Spool
 
 
 class OverQuota(Exception):
@@ -47,19 +45,34 @@ class UserStore:
     def names(self) -> list[str]:
         return folders.list_names(self.maildir)
 
-    def create(self, name: str) -> None:
+    def create(self, name: str, special_use: str = "") -> None:
+        """A new folder; `special_use` (CREATE-SPECIAL-USE) is kept with it."""
         folders.create(self.maildir, name)
+        if special_use:
+            metadata.update(
+                self.maildir, folders.check_name(name), {metadata.SPECIAL_USE: special_use}
+            )
 
     def delete(self, name: str) -> None:
-        path = folders.path_of(self.maildir, folders.normalize(name))
+        name = folders.normalize(name)
+        path = folders.path_of(self.maildir, name)
         folders.delete(self.maildir, name)
         index.forget(path)
+        metadata.forget(self.maildir, name)
 
     def rename(self, old: str, new: str) -> None:
         moved = folders.rename(self.maildir, old, new)
         for before, _after in moved:
             if before != "INBOX":
                 index.forget(folders.path_of(self.maildir, before))
+        metadata.rename(self.maildir, [m for m in moved if m[0] != "INBOX"])
+
+    def special_uses(self) -> dict[str, str]:
+        """Every folder's special-use attribute: the usual names (Sent, Drafts, Junk,
+        Trash), and what clients set (CREATE-SPECIAL-USE, METADATA)."""
+        uses = {name: use for name, use in folders.SPECIAL_USE.items()}
+        uses.update(metadata.special_uses(self.maildir))
+        return uses
 
     def subscriptions(self) -> list[str]:
         return folders.subscriptions(self.maildir)
@@ -79,24 +92,27 @@ class UserStore:
     # --- messages --------------------------------------------------------------------------
 
     def append(
-        self, folder: FolderIndex, name: str, data: bytes, letters: str, when: datetime | None
+        self, folder: FolderIndex, name: str, spool: Spool, letters: str, when: datetime | None
     ) -> int:
-        """Store a client's message (CRLF line ends, as every stored message) durably;
-        returns its UID."""
-        if b"\n" in data and data.count(b"\n") != data.count(b"\r\n"):
-            data = _BARE_LF.sub(b"\r\n", data)
-        self.check_room(len(data))
+        """Store a client's message, already written and fsynced in `tmp/` (see
+        `spool`), by renaming it into the folder; returns its UID."""
         name = folders.normalize(name)
         with folder.own_change():
-            stored = deliver(
+            stored = deliver_file(
                 self.maildir,
-                data,
+                spool.path,
+                spool.size,
                 folder="" if name == "INBOX" else name,
                 flags=letters,
                 mtime=when.timestamp() if when else None,
-                seen_by_client=True,
             )
             return folder.adopt(stored.path)
+
+    def remove(self, folder: FolderIndex, uids: list[int]) -> None:
+        """Take back messages just stored (a MULTIAPPEND that failed half-way)."""
+        messages = [folder.by_uid[uid] for uid in uids if uid in folder.by_uid]
+        if messages:
+            folder.expunge(messages, 0)
 
     def copy(
         self, source: FolderIndex, messages: list[Message], target: FolderIndex

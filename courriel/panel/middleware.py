@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
 
 from courriel.errors import CourrielError, NotFoundError
@@ -68,3 +74,26 @@ class CourrielErrorMiddleware:
             {"message": exception.message},
             status=exception.http_status,
         )
+
+
+class TwoFactorRequiredMiddleware:
+    """Someone the provider requires to use two-factor sign-in, signed in without it,
+    reaches only the Security page (and can sign out or change language) until it is
+    on. The flag is set at sign-in (`courriel.panel.views.auth`)."""
+
+    ALLOWED = ("/security/", "/logout/", "/language/", "/static/", "/password-strength/", "/api/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from courriel.panel.views.auth import MUST_ENROL
+
+        session = getattr(request, "session", None)
+        if (
+            session is not None
+            and session.get(MUST_ENROL)
+            and not request.path.startswith(self.ALLOWED)
+        ):
+            return HttpResponseRedirect("/security/")
+        return self.get_response(request)

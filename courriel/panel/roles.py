@@ -31,9 +31,9 @@ def real_actor(request: HttpRequest) -> Actor | None:
     if user is None or not user.is_authenticated:
         return None
     if isinstance(user, Mailbox):
-        return Actor.for_mailbox(user)
+        return Actor.for_mailbox(user, remote=True)
     if user.is_active and (user.is_superuser or user.is_staff):
-        return Actor("provider", user.username, user_id=user.pk)
+        return Actor("provider", user.username, user_id=user.pk, remote=True)
     return None
 
 
@@ -62,6 +62,7 @@ def actor_for(request: HttpRequest) -> Actor | None:
                 f"{actor.name} as {owner.login}",
                 mailbox_id=owner.pk,
                 user_id=actor.user_id,
+                remote=True,
             )
             request._courriel_impersonating = owner  # type: ignore[attr-defined]
     if actor is not None:

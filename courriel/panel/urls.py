@@ -15,6 +15,7 @@ from courriel.panel.views import (
     passwords,
     provider,
     queue,
+    security,
     selfservice,
     tokens,
 )
@@ -22,9 +23,11 @@ from courriel.panel.views import (
 urlpatterns = [
     path("", auth.home, name="home"),
     path("login/", auth.login_view, name="login"),
+    path("login/code/", auth.login_code, name="login-code"),
     path("logout/", auth.logout_view, name="logout"),
     path("language/", auth.language_view, name="language"),
     path("switch/", domains.switch, name="switch"),
+    path("password-strength/", passwords.strength, name="password-strength"),
     # A virtual server (chapters 3 to 11)
     path("d/<str:domain>/", domains.info, name="domain-info"),
     path("d/<str:domain>/details/", domains.details, name="domain-details"),
@@ -36,6 +39,8 @@ urlpatterns = [
         domains.domain_alias_delete,
         name="domain-alias-delete",
     ),
+    path("d/<str:domain>/verify/", domains.verify, name="domain-verify"),
+    path("d/<str:domain>/approve/", domains.approve, name="domain-approve"),
     path("d/<str:domain>/audit/", domains.audit, name="domain-audit"),
     path("d/<str:domain>/move/", domains.move, name="domain-move"),
     path("d/<str:domain>/dns/", domains.dns, name="domain-dns"),
@@ -81,6 +86,18 @@ urlpatterns = [
     path("me/autoreply/", selfservice.autoreply, name="me-autoreply"),
     path("me/mobileconfig", autoconfig.own_profile, name="me-mobileconfig"),
     path("me/download", backups.own_download, name="me-download"),
+    # Security: two-factor sign-in, app passwords
+    path("security/", security.overview, name="security"),
+    path("security/two-factor/", security.enrol, name="security-enrol"),
+    path("security/two-factor/confirm/", security.confirm, name="security-confirm"),
+    path("security/two-factor/off/", security.turn_off, name="security-off"),
+    path("security/recovery-codes/", security.recovery_codes, name="security-recovery-codes"),
+    path("security/app-passwords/", security.app_password_new, name="security-app-password-new"),
+    path(
+        "security/app-passwords/<int:app_password_id>/revoke/",
+        security.app_password_revoke,
+        name="security-app-password-revoke",
+    ),
     # API tokens
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),

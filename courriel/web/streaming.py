@@ -61,3 +61,12 @@ def attachment(request: HttpRequest, download: Download) -> StreamingHttpRespons
     response["Content-Disposition"] = content_disposition_header(True, download.filename)
     add_never_cache_headers(response)
     return response
+
+
+def streamed_page(request: HttpRequest, chunks: Iterator[bytes]) -> StreamingHttpResponse:
+    """A page sent while it is made (the progress of a long batch import), never
+    cached (it may show generated passwords)."""
+    body = _pulled_in_threads(chunks) if isinstance(request, ASGIRequest) else chunks
+    response = StreamingHttpResponse(body, content_type="text/html; charset=utf-8")
+    add_never_cache_headers(response)
+    return response

@@ -91,7 +91,7 @@ def test_special_folders_hierarchy_and_subscriptions(access: Access) -> None:
     client = connect(access)
     typ, listing = client.list()
     lines = [line.decode() for line in listing]
-    assert any("\\Sent" in line and '"Sent"' in line for line in lines)
+    assert any("\\Sent" in line and line.endswith('"/" Sent') for line in lines)
     assert any("\\Trash" in line for line in lines) and any("\\Junk" in line for line in lines)
     assert any("\\Drafts" in line for line in lines)
     assert client.create("Archive/2024")[0] == "OK"
@@ -128,7 +128,8 @@ def test_append_store_search_copy_move_expunge(access: Access) -> None:
     client.select("INBOX")
     assert client.search(None, "ALL")[1] == [b"1 2 3 4 5 6"]
     assert client.search(None, "SUBJECT", '"Message 3"')[1] == [b"4"]
-    assert client.search("UTF-8", "SUBJECT", "Réunion".encode())[1] == [b"6"]
+    client.literal = "Réunion".encode()  # 8-bit text goes as a literal, never as an atom
+    assert client.search("UTF-8", "SUBJECT")[1] == [b"6"]
     assert client.search(None, "BODY", '"number 2"')[1] == [b"3"]
     assert client.search(None, "TEXT", "agenda")[1] == [b"6"]
     assert client.search(None, "FROM", "frederic", "NOT", "SUBJECT", "Message")[1] == [b"6"]
@@ -139,7 +140,8 @@ def test_append_store_search_copy_move_expunge(access: Access) -> None:
     assert client.search(None, "SINCE", "1-Jan-2000", "2:3")[1] == [b"2 3"]
     assert client.search(None, "HEADER", "Message-ID", "abc@gmail")[1] == [b"6"]
     assert client.search(None, "UNSEEN", "NEW")[1] == [b"1 2 3 4 5 6"]
-    assert client.search("KOI8-R", "ALL")[0] == "NO"
+    assert client.search("KOI8-R", "ALL")[1] == [b"1 2 3 4 5 6"]  # any charset, as Dovecot
+    assert client.search("X-NO-SUCH-CHARSET", "ALL")[0] == "NO"
     typ, data = client.store("1:2", "+FLAGS", "(\\Flagged $Important)")
     assert typ == "OK" and b"\\Flagged" in data[0] and b"$Important" in data[0]
     assert client.search(None, "KEYWORD", "$Important")[1] == [b"1 2"]
@@ -157,7 +159,7 @@ def test_append_store_search_copy_move_expunge(access: Access) -> None:
     assert typ == "OK" and data == [b"1"]
     assert quota.usage(access.maildir) == (usage_before[0] - size, usage_before[1] - 1)
     assert client.status("Junk", "(MESSAGES UIDNEXT UNSEEN)")[1] == [
-        b'"Junk" (MESSAGES 2 UIDNEXT 3 UNSEEN 2)'
+        b"Junk (MESSAGES 2 UIDNEXT 3 UNSEEN 2)"
     ]
     client.close()
     client.logout()
@@ -173,7 +175,9 @@ def test_fetch_structure_envelope_and_sections(access: Access) -> None:
     assert '("Other" NIL "other" "example.org")' in text
     assert '"mixed" ("boundary" "XYZ")' in text
     assert '("attachment" ("filename" "agenda.pdf"))' in text
-    assert '"text" "plain" ("charset" "utf-8") NIL NIL "7bit" 24 1' in text
+    # 0 lines: the part's last line ends at the boundary, whose CRLF is the boundary's
+    # (Dovecot counts the same way)
+    assert '"text" "plain" ("charset" "utf-8") NIL NIL "7bit" 24 0' in text
     _typ, data = client.fetch(
         "1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
     )
@@ -236,7 +240,7 @@ def test_two_sessions_on_one_mailbox_stay_consistent(access: Access) -> None:
     first.store("2", "+FLAGS", "\\Seen")
     second.noop()
     data = second.response("FETCH")[1]
-    assert any(b"(UID 2 FLAGS (\\Seen" in d for d in data if d), data
+    assert b"2 (FLAGS (\\Seen))" in data, data  # no UID unless CONDSTORE is on (as Dovecot)
     first.store("1", "+FLAGS", "\\Deleted")
     first.expunge()
     second.noop()
@@ -262,8 +266,10 @@ def test_message_removed_by_another_process(access: Access) -> None:
     for path in (access.maildir / "cur").iterdir():
         if b"Doomed" in path.read_bytes():
             path.unlink()
+    # As Dovecot: the client has not been told of the expunge yet (RFC 3501 5.2), so
+    # the message is answered with NIL for its content and OK [EXPUNGEISSUED].
     typ, data = client.fetch("1", "(BODY.PEEK[])")
-    assert typ == "NO" and b"EXPUNGEISSUED" in data[0]
+    assert typ == "OK" and data == [b"1 (BODY[] NIL)"], data
     client.noop()
     assert client.response("EXPUNGE")[1] == [b"1"]
     assert client.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1].startswith(
@@ -277,7 +283,8 @@ def test_unselect_examine_and_check(access: Access) -> None:
     client = connect(access)
     typ, _data = client.select("INBOX", readonly=True)
     assert typ == "OK"
-    assert client.store("1", "+FLAGS", "\\Seen")[0] == "NO"
+    assert client.store("1", "+FLAGS", "\\Seen")[0] == "OK"  # ignored, as Dovecot does
+    assert client.fetch("1", "FLAGS")[1] == [b"1 (FLAGS (\\Recent))"]
     assert client.xatom("CHECK")[0] == "OK"
     assert client.unselect()[0] == "OK"
     client.state = "SELECTED"  # make imaplib send it anyway: nothing is selected any more
@@ -360,6 +367,7 @@ def test_client_vanishing_mid_append_leaves_nothing(access: Access) -> None:
         assert stream.readline().startswith(b"+")
         stream.write(b"From: half\r\n\r\nonly part of it")
         stream.flush()
+        stream.close()  # the socket really closes once its file object is closed too
     # The server notices the client is gone and removes what it had received.
     wait_until(lambda: not list((access.maildir / "tmp").iterdir()), "an empty tmp/")
     client = connect(access)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import poplib
 import socket
+from pathlib import Path
 
 import pytest
 
 from courriel.mailstore import quota
 from tests.access.conftest import Access, message
+from tests.fixtures.dovecot import Dovecot
 
 
 def connect(access: Access) -> poplib.POP3:
@@ -118,3 +121,43 @@ def test_bad_commands_get_err(access: Access, line: bytes) -> None:
         stream.flush()
         assert stream.readline().startswith(b"-ERR")
         assert stream.readline().startswith(b"+OK")
+
+
+def _files(maildir: Path) -> list[tuple[str, str]]:
+    """(directory, flags) of each file, by name without its flags."""
+    found = []
+    for sub in ("new", "cur"):
+        for name in os.listdir(maildir / sub):
+            base, _, flags = name.partition(":2,")
+            found.append((base, sub, flags))
+    return [(sub, flags) for _base, sub, flags in sorted(found)]
+
+
+def test_delivered_files_move_once_at_quit_as_with_dovecot(
+    access: Access, dovecot: Dovecot
+) -> None:
+    """Dovecot leaves new/ alone at login and moves each file to cur/ at QUIT, with
+    \\Seen if it was retrieved: one rename per message (the first session of a big
+    mailbox costs half the renames it did when files moved at login too)."""
+    for index in range(3):
+        access.deliver(message(f"M{index}"))
+    theirs = dovecot.add_user(access.maildir)
+    for port, login, password, maildir in (
+        (access.ports["pop3"], access.login, access.password, access.maildir),
+        (dovecot.pop3_port, theirs.name, theirs.password, theirs.maildir),
+    ):
+        client = poplib.POP3("127.0.0.1", port, timeout=10)
+        client.user(login)
+        client.pass_(password)
+        assert _files(maildir) == [("new", "")] * 3
+        client.retr(2)
+        client.quit()
+    assert (
+        _files(access.maildir)
+        == _files(theirs.maildir)
+        == [
+            ("cur", ""),
+            ("cur", "S"),
+            ("cur", ""),
+        ]
+    )

@@ -5,13 +5,16 @@ Mail arrives the way the SMTP side stores it (`maildir.deliver`)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from courriel.mailstore.maildir import create_folder
 from tests.access.conftest import Service, message
+from tests.access.differential.runner import big_message
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +28,6 @@ def run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.Complete
 
 def _without_tuid(data: bytes) -> bytes:
     """mbsync stores LF line ends and adds its X-TUID header locally."""
-    import re
-
     return re.sub(rb"X-TUID: \S+\n", b"", data).replace(b"\n", b"\r\n")
 
 
@@ -128,6 +129,29 @@ Sync All
     run(["mbsync", "-c", str(config), "-a"], tmp_path)
     assert len(files(service.maildir)) == 3
 
+    # Issue 17: a 150 KB message uploaded (it used to end mbsync with status 1), and a
+    # Projets/2024 tree whose parent exists only as a path, made on the server by
+    # another program (no .Projets directory) and on the laptop.
+    big = big_message(150_000).replace(b"\r\n", b"\n")
+    (local / "Sent" / "cur" / "1700000001.2.laptop:2,S").write_bytes(big)
+    create_folder(service.maildir, "Projets/2024")
+    service.deliver(message("Planning 2024"), folder="Projets/2024")
+    laptop = local / "Clients" / "2024"
+    for sub in ("cur", "new", "tmp"):
+        (laptop / sub).mkdir(parents=True)
+    (laptop / "cur" / "1700000002.3.laptop:2,S").write_bytes(message("Client file"))
+    run(["mbsync", "-c", str(config), "-a"], tmp_path)
+    uploaded = [
+        re.sub(rb"X-TUID: \S+\r\n", b"", p.read_bytes()) for p in files(service.maildir / ".Sent")
+    ]
+    assert big.replace(b"\n", b"\r\n") in uploaded  # mbsync adds X-TUID while uploading
+    assert not (service.maildir / ".Projets").exists()  # still only a path on the server
+    pulled = files(local / "Projets" / "2024")
+    assert len(pulled) == 1 and b"Planning 2024" in pulled[0].read_bytes()
+    pushed = files(service.maildir / ".Clients.2024")
+    assert len(pushed) == 1 and b"Client file" in pushed[0].read_bytes()
+    run(["mbsync", "-c", str(config), "-a"], tmp_path)  # and again: nothing to do, no error
+
 
 @pytest.mark.skipif(shutil.which("offlineimap") is None, reason="offlineimap3 is not installed")
 def test_offlineimap_syncs(service: Service, tmp_path: Path) -> None:
@@ -157,7 +181,16 @@ ssl = yes
 sslcacertfile = {service.cert}
 """
     )
+    # Issue 17: a folder whose parent exists only as a path (offlineimap used to abort
+    # with "Error SELECTing mailbox 'Archives'").
+    create_folder(service.maildir, "Archives/X")
+    service.deliver(message("Filed away"), folder="Archives/X")
     run(["offlineimap", "-c", str(config), "-o", "-u", "quiet"], tmp_path)
+    assert [b"Filed away" in p.read_bytes() for p in files(tmp_path / "mail" / "Archives.X")] == [
+        True
+    ] or [b"Filed away" in p.read_bytes() for p in files(tmp_path / "mail" / "Archives" / "X")] == [
+        True
+    ]
     inbox = [p.read_bytes() for p in files(tmp_path / "mail" / "INBOX")]
     assert [m.replace(b"\n", b"\r\n") for m in inbox] == [message("For offlineimap")]
     archived = files(tmp_path / "mail" / "Archive")
@@ -171,16 +204,21 @@ sslcacertfile = {service.cert}
 
 
 @pytest.mark.skipif(shutil.which("fetchmail") is None, reason="fetchmail is not installed")
-@pytest.mark.parametrize("keep", [True, False])
-def test_fetchmail_over_pop3(service: Service, tmp_path: Path, keep: bool) -> None:
+@pytest.mark.parametrize(("keep", "implicit_tls"), [(True, False), (False, False), (True, True)])
+def test_fetchmail_over_pop3(
+    service: Service, tmp_path: Path, keep: bool, implicit_tls: bool
+) -> None:
+    """POP3 with STLS (port 110 style) and POP3S (implicit TLS, port 995 style)."""
     for index in range(3):
         service.deliver(message(f"Fetched {index}", body=".leading dot\r\nline"))
     out = tmp_path / "fetched.mbox"
     rc = tmp_path / "fetchmailrc"
+    port = service.ports["pop3s" if implicit_tls else "pop3"]
+    tls = "ssl " if implicit_tls else ""
     rc.write_text(
-        f"poll localhost protocol pop3 port {service.ports['pop3']} "
+        f"poll localhost protocol pop3 port {port} "
         f"user '{service.login}' there with password '{service.password}' is 'me' here "
-        f"sslproto tls1.2+ sslcertck sslcertfile '{service.cert}' "
+        f"{tls}sslproto tls1.2+ sslcertck sslcertfile '{service.cert}' "
         f"{'keep' if keep else 'nokeep'} mda \"/bin/sh -c 'cat >> {out}'\"\n"
     )
     rc.chmod(0o600)

@@ -68,9 +68,9 @@ def test_disabled_login_is_refused_with_a_clear_message(access: Access) -> None:
 
 def test_failed_logins_are_throttled(access: Access) -> None:
     client = imaplib.IMAP4("127.0.0.1", access.ports["imap"], timeout=10)
-    for _ in range(5):
+    for n in range(5):
         with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
-            client.login(access.login, "wrong password")
+            client.login(access.login, f"wrong password {n}")
     with pytest.raises(imaplib.IMAP4.error, match="Too many failed logins"):
         client.login(access.login, access.password)  # even the right one, for a while
     pop = poplib.POP3("127.0.0.1", access.ports["pop3"], timeout=10)

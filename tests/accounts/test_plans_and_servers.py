@@ -83,5 +83,5 @@ def test_over_long_names_are_form_errors_not_database_errors(
     assert not Plan.objects.filter(name="gold").exists()
     with pytest.raises(ValidationError, match="at most 300"):
         server_service.modify_server(provider, servers[2], admin_url="https://x/" + "a" * 300)
-    with pytest.raises(ValidationError, match=r"Description is too long \(at most 300"):
-        domain_service.modify_domain(provider, monsite.domain, description="d" * 301)
+    with pytest.raises(ValidationError, match=r"Description is too long \(at most 255"):
+        domain_service.modify_domain(provider, monsite.domain, description="d" * 256)

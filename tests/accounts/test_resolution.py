@@ -6,6 +6,7 @@ from datetime import date, datetime, time
 
 from django.utils import timezone
 
+from courriel.accounts.permissions import Actor
 from courriel.accounts.resolution import resolve
 from courriel.accounts.services import aliases, domains
 from courriel.accounts.services import mailboxes as boxes
@@ -43,7 +44,7 @@ def test_disabled_primary_address_is_unknown(monsite: Customer) -> None:
 
 def test_sub_addresses_and_domain_aliases(monsite: Customer) -> None:
     _box(monsite, addresses=["info"])
-    domains.add_domain_alias(monsite.actor, monsite.domain, "monsite.eu")
+    domains.add_domain_alias(Actor.system(), monsite.domain, "monsite.eu")
     result = resolve("info+newsletter@monsite.eu")
     assert logins(result) == ["monsite0001"]
     assert result.copies[0].address == "info+newsletter@monsite.be"

@@ -88,6 +88,8 @@ def refused_everywhere(api: Api, values: dict[str, Any]) -> int:
         if (method, template) in OWN:
             continue
         path = fill(template, values)
+        if "/domain-aliases/{alias}" in template:  # B's domain alias, not a mail alias
+            path = fill(template, {**values, "alias": values["domain_alias"]})
         if template.startswith(("/servers/", "/plans/")):
             path = fill(template, {"name": "maximusconfessor" if "server" in template else "large"})
         status, body = api.call(method, path, BODIES.get((method, template)))
@@ -104,6 +106,7 @@ def test_every_operation_with_b_names_is_refused_to_owner_a(
         "name": "autresite.be",
         "login": b_objects["mailbox"].login,
         "alias": "secret",
+        "domain_alias": "autresite.eu",
         "token_id": b_objects["token"].pk,
         "kind": "client",
         "value": "192.0.2.7",
@@ -156,6 +159,7 @@ def test_a_mailbox_user_reaches_nothing_of_the_owner(
         "name": "monsite.be",
         "login": "monsite",
         "alias": "abuse",
+        "domain_alias": "autresite.eu",
         "token_id": b_objects["token"].pk,
         "kind": "client",
         "value": "192.0.2.7",

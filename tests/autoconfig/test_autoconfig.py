@@ -10,6 +10,7 @@ from django.test import Client
 
 from courriel.accounts.models import HostingServer, Mailbox
 from courriel.accounts.services.domains import add_domain_alias, modify_domain
+from courriel.accounts.services.ownership import approve
 from courriel.config import get_config
 from tests.fixtures.accounts import Customer
 from tests.fixtures.panel import Browser
@@ -41,6 +42,9 @@ def test_thunderbird_autoconfig_by_host_name_and_domain_alias(
 ) -> None:
     add_domain_alias(monsite.actor, monsite.domain, "monsite.eu")
     modify_domain(provider, monsite.domain, server="moses")
+    pending = Client().get("/mail/config-v1.1.xml", HTTP_HOST="autoconfig.monsite.eu")
+    assert pending.status_code == 404  # not monsite's until proven or approved
+    approve(provider, "monsite.eu")
     response = Client().get("/mail/config-v1.1.xml", HTTP_HOST="autoconfig.monsite.eu")
     assert response.status_code == 200
     assert b"moses.all2all.org" in response.content

@@ -35,10 +35,11 @@ def files(tree: Path) -> dict[str, Path]:
 def test_unchanged_and_renamed_messages_are_links_new_ones_copies(tmp_path: Path) -> None:
     root, maildir = mail_root(tmp_path)
     first, totals = take_snapshot(root, tmp_path / "s1")
-    assert totals.copied_files == 5 + 1 + 4  # messages, maildirsize, maildirfolder markers
+    # messages, maildirsize, maildirfolder markers, subscriptions
+    assert totals.copied_files == 5 + 1 + 4 + 1
     assert not any("tmp/half-written" in p for p in files(tmp_path / "s1"))
     manifest.write(tmp_path, "s1", None, 0, first)
-    assert manifest.load(tmp_path, "s1").file_count == 10
+    assert manifest.load(tmp_path, "s1").file_count == 11
 
     # A client reads one message (new/X -> cur/X:2,S), another arrives.
     seen = sorted((maildir / "new").iterdir())[0]
@@ -46,7 +47,7 @@ def test_unchanged_and_renamed_messages_are_links_new_ones_copies(tmp_path: Path
     deliver(maildir, message(9), durable=False)
     second, totals = take_snapshot(root, tmp_path / "s2", tmp_path / "s1")
     assert totals.copied_files == 2  # the new message and maildirsize (it changed)
-    assert totals.linked_files == 5 + 4
+    assert totals.linked_files == 5 + 4 + 1
     renamed = tmp_path / "s2" / MAILDIR / "cur" / (seen.name + ":2,S")
     original = tmp_path / "s1" / MAILDIR / "new" / seen.name
     assert renamed.stat().st_ino == original.stat().st_ino  # no copy of the data
@@ -104,4 +105,5 @@ def test_flag_change_during_a_linked_snapshot_is_not_stored_twice(tmp_path: Path
     copies = list(snap.rglob(name.split(":")[0] + "*"))
     assert len(copies) == 1
     assert copies[0].stat().st_ino == (tmp_path / "s1" / MAILDIR / "new" / name).stat().st_ino
-    assert totals.linked_files == 5 + 4 + 1 and totals.vanished == 0  # + maildirsize
+    # + maildirsize, subscriptions
+    assert totals.linked_files == 5 + 4 + 1 + 1 and totals.vanished == 0

@@ -4,6 +4,7 @@ admin password printed once, and the panel over HTTPS."""
 from __future__ import annotations
 
 import re
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -126,3 +127,19 @@ def test_upgrade_applies_migrations_and_refuses_a_newer_database(courriel: Courr
         assert "upgraded by a newer version of Courriel (accounts.9999_from_the_future)" in (
             refused.err
         )
+
+
+def test_the_event_loop_is_chosen_in_the_configuration(courriel: Courriel) -> None:
+    """uvloop by default; Python's own loop on request (every listener works on both);
+    anything else is a clear configuration error."""
+    courriel("init")
+    result = serve_once(courriel, COURRIEL_GENERAL_EVENT_LOOP="tokio")
+    assert result.returncode == 78, result.stderr
+    assert "event_loop" in result.stderr and "Traceback" not in result.stderr
+    courriel.env["COURRIEL_GENERAL_EVENT_LOOP"] = "asyncio"
+    served = start_serve(courriel)
+    try:
+        with smtplib.SMTP("127.0.0.1", served.ports["smtp"], timeout=60) as client:
+            assert client.ehlo()[0] == 250
+    finally:
+        assert served.stop() == 0

@@ -72,13 +72,24 @@ def test_wrong_password_disabled_login_and_throttling(senders: Platform) -> None
         with pytest.raises(smtplib.SMTPAuthenticationError) as disabled:
             client.login("monsite0002", STRONG)
         assert b"temporarily disabled" in disabled.value.smtp_error
-    for _ in range(4):
+    for n in range(4):
         with senders.submission() as client, pytest.raises(smtplib.SMTPAuthenticationError):
-            client.login("monsite0003", "still-wrong")
+            client.login("monsite0003", f"still-wrong-{n}")
     with senders.submission() as client:
         blob = base64.b64encode(f"\0monsite0003\0{STRONG}".encode()).decode()
         code, text = client.docmd("AUTH PLAIN " + blob)
         assert code == 454 and b"Too many failed logins" in text  # even the right password
+
+
+def test_one_failed_login_counts_once_whatever_the_mechanisms(senders: Platform) -> None:
+    """smtplib's login() tries PLAIN, then LOGIN: that counted twice, so 3 typos locked
+    the user out. Now 4 different wrong passwords leave the right one working."""
+    senders.courriel("user", "create", "monsite.be", "--real", "Typo", "--pass", STRONG)
+    for n in range(4):
+        with senders.submission() as client, pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("monsite0004", f"typo-{n}")
+    with senders.submission("monsite0004") as client:
+        assert client.noop()[0] == 250
 
 
 def test_no_auth_and_no_relay_on_port_25(senders: Platform) -> None:

@@ -27,6 +27,8 @@ from tests.fixtures.platform import STRONG
 from tests.fixtures.platform import insecure_context as insecure
 from tests.fixtures.postfix import PostfixInstance, available
 from tests.fixtures.processes import Courriel, Served, fresh_database, make_courriel, start_serve
+from tests.fixtures.rspamd import PrivateRspamd
+from tests.fixtures.sink import Sink
 from tests.fixtures.waiting import wait_until
 
 MAILDIRS = "mail/monsite.be/homes"
@@ -51,6 +53,7 @@ class Edge:
     dovecot: Path  # its dovecot.conf
     imap: int
     pop3: int
+    sink: Sink  # gmail.com, where Courriel's queue sends submitted mail
 
     def maildir(self, login: str) -> Path:
         return self.courriel.data / MAILDIRS / login / "Maildir"
@@ -115,7 +118,7 @@ def _courriel(env: dict[str, str], *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def edge() -> Iterator[Edge]:
+def edge(rspamd: PrivateRspamd) -> Iterator[Edge]:
     if not stack_available():
         pytest.skip("needs root, the courriel user, Postfix and Dovecot (scripts/setup)")
     base = Path(tempfile.mkdtemp(prefix="courriel-edge-"))
@@ -130,9 +133,18 @@ def edge() -> Iterator[Edge]:
                 "--extra", name, "--quota", quota,
             )  # fmt: skip
         courriel("alias", "create", "monsite.be", "gone", "--bounce", "--message", "Left us")
-        serve_env = {"COURRIEL_GENERAL_MODE": "edge", "COURRIEL_GREYLIST_DELAY": "1h"}
+        sink = Sink().start()
+        serve_env = {
+            "COURRIEL_GENERAL_MODE": "edge",
+            "COURRIEL_GREYLIST_DELAY": "1h",
+            "COURRIEL_QUEUE_TRANSPORT": f"gmail.com=127.0.0.1:{sink.port}",
+            "COURRIEL_QUEUE_RELAY_SECURITY": "none",
+            "COURRIEL_LMTP_XFORWARD_HOSTS": "127.0.0.1/32",  # Postfix, not the whole /8
+        }
         served = start_serve(courriel, serve_env)
         generator = courriel.env | listener_env(served)
+        # Dovecot's users teach the test's rspamd (imapsieve); Courriel itself scans nothing.
+        generator["COURRIEL_FILTER_RSPAMD_CONTROLLER_URL"] = rspamd.controller_url
         port, submission = free_port(), free_port()
         imap, pop3, auth = free_port(), free_port(), free_port()
         _courriel(
@@ -151,8 +163,8 @@ def edge() -> Iterator[Edge]:
         # could ever leave this machine.
         for setting in (
             "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-            "default_transport = error:the test edge sends nothing outside",
-            "relay_transport = error:the test edge sends nothing outside",
+            "default_transport = discard:the test edge sends nothing outside",
+            "relay_transport = discard:the test edge sends nothing outside",
             "smtp_dns_support_level = disabled",
         ):
             subprocess.run(["postconf", "-c", str(postfix.config), "-e", setting], check=True)
@@ -161,12 +173,16 @@ def edge() -> Iterator[Edge]:
         dovecot = base / "dovecot" / "dovecot.conf"
         postfix.start()
         subprocess.run(["dovecot", "-c", str(dovecot)], check=True)
+        stack = Edge(
+            courriel, served, serve_env, postfix, port, submission, dovecot, imap, pop3, sink
+        )
         try:
             for listening in (port, submission, imap, pop3):
                 wait_until(lambda listening=listening: answers(listening), "the edge to listen")
-            yield Edge(courriel, served, serve_env, postfix, port, submission, dovecot, imap, pop3)
+            yield stack
         finally:
+            sink.stop()
             subprocess.run(["doveadm", "-c", str(dovecot), "stop"], capture_output=True)
             postfix.stop()
-            served.stop()
+            stack.served.stop()  # the one running now: a test may have restarted it
             shutil.rmtree(base, ignore_errors=True)

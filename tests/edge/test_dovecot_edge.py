@@ -16,6 +16,8 @@ import pytest
 
 from tests.edge.conftest import Edge, insecure
 from tests.fixtures.platform import STRONG
+from tests.fixtures.rspamd import PrivateRspamd
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -109,6 +111,46 @@ def test_submission_from_a_users_home_address_is_theirs_not_a_strangers(edge: Ed
     assert b"Authenticated sender: monsite0001" in delivered
 
 
+def test_submitted_mail_for_outside_leaves_from_courriels_queue_signed(edge: Edge) -> None:
+    """Postfix hands what its signed-in users submit to Courriel ([relay]), which signs
+    it with the domain's DKIM key and sends it from its own queue."""
+    with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+        client.starttls(context=insecure())
+        client.login("monsite0001", STRONG)
+        client.sendmail(
+            "info@monsite.be",
+            ["friend@gmail.com"],
+            b"From: Info <info@monsite.be>\r\nTo: friend@gmail.com\r\n"
+            b"Subject: to a friend\r\n\r\nhello\r\n",
+        )
+    [sent] = edge.sink.wait_for(1, where=lambda m: m.recipients == ["friend@gmail.com"])
+    assert sent.sender == "info@monsite.be"
+    assert sent.header("Subject") == "to a friend"
+    signature = sent.header("DKIM-Signature") or ""
+    assert "d=monsite.be" in signature.replace(" ", "")
+    assert b"Authenticated sender: monsite0001" in sent.content
+
+
+def test_the_relay_takes_only_the_edge_and_only_signed_in_users_mail(edge: Edge) -> None:
+    relay = edge.served.ports["relay"]
+    with smtplib.SMTP("127.0.0.1", relay, timeout=60, source_address=("127.0.0.2", 0)) as other:
+        other.ehlo("not-the-edge.example")
+        code, text = other.mail("info@monsite.be")
+        assert code == 550 and b"Not an edge host" in text
+    # From the edge's address (trusted like XFORWARD), but not what its submission
+    # service hands over: no signed-in user named on top.
+    with smtplib.SMTP("127.0.0.1", relay, timeout=60) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(
+                "info@monsite.be",
+                ["friend@gmail.com"],
+                b"Received: from mx.example.org by edge.test\r\n"
+                b"Received: from forged (Authenticated sender: monsite0001)\r\n"
+                b"Subject: not from the edge's submission\r\n\r\nx\r\n",
+            )
+        assert refused.value.smtp_code == 550
+
+
 def test_quota_is_courriels(edge: Edge) -> None:
     client = edge.imap_login("monsite0002")
     typ, data = client.getquotaroot("INBOX")
@@ -179,3 +221,96 @@ def test_same_uids_flags_and_uidls_in_dovecot_and_courriel(edge: Edge) -> None:
         uid: [f for f in flags if f != "\\Recent"] for uid, flags in dovecot.items()
     }
     assert [m["uidl"] for m in ours["messages"]] == dovecot_uidls
+
+
+def _sql(edge: Edge, statement: str) -> None:
+    """Test set-up straight into the edge's database (two-factor sign-in is turned on
+    in the panel, by the person, which this test does not drive)."""
+    url = edge.courriel.env.get("COURRIEL_DATABASE_URL", "")
+    if url:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(statement)
+        return
+    import sqlite3
+
+    with sqlite3.connect(edge.courriel.data / "courriel.sqlite3") as conn:
+        conn.execute(statement)
+
+
+def test_with_two_factor_on_dovecot_takes_app_passwords_only(edge: Edge) -> None:
+    made = edge.courriel(
+        "user", "app-password", "add", "monsite.be", "monsite0002", "--name", "phone"
+    )
+    secret = made.out.splitlines()[1].strip()
+    edge.imap_login("monsite0002", secret).logout()  # beside the password
+    edge.imap_login("monsite0002").logout()
+    _sql(
+        edge,
+        "INSERT INTO accounts_twofactor (mailbox_id, user_id, secret, confirmed_at, last_step, "
+        "created_at) SELECT id, NULL, 'test', CURRENT_TIMESTAMP, 0, CURRENT_TIMESTAMP "
+        "FROM accounts_mailbox WHERE login = 'monsite0002'",
+    )
+    try:
+        with pytest.raises(imaplib.IMAP4.error):
+            edge.imap_login("monsite0002")  # the account password alone: no more
+        edge.imap_login("monsite0002", secret).logout()
+        edge.imap_login("monsite0002@monsite.be", secret).logout()  # the primary address too
+        with pytest.raises(imaplib.IMAP4.error):
+            edge.imap_login("monsite0001", secret)  # another mailbox's: never
+        with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+            client.starttls(context=insecure())
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                client.login("monsite0002", STRONG)
+        with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
+            client.starttls(context=insecure())
+            assert client.login("monsite0002", secret)[0] == 235
+        listed = edge.courriel(
+            "user", "app-password", "list", "monsite.be", "monsite0002", "--json"
+        ).json
+        app_id = str(listed[0]["id"])
+        edge.courriel("user", "app-password", "revoke", "monsite.be", "monsite0002", app_id)
+        with pytest.raises(imaplib.IMAP4.error):
+            edge.imap_login("monsite0002", secret)
+    finally:
+        _sql(edge, "DELETE FROM accounts_twofactor")
+
+
+def test_moving_mail_in_and_out_of_junk_in_dovecot_teaches_rspamd(
+    edge: Edge, rspamd: PrivateRspamd
+) -> None:
+    """As with Courriel's own IMAP server: into Junk is spam, out of Junk is ham, into
+    the Trash teaches nothing (Dovecot's imapsieve runs courriel-learn)."""
+    for subject in ("junk lesson", "ham lesson", "trash lesson"):
+        tag = subject.split()[0]  # each body its own: rspamd learns a text once
+        words = " ".join(f"{tag}{n} offer{n * 7} bargain{n * 13}" for n in range(40))
+        with edge.smtp() as sender:  # enough words for rspamd's Bayes to learn from
+            sender.sendmail(
+                "alice@example.org",
+                ["info@monsite.be"],
+                f"From: alice@example.org\r\nSubject: {subject}\r\n\r\n{words}\r\n".encode(),
+            )
+        edge.wait_message("monsite0001", f"Subject: {subject}".encode())
+    spams, hams = rspamd.learned("BAYES_SPAM"), rspamd.learned("BAYES_HAM")
+    client = edge.imap_login("monsite0001")
+    try:
+
+        def move(subject: str, source: str, target: str) -> None:
+            client.select(source)
+            _, found = client.uid("SEARCH", "SUBJECT", f'"{subject}"')
+            [uid] = found[0].split()
+            assert client.uid("MOVE", uid, target)[0] == "OK"
+
+        move("junk lesson", "INBOX", "Junk")
+        wait_until(lambda: rspamd.learned("BAYES_SPAM") > spams, "rspamd to learn spam")
+        move("trash lesson", "INBOX", "Junk")
+        wait_until(lambda: rspamd.learned("BAYES_SPAM") > spams + 1, "rspamd to learn spam")
+        move("trash lesson", "Junk", "Trash")
+        move("ham lesson", "INBOX", "Junk")
+        wait_until(lambda: rspamd.learned("BAYES_SPAM") > spams + 2, "rspamd to learn spam")
+        move("ham lesson", "Junk", "INBOX")
+        wait_until(lambda: rspamd.learned("BAYES_HAM") > hams, "rspamd to learn ham")
+        assert rspamd.learned("BAYES_HAM") == hams + 1  # the Trash taught nothing
+    finally:
+        client.logout()

@@ -18,6 +18,7 @@ from courriel.greylist.engine import Engine
 from courriel.greylist.models import Triplet
 from courriel.greylist.policy import MAX_REQUEST, PolicyServer
 from tests.fixtures.accounts import STRONG, Customer
+from tests.fixtures.nsd import PrivateNSD
 from tests.greylist.conftest import HOST, Clock, EngineFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -358,3 +359,26 @@ def test_a_stalled_client_blocks_nobody(policy: Running) -> None:
     finally:
         for c in [stalled, *others]:
             c.close()
+
+
+def test_a_retry_from_another_server_of_the_senders_spf_record_passes(
+    make_engine: EngineFactory, clock: Clock, nsd: PrivateNSD
+) -> None:
+    """Postfix edge: the policy service knows the sender's servers as our port 25 does
+    (example.org's SPF authorises both addresses; a third one is a stranger)."""
+    nsd.zone("example.org", [nsd.txt("@", "v=spf1 ip4:198.51.100.10 ip4:203.0.113.20 -all")])
+    nsd.start()
+    running = Running(make_engine(background=True, auto_whitelist_after=0))
+    client = Client(running.port)
+    try:
+        assert deferred(client.ask(client_address="198.51.100.10"))
+        clock.advance(301)
+        retry = client.ask(client_address="203.0.113.20", instance="retry")
+        assert retry.startswith("PREPEND X-Greylist: delayed"), retry
+        # SPF-authorised mail of a domain that passed once: no greylisting, new recipient.
+        assert client.ask(client_address="198.51.100.10", recipient="compta@monsite.be") == "DUNNO"
+        # Not in the record: greylisted as before.
+        assert deferred(client.ask(client_address="192.0.2.99", recipient="compta@monsite.be"))
+    finally:
+        client.close()
+        running.stop()

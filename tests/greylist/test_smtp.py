@@ -76,17 +76,21 @@ def test_first_attempt_deferred_retry_accepted_next_message_at_once(
     greylisting: Platform,
 ) -> None:
     sender, rcpt, source = "alice@first.example", "info@monsite.be", "127.0.1.1"
+    started = time.monotonic()
     first = attempt(greylisting, sender, rcpt, source=source, subject="first")
     assert deferred(first), first
     assert "please retry in 2 seconds" in first[1]
-    assert deferred(attempt(greylisting, sender, rcpt, source=source, subject="too early"))
+    early = attempt(greylisting, sender, rcpt, source=source, subject="too early")
+    if time.monotonic() - started < DELAY:  # a loaded machine may take longer (issue 18)
+        assert deferred(early), early
     time.sleep(DELAY + 0.3)
     assert passes(attempt(greylisting, sender, rcpt, source=source, subject="after the delay"))
     delivered = greylisting.wait_message("monsite0001", b"Subject: after the delay")
     assert delivered.startswith(b"X-Greylist: delayed ") or b"\nX-Greylist: delayed " in delivered
     assert passes(attempt(greylisting, sender, rcpt, source=source, subject="second message"))
     greylisting.wait_message("monsite0001", b"Subject: second message")
-    assert not any(b"Subject: too early" in m for m in greylisting.messages("monsite0001"))
+    if deferred(early):
+        assert not any(b"Subject: too early" in m for m in greylisting.messages("monsite0001"))
 
 
 def test_neighbour_in_the_same_24_passes_another_network_does_not(

@@ -15,15 +15,19 @@ from django.urls import URLPattern, reverse
 from courriel.accounts.models import (
     Address,
     Alias,
+    AppPassword,
     Domain,
     DomainAlias,
     HostingServer,
     Mailbox,
     Plan,
+    TwoFactor,
 )
+from courriel.accounts.permissions import Actor
 from courriel.accounts.services.aliases import create_alias
 from courriel.accounts.services.domains import add_domain_alias, create_domain
 from courriel.accounts.services.mailboxes import create_mailbox
+from courriel.accounts.services.twofactor import create_app_password
 from courriel.api.models import ApiToken
 from courriel.api.tokens import create_token
 from courriel.audit.models import AuditEntry
@@ -46,6 +50,14 @@ OWN_PAGES = {
     "me-download",
     "tokens",
     "impersonate-stop",
+    "password-strength",
+    "login-code",
+    "security",
+    "security-enrol",
+    "security-confirm",
+    "security-off",
+    "security-recovery-codes",
+    "security-app-password-new",
 }
 
 
@@ -71,6 +83,8 @@ def snapshot() -> tuple[Any, ...]:
         list(DomainGreylisting.objects.order_by("pk").values()),
         list(MailboxGreylisting.objects.order_by("pk").values()),
         list(WhitelistEntry.objects.order_by("pk").values()),
+        list(TwoFactor.objects.order_by("pk").values()),
+        list(AppPassword.objects.order_by("pk").values()),
         AuditEntry.objects.count(),
     )
 
@@ -113,7 +127,8 @@ def b_objects(autre: Customer) -> dict[str, Any]:
     add_domain_alias(autre.actor, autre.domain, "autresite.eu")
     create_domain(autre.actor, "autresite.nl", parent=autre.domain)
     token = create_token(autre.actor, "b's token").token
-    return {"mailbox": mailbox, "token": token}
+    app = create_app_password(Actor.for_mailbox(mailbox), mailbox, "b's phone", None)
+    return {"mailbox": mailbox, "token": token, "app_password": app.app_password}
 
 
 def b_values(name: str, kwargs: list[str], b_objects: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +136,7 @@ def b_values(name: str, kwargs: list[str], b_objects: dict[str, Any]) -> dict[st
         "domain": "autresite.be",
         "login": b_objects["mailbox"].login,
         "token_id": b_objects["token"].pk,
+        "app_password_id": b_objects["app_password"].pk,
         "name": "secret",
         "entry_id": QUEUE_ENTRY,
     }
@@ -179,9 +195,10 @@ def test_owner_a_cannot_reach_b_objects_through_a_own_domain(
         {"name_mode": "one", "name": "steal", "deliver": "on", "mailboxes": login},
     )
     assert "No mailbox" in refused.content.decode()
-    # Nor may a sub-server take a name B already has.
-    taken = browser.post("/d/monsite.be/subservers/new/", {"name": "autresite.nl"})
-    assert "already exists" in taken.content.decode()
+    # Nor may a sub-server take a name B already has, nor learn that B has it.
+    for name in ("autresite.nl", "autresite.eu", "www.autresite.be"):
+        taken = browser.post("/d/monsite.be/subservers/new/", {"name": name}).content.decode()
+        assert f"{name} is not available" in taken and "already" not in taken
     # B's tokens are not A's to see or revoke.
     assert b_objects["token"].prefix not in browser.text("/tokens/")
     assert snapshot() == before
@@ -196,6 +213,7 @@ def test_a_mailbox_user_finds_no_owner_or_provider_page(
         "domain": "monsite.be",
         "login": info.login,
         "token_id": b_objects["token"].pk,
+        "app_password_id": b_objects["app_password"].pk,
         "name": "abuse",
         "entry_id": QUEUE_ENTRY,
     }

@@ -70,26 +70,45 @@ def test_wrong_password_and_unknown_user_look_the_same(browser: Browser, monsite
     assert "Login failed" in wrong.content.decode()
 
 
-def test_failed_logins_are_throttled_per_account(browser: Browser, monsite: Customer) -> None:
-    for _ in range(5):
-        assert login(browser, "monsite", "wrong-password").status_code == 401
-    blocked = login(browser, "monsite", monsite.password)
+def test_failed_logins_are_throttled_per_login_and_address(
+    browser: Browser, monsite: Customer
+) -> None:
+    for n in range(5):
+        assert login(browser, "monsite", f"wrong-{n}", REMOTE_ADDR="192.0.2.9").status_code == 401
+    blocked = login(browser, "monsite", monsite.password, REMOTE_ADDR="192.0.2.9")
     assert blocked.status_code == 429
     assert "Too many failed logins. Wait 15 minutes and try again." in blocked.content.decode()
     assert "_auth_user_id" not in browser.session
+    # Never per login alone: the owner at another address signs in at once.
+    assert (
+        login(Browser(), "monsite", monsite.password, REMOTE_ADDR="192.0.2.10").status_code == 302
+    )
     # An unknown login is throttled exactly the same way: no way to tell them apart.
-    for _ in range(5):
-        login(browser, "nobody", "wrong-password", REMOTE_ADDR="192.0.2.9")
+    for n in range(5):
+        login(browser, "nobody", f"wrong-{n}", REMOTE_ADDR="192.0.2.9")
     assert login(browser, "nobody", "x", REMOTE_ADDR="192.0.2.9").status_code == 429
+
+
+def test_the_same_wrong_password_counts_once(browser: Browser, monsite: Customer) -> None:
+    for _ in range(10):
+        assert login(browser, "monsite", "old-password").status_code == 401
+    assert login(browser, "monsite", monsite.password).status_code == 302
 
 
 def test_failed_logins_are_throttled_per_address(
     browser: Browser, monsite: Customer, info: Mailbox
 ) -> None:
+    assert (
+        login(Browser(), "monsite", monsite.password, REMOTE_ADDR="198.51.100.7").status_code == 302
+    )
     for n in range(20):
         login(browser, f"guess{n}", "wrong-password", REMOTE_ADDR="198.51.100.7")
     assert login(browser, "monsite0001", STRONG, REMOTE_ADDR="198.51.100.7").status_code == 429
     assert login(browser, "monsite0001", STRONG, REMOTE_ADDR="198.51.100.8").status_code == 302
+    # A login that signed in from that address before still gets in from there.
+    assert (
+        login(Browser(), "monsite", monsite.password, REMOTE_ADDR="198.51.100.7").status_code == 302
+    )
 
 
 def test_a_disabled_login_is_told_so_only_with_the_right_password(

@@ -59,6 +59,7 @@ def test_every_form_is_protected_against_csrf(
         "login": "monsite0001",
         "name": "abuse",
         "token_id": 1,
+        "app_password_id": 1,
         "entry_id": QUEUE_ENTRY,
     }
     provider_values = {"name": "recommended"}

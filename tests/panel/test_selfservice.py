@@ -58,10 +58,10 @@ def test_own_password_needs_the_current_one(info_browser: Browser, info: Mailbox
 def test_guessing_the_current_password_is_throttled(info_browser: Browser, info: Mailbox) -> None:
     url = "/me/password/"
     new = "N3w-Pass-phrase!"
-    for _ in range(5):
-        info_browser.post(url, {"current": "nope", "password": new, "password_again": new})
+    for n in range(5):
+        info_browser.post(url, {"current": f"nope-{n}", "password": new, "password_again": new})
     blocked = info_browser.post(url, {"current": STRONG, "password": new, "password_again": new})
-    assert "Too many wrong passwords" in blocked.content.decode()
+    assert "Too many failed logins" in blocked.content.decode()
     assert authenticate("monsite0001", STRONG).ok
 
 

@@ -16,7 +16,9 @@ def secret_of(response) -> str:  # type: ignore[no-untyped-def]
 def test_a_token_is_shown_once_and_only_its_hash_is_kept(
     owner_browser: Browser, monsite: Customer
 ) -> None:
-    response = owner_browser.post("/tokens/", {"name": "billing script"})
+    response = owner_browser.post(
+        "/tokens/", {"name": "billing script", "current_password": monsite.password}
+    )
     assert "no-store" in response["Cache-Control"]
     secret = secret_of(response)
     assert secret.startswith("crl_") and len(secret) > 40
@@ -34,7 +36,9 @@ def test_revoking_asks_first_and_is_limited_to_ones_own(
 ) -> None:
     from tests.fixtures.panel import signed_in
 
-    secret = secret_of(owner_browser.post("/tokens/", {"name": "mine"}))
+    secret = secret_of(
+        owner_browser.post("/tokens/", {"name": "mine", "current_password": monsite.password})
+    )
     token = ApiToken.objects.get()
     other = signed_in(autre.owner)
     assert other.post(f"/tokens/{token.pk}/revoke/", {"confirm": "yes"}).status_code == 404
@@ -46,7 +50,7 @@ def test_revoking_asks_first_and_is_limited_to_ones_own(
     refused = owner_browser.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert refused.status_code == 401
     # The provider sees (and may revoke) everyone's tokens.
-    owner_browser.post("/tokens/", {"name": "again"})
+    owner_browser.post("/tokens/", {"name": "again", "current_password": monsite.password})
     assert "again" in provider_browser.text("/tokens/")
 
 

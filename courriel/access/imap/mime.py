@@ -85,6 +85,9 @@ class Part:
                 return value
         return None
 
+    def all_fields(self, name: str) -> list[str]:
+        return [value for key, value in self.fields if key == name]
+
     def param(self, name: str) -> str | None:
         for key, value in self.params:
             if key == name:
@@ -124,9 +127,15 @@ def parse(
         if boundary:
             child_default = ("message", "rfc822") if part.subtype == "digest" else ("text", "plain")
             for child_start, child_end in _split(data, body_start, end, boundary.encode()):
-                part.children.append(
-                    parse(data, child_start, child_end, child_default, depth + 1, budget)
-                )
+                child = parse(data, child_start, child_end, child_default, depth + 1, budget)
+                if child.children and data[child.end - 2 : child.end] == b"--":
+                    # A nested multipart ending with its close delimiter keeps that
+                    # line's end (which also precedes our next boundary), as in Dovecot.
+                    if data[child.end : child.end + 2] == b"\r\n":
+                        child.end += 2
+                    elif data[child.end : child.end + 1] == b"\n":
+                        child.end += 1
+                part.children.append(child)
     elif part.maintype == "message" and part.subtype == "rfc822":
         part.message = parse(data, body_start, end, ("text", "plain"), depth + 1, budget)
     return part
@@ -181,8 +190,6 @@ def find(root: Part, numbers: tuple[int, ...]) -> Part | None:
 
 
 def line_count(data: bytes, start: int, end: int) -> int:
-    """Lines of a body; a last line without its end (before a boundary) counts too."""
-    lines = data.count(b"\n", start, end)
-    if end > start and data[end - 1 : end] != b"\n":
-        lines += 1
-    return lines
+    """Lines of a body: its line ends (a last line cut short by the boundary, whose
+    CRLF belongs to the boundary, is not counted, as Dovecot counts)."""
+    return data.count(b"\n", start, end)

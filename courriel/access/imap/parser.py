@@ -6,17 +6,21 @@ becomes a tagged BAD. Never anything else, whatever the bytes (fuzzed in the tes
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 STAR = 0  # "*" in a sequence set: the highest number in use
+SAVED = -1  # "$" (SEARCHRES, RFC 5182): the result saved by SEARCH RETURN (SAVE)
 MAX_NUMBER = 2**32 - 1
 MAX_MODSEQ = 2**63 - 1
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x20)) | {0x7F}
+# Atoms are 7-bit (RFC 3501 ATOM-CHAR): 8-bit text comes quoted or as a literal.
+ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x20)) | frozenset(range(0x7F, 0x100))
 LITERAL_RE = re.compile(rb"\{(\d{1,20})(\+?)\}$")
+_LITERAL = re.compile(rb"~?\{(\d{1,20})\+?\}\r\n")  # "~{": literal8 (RFC 3516)
 MAX_DEPTH = 50  # nested parentheses in SEARCH
 
 
@@ -52,13 +56,17 @@ class FetchAtt:
         spec = ".".join(str(p) for p in s.part)
         if s.text:
             spec = f"{spec}.{s.text}" if spec else s.text
-        if s.fields:
-            spec += " (" + " ".join(s.fields) + ")"
+        if s.fields:  # echoed in upper case, as Dovecot does
+            spec += " (" + " ".join(f.upper() for f in s.fields) + ")"
         origin = f"<{self.partial[0]}>" if self.partial else ""
-        return f"BODY[{spec}]{origin}"
+        if self.name == "BINARY.SIZE":
+            return f"BINARY.SIZE[{spec}]"
+        return f"{'BINARY' if self.name == 'BINARY[]' else 'BODY'}[{spec}]{origin}"
 
     @property
     def sets_seen(self) -> bool:
+        if self.name == "BINARY.SIZE":
+            return False
         return (self.section is not None and not self.peek) or self.name in {
             "RFC822",
             "RFC822.TEXT",
@@ -74,9 +82,12 @@ class Command:
 
 
 class Reader:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, spools: dict[int, Any] | None = None) -> None:
         self.data = data
         self.pos = 0
+        # Literals written to disk as they arrived (APPEND messages): their content is
+        # not in `data`; the key is where it would have started.
+        self.spools = spools or {}
 
     # --- low level -------------------------------------------------------------------------
 
@@ -139,11 +150,14 @@ class Reader:
             out.append(char)
 
     def literal(self) -> bytes:
-        match = re.compile(rb"\{(\d{1,20})\+?\}\r\n").match(self.data, self.pos)
+        match = _LITERAL.match(self.data, self.pos)
         if not match:
             raise ParseError("Invalid literal")
         size = int(match.group(1))
         start = match.end()
+        if start in self.spools:
+            self.pos = start
+            return self.spools[start]  # type: ignore[no-any-return]
         if start + size > len(self.data):
             raise ParseError("Literal shorter than announced")
         self.pos = start + size
@@ -153,7 +167,7 @@ class Reader:
         char = self.peek()
         if char == 0x22:
             return self.quoted()
-        if char == 0x7B:
+        if char in (0x7B, 0x7E):  # {n} or literal8 ~{n}
             return self.literal()
         raise ParseError("Expected a string")
 
@@ -213,6 +227,8 @@ class Reader:
     # --- IMAP values -----------------------------------------------------------------------
 
     def sequence_set(self) -> SequenceSet:
+        if self.take(b"$"):  # RFC 5182 SEARCHRES: the saved result, alone
+            return [(SAVED, SAVED)]
         ranges: SequenceSet = []
         while True:
             first = self._seq_number()
@@ -224,8 +240,6 @@ class Reader:
     def _seq_number(self) -> int:
         if self.take(b"*"):
             return STAR
-        if self.take(b"$"):
-            raise ParseError("SEARCHRES ($) is not supported")
         return self.number(nonzero=True)
 
     def flag(self) -> str:
@@ -298,6 +312,7 @@ _SIMPLE = {
     "RFC822.HEADER",
     "RFC822.TEXT",
     "MODSEQ",
+    "SAVEDATE",
 }
 
 
@@ -326,6 +341,22 @@ def _fetch_att(r: Reader) -> FetchAtt:
             r.expect(b">", "'>'")
             partial = (origin, count)
         return FetchAtt("BODY[]", section, name == "BODY.PEEK", partial)
+    if name in ("BINARY", "BINARY.PEEK", "BINARY.SIZE") and r.peek() == 0x5B:  # RFC 3516
+        r.pos += 1
+        part: list[int] = []
+        while not r.take(b"]"):
+            if part:
+                r.expect(b".", "'.' between part numbers")
+            part.append(r.number(nonzero=True))
+        partial = None
+        if name != "BINARY.SIZE" and r.take(b"<"):
+            origin = r.number()
+            r.expect(b".", "'.' in <origin.count>")
+            count = r.number(nonzero=True)
+            r.expect(b">", "'>'")
+            partial = (origin, count)
+        kind = "BINARY.SIZE" if name == "BINARY.SIZE" else "BINARY[]"
+        return FetchAtt(kind, Section(tuple(part)), name == "BINARY.PEEK", partial)
     if name in _SIMPLE or name == "BODY":
         return FetchAtt(name)
     raise ParseError(f"Unknown FETCH item {name}")
@@ -370,12 +401,20 @@ def _fetch_args(r: Reader) -> dict[str, Any]:
             r.pos = start
             items = [_fetch_att(r)]
     changedsince = None
-    if r.take(b" ("):  # RFC 7162: (CHANGEDSINCE <modseq>); VANISHED is QRESYNC, not offered
-        if not r.take(b"CHANGEDSINCE "):
-            raise ParseError("The only FETCH modifier is CHANGEDSINCE")
-        changedsince = r.modseq()
-        r.expect(b")", "')'")
-    return {"set": sequence, "items": items, "changedsince": changedsince}
+    vanished = False
+    if r.take(b" ("):  # RFC 7162: CHANGEDSINCE <modseq> [VANISHED] (QRESYNC)
+        while not r.take(b")"):
+            if changedsince is not None or vanished:
+                r.sp()
+            if r.take(b"CHANGEDSINCE "):
+                changedsince = r.modseq()
+            elif r.take(b"VANISHED"):
+                vanished = True
+            else:
+                raise ParseError("FETCH modifiers are CHANGEDSINCE and VANISHED")
+        if vanished and changedsince is None:
+            raise ParseError("VANISHED needs CHANGEDSINCE")
+    return {"set": sequence, "items": items, "changedsince": changedsince, "vanished": vanished}
 
 
 # --- SEARCH --------------------------------------------------------------------------------
@@ -395,9 +434,29 @@ _FLAG_KEYS = {
     "OLD": ("recent", False),
     "NEW": ("and", [("recent", True), ("flag", "\\Seen", False)]),
     "ALL": ("all",),
+    "SAVEDATESUPPORTED": ("all",),  # RFC 8514: every folder has save dates here
 }
+_SAVED_KEYS = {"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"}
 _STRING_KEYS = {"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"}
 _DATE_KEYS = {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"}
+
+
+def _search_text(r: Reader, charset: str) -> str:
+    """A search string in the command's CHARSET (any Python knows, as Dovecot takes
+    any iconv knows); an unknown one is refused by the session with BADCHARSET."""
+    raw = r.astring()
+    try:
+        return raw.decode(charset if _known_charset(charset) else "latin-1")
+    except UnicodeDecodeError:
+        raise ParseError(f"The search string is not valid {charset}") from None
+
+
+def _known_charset(charset: str) -> bool:
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return False
+    return True
 
 
 def _search_key(r: Reader, charset: str, depth: int = 0) -> tuple[Any, ...]:
@@ -416,17 +475,21 @@ def _search_key(r: Reader, charset: str, depth: int = 0) -> tuple[Any, ...]:
         return _FLAG_KEYS[word]
     r.sp()
     if word in _STRING_KEYS:
-        return ("text", word, r.text(r.astring(), "search string"))
+        return ("text", word, _search_text(r, charset))
     if word in ("KEYWORD", "UNKEYWORD"):
         return ("flag", r.flag(), word == "KEYWORD")
     if word == "HEADER":
         name = r.text(r.astring(), "header name")
         r.sp()
-        return ("header", name.lower(), r.text(r.astring(), "search string"))
+        return ("header", name.lower(), _search_text(r, charset))
     if word in _DATE_KEYS:
         return ("date", word, r.date())
     if word in ("LARGER", "SMALLER"):
         return ("size", word, r.number())
+    if word in ("OLDER", "YOUNGER"):  # RFC 5032 WITHIN: seconds before now
+        return ("within", word, r.number(nonzero=True))
+    if word in _SAVED_KEYS:  # RFC 8514 SAVEDATE
+        return ("savedate", word, r.date())
     if word == "UID":
         return ("uid", r.sequence_set())
     if word == "MODSEQ":  # RFC 7162: [entry-name entry-type-req] value; one modseq per message
@@ -447,18 +510,89 @@ def _search_key(r: Reader, charset: str, depth: int = 0) -> tuple[Any, ...]:
     raise ParseError(f"Unknown SEARCH key {word}")
 
 
-def _search_args(r: Reader) -> dict[str, Any]:
+RETURN_OPTIONS = {"MIN", "MAX", "ALL", "COUNT", "SAVE", "CONTEXT", "UPDATE", "PARTIAL"}
+
+
+def _search_return(r: Reader) -> list[str | tuple[str, tuple[int, int]]] | None:
+    """RETURN (options) of ESEARCH (RFC 4731), SEARCHRES (5182), CONTEXT=SEARCH and
+    ESORT (5267); None when the command has no RETURN (a plain SEARCH answer)."""
+    if not r.take(b"RETURN "):
+        return None
+    options: list[str | tuple[str, tuple[int, int]]] = []
+    r.expect(b"(", "'('")
+    while not r.take(b")"):
+        if options:
+            r.sp()
+        option = r.atom().upper()
+        if option not in RETURN_OPTIONS:
+            raise ParseError(f"Unknown search return option {option}")
+        if option == "PARTIAL":  # PARTIAL low:high (positions in the result)
+            r.sp()
+            low = r.number(nonzero=True)
+            r.expect(b":", "':'")
+            high = r.number(nonzero=True)
+            options.append(("PARTIAL", (min(low, high), max(low, high))))
+        else:
+            options.append(option)
     r.sp()
-    charset = "UTF-8"
-    if r.take(b"RETURN "):
-        raise ParseError("SEARCH RETURN (ESEARCH) is not supported")
-    if r.take(b"CHARSET "):
-        charset = r.astr("charset").upper()
-        r.sp()
+    return options
+
+
+def _search_program(r: Reader, charset: str | None = None) -> dict[str, Any]:
+    """[CHARSET x] keys (SEARCH), or charset keys (SORT and THREAD name it always)."""
+    if charset is None:
+        charset = "UTF-8"
+        if r.take(b"CHARSET "):
+            charset = r.astr("charset").upper()
+            r.sp()
     keys = [_search_key(r, charset)]
     while r.take(b" "):
         keys.append(_search_key(r, charset))
-    return {"charset": charset, "keys": ("and", keys)}
+    return {"charset": charset, "known": _known_charset(charset), "keys": ("and", keys)}
+
+
+def _search_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    returns = _search_return(r)
+    return {"return": returns, **_search_program(r)}
+
+
+SORT_KEYS = {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO"}
+
+
+def _sort_args(r: Reader) -> dict[str, Any]:
+    """RFC 5256 SORT [RETURN (...)] (criteria) charset keys (ESORT, RFC 5267)."""
+    r.sp()
+    returns = _search_return(r)
+    criteria: list[tuple[str, bool]] = []
+    reverse = False
+    for word in r.paren_list(r.atom):
+        word = word.upper()
+        if word == "REVERSE" and not reverse:
+            reverse = True
+            continue
+        if word not in SORT_KEYS:
+            raise ParseError(f"Unknown sort criterion {word}")
+        criteria.append((word, reverse))
+        reverse = False
+    if not criteria or reverse:
+        raise ParseError("SORT needs at least one criterion (REVERSE comes before one)")
+    r.sp()
+    charset = r.astr("charset").upper()
+    r.sp()
+    return {"return": returns, "criteria": criteria, **_search_program(r, charset)}
+
+
+def _thread_args(r: Reader) -> dict[str, Any]:
+    """RFC 5256 THREAD algorithm charset keys."""
+    r.sp()
+    algorithm = r.atom().upper()
+    if algorithm not in {"REFERENCES", "ORDEREDSUBJECT"}:
+        raise ParseError(f"Unknown thread algorithm {algorithm}")
+    r.sp()
+    charset = r.astr("charset").upper()
+    r.sp()
+    return {"algorithm": algorithm, **_search_program(r, charset)}
 
 
 # --- the other commands --------------------------------------------------------------------
@@ -502,57 +636,142 @@ def _list_pattern(r: Reader) -> str:
 
 
 def _list_args(r: Reader, extended: bool) -> dict[str, Any]:
+    """LIST [(selection)] reference pattern|(patterns) [RETURN (options)] (RFC 5258),
+    or LSUB reference pattern."""
     r.sp()
     selection: list[str] = []
+    is_extended = False
     if extended and r.peek() == 0x28:
         selection = [s.upper() for s in r.paren_list(r.atom)]
+        is_extended = True
         r.sp()
     reference = r.mailbox() if r.peek() != 0x22 else r.text(r.quoted(), "reference")
     r.sp()
     if extended and r.peek() == 0x28:
         patterns = r.paren_list(lambda: _list_pattern(r))
+        if not patterns:
+            raise ParseError("Empty pattern list")
+        is_extended = True
     else:
         patterns = [_list_pattern(r)]
     returns: list[str] = []
+    status: list[str] = []
     if extended and r.take(b" RETURN "):
-        returns = [s.upper() for s in r.paren_list(r.atom)]
-    return {"reference": reference, "patterns": patterns, "select": selection, "return": returns}
+        is_extended = True
+        r.expect(b"(", "'('")
+        while not r.take(b")"):
+            if returns:
+                r.sp()
+            option = r.atom().upper()
+            if option == "STATUS":  # RFC 5819 LIST-STATUS
+                r.sp()
+                status = _status_items(r)
+            returns.append(option)
+    return {
+        "reference": reference,
+        "patterns": patterns,
+        "select": selection,
+        "return": returns,
+        "status": status,
+        "extended": is_extended,
+    }
 
 
 def _append_args(r: Reader) -> dict[str, Any]:
+    """APPEND mailbox, then one or more (MULTIAPPEND, RFC 3502) messages, each with
+    optional flags and date; the message is a literal (spooled to disk, see
+    `classify_literal`)."""
     r.sp()
     mailbox = r.mailbox()
-    r.sp()
-    flags: list[str] = []
-    when = None
-    if r.peek() == 0x28:
-        flags = r.paren_list(r.flag)
+    messages = []
+    while r.take(b" "):
+        flags: list[str] = []
+        when = None
+        if r.peek() == 0x28:
+            flags = r.paren_list(r.flag)
+            r.sp()
+        if r.peek() == 0x22:
+            when = r.date_time()
+            r.sp()
+        if r.take(b"CATENATE ("):  # RFC 4469: the message put together from parts
+            parts: list[tuple[str, Any]] = []
+            while not r.take(b")"):
+                if parts:
+                    r.sp()
+                if r.take(b"TEXT "):
+                    parts.append(("TEXT", r.literal()))
+                elif r.take(b"URL "):
+                    parts.append(("URL", r.astr("URL")))
+                else:
+                    raise ParseError("CATENATE parts are TEXT literals or URLs")
+            if not parts:
+                raise ParseError("CATENATE needs at least one part")
+            messages.append({"flags": flags, "date": when, "catenate": parts})
+            continue
+        if r.take(b"UTF8 ("):  # RFC 6855: a message with UTF-8 header fields
+            data = r.literal()
+            r.expect(b")", "')'")
+            messages.append({"flags": flags, "date": when, "data": data})
+            continue
+        if r.peek() not in (0x7B, 0x7E):  # {n} or literal8 ~{n}
+            raise ParseError("APPEND needs the message as a literal")
+        messages.append({"flags": flags, "date": when, "data": r.literal()})
+    if not messages:
+        raise ParseError("APPEND needs a message")
+    return {"mailbox": mailbox, "messages": messages}
+
+
+_APPEND_COMMAND = re.compile(rb"[^ ]+ APPEND ", re.I)
+_URL_BEFORE = re.compile(rb"(?:^|[ (])URL $", re.I)
+
+
+def classify_literal(buffer: bytes, segment_start: int) -> str | None:
+    """At a literal announcement (`buffer` ends with `{n}\r\n`): the mailbox of the
+    APPEND when this literal is a message's content, else None (a mailbox name, a URL,
+    a search string: kept in memory). `segment_start` is where the text after the
+    previous literal begins."""
+    if not _APPEND_COMMAND.match(buffer):
+        return None
+    segment = buffer[segment_start : buffer.rfind(b"{")]
+    if segment_start == 0 and _APPEND_COMMAND.fullmatch(segment):
+        return None  # the mailbox name itself
+    if _URL_BEFORE.search(segment):
+        return None
+    r = Reader(buffer)
+    try:
+        r.pos = TAG_RE.match(buffer).end()  # type: ignore[union-attr]
         r.sp()
-    if r.peek() == 0x22:
-        when = r.date_time()
+        r.atom()
         r.sp()
-    if r.peek() != 0x7B:
-        raise ParseError("APPEND needs the message as a literal")
-    return {"mailbox": mailbox, "flags": flags, "date": when, "message": r.literal()}
+        return r.mailbox()
+    except (ParseError, AttributeError):
+        return None
+
+
+STATUS_ITEMS = (
+    "MESSAGES",
+    "RECENT",
+    "UIDNEXT",
+    "UIDVALIDITY",
+    "UNSEEN",
+    "HIGHESTMODSEQ",
+    "SIZE",
+)
+
+
+def _status_items(r: Reader) -> list[str]:
+    items = [i.upper() for i in r.paren_list(r.atom)]
+    unknown = set(items) - set(STATUS_ITEMS)
+    if unknown or not items:
+        raise ParseError(f"Unknown STATUS item {' '.join(sorted(unknown)) or '()'}")
+    return items
 
 
 def _status_args(r: Reader) -> dict[str, Any]:
     r.sp()
     mailbox = r.mailbox()
     r.sp()
-    items = [i.upper() for i in r.paren_list(r.atom)]
-    unknown = set(items) - {
-        "MESSAGES",
-        "RECENT",
-        "UIDNEXT",
-        "UIDVALIDITY",
-        "UNSEEN",
-        "SIZE",
-        "HIGHESTMODSEQ",
-    }
-    if unknown or not items:
-        raise ParseError(f"Unknown STATUS item {' '.join(sorted(unknown)) or '()'}")
-    return {"mailbox": mailbox, "items": items}
+    return {"mailbox": mailbox, "items": _status_items(r)}
 
 
 def _id_args(r: Reader) -> dict[str, Any]:
@@ -575,12 +794,39 @@ def _select_args(r: Reader) -> dict[str, Any]:
     r.sp()
     mailbox = r.mailbox()
     condstore = False
-    if r.take(b" "):
-        params = [p.upper() for p in r.paren_list(r.atom)]
-        if params != ["CONDSTORE"]:
-            raise ParseError("Unsupported SELECT parameter")
-        condstore = True
-    return {"mailbox": mailbox, "condstore": condstore}
+    qresync = None
+    if r.take(b" ("):
+        while not r.take(b")"):
+            if condstore or qresync:
+                r.sp()
+            if r.take(b"CONDSTORE"):
+                condstore = True
+            elif r.take(b"QRESYNC ("):  # RFC 7162: (uidvalidity modseq [known [(seqs uids)]])
+                validity = r.number(nonzero=True)
+                r.sp()
+                modseq = r.modseq()
+                known = None
+                match = None
+                if r.take(b" ") and r.peek() != 0x28:
+                    known = r.sequence_set()
+                    r.take(b" ")
+                if r.peek() == 0x28:
+                    r.pos += 1
+                    seqs = r.sequence_set()
+                    r.sp()
+                    uids = r.sequence_set()
+                    r.expect(b")", "')'")
+                    match = (seqs, uids)
+                r.expect(b")", "')'")
+                qresync = {
+                    "uidvalidity": validity,
+                    "modseq": modseq,
+                    "known": known,
+                    "match": match,
+                }
+            else:
+                raise ParseError("Unsupported SELECT parameter")
+    return {"mailbox": mailbox, "condstore": condstore, "qresync": qresync}
 
 
 def _one_mailbox(r: Reader) -> dict[str, Any]:
@@ -644,6 +890,84 @@ def _setquota_args(r: Reader) -> dict[str, Any]:
     return {"root": root}
 
 
+def _cancelupdate_args(r: Reader) -> dict[str, Any]:
+    """RFC 5267 CANCELUPDATE "tag" ..."""
+    tags = []
+    while r.take(b" "):
+        tags.append(r.text(r.string(), "tag"))
+    if not tags:
+        raise ParseError("CANCELUPDATE needs the tags of searches")
+    return {"tags": tags}
+
+
+def _compress_args(r: Reader) -> dict[str, Any]:
+    r.sp()
+    return {"mechanism": r.atom().upper()}
+
+
+def _entry(r: Reader) -> str:
+    """A METADATA entry name (RFC 5464 3.2): /private/... or /shared/..., no wildcards,
+    no empty level; compared without case."""
+    name = r.astr("entry").lower()
+    if (
+        not (name.startswith(("/private/", "/shared/")) or name in ("/private", "/shared"))
+        or "//" in name
+        or name.endswith("/")
+        or any(c in name for c in "*%")
+        or not name.isascii()
+        or any(ord(c) < 0x20 for c in name)
+    ):
+        raise ParseError(f"Invalid metadata entry name {name[:60]}")
+    return name
+
+
+def _getmetadata_args(r: Reader) -> dict[str, Any]:
+    """GETMETADATA [(MAXSIZE n DEPTH 0|1|infinity)] mailbox entry|(entries)."""
+    r.sp()
+    maxsize = None
+    depth = "0"
+    if r.peek() == 0x28:
+        r.pos += 1
+        while not r.take(b")"):
+            r.take(b" ")
+            option = r.atom().upper()
+            r.sp()
+            if option == "MAXSIZE":
+                maxsize = r.number()
+            elif option == "DEPTH":
+                depth = r.atom().lower()
+                if depth not in ("0", "1", "infinity"):
+                    raise ParseError("DEPTH is 0, 1 or infinity")
+            else:
+                raise ParseError(f"Unknown GETMETADATA option {option}")
+        r.sp()
+    mailbox = r.mailbox() if r.peek() != 0x22 else r.text(r.quoted(), "mailbox")
+    r.sp()
+    entries = r.paren_list(lambda: _entry(r)) if r.peek() == 0x28 else [_entry(r)]
+    if not entries:
+        raise ParseError("GETMETADATA needs entries")
+    return {"mailbox": mailbox, "entries": entries, "maxsize": maxsize, "depth": depth}
+
+
+def _setmetadata_args(r: Reader) -> dict[str, Any]:
+    """SETMETADATA mailbox (entry value|NIL ...)."""
+    r.sp()
+    mailbox = r.mailbox() if r.peek() != 0x22 else r.text(r.quoted(), "mailbox")
+    r.sp()
+    r.expect(b"(", "'('")
+    changes: dict[str, str | None] = {}
+    while not r.take(b")"):
+        if changes:
+            r.sp()
+        entry = _entry(r)
+        r.sp()
+        value = r.nstring()
+        changes[entry] = None if value is None else r.text(value, "metadata value")
+    if not changes:
+        raise ParseError("SETMETADATA needs entries")
+    return {"mailbox": mailbox, "changes": changes}
+
+
 def _none(r: Reader) -> dict[str, Any]:
     return {}
 
@@ -671,6 +995,12 @@ COMMANDS = {
     "UNSELECT": _none,
     "EXPUNGE": _none,
     "SEARCH": _search_args,
+    "SORT": _sort_args,
+    "CANCELUPDATE": _cancelupdate_args,
+    "COMPRESS": _compress_args,
+    "GETMETADATA": _getmetadata_args,
+    "SETMETADATA": _setmetadata_args,
+    "THREAD": _thread_args,
     "FETCH": _fetch_args,
     "STORE": _store_args,
     "COPY": _copy_args,
@@ -683,17 +1013,18 @@ COMMANDS = {
     "GETQUOTAROOT": _one_mailbox,
     "SETQUOTA": _setquota_args,
 }
-UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"}
+UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD"}
 TAG_RE = re.compile(rb"[\x21\x23-\x27\x2C-\x5B\x5D-\x7A\x7C\x7E]+")
 
 
-def parse(data: bytes) -> Command:
-    """One command: `tag SP name [SP args]`, literals included, final CRLF removed."""
+def parse(data: bytes, spools: dict[int, Any] | None = None) -> Command:
+    """One command: `tag SP name [SP args]`, literals included (or spooled to disk),
+    final CRLF removed."""
     match = TAG_RE.match(data)
     if not match:
         raise ParseError("Missing or invalid tag")
     tag = match.group().decode("ascii")
-    r = Reader(data)
+    r = Reader(data, spools)
     r.pos = match.end()
     try:
         r.sp()

@@ -12,11 +12,44 @@ from datetime import date
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from courriel.access.imap.parser import STAR, SequenceSet
-from courriel.mailstore.headers import decoded, header_fields
-from courriel.mailstore.index import FLAG_LETTERS, FolderIndex, Message
+from courriel.access.imap import addresses
+from courriel.access.imap.parser import SAVED, STAR, SequenceSet
+from courriel.access.imap.view import Selected
+from courriel.mailstore.headers import decoded
+from courriel.mailstore.index import FLAG_LETTERS, Message
 
 _HEADER_KEYS = {"FROM": "from", "TO": "to", "CC": "cc", "BCC": "bcc", "SUBJECT": "subject"}
+_JOIN = "\0"  # between occurrences of a field: a match never spans two of them
+
+
+def address_text(values: list[str]) -> str:
+    """What SEARCH FROM/TO/CC/BCC look in: every occurrence's addresses written in the
+    normal form (comments dropped, groups kept), MIME words decoded, case-folded."""
+    return _JOIN.join(decoded(addresses.write(addresses.parse(v))).casefold() for v in values)
+
+
+def subject_text(values: list[str]) -> str:
+    """SEARCH SUBJECT: whitespace runs folded, MIME words decoded, case-folded."""
+    return _JOIN.join(decoded(" ".join(v.split())).casefold() for v in values)
+
+
+def header_text(values: list[str]) -> str:
+    """SEARCH HEADER: every occurrence, MIME words decoded, case-folded."""
+    return _JOIN.join(decoded(v).casefold() for v in values)
+
+
+def present(values: list[str]) -> str:
+    """SEARCH HEADER name "": whether the field is there at all."""
+    return "1" if values else ""
+
+
+_TRANSFORMS = {
+    "from": address_text,
+    "to": address_text,
+    "cc": address_text,
+    "bcc": address_text,
+    "subject": subject_text,
+}
 _COST = {
     "all": 0,
     "seq": 0,
@@ -25,6 +58,8 @@ _COST = {
     "flag": 0,
     "recent": 0,
     "size": 1,
+    "within": 2,
+    "savedate": 1,
     "date": 2,
     "header": 3,
     "not": 3,
@@ -53,24 +88,42 @@ def _cost(node: tuple[Any, ...]) -> int:
 Predicate = Callable[[Message, int], bool]
 
 
+def _compare_day(key: str, when: date, day: date) -> bool:
+    if key == "BEFORE":
+        return when < day
+    if key == "ON":
+        return when == day
+    return when >= day
+
+
+def save_date(message: Message) -> float:
+    """When the message was saved into its folder: the time at the start of its Maildir
+    name (given at delivery, APPEND, COPY and MOVE; flag changes keep it)."""
+    head = message.base.split(".", 1)[0]
+    return float(head) if head.isdigit() else 0.0
+
+
 class Search:
     """A SEARCH over a session's view; the key tree is compiled once into predicates."""
 
-    def __init__(self, index: FolderIndex, view: list[int], recent: set[int]) -> None:
-        self.index = index
-        self.view = view
-        self.recent = recent
-        self._fields: dict[int, dict[str, str]] = {}
+    def __init__(self, selected: Selected) -> None:
+        self.index = selected.index
+        self.view = selected.view
+        self.recent = selected.recent
+        self.lookup = selected.lookup
+        self.saved = set(selected.saved)
         self._text: dict[int, str] = {}
         self.uses_modseq = False  # the answer then ends with (MODSEQ highest)
 
     def run(self, keys: tuple[Any, ...]) -> list[tuple[int, int]]:
         """(sequence number, uid) of every matching message of the session's view."""
+        if keys == ("and", [("all",)]):  # SORT/THREAD ... ALL: nothing to test
+            return [(position, uid) for position, uid in enumerate(self.view, 1)]
         predicate = self.compile(keys)
-        by_uid = self.index.by_uid
+        lookup = self.lookup
         found = []
         for position, uid in enumerate(self.view, 1):
-            message = by_uid.get(uid)
+            message = lookup(uid)
             if message is not None and predicate(message, position):
                 found.append((position, uid))
         return found
@@ -94,12 +147,21 @@ class Search:
         if kind == "recent":
             recent, wanted = self.recent, node[1]
             return lambda m, s: (m.uid in recent) == wanted
+        if kind in ("seq", "uid") and node[1] == [(SAVED, SAVED)]:  # "$" (SEARCHRES)
+            saved = self.saved
+            return lambda m, s: m.uid in saved
         if kind == "seq":
             ranges, view = node[1], self.view
             return lambda m, s: in_set(s, ranges, len(view))
         if kind == "uid":
             ranges, view = node[1], self.view
             return lambda m, s: in_set(m.uid, ranges, view[-1] if view else 0)
+        if kind == "within":  # RFC 5032: received within (YOUNGER) or before the last n s
+            limit, younger = time.time() - node[2], node[1] == "YOUNGER"
+            return lambda m, s: (index.internaldate(m) >= limit) == younger
+        if kind == "savedate":  # RFC 8514: the day it was saved into this folder
+            key, day = node[1][5:], node[2]
+            return lambda m, s: _compare_day(key, date(*time.localtime(save_date(m))[:3]), day)
         if kind == "modseq":  # RFC 7162: changed at or after this mod-sequence
             self.uses_modseq = True
             lowest = node[1]
@@ -122,13 +184,16 @@ class Search:
             needle = node[2].casefold()
             if node[1] in _HEADER_KEYS:
                 field = _HEADER_KEYS[node[1]]
-                text = index.header_text
-                return lambda m, s: needle in text(m, field)
+                text, transform = index.header_text, _TRANSFORMS[field]
+                return lambda m, s: needle in text(m, field, transform)
             body_only = node[1] == "BODY"
             return lambda m, s: self._text_match(needle, body_only, m)
         if kind == "header":
             name, needle = node[1], node[2].casefold()
-            return lambda m, s: self._header(m, name, needle)
+            text = index.header_text
+            if not needle:
+                return lambda m, s: bool(text(m, name, present))
+            return lambda m, s: needle in text(m, name, header_text)
         raise ValueError(f"unknown search key {kind}")
 
     def _letter(self, name: str) -> str | None:
@@ -139,7 +204,7 @@ class Search:
 
     def _date(self, key: str, day: date, message: Message) -> bool:
         if key.startswith("SENT"):
-            raw = self.index.header_text(message, "date", folded=False)
+            raw = self.index.header_text(message, "date")
             try:
                 when = parsedate_to_datetime(raw).date()
             except (TypeError, ValueError, IndexError):
@@ -147,18 +212,7 @@ class Search:
             key = key[4:]
         else:
             when = date(*time.localtime(self.index.internaldate(message))[:3])
-        if key == "BEFORE":
-            return when < day
-        if key == "ON":
-            return when == day
-        return when >= day
-
-    def _header(self, message: Message, name: str, needle: str) -> bool:
-        fields = self._fields.get(message.uid)
-        if fields is None:
-            fields = self._fields[message.uid] = header_fields(self.index.read_header(message))
-        value = fields.get(name)
-        return value is not None and needle in decoded(value).casefold()
+        return _compare_day(key, when, day)
 
     def _text_match(self, needle: str, body_only: bool, message: Message) -> bool:
         text = self._text.get(message.uid)

@@ -1,7 +1,8 @@
 """The POP3 state machine of one client (authorization, transaction, update), apart
 from the listener. The maildrop is the INBOX through the same shared index as IMAP, so
 UIDLs are built from the IMAP UID and UIDVALIDITY the way Dovecot builds them
-(`%08Xu%08Xv`): a client keeps its list when the provider moves to Dovecot.
+(`%08Xu%08Xv`, lower-case hex): a client keeps its list when the provider moves to
+Dovecot.
 
 Deletions happen only at QUIT (RSET forgets them); a second session on the same
 mailbox is refused with `-ERR [IN-USE]` while the first holds the maildrop.
@@ -22,6 +23,7 @@ from courriel.cluster.proxy import ProxyError, Upstream, pipe, pop3_sign_in
 from courriel.cluster.sessions import track
 from courriel.mailstore.events import events
 from courriel.mailstore.index import FolderIndex, Message
+from courriel.mailstore.message_file import MessageFile
 from courriel.mailstore.store import UserStore
 
 log = logging.getLogger("courriel.access.pop3")
@@ -41,8 +43,8 @@ def dot_stuff(data: bytes) -> bytes:
 
 
 def uidl(index: FolderIndex, message: Message) -> str:
-    """Dovecot's `%08Xu%08Xv`, whose %X writes lower-case hexadecimal digits (checked
-    against Dovecot 2.3 on the same Maildir)."""
+    """Dovecot's default `pop3_uidl_format = %08Xu%08Xv`, whose %X writes lower-case
+    hex (var-expand.c: `%llx`)."""
     return f"{message.uid:08x}{index.uidvalidity:08x}"
 
 
@@ -143,6 +145,7 @@ class Pop3Session:
     async def cmd_capa(self, argument: str) -> None:
         lines = [
             "+OK Capability list follows",
+            "CAPA",
             "TOP",
             "UIDL",
             "RESP-CODES",
@@ -150,7 +153,7 @@ class Pop3Session:
             "PIPELINING",
         ]
         if self.login is None and self._plaintext_ok():
-            lines += ["USER", "SASL PLAIN"]
+            lines += ["USER", "SASL PLAIN LOGIN"]
         if self.login is None and not self.stream.tls and self.stream.tls_context is not None:
             lines.append("STLS")
         lines += ["IMPLEMENTATION Courriel", "."]
@@ -182,34 +185,50 @@ class Pop3Session:
         await self._sign_in(user, argument)
 
     async def cmd_auth(self, argument: str) -> None:
+        """RFC 5034 AUTH with PLAIN or LOGIN (the mechanisms Dovecot offers too)."""
         mechanism, _, initial = argument.strip().partition(" ")
         if not mechanism:
-            self.stream.write(b"+OK Mechanisms follow\r\nPLAIN\r\n.\r\n")
+            self.stream.write(b"+OK Mechanisms follow\r\nPLAIN\r\nLOGIN\r\n.\r\n")
             return
-        if mechanism.upper() != "PLAIN":
-            raise _Err(f"Unsupported mechanism {mechanism[:20]}; use PLAIN.")
+        mechanism = mechanism.upper()
+        if mechanism not in {"PLAIN", "LOGIN"}:
+            raise _Err(f"Unsupported mechanism {mechanism[:20]}; use PLAIN or LOGIN.")
         self._require_privacy()
-        if not initial:
-            self.send("+ ")
-            await self.stream.drain()
-            initial = (await self.stream.readline(120)).strip().decode("ascii", "replace")
-            if initial == "*":
-                raise _Err("Authentication cancelled.")
-        try:
-            decoded = base64.b64decode(initial if initial != "=" else "", validate=True)
-        except (binascii.Error, ValueError):
-            raise _Err("Invalid base64 in AUTH PLAIN.") from None
-        parts = decoded.split(b"\0")
+        if mechanism == "LOGIN":
+            user = self._b64(initial or await self._challenge("VXNlcm5hbWU6"))
+            password = self._b64(await self._challenge("UGFzc3dvcmQ6"))
+            await self._sign_in(
+                user.decode("utf-8", "replace"), password.decode("utf-8", "replace")
+            )
+            return
+        parts = self._b64(initial or await self._challenge("")).split(b"\0")
         if len(parts) != 3:
             raise _Err("Malformed PLAIN response.")
-        authzid, user, password = (p.decode("utf-8", "replace") for p in parts)
-        if authzid and authzid != user:
+        authzid, user_name, secret = (p.decode("utf-8", "replace") for p in parts)
+        if authzid and authzid != user_name:
             raise _Err("[AUTH] Logging in as another user is not allowed.")
-        await self._sign_in(user, password)
+        await self._sign_in(user_name, secret)
+
+    async def _challenge(self, text: str) -> str:
+        self.send(f"+ {text}")
+        await self.stream.drain()
+        answer = (await self.stream.readline(120)).strip().decode("ascii", "replace")
+        if answer == "*":
+            raise _Err("Authentication cancelled.")
+        return answer
+
+    @staticmethod
+    def _b64(text: str) -> bytes:
+        try:
+            return base64.b64decode(text if text != "=" else "", validate=True)
+        except (binascii.Error, ValueError):
+            raise _Err("Invalid base64 in AUTH.") from None
 
     async def _sign_in(self, user: str, password: str) -> None:
         try:
-            login = await auth.authenticate(user, password, self.stream.ip, self.settings)
+            login = await auth.authenticate(
+                user, password, self.stream.ip, self.settings, door="pop3"
+            )
         except AuthDenied as denied:
             code = "SYS/TEMP" if denied.reason in {"unavailable", "throttled"} else "AUTH"
             raise _Err(f"[{code}] {denied.message}") from None
@@ -231,8 +250,9 @@ class Pop3Session:
         self.login = login
         self.store = UserStore(login.maildir, login.quota)
         try:
+            # Delivered files stay in new/ until QUIT, as with Dovecot: then each moves
+            # to cur/ in one rename, with its \Seen flag if it was retrieved.
             self.index = index = self.store.open("INBOX")
-            index.claim_new()
             self.messages = [index.by_uid[uid] for uid in index.uids]
             self.sizes = [index.size(m) for m in self.messages]
         except Exception:
@@ -285,17 +305,17 @@ class Pop3Session:
     async def cmd_uidl(self, argument: str) -> None:
         await self.cmd_list(argument, uidl_mode=True)
 
-    def _content(self, number: int) -> bytes:
+    def _source(self, number: int) -> bytes | MessageFile:
         assert self.index is not None
-        data = self.index.read(self.messages[number - 1])
-        if data is None:
+        source = self.index.source(self.messages[number - 1])
+        if source is None:
             raise _Err(f"Message {number} was removed by another client.")
-        return data
+        return source
 
     async def cmd_retr(self, argument: str) -> None:
         number = self._number(argument)
-        data = self._content(number)
-        self.stream.write(b"+OK %d octets\r\n%s" % (len(data), dot_stuff(data)))
+        source = self._source(number)
+        await self._send_message(b"+OK %d octets\r\n" % len(source), source, len(source))
         self.retrieved.add(number)
 
     async def cmd_top(self, argument: str) -> None:
@@ -303,15 +323,35 @@ class Pop3Session:
         if len(parts) != 2 or not parts[1].isdigit():
             raise _Err("Usage: TOP message lines.")
         number = self._number(parts[0])
-        data = self._content(number)
-        split = data.find(b"\r\n\r\n")
-        if split < 0:
-            head, body = data, b""
-        else:
-            head, body = data[: split + 4], data[split + 4 :]
-        lines = body.split(b"\r\n")[: int(parts[1])] if body else []
-        text = head + b"".join(line + b"\r\n" for line in lines)
-        self.stream.write(b"+OK Top of message follows\r\n" + dot_stuff(text))
+        source = self._source(number)
+        split = source.find(b"\r\n\r\n")
+        end = len(source) if split < 0 else split + 4
+        for _line in range(int(parts[1]) if split >= 0 else 0):
+            if end >= len(source):
+                break
+            found = source.find(b"\n", end)
+            end = len(source) if found < 0 else found + 1
+        await self._send_message(b"+OK Top of message follows\r\n", source, end)
+
+    async def _send_message(self, first: bytes, source: bytes | MessageFile, end: int) -> None:
+        """A multi-line answer with the first `end` bytes of a message, dot-stuffed; a
+        big message chunk by chunk, never whole in memory."""
+        if isinstance(source, bytes):
+            self.stream.write(first + dot_stuff(source[:end]))
+            return
+        with source:
+            self.stream.write(first)
+            line_start = True
+            last = b"\n"
+            for chunk in source.chunks(0, end):
+                stuffed = chunk.replace(b"\n.", b"\n..")
+                if line_start and chunk[:1] == b".":
+                    stuffed = b"." + stuffed
+                line_start = chunk[-1:] == b"\n"
+                last = chunk[-1:]
+                self.stream.write(stuffed)
+                await self.stream.pace()
+            self.stream.write((b"" if last == b"\n" else b"\r\n") + b".\r\n")
 
     async def cmd_dele(self, argument: str) -> None:
         number = self._number(argument)
@@ -334,13 +374,16 @@ class Pop3Session:
         index = self.index
         index.refresh()
         seen = [self.messages[n - 1] for n in self.retrieved - self.deleted]
-        with index.changes():  # one write of the new mod-sequences
+        # One write of the new mod-sequences, and the directories' times adopted once,
+        # not around each rename.
+        with index.own_change():
             for message in seen:
                 if message.uid in index.by_uid and "S" not in message.info:
                     index.set_info(message, "".join(sorted(message.info + "S")), 0)
             doomed = [self.messages[n - 1] for n in sorted(self.deleted)]
             doomed = [m for m in doomed if m.uid in index.by_uid]
             gone = index.expunge(doomed, 0)
+            index.claim_new()
         if gone or seen:
             events.notify(self.login.maildir)
         self.send(f"+OK Bye: {len(gone)} messages deleted.")

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from courriel.accounts.addresses import to_unicode, validate_hosted_local_part
 from courriel.accounts.models import Address, Alias, Domain, Mailbox
 from courriel.accounts.permissions import Actor, require_domain_manager
-from courriel.accounts.services import limits
+from courriel.accounts.services import caps, limits
 from courriel.accounts.services.mailboxes import clean_forward_list
 from courriel.audit.log import record
 from courriel.errors import ConflictError, NotFoundError, ValidationError
@@ -132,9 +132,12 @@ def create_alias(
     description: str = "",
 ) -> Alias:
     require_domain_manager(actor, domain)
+    mailboxes, forward_to = list(mailboxes), list(forward_to)
+    caps.alias_destinations(len(mailboxes) + len(forward_to), "forward_to")
+    description = caps.name(description, "description")
     local_part = _local_part(name)
     targets = _mailboxes(domain, mailboxes)
-    forwards = clean_forward_list(forward_to)
+    forwards = clean_forward_list(forward_to, within=domain, most=caps.ALIAS_DESTINATIONS)
     bounce_message = (bounce_message or "").strip()
     _check_destinations(targets, forwards, everyone, bounce, bounce_message)
     _ensure_free(domain, local_part)
@@ -144,7 +147,7 @@ def create_alias(
         everyone=everyone,
         bounce=bounce,
         bounce_message=bounce_message,
-        description=description.strip()[:300],
+        description=description,
     )
     alias.mailboxes.set(targets)
     Address.objects.create(domain=domain, local_part=local_part, kind=Address.ALIAS, alias=alias)
@@ -205,13 +208,23 @@ def modify_alias(actor: Actor, alias: Alias, **changes: Any) -> Alias:
             _("Cannot change %(fields)s of an alias.") % {"fields": ", ".join(sorted(unknown))}
         )
     domain = alias.domain
+    for key in ("mailboxes", "forward_to"):
+        if key in changes:
+            changes[key] = list(changes[key] or [])
+    caps.alias_destinations(
+        len(changes.get("mailboxes", alias.mailboxes.all()))
+        + len(changes.get("forward_to", alias.forward_to)),
+        "forward_to",
+    )
+    if "description" in changes:
+        changes["description"] = caps.name(str(changes["description"] or ""), "description")
     targets = (
         _mailboxes(domain, changes["mailboxes"])
         if "mailboxes" in changes
         else list(alias.mailboxes.all())
     )
     forwards = (
-        clean_forward_list(changes["forward_to"] or [])
+        clean_forward_list(changes["forward_to"], within=domain, most=caps.ALIAS_DESTINATIONS)
         if "forward_to" in changes
         else alias.forward_to
     )
@@ -233,7 +246,7 @@ def modify_alias(actor: Actor, alias: Alias, **changes: Any) -> Alias:
         message,
     )
     if "description" in changes:
-        alias.description = str(changes["description"] or "")[:300]
+        alias.description = changes["description"]
     alias.save()
     alias.mailboxes.set(targets)
     record(

@@ -28,8 +28,7 @@ from courriel.accounts.permissions import (
     require_provider,
     visible_domains,
 )
-from courriel.accounts.services import limits
-from courriel.accounts.services.fields import fitting
+from courriel.accounts.services import caps, limits, ownership
 from courriel.accounts.services.mailboxes import login_taken
 from courriel.accounts.services.plans import get_plan
 from courriel.accounts.services.servers import get_server, pick_server
@@ -52,20 +51,6 @@ class CreatedDomain:
     owner: Mailbox | None
     password: str | None  # generated owner password, shown once
     setup_mail_to: str | None = None  # where the "has been set up" mail goes, if anywhere
-
-
-def _ensure_name_free(name: str) -> None:
-    if Domain.objects.filter(name=name).exists():
-        raise ConflictError(
-            _("The virtual server %(name)s already exists.") % {"name": to_unicode(name)},
-            field="name",
-        )
-    if DomainAlias.objects.filter(name=name).exists():
-        raise ConflictError(
-            _("%(name)s is already a domain alias of another virtual server.")
-            % {"name": to_unicode(name)},
-            field="name",
-        )
 
 
 def _login_candidates(name: str) -> list[str]:
@@ -154,7 +139,7 @@ def create_domain(
 
     ascii_name = normalize_domain(name)
     contact = _clean_contact(contact_email)
-    description = fitting(Domain, "description", description)
+    description = caps.name(description, "description")
     features_list = _clean_features(features)
     ip = _clean_ip(ip_address)
     config = get_config()
@@ -173,7 +158,7 @@ def create_domain(
                 field="plan",
             )
         top = limits.lock_family(parent)
-        _ensure_name_free(ascii_name)
+        claim = ownership.claim(actor, ascii_name, top)
         limits.check_can_add_server(top)
         prefix = _free_prefix(ascii_name)
         domain = Domain.objects.create(
@@ -191,6 +176,7 @@ def create_domain(
             features=features_list,
             created_by=actor.name,
             dkim_private_key=generate_private_key(),
+            **claim.fields(),
         )
         owner = top.owner
         generated = None
@@ -208,7 +194,7 @@ def create_domain(
             host = get_server(server)
         else:
             host = pick_server(config.hostname)
-        _ensure_name_free(ascii_name)
+        claim = ownership.claim(actor, ascii_name, None)
         prefix = _free_prefix(ascii_name) if owner_login is None else _owner_login(owner_login)
         domain = Domain.objects.create(
             name=ascii_name,
@@ -223,6 +209,7 @@ def create_domain(
             features=features_list,
             created_by=actor.name,
             dkim_private_key=generate_private_key(),
+            **claim.fields(),
         )
         created = mailbox_service.create_owner_mailbox(
             domain,
@@ -267,9 +254,15 @@ def _send_setup_mail_on_commit(domain: Domain, password: str | None) -> None:
 @transaction.atomic
 def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
     require_domain_manager(actor, domain)
-    provider_only = {"plan", "server", "ip_address"}
+    provider_only = {"plan", "server", "ip_address", "admin_group", "require_2fa"}
     if provider_only & set(changes):
-        require_provider(actor, _("change the plan, hosting server or IP address"))
+        require_provider(
+            actor,
+            _(
+                "change the plan, hosting server, IP address, administration group or "
+                "two-factor requirement"
+            ),
+        )
     if "plan" in changes:
         if domain.is_subserver:
             raise ValidationError(_("A sub-server uses its parent's plan."), field="plan")
@@ -285,11 +278,13 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
     if "ip_address" in changes:
         domain.ip_address = _clean_ip(changes["ip_address"])  # type: ignore[arg-type]
     if "description" in changes:
-        domain.description = fitting(Domain, "description", str(changes["description"] or ""))
+        domain.description = caps.name(str(changes["description"] or ""), "description")
     if "contact_email" in changes:
         domain.contact_email = _clean_contact(str(changes["contact_email"] or ""))
     if "features" in changes:
         domain.features = _clean_features(changes["features"])  # type: ignore[arg-type]
+    if "require_2fa" in changes:
+        domain.require_2fa = bool(changes["require_2fa"])
     if "admin_group" in changes:
         domain.admin_group = str(changes["admin_group"] or domain.prefix)[:64]
     unknown = set(changes) - {
@@ -300,6 +295,7 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
         "contact_email",
         "features",
         "admin_group",
+        "require_2fa",
     }
     if unknown:
         raise ValidationError(
@@ -386,11 +382,11 @@ def list_domains(actor: Actor, search: str = "") -> list[Domain]:
 def add_domain_alias(actor: Actor, domain: Domain, name: str) -> DomainAlias:
     require_domain_manager(actor, domain)
     ascii_name = normalize_domain(name)
-    limits.lock_family(domain)
-    _ensure_name_free(ascii_name)
+    top = limits.lock_family(domain)
+    claim = ownership.claim(actor, ascii_name, top)
     limits.check_can_add_domain_alias(domain)
-    alias = DomainAlias.objects.create(name=ascii_name, domain=domain)
-    record(actor, "domain_alias.add", ascii_name, domain=domain.name)
+    alias = DomainAlias.objects.create(name=ascii_name, domain=domain, **claim.fields())
+    record(actor, "domain_alias.add", ascii_name, domain=domain.name, verified=not alias.pending)
     return alias
 
 
@@ -411,12 +407,3 @@ def delete_domain_alias(actor: Actor, domain: Domain, name: str) -> None:
         )
     record(actor, "domain_alias.delete", ascii_name, domain=domain.name)
     alias.delete()
-
-
-def domain_for_mail(name: str) -> Domain | None:
-    """The hosted domain that receives mail for `name` (directly or as a domain alias)."""
-    domain = Domain.objects.filter(name=name).first()
-    if domain is not None:
-        return domain
-    alias = DomainAlias.objects.select_related("domain").filter(name=name).first()
-    return alias.domain if alias else None

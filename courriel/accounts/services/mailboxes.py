@@ -30,7 +30,8 @@ from courriel.accounts.permissions import (
     require_mailbox_change,
     visible_mailboxes,
 )
-from courriel.accounts.services import limits
+from courriel.accounts.services import caps, limits
+from courriel.accounts.signin import Proof, prove
 from courriel.audit.log import record
 from courriel.cluster.placement import held_elsewhere
 from courriel.config import get_config
@@ -40,7 +41,6 @@ from courriel.mailstore.layout import create_maildir, relative_maildir, retire
 from courriel.mailstore.quota import set_limit
 
 MAX_FORWARDS = 50
-MAX_AUTOREPLY_CHARS = 10_000
 
 
 class _Unset(Enum):
@@ -187,31 +187,33 @@ def _claim_address(
     )
 
 
-def clean_forward_list(addresses: Iterable[str]) -> list[str]:
+def clean_forward_list(
+    addresses: Iterable[str], *, within: Domain | None = None, most: int = MAX_FORWARDS
+) -> list[str]:
+    """Forwarding addresses, checked. `within`: the domain whose customer sets them; an
+    address in one of that customer's own domains must exist (a typo there would bounce
+    every message), an address of another customer's is taken as it is, like any
+    address elsewhere (checking it would tell which addresses that customer has)."""
+    values = [text for text in addresses if text and text.strip()]
+    if len(values) > most:
+        raise ValidationError(
+            _("At most %(count)s forwarding addresses.") % {"count": most}, field="forward_to"
+        )
     cleaned: list[str] = []
-    for text in addresses:
-        if not text or not text.strip():
-            continue
+    for text in values:
         address = str(parse_address(text))
         if address not in cleaned:
             cleaned.append(address)
-    if len(cleaned) > MAX_FORWARDS:
-        raise ValidationError(
-            _("At most %(count)s forwarding addresses.") % {"count": MAX_FORWARDS},
-            field="forward_to",
-        )
-    _check_hosted_targets(cleaned)
+    _check_hosted_targets(cleaned, within)
     return cleaned
 
 
-def _check_hosted_targets(addresses: list[str]) -> None:
-    """A forward to one of our own domains must reach something: a typo there would
-    bounce every message."""
+def _check_hosted_targets(addresses: list[str], within: Domain | None) -> None:
     from courriel.accounts.resolution import hosted_domain, resolve
 
     for address in addresses:
-        domain = address.rsplit("@", 1)[1]
-        if hosted_domain(domain) is None:
+        domain = hosted_domain(address.rsplit("@", 1)[1])
+        if domain is None or (within is not None and domain.top.pk != within.top.pk):
             continue
         if resolve(address).status in {"unknown", "invalid"}:
             raise ValidationError(
@@ -243,12 +245,7 @@ def _check_autoreply(
             _("Write the automatic reply message before turning it on."),
             field="autoreply_message",
         )
-    if len(message) > MAX_AUTOREPLY_CHARS:
-        raise ValidationError(
-            _("The automatic reply is too long (at most %(count)s characters).")
-            % {"count": MAX_AUTOREPLY_CHARS},
-            field="autoreply_message",
-        )
+    caps.autoreply(message)
     if interval is not None and interval < 0:
         raise ValidationError(_("The minimum time between replies cannot be negative."))
     if start and end and end < start:
@@ -267,11 +264,15 @@ def login_taken(login: str) -> bool:
     )
 
 
-def _ensure_login_free(login: str, field: str = "login") -> None:
+def _ensure_login_free(actor: Actor, login: str, field: str = "login") -> None:
+    """Logins are one name space for every customer: a customer is only told that a
+    login is not available, never that another customer has it."""
     if login_taken(login):
-        raise ConflictError(
-            _("The login %(login)s is already taken.") % {"login": repr(login)}, field=field
-        )
+        if actor.is_provider:
+            message = _("The login %(login)s is already taken.")
+        else:
+            message = _("The login %(login)s is not available.")
+        raise ConflictError(message % {"login": repr(login)}, field=field)
 
 
 def _maildir_on_commit(mailbox: Mailbox) -> None:
@@ -316,16 +317,18 @@ def create_owner_mailbox(
     """The owner's own mailbox, made with a new customer domain (no plan check: it does
     not count against the mailbox limit)."""
     login = validate_login(login)
-    _ensure_login_free(login, "owner_login")
+    _ensure_login_free(Actor.system(), login, "owner_login")
+    real_name = caps.name(real_name[: caps.NAME], "real_name")
     generated = None
+    context = {"login": login, "domain": domain.name, "real_name": real_name}
     if password is None:
-        password = generated = passwords.generate_password()
+        password = generated = passwords.generate_password(**context)
     else:
-        passwords.check_strength(password, login)
+        passwords.check_strength(password, **context)
     mailbox = Mailbox.objects.create(
         domain=domain,
         login=login,
-        real_name=real_name[:200],
+        real_name=real_name,
         password_hash=passwords.hash_password(password),
         password_changed_at=timezone.now(),
         quota=None,
@@ -357,29 +360,33 @@ def create_mailbox(
     """Add a mailbox. `send_account_mail_to`: None (don't send), "mailbox" (the new
     mailbox itself) or an address: where its settings are e-mailed."""
     require_domain_manager(actor, domain)
+    real_name = caps.name(real_name, "real_name")
+    addresses = [text for text in addresses if text.strip()]
+    caps.additional_addresses(addresses)
     limits.lock_family(domain)
     limits.check_can_add_mailboxes(domain)
     login = validate_login(login) if login else suggest_login(domain)
-    _ensure_login_free(login)
+    _ensure_login_free(actor, login)
     local_part = validate_hosted_local_part(primary_local_part or login)
     generated = None
     if password and generate_password:
         raise ValidationError(_("Give a password or ask for a generated one, not both."))
+    context = {"login": login, "domain": domain.name, "real_name": real_name}
     if generate_password:
-        password = generated = passwords.generate_password()
+        password = generated = passwords.generate_password(**context)
     elif password is None:
         raise ValidationError(_("A password is required (or generate one)."), field="password")
-    passwords.check_strength(password, login)
+    passwords.check_strength(password, **context)
     if quota is UNSET:
         quota = domain.top.effective_plan.default_mailbox_quota
     limits.check_mailbox_quota(domain, quota)
-    forwards = clean_forward_list(forward_to)
+    forwards = clean_forward_list(forward_to, within=domain)
     _check_not_dropping_mail(deliver_normally, forwards)
 
     mailbox = Mailbox.objects.create(
         domain=domain,
         login=login,
-        real_name=real_name.strip()[:200],
+        real_name=real_name,
         password_hash=passwords.hash_password(password),
         password_changed_at=timezone.now(),
         login_disabled=disabled,
@@ -398,8 +405,7 @@ def create_mailbox(
         enabled=primary_enabled,
     )
     for text in addresses:
-        if text.strip():
-            _claim_address(domain, text, kind=Address.ADDITIONAL, mailbox=mailbox, family=family)
+        _claim_address(domain, text, kind=Address.ADDITIONAL, mailbox=mailbox, family=family)
     _maildir_on_commit(mailbox)
     target = None
     if send_account_mail_to:
@@ -457,15 +463,35 @@ MODIFIABLE = SELF_SERVICE_FIELDS | {
 }
 
 
-@transaction.atomic
-def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
-    """Change any of MODIFIABLE at once; every value is checked before anything is saved."""
+def modify_mailbox(
+    actor: Actor, mailbox: Mailbox, *, proof: Proof | None = None, **changes: Any
+) -> Mailbox:
+    """Change any of MODIFIABLE at once; every value is checked before anything is saved.
+    A new password ends the mailbox's other panel sessions and revokes its API tokens
+    (how many: `tokens_revoked` of the mailbox returned); a person changing their own
+    password proves it with the current one (`proof`)."""
     unknown = set(changes) - MODIFIABLE
     if unknown:
         raise ValidationError(
             _("Cannot change %(fields)s of a mailbox.") % {"fields": ", ".join(sorted(unknown))}
         )
     require_mailbox_change(actor, mailbox, set(changes))
+    # Sizes first: a huge value is refused before any lock is taken.
+    if "addresses" in changes:
+        changes["addresses"] = [text for text in changes["addresses"] or [] if text.strip()]
+        caps.additional_addresses(changes["addresses"])
+    if "real_name" in changes:
+        changes["real_name"] = caps.name(str(changes["real_name"] or ""), "real_name")
+    if changes.get("autoreply_message"):
+        caps.autoreply(changes["autoreply_message"])
+    if changes.get("password"):
+        # Before the transaction: a wrong current password must stay counted.
+        prove(actor, mailbox, proof)
+    with transaction.atomic():
+        return _modify(actor, mailbox, changes)
+
+
+def _modify(actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
     mailbox = Mailbox.objects.select_for_update().select_related("domain").get(pk=mailbox.pk)
     domain = mailbox.domain
     is_owner = Domain.objects.filter(owner=mailbox).exists()
@@ -474,12 +500,17 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
         if is_owner:
             raise ValidationError(_("The owner's login is the domain's administration login."))
         new_login = validate_login(changes["login"])
-        _ensure_login_free(new_login)
+        _ensure_login_free(actor, new_login)
         mailbox.login = new_login
     if "real_name" in changes:
-        mailbox.real_name = str(changes["real_name"] or "").strip()[:200]
+        mailbox.real_name = changes["real_name"]
     if changes.get("password"):
-        passwords.check_strength(changes["password"], mailbox.login)
+        passwords.check_strength(
+            changes["password"],
+            mailbox.login,
+            domain=domain.name,
+            real_name=mailbox.real_name,
+        )
         mailbox.password_hash = passwords.hash_password(changes["password"])
         mailbox.password_changed_at = timezone.now()
     if "login_disabled" in changes:
@@ -496,7 +527,7 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
     if "deliver_normally" in changes:
         mailbox.deliver_normally = bool(changes["deliver_normally"])
     if "forward_to" in changes:
-        mailbox.forward_to = clean_forward_list(changes["forward_to"] or [])
+        mailbox.forward_to = clean_forward_list(changes["forward_to"] or [], within=domain)
     _check_not_dropping_mail(mailbox.deliver_normally, mailbox.forward_to)
     for key in ("autoreply_enabled", "autoreply_message", "autoreply_interval"):
         if key in changes:
@@ -531,8 +562,9 @@ def modify_mailbox(actor: Actor, mailbox: Mailbox, **changes: Any) -> Mailbox:
         _replace_additional(mailbox, changes["addresses"] or [], family)
 
     shown = {k: v for k, v in changes.items() if k != "password"}
-    if "password" in changes:
+    if changes.get("password"):
         shown["password_changed"] = True
+        mailbox.tokens_revoked = shown["tokens_revoked"] = _revoke_tokens(mailbox)
     record(actor, "mailbox.modify", mailbox.login, domain=domain.name, **_jsonable(shown))
     return mailbox
 
@@ -568,15 +600,45 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def set_password(actor: Actor, mailbox: Mailbox, password: str) -> Mailbox:
-    return modify_mailbox(actor, mailbox, password=password)
+def _revoke_tokens(mailbox: Mailbox) -> int:
+    """A new password revokes the mailbox's API tokens: whoever stole a session or a
+    token does not keep access once the user changes the password."""
+    from courriel.api.models import ApiToken
+
+    revoked, _by_model = ApiToken.objects.filter(mailbox=mailbox).delete()
+    return revoked
 
 
-def generate_new_password(actor: Actor, mailbox: Mailbox) -> str:
+@dataclass
+class PasswordChange:
+    mailbox: Mailbox
+    password: str | None  # the generated password, shown once
+    tokens_revoked: int
+
+
+def change_password(
+    actor: Actor, mailbox: Mailbox, password: str | None = None, *, proof: Proof | None = None
+) -> PasswordChange:
+    """Set `password`, or a generated one (None), shown once. The mailbox's other
+    sessions end and its API tokens are revoked."""
+    generated = None
+    if password is None:
+        password = generated = passwords.generate_password(
+            login=mailbox.login, domain=mailbox.domain.name, real_name=mailbox.real_name
+        )
+    changed = modify_mailbox(actor, mailbox, proof=proof, password=password)
+    return PasswordChange(changed, generated, changed.tokens_revoked)
+
+
+def set_password(
+    actor: Actor, mailbox: Mailbox, password: str, *, proof: Proof | None = None
+) -> Mailbox:
+    return change_password(actor, mailbox, password, proof=proof).mailbox
+
+
+def generate_new_password(actor: Actor, mailbox: Mailbox, *, proof: Proof | None = None) -> str:
     """Replace the password by a random one and return it, to be shown once."""
-    password = passwords.generate_password()
-    modify_mailbox(actor, mailbox, password=password)
-    return password
+    return change_password(actor, mailbox, proof=proof).password or ""
 
 
 def set_forwarding(actor: Actor, mailbox: Mailbox, to: Iterable[str], *, keep: bool) -> Mailbox:
@@ -680,23 +742,32 @@ def find_login(identifier: str) -> Mailbox | None:
     return address.mailbox if address else None
 
 
-def authenticate(identifier: str, password: str) -> AuthResult:
-    """Check a mailbox login (IMAP, POP3, SMTP AUTH, panel). Slow on purpose (Argon2):
-    callers on an event loop run it in a thread. An unknown login costs the same time
-    as a wrong password, so timing does not reveal which logins exist."""
+def password_matches(mailbox: Mailbox | None, password: str) -> bool:
+    """Check a mailbox's password (Argon2, slow on purpose: callers on an event loop run
+    it in a thread). No mailbox costs the same time as a wrong password, so timing does
+    not reveal which logins exist. A hash made with older costs is renewed."""
     global _DUMMY_HASH
-    mailbox = find_login(identifier)
     if mailbox is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = passwords.hash_password(passwords.generate_password())
         passwords.verify_password(_DUMMY_HASH, password)
-        return AuthResult(AuthOutcome.FAILED)
+        return False
     if not passwords.verify_password(mailbox.password_hash, password):
-        return AuthResult(AuthOutcome.FAILED)
-    if mailbox.login_disabled:
-        return AuthResult(AuthOutcome.DISABLED, mailbox)
+        return False
     if passwords.needs_rehash(mailbox.password_hash):
         Mailbox.objects.filter(pk=mailbox.pk).update(
             password_hash=passwords.hash_password(password)
         )
+    return True
+
+
+def authenticate(identifier: str, password: str) -> AuthResult:
+    """Check a login and password, without throttling: every door on the network
+    (panel, API, IMAP, POP3, SMTP AUTH) goes through `courriel.accounts.signin`."""
+    mailbox = find_login(identifier)
+    if not password_matches(mailbox, password):
+        return AuthResult(AuthOutcome.FAILED)
+    assert mailbox is not None
+    if mailbox.login_disabled:
+        return AuthResult(AuthOutcome.DISABLED, mailbox)
     return AuthResult(AuthOutcome.OK, mailbox)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.db.models import Count
@@ -35,6 +36,35 @@ def _clean_name(name: str) -> str:
             _("%(name)s is not a valid server name: use letters, digits, '-' and '.'.")
             % {"name": repr(name)},
             field="name",
+        )
+    return value
+
+
+def _clean_admin_url(value: str) -> str:
+    """An https:// address or nothing (the default): it goes into the set-up mail that
+    customers click, so `javascript:` or plain http there would be an attack."""
+    value = fitting(HostingServer, "admin_url", value or "")
+    if not value:
+        return ""
+    parsed = urlsplit(value)
+    try:
+        port_ok = parsed.port is None or 0 < parsed.port < 65536
+    except ValueError:
+        port_ok = False
+    if (
+        parsed.scheme.lower() != "https"
+        or not parsed.hostname
+        or parsed.username
+        or parsed.password
+        or not port_ok
+        or any(c.isspace() or not c.isprintable() for c in value)
+    ):
+        raise ValidationError(
+            _(
+                "The administration URL must be an https:// address, e.g. "
+                "https://maximusconfessor.all2all.org:10000/ (it goes into the set-up mail)."
+            ),
+            field="admin_url",
         )
     return value
 
@@ -81,7 +111,7 @@ def add_server(
         name=name,
         hostname=hostname,
         ip_address=_clean_ip(ip_address),
-        admin_url=fitting(HostingServer, "admin_url", admin_url),
+        admin_url=_clean_admin_url(admin_url),
         accepts_domains=accepts_domains,
     )
     record(actor, "server.add", name, hostname=hostname)
@@ -101,7 +131,7 @@ def modify_server(actor: Actor, server: HostingServer, **changes: object) -> Hos
     if "ip_address" in changes:
         server.ip_address = _clean_ip(changes["ip_address"])  # type: ignore[arg-type]
     if "admin_url" in changes:
-        server.admin_url = fitting(HostingServer, "admin_url", str(changes["admin_url"] or ""))
+        server.admin_url = _clean_admin_url(str(changes["admin_url"] or ""))
     if "accepts_domains" in changes:
         server.accepts_domains = bool(changes["accepts_domains"])
     server.save()

@@ -21,7 +21,6 @@ from typing import Any, Literal
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
 from courriel.accounts.addresses import parse_address
-from courriel.accounts.throttle import throttle
 from courriel.config import Config
 from courriel.dbthread import run_db
 from courriel.delivery import quota
@@ -39,7 +38,7 @@ from courriel.networks import in_networks, parse_networks
 from courriel.outbound.spool import new_id
 
 log = logging.getLogger("courriel.smtp")
-Kind = Literal["smtp", "submission", "lmtp"]
+Kind = Literal["smtp", "submission", "lmtp", "relay"]
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
 
 
@@ -162,7 +161,7 @@ class SmtpPolicy(HookNames):
         return await self._verify(server, login, password)
 
     async def _verify(self, server: Any, login_raw: bytes, password_raw: bytes) -> AuthResult:
-        from courriel.accounts.services.mailboxes import AuthOutcome, authenticate
+        from courriel.accounts.signin import Door, Outcome, asign_in
 
         if self.kind != "submission":
             return AuthResult(
@@ -172,28 +171,16 @@ class SmtpPolicy(HookNames):
             )
         login = login_raw.decode("utf-8", "replace").strip()
         password = password_raw.decode("utf-8", "replace")
-        ip = self._client_ip(server.session)
-        wait = throttle.retry_after(login, ip)
-        if wait:
-            return AuthResult(
-                success=False,
-                handled=False,
-                message=f"454 4.7.0 Too many failed logins, try again in {wait} s",
-            )
-        result = await run_db(authenticate, login, password)
-        if result.outcome is AuthOutcome.OK and result.mailbox is not None:
-            throttle.succeeded(login)
+        result = await asign_in(login, password, self._client_ip(server.session), Door.SMTP)
+        if result.ok and result.mailbox is not None:
             return AuthResult(success=True, auth_data=result.mailbox.login)
-        throttle.failed(login, ip)
-        if result.outcome is AuthOutcome.DISABLED:
-            return AuthResult(
-                success=False,
-                handled=False,
-                message="535 5.7.8 Login temporarily disabled by the domain owner",
-            )
-        return AuthResult(
-            success=False, handled=False, message="535 5.7.8 Authentication credentials invalid"
-        )
+        if result.outcome is Outcome.THROTTLED:
+            message = f"454 4.7.0 Too many failed logins, try again in {result.wait} s"
+        elif result.outcome is Outcome.DISABLED:
+            message = "535 5.7.8 Login temporarily disabled by the domain owner"
+        else:
+            message = "535 5.7.8 Authentication credentials invalid"
+        return AuthResult(success=False, handled=False, message=message)
 
     # -- MAIL ------------------------------------------------------------------------
     async def handle_MAIL(
@@ -217,6 +204,9 @@ class SmtpPolicy(HookNames):
                 return "530 5.7.0 Authentication required"
             if not await run_db(_owns_address, login, sender):
                 return f"553 5.7.1 <{address}>: sender address not owned by user {login}"
+        if self.kind == "relay" and not gate.may_xforward(self._client_ip(session), self.filters):
+            # Only the Postfix edge hands over what its signed-in users submitted.
+            return "550 5.7.0 Not an edge host of this platform ([lmtp] xforward_hosts)"
         if not enough_space(_size_option(options)):
             return "452 4.3.1 Insufficient system storage, try again later"
         envelope.mail_from = address
@@ -241,9 +231,10 @@ class SmtpPolicy(HookNames):
     ) -> str:
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return "452 4.5.3 Too many recipients"
-        login = self._login(session)
-        classified = classify_cached(address, may_relay=bool(login)) or await run_db(
-            classify, address, may_relay=bool(login)
+        # A signed-in user may send anywhere; so may the edge's submission service.
+        may_relay = bool(self._login(session)) or self.kind == "relay"
+        classified = classify_cached(address, may_relay=may_relay) or await run_db(
+            classify, address, may_relay=may_relay
         )
         if classified.kind == "refused":
             assert classified.refusal is not None
@@ -341,16 +332,23 @@ class SmtpPolicy(HookNames):
         # the configuration `courriel edge postfix` writes; the rest is kept as sent.
         # The content checks were made as DATA arrived.
         check = envelope.content_check  # type: ignore[attr-defined]
-        refusal = None if self.kind == "lmtp" else check.outcome(eight_bit_declared=eight_bit)
+        edge = self.kind in ("lmtp", "relay")
+        refusal = None if edge else check.outcome(eight_bit_declared=eight_bit)
         if refusal is not None:
             return self._answer(envelope, refusal.reply())
         login = self._login(session)
-        if login is None and self.kind == "lmtp" and gate.forwarded_client(session):
+        if login is None and (
+            self.kind == "relay" or (self.kind == "lmtp" and gate.forwarded_client(session))
+        ):
             # Submitted at the Postfix edge by a signed-in user: theirs, not a
             # stranger's mail to check (Postfix checked the password and the sender).
             login = gate.edge_login(head)
             if login:
                 envelope.checked_client = None  # type: ignore[attr-defined]
+            elif self.kind == "relay":
+                return self._answer(
+                    envelope, "550 5.7.0 Only mail that a user submitted at the edge is taken here"
+                )
         if login:
             # The header From too must be the user's own (the envelope rule's twin).
             foreign = await run_db(gate.foreign_header_from, login, head)
@@ -466,6 +464,8 @@ def _tls_description(ssl: dict[str, Any]) -> str | None:
 def _protocol(kind: Kind, tls: bool, authenticated: bool) -> str:
     if kind == "lmtp":
         return "LMTP"
+    if kind == "relay":
+        return "ESMTPA"
     return "ESMTP" + ("S" if tls else "") + ("A" if authenticated else "")
 
 

@@ -139,7 +139,12 @@ def services(config: Config) -> list[Any]:
     found: list[Any] = [Housekeeping()]
     if workers > 1:
         found.append(EventRelay(Path(events_socket(config))))
-    for section, kind in (("smtp", "smtp"), ("submission", "submission"), ("lmtp", "lmtp")):
+    for section, kind in (
+        ("smtp", "smtp"),
+        ("submission", "submission"),
+        ("lmtp", "lmtp"),
+        ("relay", "relay"),
+    ):
         if getattr(config, section).enabled:
             sock = bind(config, section, shared=section == "smtp" and workers > 1)
             found.append(SmtpService(config, section, kind, limiter, sock))  # type: ignore[arg-type]

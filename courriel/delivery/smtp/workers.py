@@ -137,11 +137,11 @@ def inherited_socket() -> socket.socket:
 
 def run_worker(config: Config) -> None:
     from courriel.processes import die_with_parent
-    from courriel.runtime import serve
+    from courriel.runtime import run_loop, serve
 
     die_with_parent()
 
     async def main() -> None:
         await serve(config, worker_services(config), main=False)
 
-    asyncio.run(main())
+    run_loop(config, main())

@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from courriel.accounts.schemas import AliasOut
+from courriel.accounts.services import caps
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.fields import LinesField
 from courriel.panel.forms.mailboxes import _yes
@@ -35,7 +36,7 @@ class AliasForm(PanelForm):
         label=_("Addresses to forward to"), help_text=_("One address per line.")
     )
     everyone = _yes(_("Send to all mailboxes"), _("Forward to everyone in domain?"))
-    description = forms.CharField(label=_("Description"), max_length=300, required=False)
+    description = forms.CharField(label=_("Description"), max_length=caps.NAME, required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from courriel.accounts.models import Domain, HostingServer, Plan
+from courriel.accounts.services import caps
 from courriel.accounts.services.domains import DEFAULT_FEATURES, FEATURES
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.fields import password_field
@@ -30,7 +31,7 @@ def feature_choices() -> list[tuple[str, Any]]:
 class DomainFactsForm(PanelForm):
     """The facts of chapter 5 that describe a virtual server."""
 
-    description = forms.CharField(label=_("Description"), max_length=300, required=False)
+    description = forms.CharField(label=_("Description"), max_length=caps.NAME, required=False)
     contact_email = forms.CharField(label=_("Contact email"), max_length=254, required=False)
     features = forms.MultipleChoiceField(
         label=_("Enabled features"),
@@ -52,8 +53,13 @@ class DomainDetailsForm(DomainFactsForm):
         label=_("Hosting server"), queryset=HostingServer.objects.all(), to_field_name="name"
     )
     ip_address = forms.CharField(label=_("IP address"), max_length=45, required=False)
+    require_2fa = forms.BooleanField(
+        label=_("Owners must use two-factor sign-in"),
+        required=False,
+        help_text=_("The owner is asked to turn it on at the next sign-in."),
+    )
 
-    PROVIDER_ONLY = ("plan", "server", "ip_address")
+    PROVIDER_ONLY = ("plan", "server", "ip_address", "require_2fa")
 
     def __init__(self, *args: Any, domain: Domain, provider: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -62,6 +68,8 @@ class DomainDetailsForm(DomainFactsForm):
         if not provider:
             del self.fields["server"]
             del self.fields["ip_address"]
+        if not provider or domain.is_subserver:
+            del self.fields["require_2fa"]
 
     @staticmethod
     def initial_from(domain: Domain) -> dict[str, Any]:
@@ -72,6 +80,7 @@ class DomainDetailsForm(DomainFactsForm):
             "plan": domain.plan,
             "server": domain.server,
             "ip_address": domain.ip_address or "",
+            "require_2fa": domain.require_2fa,
         }
 
     def service_changes(self, domain: Domain) -> dict[str, Any]:
@@ -88,7 +97,7 @@ class SubServerForm(PanelForm):
     """Create Virtual Server for an owner: another domain within the plan."""
 
     name = forms.CharField(label=_("Domain name"), max_length=253)
-    description = forms.CharField(label=_("Description"), max_length=300, required=False)
+    description = forms.CharField(label=_("Description"), max_length=caps.NAME, required=False)
     contact_email = forms.CharField(label=_("Contact email"), max_length=254, required=False)
 
 
@@ -121,7 +130,7 @@ class CustomerDomainForm(DomainFactsForm):
     password = password_field(
         _("Generate a strong password, shown once"), label=_("Administration password")
     )
-    real_name = forms.CharField(label=_("Owner's real name"), max_length=200, required=False)
+    real_name = forms.CharField(label=_("Owner's real name"), max_length=caps.NAME, required=False)
     field_order = ["name", "plan", "server", "owner_login", "password", "real_name"]
 
     def service_values(self) -> dict[str, Any]:

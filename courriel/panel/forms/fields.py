@@ -196,6 +196,22 @@ def minutes_field(label: Any, **kwargs: Any) -> OptionalField:
     return number_field(label, _("No minimum"), _("Minutes"), **kwargs)
 
 
+# A new password's input: panel.js shows the server's verdict on it while typing.
+NEW_PASSWORD = {"autocomplete": "new-password", "data-strength": ""}
+
+
+def current_password_field() -> forms.CharField:
+    """The current password, typed again to confirm a change of one's own credentials
+    (the services refuse the change without it)."""
+    return forms.CharField(
+        label=_("Your current password"),
+        strip=False,
+        required=False,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 def password_field(none_label: Any, label: Any = None) -> OptionalField:
     """Leave unchanged (or Generate one) / Set to [....]; the typed
     password is never sent back to the browser."""
@@ -204,7 +220,7 @@ def password_field(none_label: Any, label: Any = None) -> OptionalField:
         none_label=none_label,
         value_label=_("Set to"),
         convert=str,
-        input_widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        input_widget=forms.PasswordInput(attrs=NEW_PASSWORD),
     )
 
 

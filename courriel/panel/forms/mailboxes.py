@@ -11,11 +11,15 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from courriel.accounts.models import Mailbox
 from courriel.accounts.schemas import MailboxOut
+from courriel.accounts.services import caps
 from courriel.panel.forms.base import PanelForm, TextOrFileForm
 from courriel.panel.forms.fields import (
+    NEW_PASSWORD,
     LinesField,
     account_mail_field,
+    current_password_field,
     date_field,
     minutes_field,
     password_field,
@@ -101,6 +105,10 @@ class AutoreplyForm(PanelForm):
         }
 
 
+def _after_password(name: str) -> list[str]:
+    return [name, "current_password"] if name == "password" else [name]
+
+
 class MailboxForm(ForwardingForm, AutoreplyForm):
     """Add a user / Edit Mailbox: every section of the manual's page."""
 
@@ -111,7 +119,7 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
         max_length=64,
         help_text=_("To read mail (IMAP, POP3) and to sign in to this panel."),
     )
-    real_name = forms.CharField(label=_("Real name"), max_length=200, required=False)
+    real_name = forms.CharField(label=_("Real name"), max_length=caps.NAME, required=False)
     password = password_field(_("Leave unchanged"))
     login_disabled = forms.BooleanField(label=_("Login temporarily disabled"), required=False)
     # Quota and home directory settings
@@ -163,6 +171,17 @@ class MailboxForm(ForwardingForm, AutoreplyForm):
             ],
         ),
     ]
+
+    def __init__(self, *args: Any, own: bool = False, **kwargs: Any) -> None:
+        """`own`: the signed-in person's own mailbox, whose new password needs the
+        current one."""
+        super().__init__(*args, **kwargs)
+        if own:
+            self.fields["current_password"] = current_password_field()
+            self.sections = [
+                (title, [n for name in names for n in _after_password(name)])
+                for title, names in type(self).sections
+            ]
 
     def service_values(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -265,13 +284,28 @@ class PasswordTwiceForm(PanelForm):
     password = forms.CharField(
         label=_("New password"),
         strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        widget=forms.PasswordInput(attrs=NEW_PASSWORD),
     )
     password_again = forms.CharField(
         label=_("New password (again)"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
+
+    def __init__(
+        self, *args: Any, mailbox: Mailbox | None = None, own: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if own:
+            self.fields["current_password"] = current_password_field()
+        if mailbox is not None:  # what the strength shown while typing is checked against
+            self.fields["password"].widget.attrs.update(
+                {
+                    "data-login": mailbox.login,
+                    "data-domain": mailbox.domain.name,
+                    "data-real-name": mailbox.real_name,
+                }
+            )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -284,12 +318,9 @@ class OwnPasswordForm(PasswordTwiceForm):
     """A mailbox user changing their own password proves they know the current one,
     so that a session left open is not enough to take the mailbox over."""
 
-    current = forms.CharField(
-        label=_("Current password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
+    current = current_password_field()
     field_order = ["current", "password", "password_again"]
+    service_fields = {"current_password": "current"}
 
 
 class BatchForm(TextOrFileForm):

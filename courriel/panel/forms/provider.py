@@ -12,7 +12,7 @@ from courriel.accounts.models import HostingServer, Plan
 from courriel.accounts.services.plans import LIMIT_FIELDS
 from courriel.audit.models import AuditEntry
 from courriel.panel.forms.base import PanelForm
-from courriel.panel.forms.fields import count_field, size_field
+from courriel.panel.forms.fields import count_field, current_password_field, size_field
 
 
 class ServerForm(PanelForm):
@@ -75,6 +75,7 @@ class TokenForm(PanelForm):
         max_length=100,
         help_text=_("What the token is for, e.g. billing script."),
     )
+    current_password = current_password_field()
 
 
 class AuditFilterForm(forms.Form):

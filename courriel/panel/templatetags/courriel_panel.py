@@ -88,3 +88,11 @@ def out_of(used: int, most: int | None) -> str:
     if most is None:
         return _("%(n)s (no limit)") % {"n": used}
     return _("%(n)s out of %(max)s") % {"n": used, "max": most}
+
+
+@register.filter
+def verification_record(item: Any) -> tuple[str, str]:
+    """(record name, value) of the TXT record that proves control of a pending name."""
+    from courriel.accounts.services.ownership import verification_record as record
+
+    return record(item)

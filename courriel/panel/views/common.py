@@ -13,8 +13,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from courriel.accounts.models import Mailbox
+from courriel.accounts.signin import Door, Proof
 from courriel.errors import CourrielError
 from courriel.paging import window
 
@@ -56,8 +59,11 @@ def confirm_page(
     fields: Iterable[tuple[str, str]] = (),
     button: str,
     cancel: str,
+    ask_current_password: bool = False,
+    error: str = "",
 ) -> HttpResponse:
-    """Delete Selected Users and friends ask once more, listing what goes."""
+    """Delete Selected Users and friends ask once more, listing what goes (and, for a
+    change of one's own credentials, the current password)."""
     return render(
         request,
         "panel/confirm.html",
@@ -68,6 +74,8 @@ def confirm_page(
             "fields": list(fields),
             "button": button,
             "cancel": cancel,
+            "ask_current_password": ask_current_password,
+            "error": error,
         },
     )
 
@@ -96,6 +104,26 @@ def keep_session(request: HttpRequest, mailbox: Mailbox) -> None:
     user = getattr(request, "user", None)
     if isinstance(user, Mailbox) and user.pk == mailbox.pk:
         update_session_auth_hash(request, Mailbox.objects.get(pk=mailbox.pk))
+
+
+def proof_from(request: HttpRequest, password: str | None) -> Proof | None:
+    """The current password typed in a form, to confirm a change of one's own
+    credentials (the services ask for it)."""
+    if not password:
+        return None
+    return Proof(password, request.META.get("REMOTE_ADDR", ""), Door.PANEL)
+
+
+def say_password_changed(request: HttpRequest, own: bool, tokens_revoked: int) -> None:
+    """What a password change did besides the password: the other panel sessions ended
+    and the API tokens were revoked."""
+    ended = _("Your other sessions have ended.") if own else _("Its panel sessions have ended.")
+    if tokens_revoked:
+        revoked = ngettext(
+            "%(count)d API token was revoked.", "%(count)d API tokens were revoked.", tokens_revoked
+        ) % {"count": tokens_revoked}
+        ended = f"{ended} {revoked}"
+    messages.info(request, ended)
 
 
 def posted(request: HttpRequest) -> QueryDict | None:

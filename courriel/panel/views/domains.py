@@ -3,17 +3,21 @@ domain aliases, its audit log, and the domain switcher."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from courriel.accounts.models import Domain
 from courriel.accounts.permissions import Actor, get_domain, visible_domains
 from courriel.accounts.services import domains as domain_service
+from courriel.accounts.services import ownership
 from courriel.accounts.services.dns import dns_records
 from courriel.accounts.services.limits import usage
 from courriel.audit.log import entries_for
@@ -43,6 +47,12 @@ SWITCHABLE = {
     "domain-greylisting",
     "subserver-new",
 }
+
+
+PENDING_NOTICE = gettext_lazy(
+    "It takes no mail until you prove that you control the name: publish the DNS record "
+    "shown below, then press Check now (or ask your provider to approve it)."
+)
 
 
 @domain_view
@@ -129,6 +139,8 @@ def subserver_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRes
                 request,
                 _("Virtual server %(name)s created.") % {"name": created.domain.display_name},
             )
+            if created.domain.pending:
+                messages.warning(request, PENDING_NOTICE)
             return redirect("domain-info", domain=created.domain.name)
     return render(
         request,
@@ -142,11 +154,13 @@ def subserver_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpRes
 def domain_alias_add(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     form = DomainAliasForm(request.POST)
     if form.is_valid():
-        report(
+        alias = report(
             request,
             lambda: domain_service.add_domain_alias(actor, domain, form.cleaned_data["name"]),
             lambda alias: _("Domain alias %(name)s added.") % {"name": str(alias)},
         )
+        if alias is not None and alias.pending:
+            messages.warning(request, PENDING_NOTICE)
     else:
         messages.error(request, _("Type the alias domain name, e.g. monsite.eu."))
     return redirect(reverse("domain-details", kwargs={"domain": domain.name}) + "#domain-aliases")
@@ -169,6 +183,48 @@ def domain_alias_delete(request: HttpRequest, actor: Actor, domain: Domain) -> H
     domain_service.delete_domain_alias(actor, domain, name)
     messages.success(request, _("Domain alias %(name)s deleted.") % {"name": name})
     return redirect("domain-details", domain=domain.name)
+
+
+def _pending_target(request: HttpRequest, actor: Actor, domain: Domain) -> str:
+    """The name a verify/approve button is about: this domain, or one of its aliases."""
+    name = request.POST.get("name", "").strip()[:253] or domain.name
+    found = ownership.find(actor, name)
+    owner = getattr(found, "domain", found)
+    if owner.pk != domain.pk:
+        raise Http404
+    return found.name
+
+
+def _settle_claim(
+    request: HttpRequest,
+    actor: Actor,
+    domain: Domain,
+    action: Callable[[Actor, str], object],
+    done: str,
+) -> HttpResponse:
+    name = _pending_target(request, actor, domain)
+    report(request, lambda: action(actor, name), lambda found: done % {"name": str(found)})
+    return redirect(reverse("domain-details", kwargs={"domain": domain.name}) + "#ownership")
+
+
+@require_POST
+@domain_view
+def verify(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
+    """*Check now*: look for the `_courriel-verify` TXT record of a pending name."""
+    return _settle_claim(
+        request, actor, domain, ownership.verify, _("%(name)s is verified: it takes mail now.")
+    )
+
+
+@require_POST
+@domain_view
+def approve(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
+    """The provider's *Approve* for a pending name (anyone else finds nothing here)."""
+    if not actor.is_provider:
+        raise Http404
+    return _settle_claim(
+        request, actor, domain, ownership.approve, _("%(name)s is approved: it takes mail now.")
+    )
 
 
 @domain_view

@@ -3,17 +3,22 @@ delete selected, and "Generate and show once"."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from django.contrib import messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from courriel.accounts.importer import import_mailboxes
+from courriel.accounts.importer import import_rows, parse
 from courriel.accounts.models import Domain, Mailbox
 from courriel.accounts.permissions import Actor, get_mailbox
 from courriel.accounts.schemas import MailboxOut
@@ -29,10 +34,13 @@ from courriel.panel.views.common import (
     keep_session,
     page_of,
     posted,
+    proof_from,
     report,
+    say_password_changed,
     selected,
     show_once,
 )
+from courriel.web.streaming import streamed_page
 
 
 def searched(
@@ -110,28 +118,75 @@ def user_new(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse
 
 @domain_view
 def batch(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
-    """Batch create users from pasted or uploaded CSV, with a report line by line."""
+    """Batch create users from pasted or uploaded CSV, with a report line by line. A
+    long file (up to 10,000 lines) is imported while the page is sent, with a progress
+    bar that needs no JavaScript."""
     form = BatchForm(posted(request), request.FILES or None)
     reports = None
     if request.method == "POST" and form.is_valid():
         try:
-            reports = import_mailboxes(actor, domain, form.cleaned_data["text"])
+            rows = parse(form.cleaned_data["text"])
         except CourrielError as error:
             form.refuse(error)
-    response = render(
-        request,
-        "panel/mailboxes/batch.html",
-        {
-            "domain": domain,
-            "form": form,
-            "reports": reports,
-            "created": sum(1 for r in reports if r.ok) if reports else 0,
-            "usage": usage(domain),
-        },
-    )
+        else:
+            if len(rows) > STREAM_AFTER:
+                return _import_with_progress(request, actor, domain, form, rows)
+            reports = list(import_rows(actor, domain, rows))
+    response = render(request, "panel/mailboxes/batch.html", _batch_context(domain, form, reports))
     if reports:  # generated passwords are on the page: never cache it
         response["Cache-Control"] = "no-store"
     return response
+
+
+STREAM_AFTER = 50  # lines: a longer import shows its progress
+PROGRESS_MARK = "<!-- batch progress -->"
+
+
+def _batch_context(domain: Domain, form: BatchForm, reports: list[Any] | None) -> dict[str, Any]:
+    return {
+        "domain": domain,
+        "form": form,
+        "reports": reports,
+        "created": sum(1 for r in reports if r.ok) if reports else 0,
+        "usage": usage(domain),
+        "progress_mark": PROGRESS_MARK,
+    }
+
+
+def _import_with_progress(
+    request: HttpRequest, actor: Actor, domain: Domain, form: BatchForm, rows: list[Any]
+) -> HttpResponse:
+    """The page up to the report, then a <progress> element every 1 % (a style sheet
+    shows only the last one), then the report: a browser shows each part as it comes."""
+    language = translation.get_language()
+    head, tail = render_to_string(
+        "panel/mailboxes/batch.html", _batch_context(domain, form, None), request
+    ).split(PROGRESS_MARK, 1)
+    total = len(rows)
+    step = max(1, total // 100)
+
+    def chunks() -> Iterator[bytes]:
+        with translation.override(language):
+            yield head.encode()
+            yield b'<div class="batch-progress" role="status">'
+            reports = []
+            for report in import_rows(actor, domain, rows):
+                reports.append(report)
+                done = len(reports)
+                if done % step == 0 or done == total:
+                    label = _("%(done)s of %(total)s lines") % {"done": done, "total": total}
+                    yield (
+                        f'<p><progress value="{done}" max="{total}"></progress> {label}</p>'
+                    ).encode()
+            yield b"</div>"
+            report_page = render_to_string(
+                "panel/mailboxes/batch_report.html",
+                _batch_context(domain, form, reports),
+                request,
+            )
+            yield (report_page + tail).encode()
+
+    return streamed_page(request, chunks())
 
 
 @sensitive_post_parameters("password_1")
@@ -141,16 +196,19 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
     mailbox = get_mailbox(actor, login, domain)
     shown = MailboxOut.of(mailbox, with_usage=True)
     greylisting = greylist.mailbox_greylisting(actor, domain, mailbox.login)
+    own = actor.owns(mailbox)
     form = MailboxForm(
         posted(request),
         initial={**MailboxForm.initial_from(shown), "greylisting": greylisting.enabled},
+        own=own,
     )
     if request.method == "POST" and form.is_valid():
         changes = form.edit_changes(shown)
         send_to = form.cleaned_data["send_account_mail_to"]
+        proof = proof_from(request, form.cleaned_data.get("current_password"))
         try:
             if changes:
-                mailbox = mailbox_service.modify_mailbox(actor, mailbox, **changes)
+                mailbox = mailbox_service.modify_mailbox(actor, mailbox, proof=proof, **changes)
                 keep_session(request, mailbox)
             if form.cleaned_data["greylisting"] != greylisting.enabled:
                 greylist.set_mailbox_greylisting(
@@ -161,6 +219,8 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
             form.refuse(error)
         else:
             messages.success(request, _("Mailbox %(login)s saved.") % {"login": mailbox.login})
+            if changes.get("password"):
+                say_password_changed(request, own, mailbox.tokens_revoked)
             if sent_to:
                 messages.success(request, account_mail_sent(sent_to))
             return redirect("user", domain=domain.name, login=mailbox.login)
@@ -179,30 +239,42 @@ def user_edit(request: HttpRequest, actor: Actor, domain: Domain, login: str) ->
 
 @require_POST
 @domain_view
+@sensitive_post_parameters("current_password")
 def generate_password(
     request: HttpRequest, actor: Actor, domain: Domain, login: str
 ) -> HttpResponse:
     """The old panel's "Show.." read stored passwords back; ours can only make a new
     one and show it this once."""
     mailbox = get_mailbox(actor, login, domain)
-    if not confirmed(request):
-        return confirm_page(
-            request,
-            title=_("Generate a new password"),
-            message=_(
-                "The current password stops working at once: mail programs that use it "
-                "must be given the new one."
-            ),
-            items=[mailbox.login],
-            button=_("Generate and show once"),
-            cancel=reverse("user", kwargs={"domain": domain.name, "login": mailbox.login}),
-        )
-    password = mailbox_service.generate_new_password(actor, mailbox)
-    keep_session(request, mailbox)
-    return show_once(
+    own = actor.owns(mailbox)
+    error = ""
+    if confirmed(request):
+        try:
+            changed = mailbox_service.change_password(
+                actor, mailbox, proof=proof_from(request, request.POST.get("current_password"))
+            )
+        except CourrielError as refused:
+            error = refused.message
+        else:
+            keep_session(request, mailbox)
+            say_password_changed(request, own, changed.tokens_revoked)
+            return show_once(
+                request,
+                "panel/password_once.html",
+                {"domain": domain, "mailbox": mailbox, "password": changed.password},
+            )
+    return confirm_page(
         request,
-        "panel/password_once.html",
-        {"domain": domain, "mailbox": mailbox, "password": password},
+        title=_("Generate a new password"),
+        message=_(
+            "The current password stops working at once: mail programs that use it "
+            "must be given the new one."
+        ),
+        items=[mailbox.login],
+        button=_("Generate and show once"),
+        cancel=reverse("user", kwargs={"domain": domain.name, "login": mailbox.login}),
+        ask_current_password=own,
+        error=error,
     )
 
 

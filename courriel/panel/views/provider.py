@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from courriel.accounts.models import Domain, HostingServer, Mailbox, Plan
 from courriel.accounts.permissions import Actor, get_domain, visible_domains
 from courriel.accounts.services import domains as domain_service
+from courriel.accounts.services import ownership
 from courriel.accounts.services import plans as plan_service
 from courriel.accounts.services import servers as server_service
 from courriel.accounts.setup_summary import setup_facts
@@ -232,7 +233,11 @@ def domains(request: HttpRequest, actor: Actor) -> HttpResponse:
     )
     for domain in page.object_list:
         domain.mailbox_count = counts.get(domain.pk, 0)
-    return render(request, "panel/provider/domains.html", {"page": page, "search": search})
+    return render(
+        request,
+        "panel/provider/domains.html",
+        {"page": page, "search": search, "pending_aliases": ownership.pending_aliases(actor)},
+    )
 
 
 @sensitive_post_parameters("password_1")

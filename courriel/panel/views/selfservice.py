@@ -13,14 +13,12 @@ from courriel.accounts.models import Mailbox
 from courriel.accounts.permissions import Actor, visible_mailboxes
 from courriel.accounts.schemas import MailboxOut
 from courriel.accounts.services import mailboxes as mailbox_service
-from courriel.accounts.throttle import throttle
 from courriel.autoconfig.settings import client_settings
 from courriel.errors import CourrielError
 from courriel.panel.forms.base import PanelForm
 from courriel.panel.forms.mailboxes import AutoreplyForm, ForwardingForm, OwnPasswordForm
 from courriel.panel.roles import signed_in
-from courriel.panel.views.auth import client_ip
-from courriel.panel.views.common import keep_session, posted
+from courriel.panel.views.common import keep_session, posted, proof_from, say_password_changed
 
 
 def own_mailbox(actor: Actor) -> Mailbox:
@@ -54,23 +52,22 @@ def overview(request: HttpRequest, actor: Actor) -> HttpResponse:
 @signed_in
 def password(request: HttpRequest, actor: Actor) -> HttpResponse:
     mailbox = own_mailbox(actor)
-    form = OwnPasswordForm(posted(request))
+    form = OwnPasswordForm(posted(request), mailbox=mailbox)
     if request.method == "POST" and form.is_valid():
-        ip = client_ip(request)
-        if throttle.retry_after(mailbox.login, ip):
-            form.add_error("current", _("Too many wrong passwords: wait a few minutes."))
-        elif not mailbox_service.authenticate(mailbox.login, form.cleaned_data["current"]).ok:
-            throttle.failed(mailbox.login, ip)
-            form.add_error("current", _("This is not your current password."))
+        try:
+            changed = mailbox_service.change_password(
+                actor,
+                mailbox,
+                form.cleaned_data["password"],
+                proof=proof_from(request, form.cleaned_data["current"]),
+            )
+        except CourrielError as error:
+            form.refuse(error)
         else:
-            try:
-                mailbox_service.set_password(actor, mailbox, form.cleaned_data["password"])
-            except CourrielError as error:
-                form.refuse(error)
-            else:
-                keep_session(request, mailbox)
-                messages.success(request, _("Your password is changed."))
-                return redirect("me")
+            keep_session(request, mailbox)
+            messages.success(request, _("Your password is changed."))
+            say_password_changed(request, True, changed.tokens_revoked)
+            return redirect("me")
     return render(request, "panel/me/password.html", {"form": form, "mailbox": mailbox})
 
 

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from courriel.accounts.permissions import Actor
@@ -14,7 +15,14 @@ from courriel.api import tokens as token_service
 from courriel.errors import CourrielError
 from courriel.panel.forms.provider import TokenForm
 from courriel.panel.roles import impersonating, real_actor
-from courriel.panel.views.common import confirm_page, confirmed, page_of, posted, show_once
+from courriel.panel.views.common import (
+    confirm_page,
+    confirmed,
+    page_of,
+    posted,
+    proof_from,
+    show_once,
+)
 
 
 def _person(request: HttpRequest) -> Actor:
@@ -26,6 +34,7 @@ def _person(request: HttpRequest) -> Actor:
     return actor
 
 
+@sensitive_post_parameters("current_password")
 def token_list(request: HttpRequest) -> HttpResponse:
     if real_actor(request) is None:
         return redirect(reverse("login") + "?next=" + request.path)
@@ -33,7 +42,11 @@ def token_list(request: HttpRequest) -> HttpResponse:
     form = TokenForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
-            created = token_service.create_token(actor, form.cleaned_data["name"])
+            created = token_service.create_token(
+                actor,
+                form.cleaned_data["name"],
+                proof=proof_from(request, form.cleaned_data["current_password"]),
+            )
         except CourrielError as error:
             form.refuse(error)
         else:
