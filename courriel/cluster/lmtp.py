@@ -56,8 +56,7 @@ class NodeHandler(HookNames):
 
     # -- AUTH PLAIN: <authzid> NUL <node name> NUL <secret> --------------------------
     async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
-        from courriel.accounts.throttle import throttle
-        from courriel.cluster.registry import node_secret_ok
+        from courriel.cluster.registry import node_sign_in
         from courriel.dbthread import run_db
 
         if len(args) != 2:
@@ -69,13 +68,11 @@ class NodeHandler(HookNames):
         node = name.decode("utf-8", "replace").strip().lower()
         peer = server.session.peer
         ip = str(peer[0]) if isinstance(peer, tuple) else ""
-        wait = throttle.retry_after(f"node:{node}", ip)
-        if wait:
-            return _refused(f"454 4.7.0 Too many failures, wait {wait} s")
-        if await run_db(node_secret_ok, node, secret.decode("utf-8", "replace")):
+        answer = await run_db(node_sign_in, node, secret.decode("utf-8", "replace"), ip, "cluster")
+        if answer > 0:
+            return _refused(f"454 4.7.0 Too many failures, wait {answer} s")
+        if answer == 0:
             return AuthResult(success=True, auth_data=node)
-        throttle.failed(f"node:{node}", ip)
-        log.warning("refused node sign-in as %r from %s", node, ip)
         return _refused("535 5.7.8 Not a node of this platform")
 
     # -- envelope ----------------------------------------------------------------------

@@ -123,3 +123,20 @@ def node_secret_ok(name: str, secret: str) -> bool:
     """Whether `secret` is the one node `name` registered (only its hash is kept)."""
     stored = Node.objects.filter(server__name=name).values_list("secret_hash", flat=True).first()
     return stored is not None and secret_matches(secret, stored)
+
+
+def node_sign_in(name: str, secret: str, ip: str, door: str) -> int:
+    """A node signing in (LMTP link, RPC): 0 if it is `name`, -1 if not (recorded, as
+    any failed sign-in, see accounts.throttle), else seconds to wait first."""
+    from courriel.accounts.throttle import throttle
+
+    login = f"node:{name}"[:150]
+    verdict = throttle.check(login, ip, secret, pace=False)
+    if verdict.wait:
+        return verdict.wait
+    if node_secret_ok(name, secret):
+        return 0
+    if not verdict.repeat:
+        throttle.failed(login, ip, secret, door)
+    log.warning("refused a sign-in as node %r from %s (%s)", name, ip, door)
+    return -1

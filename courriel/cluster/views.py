@@ -26,21 +26,14 @@ View = Callable[..., HttpResponse]
 
 
 def _caller(request: HttpRequest) -> str | None:
-    from courriel.accounts.throttle import throttle
-    from courriel.cluster.registry import node_secret_ok
+    from courriel.cluster.registry import node_sign_in
 
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     name, _, secret = credentials.partition(":")
     ip = request.META.get("REMOTE_ADDR", "")
     if scheme != SCHEME or not name or not secret:
         return None
-    if throttle.retry_after(f"node:{name}", ip):
-        return None
-    if node_secret_ok(name, secret):
-        return name
-    throttle.failed(f"node:{name}", ip)
-    log.warning("refused a cluster request as node %r from %s", name, ip)
-    return None
+    return name if node_sign_in(name, secret, ip, "node-rpc") == 0 else None
 
 
 def node_only(view: View) -> View:
