@@ -41,6 +41,7 @@ LISTENERS = (
     "socketmap",
     "relay",
     "acme",
+    "cluster",
 )
 MODES = ("embedded", "edge")
 # In edge mode Postfix and Dovecot own the public ports; we serve them on loopback.
@@ -192,6 +193,12 @@ def _apply_acme(sections: dict[str, Section]) -> None:
         sections["acme"]["enabled"] = False
 
 
+def _apply_cluster(sections: dict[str, Section]) -> None:
+    """Hosting servers hand each other mail only when this one is named."""
+    if not sections["general"]["server"]:
+        sections["cluster"]["enabled"] = False
+
+
 def _apply_mode(sections: dict[str, Section]) -> None:
     mode = sections["general"]["mode"]
     if mode not in MODES:
@@ -243,6 +250,7 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
                 overridden.add((name, key))
     _apply_mode(sections)
     _apply_acme(sections)
+    _apply_cluster(sections)
     return Config(
         sections=sections,
         path=path if path.exists() else None,

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from ninja import NinjaAPI, Swagger
 
 import courriel
-from courriel.api import aliases, domains, filtering, greylist, mailboxes, me, provider
+from courriel.api import aliases, domains, filtering, greylist, mailboxes, me, moves, provider
 from courriel.api.auth import TokenAuth
 from courriel.errors import CourrielError
 
@@ -53,5 +53,5 @@ def courriel_error(request: HttpRequest, error: CourrielError) -> HttpResponse:
     )
 
 
-for module in (provider, domains, mailboxes, aliases, me, greylist, filtering):
+for module in (provider, domains, mailboxes, aliases, me, greylist, filtering, moves):
     api.add_router("/", module.router)

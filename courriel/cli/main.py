@@ -18,6 +18,7 @@ from courriel.cli import (
     aliases,
     audit,
     backup,
+    cluster,
     domains,
     edge,
     filtering,
@@ -61,6 +62,7 @@ for module in (
     backup,
     tokens,
     tls,
+    cluster,
 ):
     module.register(cli)
 

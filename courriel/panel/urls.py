@@ -42,6 +42,7 @@ urlpatterns = [
     path("d/<str:domain>/verify/", domains.verify, name="domain-verify"),
     path("d/<str:domain>/approve/", domains.approve, name="domain-approve"),
     path("d/<str:domain>/audit/", domains.audit, name="domain-audit"),
+    path("d/<str:domain>/move/", domains.move, name="domain-move"),
     path("d/<str:domain>/dns/", domains.dns, name="domain-dns"),
     path("d/<str:domain>/backups/", backups.domain_backups, name="domain-backups"),
     path("d/<str:domain>/greylisting/", greylist.domain_lookup, name="domain-greylisting"),
