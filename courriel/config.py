@@ -41,6 +41,7 @@ LISTENERS = (
     "socketmap",
     "relay",
     "acme",
+    "cluster",
 )
 MODES = ("embedded", "edge")
 # In edge mode Postfix and Dovecot own the public ports; we serve them on loopback.
@@ -207,6 +208,12 @@ def _check_public_url(sections: dict[str, Section]) -> None:
         )
 
 
+def _apply_cluster(sections: dict[str, Section]) -> None:
+    """Hosting servers hand each other mail only when this one is named."""
+    if not sections["general"]["server"]:
+        sections["cluster"]["enabled"] = False
+
+
 def _apply_mode(sections: dict[str, Section]) -> None:
     mode = sections["general"]["mode"]
     if mode not in MODES:
@@ -259,6 +266,7 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
     _apply_mode(sections)
     _apply_acme(sections)
     _check_public_url(sections)
+    _apply_cluster(sections)
     return Config(
         sections=sections,
         path=path if path.exists() else None,

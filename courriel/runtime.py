@@ -24,6 +24,7 @@ log = logging.getLogger("courriel.serve")
 
 # "module:function" returning the services of one capability; order is start order.
 FACTORIES = [
+    "courriel.cluster.services:services",  # first: registers this node, or stops here
     "courriel.web.services:services",
     "courriel.greylist.service:services",  # before the SMTP server, which calls it
     "courriel.outbound.runner:services",
@@ -139,6 +140,7 @@ RESTART_ONLY = {
     ("general", "data_dir"),
     ("general", "user"),
     ("general", "mode"),
+    ("general", "server"),
     ("general", "event_loop"),
     ("database", "url"),
     ("mail", "root"),

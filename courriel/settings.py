@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "courriel.accounts",
     "courriel.audit",
     "courriel.delivery",
+    "courriel.cluster",
     "courriel.greylist",
     "courriel.inbound",
     "courriel.stats",

@@ -30,6 +30,9 @@ class Login:
     login: str
     maildir: Path
     quota: int | None  # bytes, None: unlimited
+    # The hosting server holding the mailbox when it is not this one (several
+    # servers, courriel.cluster): the session is handed to it (courriel.cluster.proxy).
+    home: int | None = None
 
 
 class AuthDenied(Exception):
@@ -83,10 +86,30 @@ def plaintext_allowed(settings: AccessSettings, tls: bool, ip: str) -> bool:
 def _open(mailbox: Mailbox, mail_root: Path) -> Login:
     from courriel.mailstore.layout import create_maildir
 
+    home = _home(mailbox.pk)
     maildir = mailbox.maildir_path(mail_root)
-    if not (maildir / "cur").is_dir():
+    if home is None and not (maildir / "cur").is_dir():
         create_maildir(maildir)
-    return Login(mailbox.pk, mailbox.login, maildir, mailbox.quota)
+    return Login(mailbox.pk, mailbox.login, maildir, mailbox.quota, home)
+
+
+def _home(mailbox_id: int) -> int | None:
+    """Where the mailbox's mail is when not here (several hosting servers)."""
+    from django.db import DatabaseError
+
+    from courriel.cluster.placement import MovingNow, login_home
+
+    try:
+        return login_home(mailbox_id)
+    except MovingNow:
+        raise AuthDenied(
+            "unavailable", "This mailbox is moving to another server; try again in a minute."
+        ) from None
+    except DatabaseError as error:
+        log.warning("login check failed: database unavailable: %s", error)
+        raise AuthDenied(
+            "unavailable", "The account database is unavailable; try again in a moment."
+        ) from None
 
 
 async def authenticate(

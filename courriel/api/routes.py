@@ -18,6 +18,7 @@ from courriel.api import (
     greylist,
     mailboxes,
     me,
+    moves,
     provider,
     statistics,
 )
@@ -62,5 +63,5 @@ def courriel_error(request: HttpRequest, error: CourrielError) -> HttpResponse:
     )
 
 
-for module in (provider, domains, mailboxes, aliases, me, greylist, filtering, statistics):
+for module in (provider, domains, mailboxes, aliases, me, greylist, filtering, statistics, moves):
     api.add_router("/", module.router)

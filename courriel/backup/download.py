@@ -50,20 +50,36 @@ def open_download(
             _("No mailbox with login %(login)s in %(domain)s.")
             % {"login": repr(login), "domain": domain}
         )
-    maildir = mailbox.maildir_path(get_config().mail_root)
-    folders = _folders(maildir, folder)
+    if fmt not in FORMATS:
+        raise ValidationError(
+            _("Unknown format %(format)s: choose mbox or maildir.") % {"format": repr(fmt)}
+        )
+    from courriel.cluster.placement import fresh_home, is_here
+
+    home = fresh_home(mailbox.pk)
+    if not is_here(home):  # another hosting server holds it: streamed from there
+        from courriel.cluster.fetch import remote_download
+
+        chunks = remote_download(home, mailbox.pk, fmt, folder)
+        return Download(*_name_and_type(mailbox, fmt), chunks)
+    return local_download(mailbox, fmt, folder)
+
+
+def _name_and_type(mailbox: Mailbox, fmt: str) -> tuple[str, str]:
     stamp = time.strftime("%Y-%m-%d")
     if fmt == "mbox":
-        return Download(f"{mailbox.login}-{stamp}.mbox", "application/mbox", mbox_chunks(folders))
-    if fmt == "maildir":
-        return Download(
-            f"{mailbox.login}-{stamp}.tar.gz",
-            "application/gzip",
-            maildir_tar_chunks(maildir, f"{mailbox.login}/Maildir"),
-        )
-    raise ValidationError(
-        _("Unknown format %(format)s: choose mbox or maildir.") % {"format": repr(fmt)}
-    )
+        return f"{mailbox.login}-{stamp}.mbox", "application/mbox"
+    return f"{mailbox.login}-{stamp}.tar.gz", "application/gzip"
+
+
+def local_download(mailbox: Mailbox, fmt: str, folder: str | None) -> Download:
+    """The download of a mailbox held here (permission already checked)."""
+    maildir = mailbox.maildir_path(get_config().mail_root)
+    folders = _folders(maildir, folder)
+    name, content_type = _name_and_type(mailbox, fmt)
+    if fmt == "mbox":
+        return Download(name, content_type, mbox_chunks(folders))
+    return Download(name, content_type, maildir_tar_chunks(maildir, f"{mailbox.login}/Maildir"))
 
 
 def _folders(maildir: Path, folder: str | None) -> list[tuple[str, Path]]:

@@ -127,6 +127,19 @@ def run_backup(
     return result
 
 
+def _dump_here(now: datetime) -> bool:
+    """One database dump a day for the platform when several hosting servers share it
+    (courriel.cluster.once); the one whose backup runs first takes it."""
+    from django.db import DatabaseError
+
+    from courriel.cluster.once import claim
+
+    try:
+        return claim("database-dump", f"{now:%Y-%m-%d}")
+    except DatabaseError as error:
+        raise database.DumpError(f"the database is unavailable: {error}") from None
+
+
 def _run(
     policy: BackupPolicy, progress: Progress | None, interrupt: threading.Event | None
 ) -> Result:
@@ -153,7 +166,9 @@ def _run(
         try:
             dump_name = None
             try:
-                dump_name = database.dump(directory, now).name
+                # One dump a day for the platform when several servers share it.
+                if _dump_here(now):
+                    dump_name = database.dump(directory, now).name
             except database.DumpError as error:
                 problems.append(f"the database dump failed: {error}")
             os.mkdir(incoming, 0o700)

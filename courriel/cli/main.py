@@ -18,6 +18,7 @@ from courriel.cli import (
     aliases,
     audit,
     backup,
+    cluster,
     domains,
     edge,
     filtering,
@@ -63,6 +64,7 @@ for module in (
     stats,
     tokens,
     tls,
+    cluster,
 ):
     module.register(cli)
 

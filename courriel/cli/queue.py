@@ -144,10 +144,14 @@ def queue_delete(entry_ids: tuple[str, ...], yes: bool) -> None:
 
 
 @click.command()
+@click.option("--all", "every_server", is_flag=True, help="Every hosting server of the platform.")
 @json_option
 @needs_db
-def status(as_json: bool) -> None:
-    """The platform at a glance: services, queue, accounts."""
+def status(every_server: bool, as_json: bool) -> None:
+    """The platform at a glance: services, queue, accounts (--all: every hosting server)."""
+    if every_server:
+        _status_all(as_json)
+        return
     from courriel.accounts.models import Alias, Domain, Mailbox
     from courriel.config import LISTENERS, get_config
     from courriel.outbound.admin import figures, running_pid
@@ -193,4 +197,38 @@ def status(as_json: bool) -> None:
             ("Mailboxes", data["mailboxes"]),
             ("Aliases", data["aliases"]),
         ]
+    )
+
+
+def _status_all(as_json: bool) -> None:
+    from courriel.cluster.status import platform_status, summary_line
+
+    rows = platform_status(probe=True)
+    if as_json:
+        emit_json([row.as_dict() for row in rows])
+        return
+    table(
+        [
+            "Server",
+            "Address",
+            "State",
+            "Seen",
+            "Version",
+            "Domains",
+            "Services",
+            "Queue, disk, backup",
+        ],
+        [
+            [
+                row.name + (" (this one)" if row.this else ""),
+                row.address or "-",
+                row.state + ("" if row.answers is not False else " (no answer)"),
+                f"{row.seconds_since} s ago" if row.seconds_since is not None else "-",
+                row.version or "-",
+                row.domains,
+                ", ".join(sorted(row.services)) or "-",
+                summary_line(row) or "-",
+            ]
+            for row in rows
+        ],
     )

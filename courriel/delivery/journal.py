@@ -209,7 +209,7 @@ class Journal:
         for copy in record.copies:
             maildir = Path(copy.maildir)
             size = len(copy.prefix) + len(record.content)
-            if replay and _already_there(folder_path(maildir, copy.folder), copy.name, size):
+            if replay and already_there(folder_path(maildir, copy.folder), copy.name, size):
                 continue
             deliver(
                 maildir,
@@ -400,7 +400,7 @@ def _writer_alive(path: Path) -> bool:
         return False
 
 
-def _already_there(maildir: Path, name: str, size: int) -> bool:
+def already_there(maildir: Path, name: str, size: int) -> bool:
     """The copy is in the Maildir whole (a crash of the machine can leave a file whose
     name was written but not all of its data: that one is written again)."""
 

@@ -20,6 +20,8 @@ from django.db import DatabaseError
 from courriel.accounts.models import Mailbox
 from courriel.accounts.resolution import LocalCopy, Resolution, hosted_domain
 from courriel.accounts.routing_cache import cached_mailboxes
+from courriel.cluster.handoff import enqueue_copy
+from courriel.cluster.placement import held_elsewhere
 from courriel.config import get_config
 from courriel.delivery import lastmail
 from courriel.delivery.body import Body
@@ -180,7 +182,7 @@ def accept(incoming: Incoming) -> list[Outcome]:
         copies = _local_copies(incoming, plan, mailboxes, outcomes, queued, delivered)
         _queue_outbound(incoming, plan, queued)
         if copies:
-            _store(Record(incoming.queue_id, copies, incoming.content))
+            store_copies(Record(incoming.queue_id, copies, incoming.content))
     except (MaildirError, OSError) as error:
         _rollback(queued)
         log.error("%s: cannot store message: %s", incoming.queue_id, error)
@@ -202,7 +204,7 @@ def accept(incoming: Incoming) -> list[Outcome]:
     return final
 
 
-def _store(record: Record) -> None:
+def store_copies(record: Record) -> None:
     """Through the journal (one flush, group-committed, for every copy), or for a big
     message straight into the Maildirs, each copy flushed: its bytes are in a spool
     file, not in memory, and are copied by the kernel."""
@@ -237,6 +239,10 @@ def _local_copies(
         prefix = trace_headers(incoming.sender, copy.address, incoming.auth_header + received)
         data = [prefix, incoming.content]
         total = sum(len(part) for part in data)
+        if held_elsewhere(mailbox):  # another hosting server holds it: through the queue
+            folder = JUNK if mailbox_id in plan.junk else ""
+            queued.append(enqueue_copy(incoming.sender, copy.address, mailbox, data, folder=folder))
+            continue
         if not has_room(mailbox, total):
             if index in plan.keep_forwarding:
                 log.warning(

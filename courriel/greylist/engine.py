@@ -235,7 +235,7 @@ class Engine:
                         self.reload()
                         next_reload = time.monotonic() + self.settings.reload_interval
                     if time.monotonic() >= next_purge:
-                        self.purge()
+                        self.scheduled_purge()
                         next_purge = time.monotonic() + self.settings.purge_interval
                 except Exception:  # keep the service alive whatever happens
                     log.exception("greylisting maintenance failed; trying again")
@@ -673,6 +673,23 @@ class Engine:
                     record[2] = max(record[2], last_seen)
         self._networks_synced = now
 
+    def scheduled_purge(self) -> None:
+        """The periodic purge, done by one hosting server per interval when several
+        share the database (courriel.cluster.once); the others only drop from memory
+        what expired."""
+        from courriel.cluster.once import claim
+
+        now = self.clock()
+        try:
+            mine = claim("greylist-purge", str(int(now // self.settings.purge_interval)))
+        except Exception as error:
+            log.warning("purge not claimed (%s); will retry", error)
+            return
+        if mine:
+            self.purge(now)
+        else:
+            self._forget_networks(now)
+
     def purge(self, now: float | None = None) -> tuple[int, int] | None:
         """Delete expired triplets and networks from the store (and from memory)."""
         now = self.clock() if now is None else now
@@ -683,13 +700,16 @@ class Engine:
         except Exception as error:
             log.warning("purge failed (%s); will retry", error)
             return None
+        self._forget_networks(now)
+        if triplets or networks:
+            log.info("purged %d triplets and %d client networks", triplets, networks)
+        return triplets, networks
+
+    def _forget_networks(self, now: float) -> None:
         horizon = now - self.settings.expiry
         with self._lock:
             for network in [n for n, r in self._networks.items() if r[2] < horizon]:
                 del self._networks[network]
-        if triplets or networks:
-            log.info("purged %d triplets and %d client networks", triplets, networks)
-        return triplets, networks
 
     # -- figures ---------------------------------------------------------------------------
     def memory_figures(self) -> dict[str, int]:

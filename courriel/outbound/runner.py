@@ -37,6 +37,7 @@ def _deliver_local(entry: Entry, recipients: list[Recipient], message: bytes) ->
     """Mail for our own domains: straight into the mailbox (a copy that waited for
     room), or through the router like any incoming message."""
     from courriel.accounts.models import Mailbox
+    from courriel.cluster.handoff import route_queued
     from courriel.delivery import quota
     from courriel.delivery.recipients import classify
     from courriel.delivery.replies import TemporaryFailure
@@ -46,6 +47,8 @@ def _deliver_local(entry: Entry, recipients: list[Recipient], message: bytes) ->
 
     config = get_config()
     for recipient in recipients:
+        if recipient.mailbox_id is not None and route_queued(entry, recipient, message):
+            continue  # held by another hosting server: handed over to it
         if recipient.mailbox_id is not None:
             mailbox = (
                 Mailbox.objects.select_related("domain").filter(pk=recipient.mailbox_id).first()
@@ -53,7 +56,7 @@ def _deliver_local(entry: Entry, recipients: list[Recipient], message: bytes) ->
             if mailbox is None:
                 recipient.status, recipient.last_error = "failed", "550 5.1.1 Mailbox deleted"
             elif quota.has_room(mailbox, len(message)):
-                deliver(quota.maildir_of(mailbox), message)
+                deliver(quota.maildir_of(mailbox), message, folder=recipient.folder)
                 events.notify(quota.maildir_of(mailbox))
                 recipient.status, recipient.last_error = "sent", "250 2.0.0 delivered"
             else:

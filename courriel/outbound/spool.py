@@ -34,6 +34,8 @@ class Recipient:
     last_error: str = ""
     original: str = ""  # the address the sender used, for bounces
     notified: bool = False  # the sender has had the bounce for this recipient
+    folder: str = ""  # with mailbox_id: the folder the copy goes to ("" the inbox)
+    name: str = ""  # with mailbox_id: the Maildir file name it keeps (courriel.cluster)
 
 
 @dataclass

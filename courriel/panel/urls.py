@@ -43,6 +43,7 @@ urlpatterns = [
     path("d/<str:domain>/verify/", domains.verify, name="domain-verify"),
     path("d/<str:domain>/approve/", domains.approve, name="domain-approve"),
     path("d/<str:domain>/audit/", domains.audit, name="domain-audit"),
+    path("d/<str:domain>/move/", domains.move, name="domain-move"),
     path("d/<str:domain>/dns/", domains.dns, name="domain-dns"),
     path("d/<str:domain>/statistics/", statistics.domain_statistics, name="domain-statistics"),
     path("d/<str:domain>/backups/", backups.domain_backups, name="domain-backups"),

@@ -47,10 +47,16 @@ async def _pulled_in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
                 close()
 
 
+def pulled_in_threads(
+    request: HttpRequest, chunks: Iterator[bytes]
+) -> Iterator[bytes] | AsyncIterator[bytes]:
+    """What StreamingHttpResponse should be given for `chunks` under this server."""
+    return _pulled_in_threads(chunks) if isinstance(request, ASGIRequest) else chunks
+
+
 def attachment(request: HttpRequest, download: Download) -> StreamingHttpResponse:
     """A mailbox download as a file to save, never cached (it is someone's mail)."""
-    chunks = download.chunks
-    body = _pulled_in_threads(chunks) if isinstance(request, ASGIRequest) else chunks
+    body = pulled_in_threads(request, download.chunks)
     response = StreamingHttpResponse(body, content_type=download.content_type)
     response["Content-Disposition"] = content_disposition_header(True, download.filename)
     add_never_cache_headers(response)

@@ -41,6 +41,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("patch", "/domains/{name}/greylisting"): {"enabled": False},
     ("patch", "/domains/{name}/mailboxes/{login}/greylisting"): {"enabled": False},
     ("patch", "/domains/{name}/filtering"): {"dmarc": "monitor"},
+    ("post", "/domains/{name}/move"): {"to": "moses"},
     ("patch", "/domains/{name}/mailboxes/{login}/spam"): {"junk_score": -100},
 }
 # Operations about the caller themselves: allowed, checked for what they show.
@@ -110,6 +111,7 @@ def test_every_operation_with_b_names_is_refused_to_owner_a(
         "token_id": b_objects["token"].pk,
         "kind": "client",
         "value": "192.0.2.7",
+        "move_id": 1,
     }
     before = snapshot()
     assert refused_everywhere(owner_api, values) >= 25
@@ -162,6 +164,7 @@ def test_a_mailbox_user_reaches_nothing_of_the_owner(
         "token_id": b_objects["token"].pk,
         "kind": "client",
         "value": "192.0.2.7",
+        "move_id": 1,
     }
     before = snapshot()
     assert refused_everywhere(info_api, values) >= 25

@@ -29,6 +29,8 @@ from courriel.access.imap.reader import CommandReader, RawCommand, Refused
 from courriel.access.imap.searching import SearchCommands
 from courriel.access.imap.view import Selected
 from courriel.access.listener import LineTooLong, Stream
+from courriel.cluster.proxy import ProxyError, Upstream, imap_sign_in, pipe
+from courriel.cluster.sessions import track
 from courriel.mailstore import folders
 from courriel.mailstore.folders import FolderError
 from courriel.mailstore.index import FolderGone, give_back_memory
@@ -64,6 +66,16 @@ _NO_EXPUNGES = {"FETCH", "STORE", "SEARCH", "SORT", "THREAD"}
 _BIG = {"FETCH", "SEARCH", "SORT", "THREAD"}
 
 
+async def _hand_over(home: int, user: str, password: str) -> Upstream:
+    try:
+        return await imap_sign_in(home, user, password)
+    except ProxyError as error:
+        log.warning("IMAP login of %s not handed over: %s", user, error)
+        if error.refused:
+            raise No("Wrong login or password.", "AUTHENTICATIONFAILED") from None
+        raise No("The mailbox's server is unavailable; try again later.", "UNAVAILABLE") from None
+
+
 class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
     def __init__(self, stream: Stream, settings: AccessSettings) -> None:
         self.stream = stream
@@ -78,6 +90,7 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
         # RFC 7162: once a client used CONDSTORE, every FETCH response about changed
         # flags carries the UID and the MODSEQ of the message.
         self.condstore = False
+        self.upstream: Upstream | None = None  # the session is proxied to this node
         self.qresync = False  # RFC 7162: ENABLE QRESYNC (VANISHED instead of EXPUNGE)
         self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT (mailbox names in UTF-8)
 
@@ -99,6 +112,9 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
                 if data is None:
                     continue
                 await self.execute(data)
+                if self.upstream is not None:
+                    await pipe(self.stream, self.upstream)
+                    break
                 await self.stream.settle()
         except Bye as bye:
             self._log_refusal("*", "BYE", str(bye))
@@ -381,10 +397,16 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
                 "unavailable": "UNAVAILABLE",
             }.get(denied.reason, "AUTHENTICATIONFAILED")
             raise No(denied.message, code) from None
+        if login.home is not None:  # held by another hosting server: handed to it
+            self.upstream = await _hand_over(login.home, user, password)
+            self.login = login
+            self.state = "authenticated"
+            return
         self.login = login
         self.store = UserStore(login.maildir, login.quota)
         folders.subscribe_special_folders(login.maildir)
         self.state = "authenticated"
+        track(login.mailbox_id, self.stream)
 
     # --- authenticated, any mailbox --------------------------------------------------------
 

@@ -19,6 +19,8 @@ import logging
 from courriel.access import auth
 from courriel.access.auth import AccessSettings, AuthDenied, Login
 from courriel.access.listener import LineTooLong, Stream
+from courriel.cluster.proxy import ProxyError, Upstream, pipe, pop3_sign_in
+from courriel.cluster.sessions import track
 from courriel.mailstore.events import events
 from courriel.mailstore.index import FolderIndex, Message
 from courriel.mailstore.message_file import MessageFile
@@ -60,6 +62,7 @@ class Pop3Session:
         self.retrieved: set[int] = set()
         self.bad = 0
         self.done = False
+        self.upstream: Upstream | None = None  # the session is proxied to this node
 
     def send(self, line: str) -> None:
         self.stream.write(line.encode("utf-8") + b"\r\n")
@@ -81,6 +84,9 @@ class Pop3Session:
                 if not line:
                     break
                 await self.execute(line.rstrip(b"\r\n"))
+                if self.upstream is not None:
+                    await pipe(self.stream, self.upstream)
+                    break
                 await self.stream.settle()
         except ConnectionError:
             pass
@@ -226,6 +232,17 @@ class Pop3Session:
         except AuthDenied as denied:
             code = "SYS/TEMP" if denied.reason in {"unavailable", "throttled"} else "AUTH"
             raise _Err(f"[{code}] {denied.message}") from None
+        if login.home is not None:  # held by another hosting server: handed to it
+            try:
+                self.upstream = await pop3_sign_in(login.home, user, password)
+            except ProxyError as error:
+                log.warning("POP3 login of %s not handed over: %s", user, error)
+                if error.refused:
+                    raise _Err("[AUTH] Wrong login or password.") from None
+                raise _Err("[SYS/TEMP] The mailbox's server is unavailable; try later.") from None
+            self.login = login
+            self.send(self.upstream.greeting)
+            return
         key = str(login.maildir)
         if key in _in_use:
             raise _Err("[IN-USE] The mailbox is in use by another POP3 session; try later.")
@@ -242,6 +259,7 @@ class Pop3Session:
             self.release()
             raise
         self.send(f"+OK Logged in: {len(self.messages)} messages ({sum(self.sizes)} octets).")
+        track(login.mailbox_id, self.stream)
 
     def release(self) -> None:
         if self.index is not None and self.store is not None:

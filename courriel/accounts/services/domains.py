@@ -307,7 +307,11 @@ def modify_domain(actor: Actor, domain: Domain, **changes: object) -> Domain:
         _check_fits_plan(domain, new_plan)
         domain.plan = new_plan
     if "server" in changes:
-        domain.server = get_server(str(changes["server"]))
+        from courriel.cluster.moves import check_server_change
+
+        new_server = get_server(str(changes["server"]))
+        check_server_change(domain, new_server)  # between running nodes: a move
+        domain.server = new_server
     if "ip_address" in changes:
         domain.ip_address = _clean_ip(changes["ip_address"])  # type: ignore[arg-type]
     if "description" in changes:

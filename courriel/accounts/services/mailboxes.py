@@ -33,6 +33,7 @@ from courriel.accounts.permissions import (
 from courriel.accounts.services import caps, limits
 from courriel.accounts.signin import Proof, prove
 from courriel.audit.log import record
+from courriel.cluster.placement import held_elsewhere
 from courriel.config import get_config
 from courriel.errors import ConflictError, ValidationError
 from courriel.i18n import format_day
@@ -302,6 +303,8 @@ def _ensure_login_free(actor: Actor, login: str, field: str = "login") -> None:
 
 
 def _maildir_on_commit(mailbox: Mailbox) -> None:
+    if held_elsewhere(mailbox):  # made by the hosting server that holds it
+        return
     path = mailbox.maildir_path(get_config().mail_root)
     quota = mailbox.quota
 
@@ -314,6 +317,8 @@ def _maildir_on_commit(mailbox: Mailbox) -> None:
 
 def _quota_on_commit(mailbox: Mailbox) -> None:
     """The Maildir's `maildirsize` states the new limit too (Dovecot reads it)."""
+    if held_elsewhere(mailbox):
+        return
     path = mailbox.maildir_path(get_config().mail_root)
     quota = mailbox.quota
     transaction.on_commit(lambda: set_limit(path, quota))
@@ -321,7 +326,7 @@ def _quota_on_commit(mailbox: Mailbox) -> None:
 
 def retire_maildirs_on_commit(mailboxes: list[Mailbox]) -> None:
     config = get_config()
-    paths = [m.maildir_path(config.mail_root) for m in mailboxes]
+    paths = [m.maildir_path(config.mail_root) for m in mailboxes if not held_elsewhere(m)]
 
     def move() -> None:
         for path in paths:

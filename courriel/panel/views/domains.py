@@ -259,6 +259,37 @@ def delete(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
 
 
 @domain_view
+def move(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
+    """Moving a customer's domain to another hosting server (the provider), with the
+    progress of the move under way (the page reloads itself while it runs)."""
+    from courriel.accounts.services.servers import list_servers
+    from courriel.cluster.models import DomainMove
+    from courriel.cluster.moves import MoveView, cancel_move, list_moves, start_move
+
+    if not actor.is_provider or domain.is_subserver:
+        raise Http404
+    if request.method == "POST":
+        try:
+            if "cancel" in request.POST:
+                cancel_move(actor, domain.name)
+                messages.success(request, _("The move will stop and the copy be removed."))
+            else:
+                start_move(actor, domain.name, request.POST.get("to", ""))
+                messages.success(request, _("The move has begun."))
+        except CourrielError as error:
+            messages.error(request, str(error))
+        return redirect("domain-move", domain=domain.name)
+    moves = [MoveView.of(m) for m in list_moves(actor, domain.name)[:10]]
+    active = next((m for m in moves if m.state in DomainMove.ACTIVE), None)
+    targets = [s for s in list_servers() if s.pk != domain.server_id]
+    return render(
+        request,
+        "panel/domains/move.html",
+        {"domain": domain, "moves": moves, "active": active, "targets": targets},
+    )
+
+
+@domain_view
 def audit(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """The changes made to this customer's virtual servers, by anyone."""
     top = domain.top

@@ -46,8 +46,20 @@ def overview(request: HttpRequest, actor: Actor) -> HttpResponse:
                 "admins": User.objects.filter(is_staff=True).count(),
             },
             "recent": entries_for(actor)[:10],
+            "nodes": _nodes(),
         },
     )
+
+
+def _nodes() -> list[object]:
+    """Every hosting server with how it is doing, once several run as one platform
+    (from their heartbeats: one that stopped answering shows so within a minute)."""
+    from courriel.cluster.models import Node
+    from courriel.cluster.status import platform_status
+
+    if not Node.objects.exists():
+        return []
+    return platform_status()
 
 
 # --- hosting servers ---------------------------------------------------------------------

@@ -1,0 +1,219 @@
+"""Handing copies to the node that holds their mailbox.
+
+A copy for a mailbox held elsewhere is put in this node's outbound queue like any
+other mail that leaves (durable before the sender gets "250"), as a `local` entry
+naming the mailbox and the Maildir file name it will have there. The queue runner
+then hands it over the `[cluster]` LMTP link (`send`), with the queue's own retries
+and back-off while that node is down, and its bounce when the queue's lifetime is
+over. The routing was done here, once, as on one machine: the other node only
+stores the copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from courriel.cluster.peers import PeerUntrusted, connect
+from courriel.cluster.placement import Peer, fresh_home, is_here, peer
+from courriel.cluster.wire import CopyRef, copy_name
+from courriel.config import get_config
+from courriel.outbound.spool import Entry, Recipient, get_spool
+
+if TYPE_CHECKING:
+    from courriel.accounts.models import Mailbox
+    from courriel.delivery.body import Body
+
+log = logging.getLogger("courriel.mail")
+TIMEOUT = 60.0
+
+
+def enqueue_copy(
+    sender: str,
+    address: str,
+    mailbox: Mailbox,
+    data: Iterable[bytes | Body],
+    *,
+    folder: str = "",
+    note: str = "",
+    name: str = "",
+) -> Entry:
+    """Queue one copy for `mailbox` (held by another node); `name` keeps the file
+    name a copy already has (a copy passed on, late mail of a moved domain)."""
+    return get_spool().enqueue(
+        sender,
+        [
+            Recipient(
+                address,
+                mailbox_id=mailbox.pk,
+                delivered_to=address,
+                original=address,
+                folder=folder,
+                name=name,
+            )
+        ],
+        list(data),
+        kind="local",
+        note=note or f"for mailbox {mailbox.login}, held by another hosting server",
+    )
+
+
+def pass_on(
+    ref: CopyRef, content: bytes | Body, sender: str, address: str, mailbox: Mailbox
+) -> Entry:
+    """A copy handed to us for a mailbox that has just moved away: on to its home."""
+    return enqueue_copy(
+        sender,
+        address,
+        mailbox,
+        [content],
+        folder=ref.folder,
+        name=ref.name,
+        note=f"copy {ref.name} passed on: mailbox {mailbox.login} moved",
+    )
+
+
+def route_queued(entry: Entry, recipient: Recipient, message: bytes) -> bool:
+    """Queue runner: deliver `recipient` (a mailbox) if another node holds it, setting
+    its status; False when the mailbox is here (or gone: the caller says so)."""
+    home = fresh_home(recipient.mailbox_id) if recipient.mailbox_id else None
+    if home is None or is_here(home):
+        return False
+    target = peer(home)
+    if target is None:
+        recipient.last_error = "451 4.4.1 The hosting server holding this mailbox is not running"
+        return True
+    name = recipient.name or copy_name(
+        entry.id, entry.created, recipient.mailbox_id or 0, _origin(), len(message)
+    )
+    ref = CopyRef(recipient.mailbox_id or 0, name, recipient.folder)
+    reply = send(target, entry.sender, recipient.delivered_to or recipient.address, ref, message)
+    recipient.last_error = reply
+    if reply.startswith("2"):
+        recipient.status = "sent"
+    elif reply.startswith("5"):
+        recipient.status = "failed"
+    return True
+
+
+def _origin() -> str:
+    from courriel.cluster.identity import server_name
+
+    return server_name() or get_config().hostname
+
+
+# -- the LMTP link -----------------------------------------------------------------------
+
+
+class NodeLink(smtplib.LMTP):
+    """An authenticated LMTP connection to another node over TLS (checked first)."""
+
+    def __init__(self, target: Peer, timeout: float = TIMEOUT) -> None:
+        self.target = target
+        super().__init__(local_hostname=_origin(), timeout=timeout)
+        self.connect(target.address, target.cluster_port)
+        self.ehlo_or_helo_if_needed()
+        from courriel.cluster.identity import node_secret
+
+        self.user, self.password = _origin(), node_secret()
+        self.auth("PLAIN", self.auth_plain, initial_response_ok=True)
+        self.born = time.monotonic()
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> ssl.SSLSocket:
+        return connect(self.target, port, timeout)
+
+
+class _Pool:
+    """Idle links per node, reused by the queue runner's threads (a TLS handshake and
+    a sign-in per copy would cost more than the copy)."""
+
+    MAX_AGE = 120.0
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[int, str, int, str], queue.SimpleQueue[NodeLink]] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, target: Peer) -> tuple[int, str, int, str]:
+        return (target.server_id, target.address, target.cluster_port, target.fingerprint)
+
+    def take(self, target: Peer) -> NodeLink | None:
+        with self._lock:
+            idle = self._idle.get(self._key(target))
+        while idle is not None:
+            try:
+                link = idle.get_nowait()
+            except queue.Empty:
+                return None
+            if time.monotonic() - link.born < self.MAX_AGE:
+                return link
+            _close(link)
+        return None
+
+    def give_back(self, link: NodeLink) -> None:
+        with self._lock:
+            self._idle.setdefault(self._key(link.target), queue.SimpleQueue()).put(link)
+
+
+_pool = _Pool()
+
+
+def _close(link: NodeLink) -> None:
+    try:
+        link.quit()
+    except (smtplib.SMTPException, OSError):
+        link.close()
+
+
+def send(target: Peer, sender: str, address: str, ref: CopyRef, message: bytes) -> str:
+    """Hand one copy to `target`; its reply ("250 ...", "452 ...") or our diagnosis
+    as a 4xx reply when it cannot be reached (the queue tries again)."""
+    for attempt in (1, 2):
+        link = _pool.take(target) if attempt == 1 else None
+        try:
+            if link is None:
+                link = NodeLink(target)
+            options = [f"SIZE={len(message)}"] + ([] if sender.isascii() else ["SMTPUTF8"])
+            code, text = link.mail(sender, options)
+            if code >= 400:
+                _close(link)
+                return _reply(code, text)
+            code, text = link.rcpt(address, ref.params())
+            if code >= 400:
+                link.rset()
+                _pool.give_back(link)
+                return _reply(code, text)
+            code, text = link.data(message)
+            _pool.give_back(link)
+            return _reply(code, text)
+        except smtplib.SMTPServerDisconnected:
+            if link is not None:
+                link.close()
+            if attempt == 1:
+                continue  # an idle link the node closed: once more on a new one
+            return f"451 4.4.2 Node {target.name} closed the connection"
+        except PeerUntrusted as error:
+            log.error("%s", error)
+            return f"451 4.7.5 {error}"
+        except smtplib.SMTPAuthenticationError as error:
+            refusal = _reply(error.smtp_code, error.smtp_error)
+            return f"451 4.7.0 Node {target.name} refused our sign-in: {refusal}"
+        except smtplib.SMTPResponseException as error:
+            if link is not None:
+                link.close()
+            return _reply(error.smtp_code, error.smtp_error)
+        except (OSError, smtplib.SMTPException, ssl.SSLError) as error:
+            if link is not None:
+                link.close()
+            return f"451 4.4.1 Node {target.name} ({target.address}:{target.cluster_port}): {error}"
+    return "451 4.4.1 unreachable"  # pragma: no cover - the loop always returns
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    value = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return f"{code} {' '.join(value.split())}"
