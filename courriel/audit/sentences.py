@@ -195,6 +195,22 @@ SENTENCES: dict[str, tuple[str, str]] = {
         gettext_noop("%(actor)s revoked the app password %(target)s"),
         gettext_noop("App password revoked"),
     ),
+    "domain.move": (
+        gettext_noop("%(actor)s started moving %(target)s from %(source)s to %(destination)s"),
+        gettext_noop("Move started"),
+    ),
+    "domain.move.switched": (
+        gettext_noop("%(target)s now lives on %(destination)s (moved from %(source)s)"),
+        gettext_noop("Move done"),
+    ),
+    "domain.move.cancel": (
+        gettext_noop("%(actor)s cancelled the move of %(target)s to %(destination)s"),
+        gettext_noop("Move cancelled"),
+    ),
+    "server.forget-node": (
+        gettext_noop("%(actor)s made the platform forget the machine of hosting server %(target)s"),
+        gettext_noop("Hosting server machine forgotten"),
+    ),
     "panel.impersonate": (
         gettext_noop("%(actor)s started looking at the panel as %(target)s"),
         gettext_noop("Viewing as an owner"),
