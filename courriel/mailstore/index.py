@@ -87,6 +87,18 @@ def split_name(name: str) -> tuple[str, str]:
     return base, ""
 
 
+_MICROSECONDS = re.compile(r"M(\d+)")
+
+
+def arrival_order(base: str) -> tuple[int, int, str]:
+    """New files get their UIDs in the order they arrived: by the seconds and the
+    microseconds of their Maildir names, compared as numbers ("M70988" before
+    "M105000" in the same second, which a sort of the names puts the other way)."""
+    head, _, rest = base.partition(".")
+    micro = _MICROSECONDS.match(rest)
+    return (int(head) if head.isdigit() else 0, int(micro.group(1)) if micro else 0, base)
+
+
 class FolderIndex:
     def __init__(self, path: Path, maildir: Path) -> None:
         self.path = path
@@ -446,7 +458,7 @@ class FolderIndex:
                     known.append((uid, base))
                 else:
                     unknown.append(base)
-            unknown.sort()
+            unknown.sort(key=arrival_order)
             new_uids = uidlist.append(self.path, current, unknown) if unknown else []
         added = [*known, *zip(new_uids, unknown, strict=True)]
         added.sort()

@@ -110,3 +110,25 @@ def test_idle_waiters_hear_about_deliveries_from_threads(tmp_path: Path) -> None
             events.unsubscribe(maildir, event)
 
     asyncio.run(scenario())
+
+
+def test_new_files_get_their_uids_in_the_order_they_arrived(tmp_path: Path) -> None:
+    """Two deliveries in the same second whose microseconds have different lengths:
+    the earlier one gets the lower UID (a sort of the names gave the opposite)."""
+    from courriel.mailstore.index import FolderIndex
+
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    for name, subject in (
+        ("1796391565.M70988P1Q1R00000001.host,S=20", "first"),
+        ("1796391565.M105000P1Q2R00000002.host,S=21", "second"),
+        ("1796391566.M5P1Q3R00000003.host,S=20", "third"),
+    ):
+        (maildir / "new" / name).write_bytes(f"Subject: {subject}\r\n\r\n".encode())
+    index = FolderIndex(maildir, maildir)
+    subjects = [index.read_header(index.by_uid[uid]) for uid in index.uids]
+    assert subjects == [
+        b"Subject: first\r\n\r\n",
+        b"Subject: second\r\n\r\n",
+        b"Subject: third\r\n\r\n",
+    ]
