@@ -43,6 +43,23 @@ _MONTHS = {
 }
 
 
+def _usual_date_seconds(groups: tuple, months: dict) -> int | None:
+    """Seconds since the epoch (UTC) of a date in the usual form, from the groups of
+    `_DATE` or `_USUAL_DATE` (text or bytes alike); None for an impossible date."""
+    day, month, year, hour, minute, second, sign, zh, zm = groups
+    number = months.get(month.lower())
+    if number is None:
+        return None
+    try:
+        stamp = calendar.timegm(
+            (int(year), number, int(day), int(hour), int(minute), int(second or 0))
+        )
+    except (ValueError, OverflowError):
+        return None
+    offset = int(zh) * 3600 + int(zm) * 60
+    return stamp - offset if sign in ("+", b"+") else stamp + offset
+
+
 def _sent_date(values: list[str]) -> str:
     """The Date field as seconds since the epoch in UTC (as text, for the cache), or ""
     when there is none or it cannot be read. The usual form is read with one regular
@@ -51,18 +68,9 @@ def _sent_date(values: list[str]) -> str:
         return ""
     match = _DATE.match(values[0].strip())
     if match:
-        day, month, year, hour, minute, second, sign, zh, zm = match.groups()
-        number = _MONTHS.get(month.lower())
-        if number is not None:
-            try:
-                stamp = calendar.timegm(
-                    (int(year), number, int(day), int(hour), int(minute), int(second or 0))
-                )
-            except (ValueError, OverflowError):
-                stamp = None
-            if stamp is not None:
-                offset = (int(zh) * 3600 + int(zm) * 60) * (1 if sign == "+" else -1)
-                return str(stamp - offset)
+        stamp = _usual_date_seconds(match.groups(), _MONTHS)
+        if stamp is not None:
+            return str(stamp)
     parsed = parsedate_tz(values[0])
     if parsed is None:
         return ""
@@ -97,18 +105,9 @@ def _sent_seconds(header: bytes) -> int:
             and header.find(b"\n\r\n", 0, start) < 0
             and not header.startswith((b"\r\n", b"\n"))
         ):  # the field is in the header, not the body
-            day, month, year, hour, minute, second, sign, zh, zm = match.groups()
-            number = _BYTE_MONTHS.get(month.lower())
-            if number is not None:
-                try:
-                    stamp = calendar.timegm(
-                        (int(year), number, int(day), int(hour), int(minute), int(second or 0))
-                    )
-                except (ValueError, OverflowError):
-                    stamp = None
-                if stamp is not None:
-                    offset = (int(zh) * 3600 + int(zm) * 60) * (1 if sign == b"+" else -1)
-                    return stamp - offset
+            stamp = _usual_date_seconds(match.groups(), _BYTE_MONTHS)
+            if stamp is not None:
+                return stamp
     text = _sent_date(field_values(header, "date"))
     return int(text) if text else -1
 
