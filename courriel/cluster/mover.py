@@ -317,6 +317,7 @@ class Mover:
         self.interval = interval
         self.stopping = threading.Event()
         self.task: asyncio.Task[None] | None = None
+        self.moving = False  # a move's thread is running
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self._loop())
@@ -324,20 +325,27 @@ class Mover:
     async def _loop(self) -> None:
         from courriel.dbthread import run_db
 
-        while True:
+        while not self.stopping.is_set():
             try:
                 for move_id in await run_db(my_moves):
-                    await asyncio.to_thread(run_move, move_id, self.stopping)
+                    self.moving = True
+                    try:
+                        await asyncio.to_thread(run_move, move_id, self.stopping)
+                    finally:
+                        self.moving = False
                     if self.stopping.is_set():
                         return
             except Exception:
                 log.exception("domain moves: unexpected error (will retry)")
-            await asyncio.sleep(self.interval if not self.stopping.is_set() else RETRY)
+                await asyncio.sleep(RETRY)
+            await asyncio.sleep(self.interval)
 
     async def stop(self) -> None:
         self.stopping.set()
         if self.task is not None:
-            # The running move stops at its next step (a batch of files at most).
+            if not self.moving:  # only waiting for the next look: nothing to finish
+                self.task.cancel()
+            # A running move stops at its next step (a batch of files at most).
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self.task, 30)
             self.task.cancel()
