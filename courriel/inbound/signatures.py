@@ -13,6 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
+from courriel.delivery.message import header_block
 from courriel.dns.resolver import DNSTemporaryError
 from courriel.inbound.dnslookups import dkim_txt
 
@@ -115,17 +116,16 @@ def unverified_dkim(head: bytes) -> list[DkimResult]:
     return results
 
 
-def has_dkim(header_block: bytes) -> bool:
-    """Whether the header holds a DKIM-Signature field: dkimpy's parse of a whole
-    message costs ~1.8 ms per 100 KiB, which an unsigned message need not pay."""
-    lowered = header_block.lower()
-    return b"\ndkim-signature:" in lowered or lowered.startswith(b"dkim-signature:")
+def _has_field(header: bytes, name: bytes) -> bool:
+    """Whether a header block holds a field `name` (lower case, colon included)."""
+    lowered = header.lower()
+    return lowered.startswith(name) or b"\n" + name in lowered
 
 
 def verify_dkim(message: bytes) -> list[DkimResult]:
-    """One result per DKIM-Signature header (top first), at most MAX_SIGNATURES."""
-    end = message.find(b"\r\n\r\n")
-    if not has_dkim(message if end < 0 else message[: end + 2]):
+    """One result per DKIM-Signature header (top first), at most MAX_SIGNATURES. An
+    unsigned message skips dkimpy's parse of the whole message (~1.8 ms per 100 KiB)."""
+    if not _has_field(header_block(message), b"dkim-signature:"):
         return []
     try:
         verifier = dkim.DKIM(message, logger=_quiet)
@@ -158,8 +158,8 @@ def verify_dkim(message: bytes) -> list[DkimResult]:
     return results
 
 
-def has_arc(header_block: bytes) -> bool:
-    return b"\narc-seal:" in header_block.lower() or header_block[:9].lower() == b"arc-seal:"
+def has_arc(header: bytes) -> bool:
+    return _has_field(header, b"arc-seal:")
 
 
 def verify_arc(message: bytes) -> ArcResult:
