@@ -106,9 +106,20 @@ class PolicyHandler:
             if verdict is None:
                 return self._resolve(outcome, attrs, request, stage, headered)
             outcome = verdict
-        if outcome.deferred and not null_sender:
-            return self._with_spf(outcome, attrs, request, stage, headered)
-        return self.action(outcome, request, headered)
+        return self._decided(outcome, attrs, request, stage, headered)
+
+    def _decided(
+        self,
+        verdict: Verdict,
+        attrs: dict[str, str],
+        request: _Request,
+        stage: Stage,
+        headered: deque[str],
+    ) -> str | Awaitable[str]:
+        """The action, after the SPF chance for a sender about to be greylisted."""
+        if verdict.deferred and attrs["sender"].strip():
+            return self._with_spf(verdict, attrs, request, stage, headered)
+        return self.action(verdict, request, headered)
 
     def _evaluate(
         self, attrs: dict[str, str], request: _Request, stage: Stage, spf_domain: str | None = None
@@ -131,10 +142,10 @@ class PolicyHandler:
         stage: Stage,
         headered: deque[str],
     ) -> str:
-        verdict = await self.engine.resolve(miss, request.now)
-        if verdict.deferred and attrs["sender"].strip():
-            return await self._with_spf(verdict, attrs, request, stage, headered)
-        return self.action(verdict, request, headered)
+        decided = self._decided(
+            await self.engine.resolve(miss, request.now), attrs, request, stage, headered
+        )
+        return decided if isinstance(decided, str) else await decided
 
     async def _with_spf(
         self,
