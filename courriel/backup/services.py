@@ -9,17 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from courriel.accounts.permissions import Actor, require_provider, visible_mailboxes
+from django.db.models import Q
+
+from courriel.accounts.models import Domain, Mailbox
+from courriel.accounts.permissions import Actor, get_domain, require_provider, visible_mailboxes
 from courriel.backup import database, status, store
 from courriel.backup.policy import load_policy, local_now
 from courriel.backup.restore import RestoreReport, restore_mail
+from courriel.cluster.placement import Peer
+from courriel.errors import ServiceUnavailableError
 from courriel.i18n import gettext as _
 
 
-def _visible_pairs(actor: Actor) -> set[tuple[str, str]] | None:
-    """(domain, login) of the mailboxes the actor manages; None: every mailbox."""
+def _visible_pairs(actor: Actor, domain: Domain | None = None) -> set[tuple[str, str]] | None:
+    """(domain, login) of the mailboxes the actor manages (the provider, with a domain:
+    that domain's and its sub-servers'); None: every mailbox."""
     if actor.is_provider:
-        return None
+        if domain is None:
+            return None
+        family = Mailbox.objects.filter(Q(domain=domain) | Q(domain__parent=domain))
+        return set(family.values_list("domain__name", "login"))
     return set(visible_mailboxes(actor).values_list("domain__name", "login"))
 
 
@@ -51,9 +60,30 @@ def describe(snapshot: store.Snapshot, pairs: set[tuple[str, str]] | None) -> di
     return shown
 
 
-def list_snapshots(actor: Actor) -> list[dict[str, Any]]:
-    """Snapshots, newest first, as this actor may see them."""
-    pairs = _visible_pairs(actor)
+def _home_elsewhere(domain: Domain) -> Peer | None:
+    """The node holding the domain's mail (and so its backups), if not this one."""
+    from courriel.cluster.placement import is_here, peer
+
+    if is_here(domain.server_id):
+        return None
+    target = peer(domain.server_id) if domain.server_id is not None else None
+    if target is None:
+        raise ServiceUnavailableError(
+            _("The hosting server holding %(domain)s is not running; try again later.")
+            % {"domain": domain.display_name}
+        )
+    return target
+
+
+def list_snapshots(actor: Actor, domain: Domain | None = None) -> list[dict[str, Any]]:
+    """Snapshots, newest first, as this actor may see them; with a domain, those of
+    the hosting server that holds its mail (asked there if it is another)."""
+    if domain is not None and (home := _home_elsewhere(domain)) is not None:
+        from courriel.cluster.rpc import actor_fields, call_service
+
+        body = {"actor": actor_fields(actor), "domain": domain.name}
+        return call_service(home, "snapshots", body)
+    pairs = _visible_pairs(actor, domain)
     directory = load_policy().directory
     every = sorted(store.snapshots(directory), key=lambda s: s.taken_at, reverse=True)
     shown = [describe(s, pairs) for s in every]
@@ -85,7 +115,21 @@ def restore(
     snapshot: str | None = None,
     in_place: bool = False,
 ) -> RestoreReport:
-    """Restore mail for an actor (provider: anything; owner: their own domains)."""
+    """Restore mail for an actor (provider: anything; owner: their own domains), on the
+    hosting server that holds the domain's mail and its backups."""
+    home = _home_elsewhere(get_domain(actor, domain))
+    if home is not None:
+        from courriel.cluster.rpc import actor_fields, call_service
+
+        options = {
+            "login": login,
+            "folder": folder,
+            "message": message,
+            "snapshot": snapshot,
+            "in_place": in_place,
+        }
+        body = {"actor": actor_fields(actor), "domain": domain, "options": options}
+        return RestoreReport(**call_service(home, "restore", body))
     return restore_mail(
         actor,
         domain,

@@ -85,14 +85,26 @@ def backup_run(as_json: bool) -> None:
 
 
 @backup.command("list")
+@click.option(
+    "--domain",
+    help="Only the snapshots holding this domain's mail, from the hosting server that holds it.",
+)
 @json_option
 @needs_db
-def backup_list(as_json: bool) -> None:
+def backup_list(domain: str | None, as_json: bool) -> None:
     """Snapshots (date, size, mailboxes), database dumps, and the last backup's result."""
-    from courriel.accounts.permissions import Actor
-    from courriel.backup.services import overview
+    from courriel.accounts.permissions import Actor, get_domain
+    from courriel.backup.services import list_snapshots, overview
 
-    shown = overview(Actor.cli())
+    actor = Actor.cli()
+    if domain is not None:
+        found = list_snapshots(actor, get_domain(actor, domain))
+        if as_json:
+            emit_json(found)
+            return
+        _snapshot_table(found)
+        return
+    shown = overview(actor)
     if as_json:
         emit_json(shown)
         return
@@ -103,20 +115,7 @@ def backup_list(as_json: bool) -> None:
     else:
         click.echo("Last backup: none yet.")
     click.echo(f"Directory: {shown['directory']}\n")
-    table(
-        ["Snapshot", "Date", "Mailboxes", "Files", "Size", "Added"],
-        [
-            (
-                s["name"],
-                s["taken_at"][:19].replace("T", " "),
-                s["mailboxes"],
-                f"{s['files']:,}",
-                format_size(s["bytes"]),
-                format_size(s["bytes_copied"]),
-            )
-            for s in shown["snapshots"]
-        ],
-    )
+    _snapshot_table(shown["snapshots"])
     if shown["database_dumps"]:
         click.echo("")
         table(
@@ -126,6 +125,23 @@ def backup_list(as_json: bool) -> None:
                 for d in shown["database_dumps"]
             ],
         )
+
+
+def _snapshot_table(snapshots: list[dict]) -> None:
+    table(
+        ["Snapshot", "Date", "Mailboxes", "Files", "Size", "Added"],
+        [
+            (
+                s["name"],
+                s["taken_at"][:19].replace("T", " "),
+                s["mailboxes"],
+                f"{s['files']:,}",
+                format_size(s["bytes"]),
+                format_size(s.get("bytes_copied", 0)),
+            )
+            for s in snapshots
+        ],
+    )
 
 
 @backup.command("verify")

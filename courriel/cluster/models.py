@@ -113,3 +113,30 @@ class ScheduledRun(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "period"], name="scheduled_run_once")]
+
+
+class NodeChore(models.Model):
+    """Work on one hosting server's own files that a change made elsewhere decided: a
+    mailbox deleted through another node (its Maildir is retired there), a quota
+    changed through another node (its `maildirsize` limit line follows).
+
+    Written in the same transaction as the change, so that it cannot be lost; the
+    node does it when the other one nudges it after the commit, or at its next round.
+    """
+
+    RETIRE = "retire"
+    QUOTA = "quota"
+    KINDS = [(RETIRE, "retire"), (QUOTA, "quota")]
+
+    server = models.ForeignKey(HostingServer, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=KINDS)
+    login = models.CharField(max_length=150)
+    maildir = models.CharField(max_length=500)  # relative to the mail root
+    quota = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.maildir} on {self.server_id}"

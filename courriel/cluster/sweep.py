@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from courriel.cluster.handoff import enqueue_copy
@@ -145,29 +146,43 @@ def sweep_strays() -> int:
 
 
 class Sweeper:
-    """Every node, now and then: late mail of domains that moved away (see above)."""
+    """Every node, now and then: its pending chores (see chores.py; at once at start,
+    then every `chores_interval`) and late mail of domains that moved away (above)."""
 
     name = "cluster-sweep"
     listening: list[str] = []
 
-    def __init__(self, interval: float = 300.0, first: float = 60.0) -> None:
+    def __init__(
+        self, interval: float = 300.0, first: float = 60.0, chores_interval: float = 30.0
+    ) -> None:
         self.interval = interval
         self.first = first
+        self.chores_interval = chores_interval
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self._loop())
 
     async def _loop(self) -> None:
+        from courriel.cluster.chores import run_chores
+
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + self.first
+        while True:
+            await self._run(run_chores, "chores")
+            if loop.time() >= next_sweep:
+                await self._run(sweep_strays, "sweep of moved domains' mail")
+                next_sweep = loop.time() + self.interval
+            await asyncio.sleep(self.chores_interval)
+
+    @staticmethod
+    async def _run(work: Callable[[], int], what: str) -> None:
         from courriel.dbthread import run_db
 
-        await asyncio.sleep(self.first)
-        while True:
-            try:
-                await run_db(sweep_strays)
-            except Exception:
-                log.exception("sweep of moved domains' mail failed (will retry)")
-            await asyncio.sleep(self.interval)
+        try:
+            await run_db(work)
+        except Exception:
+            log.exception("cluster %s failed (will retry)", what)
 
     async def stop(self) -> None:
         if self.task is not None:

@@ -233,3 +233,64 @@ def download(request: HttpRequest, caller: str, body: dict[str, Any]) -> HttpRes
     return StreamingHttpResponse(
         pulled_in_threads(request, found.chunks), content_type=found.content_type
     )
+
+
+@node_only
+def chores(request: HttpRequest, caller: str, body: dict[str, Any]) -> HttpResponse:
+    """Another node committed a change for files held here: do it now."""
+    from courriel.cluster.chores import run_chores
+
+    return JsonResponse({"done": run_chores()})
+
+
+def _service(run: Callable[[Any], Any], body: dict[str, Any]) -> HttpResponse:
+    """Run a service here for a person signed in on the calling node: the actor is
+    theirs, so this node checks the permissions again and audits under their name."""
+    from courriel.cluster.rpc import actor_from, service_error
+    from courriel.errors import CourrielError
+
+    try:
+        actor = actor_from(body.get("actor"))
+    except ValueError as error:
+        raise _Refused(str(error), 400) from None
+    try:
+        return JsonResponse({"result": run(actor)})
+    except CourrielError as error:
+        answer, status = service_error(error)
+        return JsonResponse(answer, status=status)
+
+
+def _held_here(body: dict[str, Any]) -> Any:
+    """The request's domain, if its mail is held here (a domain that moved meanwhile is
+    refused, never served from a stale copy or created here)."""
+    from courriel.accounts.models import Domain
+    from courriel.cluster.placement import is_here
+
+    domain = Domain.objects.filter(name=str(body.get("domain", ""))).first()
+    if domain is None or not is_here(domain.server_id):
+        raise _Refused("that domain's mail is not held here", 409)
+    return domain
+
+
+@node_only
+def restore(request: HttpRequest, caller: str, body: dict[str, Any]) -> HttpResponse:
+    """A restore of mail held here, asked through another node's panel, API or CLI."""
+    from courriel.backup.restore import restore_mail
+
+    domain = _held_here(body).name
+    options = body.get("options")
+    allowed = {"login", "folder", "message", "snapshot", "in_place"}
+    if not isinstance(options, dict) or not set(options) <= allowed:
+        raise _Refused(f"options: some of {sorted(allowed)}", 400)
+    if not all(v is None or isinstance(v, str | bool) for v in options.values()):
+        raise _Refused("options: text, true/false or null", 400)
+    return _service(lambda actor: restore_mail(actor, domain, **options).as_dict(), body)
+
+
+@node_only
+def snapshots(request: HttpRequest, caller: str, body: dict[str, Any]) -> HttpResponse:
+    """The snapshots here of a domain held here, as the person asking may see them."""
+    from courriel.backup.services import list_snapshots
+
+    domain = _held_here(body)
+    return _service(lambda actor: list_snapshots(actor, domain), body)

@@ -33,6 +33,7 @@ from courriel.accounts.permissions import (
 from courriel.accounts.services import caps, limits
 from courriel.accounts.signin import Proof, prove
 from courriel.audit.log import record
+from courriel.cluster.chores import plan_quota, plan_retirements, retiring
 from courriel.cluster.placement import held_elsewhere
 from courriel.config import get_config
 from courriel.errors import ConflictError, ValidationError
@@ -294,7 +295,17 @@ def login_taken(login: str) -> bool:
 def _ensure_login_free(actor: Actor, login: str, field: str = "login") -> None:
     """Logins are one name space for every customer: a customer is only told that a
     login is not available, never that another customer has it."""
-    if login_taken(login):
+    server = retiring(login)
+    if server is not None and actor.is_provider:
+        raise ConflictError(
+            _(
+                "The mailbox %(login)s was deleted a moment ago and %(server)s is still "
+                "removing its mail; try again in a minute."
+            )
+            % {"login": repr(login), "server": server},
+            field=field,
+        )
+    if login_taken(login) or server is not None:
         if actor.is_provider:
             message = _("The login %(login)s is already taken.")
         else:
@@ -316,8 +327,10 @@ def _maildir_on_commit(mailbox: Mailbox) -> None:
 
 
 def _quota_on_commit(mailbox: Mailbox) -> None:
-    """The Maildir's `maildirsize` states the new limit too (Dovecot reads it)."""
+    """The Maildir's `maildirsize` states the new limit too (Dovecot reads it), on the
+    hosting server that holds it."""
     if held_elsewhere(mailbox):
+        plan_quota(mailbox)
         return
     path = mailbox.maildir_path(get_config().mail_root)
     quota = mailbox.quota
@@ -325,7 +338,10 @@ def _quota_on_commit(mailbox: Mailbox) -> None:
 
 
 def retire_maildirs_on_commit(mailboxes: list[Mailbox]) -> None:
+    """Deleted mailboxes' Maildirs go to `<data>/deleted` once the deletion is committed,
+    on the hosting server that holds each."""
     config = get_config()
+    plan_retirements([m for m in mailboxes if held_elsewhere(m)])
     paths = [m.maildir_path(config.mail_root) for m in mailboxes if not held_elsewhere(m)]
 
     def move() -> None:

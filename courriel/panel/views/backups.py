@@ -67,7 +67,7 @@ def provider_backups(request: HttpRequest, actor: Actor) -> HttpResponse:
 @domain_view
 def domain_backups(request: HttpRequest, actor: Actor, domain: Domain) -> HttpResponse:
     """The snapshots that hold this customer's mail, and a restore of its mailboxes."""
-    snapshots = backup_service.list_snapshots(actor)
+    snapshots = backup_service.list_snapshots(actor, domain)
     form = RestoreForm(posted(request), snapshots=snapshots, with_domain=False)
     report = _restore(request, actor, form, domain)
     return _page(
