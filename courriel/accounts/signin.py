@@ -108,6 +108,13 @@ class VerifiedCache:
 verified = VerifiedCache()
 
 
+def identify(identifier: str, door: Door) -> tuple[str, Mailbox | None]:
+    """The login failures of a mail client are counted against, and its mailbox (for
+    a sign-in checked elsewhere: the edge's Dovecot)."""
+    login, mailbox, _user = _who(identifier, door)
+    return login, mailbox
+
+
 def _who(identifier: str, door: Door) -> tuple[str, Mailbox | None, User | None]:
     """The login failures are counted against: a mailbox's login (whether it was typed
     as the login or the primary address), a provider admin's username on the panel,

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from courriel.config import Config
-from courriel.edge import learning
+from courriel.edge import learning, signin_policy
 from courriel.edge.postfix import Listen
 from courriel.errors import ConfigError
 
@@ -235,6 +235,9 @@ def dovecot_conf(config: Config, options: DovecotOptions) -> str:
         "  driver = sql",
         f"  args = {sql}",
         "}",
+        "# Courriel's sign-in throttle (per login and address, as on its own doors): asked",
+        "# before each password check, told each result (courriel/edge/signin_policy.py).",
+        f"!include {options.config_dir / 'dovecot-policy.conf.ext'}",
         "service auth-worker {",
         "  # Reads Courriel's database (an SQLite file is the service user's).",
         f"  user = {owner.pw_name}",
@@ -261,17 +264,56 @@ def dovecot_conf(config: Config, options: DovecotOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
+SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+WEB_CA_COPY = "courriel-web-certificate.pem"
+
+
+def policy_conf(config: Config, key: str, config_dir: Path) -> str:
+    """Dovecot's authentication policy settings, pointing at `courriel serve`'s web
+    listener. Dovecot checks its certificate: a generated one (a copy of it, which
+    Dovecot's auth process may read, is its CA; it names 127.0.0.1 and the host name),
+    or the provider's (the system's CAs, by the host name)."""
+    bind = str(config.web.bind)
+    if config.tls_generated:
+        host = "127.0.0.1" if bind in ("", "0.0.0.0", "::", "127.0.0.1") else config.hostname
+        ca_file = str(config_dir / WEB_CA_COPY)
+    else:
+        host, ca_file = config.hostname, SYSTEM_CA_FILE
+    return "\n".join(
+        [
+            "# Written by `courriel edge dovecot`: it holds the key `courriel serve` checks.",
+            f"auth_policy_server_url = https://{host}:{config.web.port}/edge/signin-policy",
+            f"auth_policy_server_api_header = {signin_policy.HEADER}: {key}",
+            f"ssl_client_ca_file = {ca_file}",
+            f"auth_policy_hash_nonce = {key}",
+            "auth_policy_hash_truncate = 0",
+            "auth_policy_request_attributes = login=%{requested_username} "
+            "pwhash=%{hashed_password} remote=%{rip} protocol=%s",
+            "auth_policy_check_before_auth = yes",
+            "auth_policy_check_after_auth = no",
+            "auth_policy_report_after_auth = yes",
+            "# Courriel down: sign-ins go on unthrottled rather than all refused.",
+            "auth_policy_reject_on_fail = no",
+            "",
+        ]
+    )
+
+
 def write(config: Config, options: DovecotOptions) -> list[Path]:
-    """dovecot.conf (0644), dovecot-sql*.conf.ext (0600: they may hold a password),
+    """dovecot.conf (0644), dovecot-sql*.conf.ext and dovecot-policy.conf.ext (0600:
+    they may hold a password, the sign-in policy's key),
     and, with an rspamd controller, the learning scripts (`courriel.edge.learning`):
     their directories belong to the mail user, who runs them (Dovecot compiles a Sieve
     script beside it on first use), the program to its group (it holds a password)."""
     options.config_dir.mkdir(parents=True, exist_ok=True)
     options.config_dir.chmod(0o755)
     owner = mail_owner(config)
+    key = signin_policy.ensure_key(config, owner.pw_gid)
     written = []
     for name, text, mode in (
         ("dovecot.conf", dovecot_conf(config, options), 0o644),
+        ("dovecot-policy.conf.ext", policy_conf(config, key, options.config_dir), 0o600),
+        *_certificate_copy(config),
         ("dovecot-sql.conf.ext", sql_conf(config), 0o600),
         ("dovecot-sql-app.conf.ext", app_sql_conf(config), 0o600),
         *learning.files(config),
@@ -290,6 +332,13 @@ def write(config: Config, options: DovecotOptions) -> list[Path]:
         tmp.replace(path)
         written.append(path)
     return written
+
+
+def _certificate_copy(config: Config) -> list[tuple[str, str, int]]:
+    """The generated certificate (public), where Dovecot's auth process can read it."""
+    if not config.tls_generated or not config.tls_cert.exists():
+        return []
+    return [(WEB_CA_COPY, config.tls_cert.read_text(), 0o644)]
 
 
 def _give(path: Path, uid: int, gid: int) -> None:

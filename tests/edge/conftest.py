@@ -72,9 +72,14 @@ class Edge:
     def smtp(self) -> smtplib.SMTP:
         return smtplib.SMTP("127.0.0.1", self.port, timeout=60)
 
-    def imap_login(self, user: str, password: str = STRONG) -> imaplib.IMAP4:
+    def imap_login(
+        self, user: str, password: str = STRONG, *, from_address: str | None = None
+    ) -> imaplib.IMAP4:
+        """Signed in to the edge's Dovecot (as a client at `from_address`, if given)."""
         client = imaplib.IMAP4("127.0.0.1", self.imap, timeout=60)
         client.starttls(ssl_context=insecure())
+        if from_address is not None:
+            client.xatom("ID", f'("x-originating-ip" "{from_address}")')
         client.login(user, password)
         return client
 
@@ -168,6 +173,10 @@ def edge(rspamd: PrivateRspamd) -> Iterator[Edge]:
             "smtp_dns_support_level = disabled",
         ):
             subprocess.run(["postconf", "-c", str(postfix.config), "-e", setting], check=True)
+        # Test-only: the test may say which address a client comes from (IMAP ID
+        # x-originating-ip), as the throttle tests need outside addresses.
+        with (base / "dovecot" / "dovecot.conf").open("a") as conf:
+            conf.write("login_trusted_networks = 127.0.0.0/8\n")
         check = postfix.run("check")
         assert check.returncode == 0, postfix.log_text()
         dovecot = base / "dovecot" / "dovecot.conf"

@@ -314,3 +314,22 @@ def test_moving_mail_in_and_out_of_junk_in_dovecot_teaches_rspamd(
         assert rspamd.learned("BAYES_HAM") == hams + 1  # the Trash taught nothing
     finally:
         client.logout()
+
+
+def test_dovecot_sign_ins_go_through_courriels_throttle(edge: Edge) -> None:
+    """Courriel's rule through Dovecot's policy service: five wrong passwords from one
+    address stop that login from that address only; the user elsewhere gets in; the
+    same wrong password again is counted once."""
+    outsider, home, typo = "203.0.113.66", "198.51.100.7", "192.0.2.44"
+    for n in range(5):
+        with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+            edge.imap_login("monsite0001", f"guess number {n}", from_address=outsider)
+    with pytest.raises(imaplib.IMAP4.error, match="Too many failed logins"):
+        edge.imap_login("monsite0001", from_address=outsider)  # even the right one, now
+    edge.imap_login("monsite0001", from_address=home).logout()
+    edge.imap_login("monsite0001@monsite.be", from_address=home).logout()
+
+    for _ in range(8):  # a client repeating a stale password counts once
+        with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+            edge.imap_login("monsite0001", "the old password", from_address=typo)
+    edge.imap_login("monsite0001", from_address=typo).logout()
