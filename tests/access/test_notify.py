@@ -54,7 +54,7 @@ class Client:
             self.sock.settimeout(remaining)
             try:
                 data = self.sock.recv(65536)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 raise TimeoutError("no line") from None
             if not data:
                 raise ConnectionError("closed")

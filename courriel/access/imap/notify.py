@@ -190,8 +190,9 @@ class Notifier:
             self.told[name] = counts
             if self.spec.status and name != self._selected_name():
                 items = list(STATUS_ITEMS)
-                if self.spec.used & {"FlagChange"}:
+                if "FlagChange" in self.spec.used:  # and CONDSTORE on, as by STATUS
                     items.append("HIGHESTMODSEQ")
+                    self.session.condstore = True
                 self._send_status(name, counts, items)
         self._rewatch()
         self.task = asyncio.ensure_future(self._run())
