@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from courriel.access.imap import wire
 from courriel.access.imap.errors import Bad, No
+from courriel.access.imap.parser import NOTIFY_EVENTS
 from courriel.mailstore import folders, watch
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
@@ -48,16 +49,7 @@ log = logging.getLogger("courriel.access.imap")
 
 # As Dovecot 2.3: it keeps no annotations per message nor metadata change log.
 UNSUPPORTED = ("AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange")
-ORDER = (  # RFC 5465's order, in which [BADEVENT] names them
-    "MessageNew",
-    "MessageExpunge",
-    "FlagChange",
-    "AnnotationChange",
-    "MailboxName",
-    "SubscriptionChange",
-    "MailboxMetadataChange",
-    "ServerMetadataChange",
-)
+ORDER = tuple(NOTIFY_EVENTS.values())  # RFC 5465's order, in which [BADEVENT] names them
 MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange"})
 MAX_NAMES = 100  # mailbox names of one filter (Dovecot's IMAP_NOTIFY_MAX_NAMES_PER_NS)
 MAX_WATCHED = 1000  # folders one session watches for message events

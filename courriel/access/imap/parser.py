@@ -968,7 +968,7 @@ def _setmetadata_args(r: Reader) -> dict[str, Any]:
     return {"mailbox": mailbox, "changes": changes}
 
 
-NOTIFY_EVENTS = {
+NOTIFY_EVENTS = {  # in RFC 5465's order
     name.upper(): name
     for name in (
         "MessageNew",
