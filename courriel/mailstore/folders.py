@@ -121,11 +121,19 @@ def exists(maildir: Path, name: str) -> bool:
 
 def list_names(maildir: Path) -> list[str]:
     """Every folder that exists on disk, INBOX first."""
-    names = ["INBOX"]
+    return list(identities(maildir))
+
+
+def identities(maildir: Path) -> dict[str, int]:
+    """Every folder that exists on disk (INBOX first) with the inode of its directory,
+    which a rename keeps: IMAP NOTIFY tells a renamed folder from a deleted one and a
+    new one by it. One directory read, as `list_names`."""
+    names = {"INBOX": 0}
     try:
         entries = list(os.scandir(maildir))
     except OSError:
         return names
+    found = []
     for entry in entries:
         if (
             entry.name.startswith(".")
@@ -133,8 +141,8 @@ def list_names(maildir: Path) -> list[str]:
             and not entry.name.startswith("..")
             and entry.is_dir()
         ):
-            names.append(entry.name[1:].replace(".", SEPARATOR))
-    names[1:] = sorted(names[1:])
+            found.append((entry.name[1:].replace(".", SEPARATOR), entry.inode()))
+    names.update(sorted(found))
     return names
 
 

@@ -1,6 +1,8 @@
 """Changes to Maildir folders made by other processes (Dovecot's LDA, a second Courriel
 process, a script), noticed at once: Linux inotify on the `new/` and `cur/` directories
-of the folders that IMAP sessions in IDLE watch, through ctypes (no dependency).
+of the folders that IMAP sessions in IDLE or with NOTIFY watch, and the names in a
+Maildir's top directory (folders created, deleted or renamed, the subscriptions file
+replaced) for NOTIFY, through ctypes (no dependency).
 
 In-process deliveries are announced by `events`; this covers everyone else. Where
 inotify cannot be had (another system, the per-user watch limit reached), `watch`
@@ -24,6 +26,9 @@ POLL_SECONDS = 1.0  # without inotify: how often an idling session looks at its 
 _IN_MODIFY_NAMES = 0x00000040 | 0x00000080 | 0x00000100 | 0x00000200  # moved from/to,
 _IN_ONLYDIR = 0x01000000  # created, deleted: what delivery, flag renames, expunges do
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then the name, padded)
+_MESSAGES = ("new", "cur")  # a folder's messages come, go and change names here
+_NAMES = ("",)  # the directory itself: the folders of a Maildir are its `.Name` entries
+_Key = tuple[Path, tuple[str, ...]]
 
 
 class _Inotify:
@@ -37,28 +42,29 @@ class _Inotify:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
         self.fd = fd
         self.loop = loop
-        self.folders: dict[Path, tuple[list[int], set[asyncio.Event]]] = {}
-        self.by_wd: dict[int, Path] = {}
+        self.folders: dict[_Key, tuple[list[int], set[asyncio.Event]]] = {}
+        self.by_wd: dict[int, _Key] = {}
         loop.add_reader(fd, self._readable)
 
-    def add(self, folder: Path, event: asyncio.Event) -> None:
+    def add(self, folder: _Key, event: asyncio.Event) -> None:
         known = self.folders.get(folder)
         if known is None:
             wds: list[int] = []
-            for sub in ("new", "cur"):
+            path, subs = folder
+            for sub in subs:
                 wd = self.libc.inotify_add_watch(
-                    self.fd, os.fsencode(folder / sub), _IN_MODIFY_NAMES | _IN_ONLYDIR
+                    self.fd, os.fsencode(path / sub), _IN_MODIFY_NAMES | _IN_ONLYDIR
                 )
                 if wd < 0:
                     for done in wds:
                         self.libc.inotify_rm_watch(self.fd, done)
-                    raise OSError(ctypes.get_errno(), f"inotify_add_watch {folder / sub}")
+                    raise OSError(ctypes.get_errno(), f"inotify_add_watch {path / sub}")
                 wds.append(wd)
                 self.by_wd[wd] = folder
             known = self.folders[folder] = (wds, set())
         known[1].add(event)
 
-    def remove(self, folder: Path, event: asyncio.Event) -> None:
+    def remove(self, folder: _Key, event: asyncio.Event) -> None:
         known = self.folders.get(folder)
         if known is None:
             return
@@ -78,7 +84,7 @@ class _Inotify:
             log.exception("inotify read failed")
             return
         offset = 0
-        woken: set[Path] = set()
+        woken: set[_Key] = set()
         while offset + _EVENT.size <= len(data):
             wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
             offset += _EVENT.size + length
@@ -96,6 +102,16 @@ _watchers: dict[asyncio.AbstractEventLoop, _Inotify | None] = {}
 def watch(folder: Path, event: asyncio.Event) -> bool:
     """Set `event` whenever a file appears in, leaves or is renamed in the folder's
     `new/` or `cur/`; False if inotify is not available (then poll)."""
+    return _watch((folder, _MESSAGES), event)
+
+
+def watch_names(maildir: Path, event: asyncio.Event) -> bool:
+    """Set `event` whenever an entry of the Maildir's top directory appears, leaves or
+    is renamed: a folder created, deleted or renamed, `subscriptions` rewritten."""
+    return _watch((maildir, _NAMES), event)
+
+
+def _watch(folder: _Key, event: asyncio.Event) -> bool:
     loop = asyncio.get_running_loop()
     watcher = _watchers.get(loop, False)
     if watcher is False:
@@ -116,6 +132,14 @@ def watch(folder: Path, event: asyncio.Event) -> bool:
 
 
 def unwatch(folder: Path, event: asyncio.Event) -> None:
+    _unwatch((folder, _MESSAGES), event)
+
+
+def unwatch_names(maildir: Path, event: asyncio.Event) -> None:
+    _unwatch((maildir, _NAMES), event)
+
+
+def _unwatch(folder: _Key, event: asyncio.Event) -> None:
     watcher = _watchers.get(asyncio.get_running_loop())
     if watcher:
         with contextlib.suppress(OSError):

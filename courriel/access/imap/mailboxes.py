@@ -41,6 +41,7 @@ class MailboxCommands:
     qresync: bool
     utf8: bool
     state: str
+    waiting: bool
 
     if TYPE_CHECKING:
 
@@ -445,6 +446,7 @@ class MailboxCommands:
         self.send("+ idling")
         await self.stream.drain()
         reader = asyncio.ensure_future(self.stream.readline(self.settings.imap_autologout))
+        self.waiting = True  # NOTIFY may speak while the client idles
         try:
             while True:
                 waiter = asyncio.ensure_future(event.wait())
@@ -465,6 +467,7 @@ class MailboxCommands:
                     await self.sync(expunges=True)
                     await self.stream.drain()
         finally:
+            self.waiting = False
             events.unsubscribe(self.user_store.maildir, event)
             if watched and folder is not None:
                 watch.unwatch(folder, event)

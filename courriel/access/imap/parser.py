@@ -968,6 +968,83 @@ def _setmetadata_args(r: Reader) -> dict[str, Any]:
     return {"mailbox": mailbox, "changes": changes}
 
 
+NOTIFY_EVENTS = {  # in RFC 5465's order
+    name.upper(): name
+    for name in (
+        "MessageNew",
+        "MessageExpunge",
+        "FlagChange",
+        "AnnotationChange",
+        "MailboxName",
+        "SubscriptionChange",
+        "MailboxMetadataChange",
+        "ServerMetadataChange",
+    )
+}
+NOTIFY_FILTERS = {"SELECTED", "SELECTED-DELAYED", "PERSONAL", "INBOXES", "SUBSCRIBED"}
+MAX_NOTIFY_NAMES = 1000  # mailbox names in one NOTIFY (the service refuses over 100)
+
+
+def _notify_args(r: Reader) -> dict[str, Any]:
+    """NOTIFY NONE | NOTIFY SET [STATUS] (filter [mailboxes] events) ... (RFC 5465 8):
+    events are NONE or a list of event names, MessageNew of the selected mailbox with
+    an optional list of fetch attributes."""
+    r.sp()
+    action = r.atom().upper()
+    if action == "NONE":
+        return {"action": "NONE", "status": False, "groups": []}
+    if action != "SET":
+        raise ParseError("NOTIFY takes SET or NONE")
+    r.sp()
+    status = False
+    if r.peek() != 0x28:
+        if r.atom().upper() != "STATUS":
+            raise ParseError("Expected STATUS or an event group")
+        status = True
+        r.sp()
+    groups = []
+    names = 0
+    while True:
+        r.expect(b"(", "'(' before an event group")
+        kind = r.atom().upper()
+        mailboxes: list[str] = []
+        if kind in {"SUBTREE", "MAILBOXES"}:
+            r.sp()
+            mailboxes = r.paren_list(r.mailbox) if r.peek() == 0x28 else [r.mailbox()]
+            if not mailboxes:
+                raise ParseError(f"{kind} needs at least one mailbox")
+            names += len(mailboxes)
+            if names > MAX_NOTIFY_NAMES:
+                raise ParseError("Too many mailbox names")
+        elif kind not in NOTIFY_FILTERS:
+            raise ParseError(f"Unknown NOTIFY filter {kind[:40]}")
+        r.sp()
+        events: list[str] = []
+        fetch: list[FetchAtt] = []
+        if not r.take(b"NONE"):
+            r.expect(b"(", "'(' before the events")
+            while True:
+                name = NOTIFY_EVENTS.get(r.atom().upper())
+                if name is None:
+                    raise ParseError("Unknown NOTIFY event")
+                events.append(name)
+                if name == "MessageNew" and r.data[r.pos : r.pos + 2] == b" (":
+                    if not kind.startswith("SELECTED"):
+                        raise ParseError("Fetch attributes go with the selected mailbox")
+                    r.sp()
+                    fetch = r.paren_list(lambda: _fetch_att(r))
+                    if not fetch:
+                        raise ParseError("Empty fetch attribute list")
+                if r.take(b")"):
+                    break
+                r.sp()
+        r.expect(b")", "')' after an event group")
+        groups.append({"filter": kind, "mailboxes": mailboxes, "events": events, "fetch": fetch})
+        if r.at_end():
+            return {"action": "SET", "status": status, "groups": groups}
+        r.sp()
+
+
 def _none(r: Reader) -> dict[str, Any]:
     return {}
 
@@ -1000,6 +1077,7 @@ COMMANDS = {
     "COMPRESS": _compress_args,
     "GETMETADATA": _getmetadata_args,
     "SETMETADATA": _setmetadata_args,
+    "NOTIFY": _notify_args,
     "THREAD": _thread_args,
     "FETCH": _fetch_args,
     "STORE": _store_args,

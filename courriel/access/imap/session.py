@@ -21,6 +21,7 @@ import logging
 import courriel
 from courriel.access import auth
 from courriel.access.auth import AccessSettings, AuthDenied, Login
+from courriel.access.imap import notify
 from courriel.access.imap.errors import Bad, Bye, No, Silent
 from courriel.access.imap.mailboxes import MailboxCommands
 from courriel.access.imap.messages import MessageCommands
@@ -58,6 +59,7 @@ AUTH_CAPABILITIES = " ".join(
         "CONDSTORE QRESYNC",  # RFC 7162
         "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE",  # RFC 9208
         "COMPRESS=DEFLATE METADATA UTF8=ACCEPT",  # RFC 4978, 5464, 6855
+        "NOTIFY",  # RFC 5465
     ]
 )
 _counter = itertools.count(1)
@@ -93,6 +95,9 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
         self.upstream: Upstream | None = None  # the session is proxied to this node
         self.qresync = False  # RFC 7162: ENABLE QRESYNC (VANISHED instead of EXPUNGE)
         self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT (mailbox names in UTF-8)
+        self.notifier: notify.Notifier | None = None  # RFC 5465: NOTIFY SET in force
+        # Between commands (or in IDLE): NOTIFY may write untagged responses now.
+        self.waiting = False
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -101,6 +106,7 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
         try:
             while self.state != "logout":
                 try:
+                    self.waiting = True
                     data = await self.read_command()
                 except TimeoutError:
                     self.send("* BYE Autologout: idle for too long.")
@@ -109,6 +115,8 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
                     self._log_refusal("*", "BYE", "command line too long")
                     self.send("* BYE Command line too long.")
                     break
+                finally:
+                    self.waiting = False
                 if data is None:
                     continue
                 await self.execute(data)
@@ -122,6 +130,7 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self.stop_notifying()
             self.unselect()
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.stream.drain()
@@ -204,6 +213,9 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
             expunged = await self.sync(expunges=command.uid or command.name not in _NO_EXPUNGES)
             if command.name in _BIG and self.selected and len(self.selected.view) > 10_000:
                 give_back_memory()  # a command over a big folder leaves freed heap behind
+            if self.notifier is not None:  # other mailboxes' news, before the tagged OK
+                self.notifier.after_command()
+                self.notifier.report()
             if expunged and self.condstore and not text.startswith("[") and self.selected:
                 # RFC 7162 3.1.11: after expunges, the new HIGHESTMODSEQ (as Dovecot)
                 text = f"[HIGHESTMODSEQ {self.selected.index.modseq}] {text}"
@@ -431,6 +443,41 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
         self.send(f"{command.tag} OK DEFLATE active.")
         await self.stream.start_compression()
         raise Silent()
+
+    # --- NOTIFY (RFC 5465) -----------------------------------------------------------------
+
+    async def cmd_notify(self, command: Command) -> str:
+        spec = notify.build(command.args, _to_mutf7 if self.utf8 else str)
+        self.stop_notifying()
+        if spec.filters or spec.selected:
+            self.notifier = notify.Notifier(self, spec)
+            self.notifier.start()
+        return "NOTIFY completed."
+
+    def stop_notifying(self) -> None:
+        if self.notifier is not None:
+            self.notifier.stop()
+            self.notifier = None
+
+    async def sync(self, expunges: bool) -> bool:
+        """As `MessageCommands.sync`, then NOTIFY's MessageNew fetch attributes for the
+        messages the client just heard of (RFC 5465 5.2)."""
+        selected = self.selected
+        known = len(selected.view) if selected is not None else 0
+        reported = await super().sync(expunges)
+        spec = self.notifier.spec if self.notifier is not None else None
+        if spec and spec.fetch and selected is not None and self.selected is selected:
+            new = (known + 1, len(selected.view))
+            if new[1] >= new[0]:
+                args = {"set": [new], "items": list(spec.fetch)}
+                await self.cmd_fetch(Command("*", "FETCH", False, args))
+        return reported
+
+    async def notify_selected(self) -> None:
+        """Unsolicited news of the selected mailbox (NOTIFY SET (SELECTED ...))."""
+        if self.notifier is None or self.selected is None or not self.notifier.spec.selected:
+            return
+        await self.sync(expunges=self.notifier.spec.immediate_expunges)
 
     async def cmd_enable(self, command: Command) -> str:
         """RFC 5161: answers the extensions this command turned on."""

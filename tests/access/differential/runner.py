@@ -14,6 +14,11 @@ A script (`scripts/*.imap`, `scripts/*.pop3`) is plain text:
                                    a generated message or of a file in `mail/`
     a SELECT INBOX                 a command on connection 1 (logged in first)
     2> b NOOP                      a command on connection 2
+    1< * STATUS Work               on connection 1, what the server sends on its own
+                                   (NOTIFY) until a line starts with this, at most
+                                   WAIT seconds; only lines of the same kind (here
+                                   `* STATUS`) are compared: Dovecot sometimes adds
+                                   STATUS of untouched folders after a RENAME
     c APPEND INBOX {file:basic.eml}    a synchronising literal with a file's bytes
     d APPEND INBOX {file+:basic.eml}   the same as a LITERAL+ literal
     e APPEND INBOX {big:150000}        a generated message of that size
@@ -45,6 +50,8 @@ HERE = Path(__file__).resolve().parent
 MAIL = HERE / "mail"
 SEED_TIME = 1_700_000_000  # INTERNALDATE of seeded messages: 14-Nov-2023
 TIMEOUT = 30.0
+UNSOLICITED = "< "  # a step that waits for untagged lines instead of sending a command
+WAIT = 10.0
 
 # Capabilities Dovecot 2.3 offers that Courriel deliberately does not (and why): the
 # comparison ignores them; everything else must be offered alike.
@@ -102,9 +109,11 @@ def load(path: Path) -> Script:
                 script.seed.append(tuple(words))
             continue
         connection = 1
-        match = re.match(r"(\d+)> ?(.*)", line)
+        match = re.match(r"(\d+)(>|<) ?(.*)", line)
         if match:
-            connection, line = int(match.group(1)), match.group(2)
+            connection, line = int(match.group(1)), match.group(3)
+            if match.group(2) == "<":
+                line = UNSOLICITED + line
         script.steps.append((connection, line))
     return script
 
@@ -307,6 +316,8 @@ class ImapPlayer:
 
     def step(self, number: int, line: str) -> list[bytes]:
         conn, _ = self.connection(number)
+        if line.startswith(UNSOLICITED):
+            return self.unsolicited(conn, line[len(UNSOLICITED) :].encode())
         tag = line.split(" ", 1)[0].encode()
         pieces = _LITERAL_IN_SCRIPT.split(line)
         # pieces: text, kind, value, text, kind, value, ..., text
@@ -334,6 +345,24 @@ class ImapPlayer:
             answer = _read_imap_response(conn, tag)
         return out + answer
 
+    @staticmethod
+    def unsolicited(conn: Connection, prefix: bytes) -> list[bytes]:
+        """Untagged lines of the kind of `prefix` the server sends without a command,
+        up to the first that starts with `prefix` (at most WAIT seconds)."""
+        kind = b" ".join(prefix.split()[:2])
+        lines = []
+        raw = getattr(conn.sock, "sock", conn.sock)
+        raw.settimeout(WAIT)
+        try:
+            while True:
+                line = conn.line()
+                if line.startswith(kind):
+                    lines.append(line)
+                if line.startswith(prefix):
+                    return lines
+        finally:
+            raw.settimeout(TIMEOUT)
+
     def compress(self, number: int) -> None:
         self.connections[number].compress()
 
@@ -349,6 +378,21 @@ def seed_values(seed: Path) -> dict[str, str]:
 
     current = uidlist.read(seed)
     return {"uidvalidity": str(current.uidvalidity if current else 0)}
+
+
+def seeded_validities(seed: Path) -> frozenset[str]:
+    """The UIDVALIDITY of every seeded folder: both servers start from the same
+    `dovecot-uidlist` files, so these are compared as they are, whatever order the
+    folders come in (NOTIFY SET STATUS lists them in each server's own order)."""
+    from courriel.mailstore import folders, uidlist
+    from courriel.mailstore.maildir import folder_path
+
+    found = set()
+    for name in folders.list_names(seed):
+        current = uidlist.read(folder_path(seed, "" if name == "INBOX" else name))
+        if current:
+            found.add(str(current.uidvalidity))
+    return frozenset(found)
 
 
 def play_imap(
@@ -446,11 +490,14 @@ class Normaliser:
     script (each server takes its own, so they are numbered by first appearance), the
     INTERNALDATE/SAVEDATE of messages stored during the script, ID."""
 
-    def __init__(self) -> None:
+    def __init__(self, seeded: frozenset[str] = frozenset()) -> None:
         self.validities: dict[str, str] = {}
+        self.seeded = seeded  # the seed's UIDVALIDITY values: the same on both servers
 
     def validity(self, match: re.Match[str]) -> str:
         value = match.group(2)
+        if value in self.seeded:
+            return match.group(0)
         label = self.validities.setdefault(value, f"V{len(self.validities) + 1}")
         return f"{match.group(1)}{label}"
 
@@ -484,9 +531,9 @@ class Normaliser:
 
 
 def normalise(
-    transcript: list[tuple[str, list[bytes]]], ordered: bool
+    transcript: list[tuple[str, list[bytes]]], ordered: bool, seeded: frozenset[str] = frozenset()
 ) -> list[tuple[str, list[str]]]:
-    norm = Normaliser()
+    norm = Normaliser(seeded)
     out = []
     for command, lines in transcript:
         texts = [norm.line(line) for line in lines]

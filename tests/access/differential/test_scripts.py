@@ -37,8 +37,9 @@ def test_same_answers_as_dovecot(
     else:
         ours = runner.play_pop3(script, access.ports["pop3"], access.login, access.password)
         theirs = runner.play_pop3(script, dovecot.pop3_port, user.name, user.password)
-    mine = runner.normalise(ours, script.ordered)
-    reference = runner.normalise(theirs, script.ordered)
+    seeded = runner.seeded_validities(seed)
+    mine = runner.normalise(ours, script.ordered, seeded)
+    reference = runner.normalise(theirs, script.ordered, seeded)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for name, transcript in (("courriel", mine), ("dovecot", reference)):
         (ARTIFACTS / f"{path.name}.{name}.txt").write_text(runner.transcript_text(transcript))
@@ -55,9 +56,9 @@ def test_same_answers_as_dovecot(
             break
         again = dovecot.add_user(seed)
         replay = runner.play_imap(script, dovecot.imap_port, again.name, again.password, values)
-        if runner.normalise(replay, script.ordered) == reference:
+        if runner.normalise(replay, script.ordered, seeded) == reference:
             break
         report = runner.differences(
-            mine, runner.normalise(replay, script.ordered), script.deviations
+            mine, runner.normalise(replay, script.ordered, seeded), script.deviations
         )
     assert not report, f"{path.name}: answers differ from Dovecot's\n{report}"
