@@ -118,6 +118,17 @@ def files(folder: Path) -> list[Path]:
     return [p for sub in ("cur", "new") for p in (folder / sub).iterdir()]
 
 
+def messages(folder: Path) -> list[tuple[Path, bytes]]:
+    """(path, content) of each message; a file renamed while it is read (Roundcube
+    changing its flags) is read again under its new name."""
+    for _ in range(20):
+        try:
+            return [(path, path.read_bytes()) for path in files(folder)]
+        except FileNotFoundError:
+            continue
+    raise AssertionError(f"{folder} kept changing while it was read")
+
+
 def wait_for(condition: Any, what: str, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -214,19 +225,16 @@ def _scenario(
     page.wait_for_selector("#messagelist", timeout=120_000)
 
     def arrived() -> bytes | None:
-        for path in files(service.maildir):
-            data = path.read_bytes()
-            if b"Subject: Rapport annuel" in data:
-                return data
-        return None
+        found = (d for _, d in messages(service.maildir) if b"Subject: Rapport annuel" in d)
+        return next(found, None)
 
     received = wait_for(arrived, "the message in the INBOX", 120)
     parsed = email.message_from_bytes(received, policy=email.policy.default)
     parts = [p for p in parsed.iter_attachments() if p.get_filename() == "rapport-annuel.bin"]
     assert len(parts) == 1 and parts[0].get_content() == attachment.read_bytes()
-    sent = wait_for(lambda: files(service.maildir / ".Sent"), "the copy in Sent")
-    assert b"Subject: Rapport annuel" in sent[0].read_bytes()
-    assert len(sent[0].read_bytes()) > ATTACHMENT  # the whole message, attachment included
+    sent = wait_for(lambda: messages(service.maildir / ".Sent"), "the copy in Sent")
+    assert b"Subject: Rapport annuel" in sent[0][1]
+    assert len(sent[0][1]) > ATTACHMENT  # the whole message, attachment included
 
     # The copy in Sent opens, attachment listed.
     page.locator("#mailboxlist a", has_text="Sent").first.click()
@@ -244,10 +252,10 @@ def _scenario(
     choose_in_menu(page, "#messagemenulink", "#message-menu a.move", "#folder-selector li a")
     page.locator("#folder-selector li a", has_text="Archive").first.click()
     wait_for(
-        lambda: any(b"Invoice 2024" in p.read_bytes() for p in files(service.maildir / ".Archive")),
+        lambda: any(b"Invoice 2024" in d for _, d in messages(service.maildir / ".Archive")),
         "the message in Archive",
     )
-    assert not any(b"Subject: Invoice 2024" in p.read_bytes() for p in files(service.maildir))
+    assert not any(b"Subject: Invoice 2024" in d for _, d in messages(service.maildir))
 
     # Flag one.
     select_message(page, "Bonjour")
@@ -256,17 +264,15 @@ def _scenario(
     )
     wait_for(
         lambda: any(
-            b"Subject: Bonjour\r\n" in p.read_bytes() and "F" in p.name.split(":2,")[-1]
-            for p in files(service.maildir)
+            b"Subject: Bonjour\r\n" in d and "F" in p.name.split(":2,")[-1]
+            for p, d in messages(service.maildir)
         ),
         "the \\Flagged flag on disk",
     )
 
     # Delete one: it goes to Trash, which the folder list shows.
     def in_trash() -> bool:
-        return any(
-            b"Subject: Fwd: Projet" in p.read_bytes() for p in files(service.maildir / ".Trash")
-        )
+        return any(b"Subject: Fwd: Projet" in d for _, d in messages(service.maildir / ".Trash"))
 
     page.keyboard.press("Escape")  # the Mark menu, if still open, would take the click
     select_message(page, "Fwd: Projet")

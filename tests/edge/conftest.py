@@ -32,6 +32,9 @@ from tests.fixtures.sink import Sink
 from tests.fixtures.waiting import wait_until
 
 MAILDIRS = "mail/monsite.be/homes"
+# ID (RFC 2971) is valid in every state; imaplib does not know it (another test module
+# may have taught it for authenticated states only).
+imaplib.Commands["ID"] = ("NONAUTH", "AUTH", "SELECTED")
 
 
 def stack_available() -> bool:
