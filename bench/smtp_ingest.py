@@ -22,10 +22,13 @@ rest of the machine used during the run, in cores, so a noisy run shows itself.
 Then the whole tree's memory (RSS and PSS) of `courriel serve` fresh, after every
 message of the run, and with 100 idle SMTP sessions open.
 
-    python bench/smtp_ingest.py [--messages 5000] [--rounds 3] [--quick] [--checks|--edge]
+    python bench/smtp_ingest.py [--messages 5000] [--rounds 3] [--quick]
+                                [--checks [--rspamd] | --edge]
 
 `--checks` adds Courriel with its incoming checks on (SPF, DKIM, DMARC, ARC against a
 DNS server of the benchmark's own, rspamd off), as a third server of the same run;
+`--rspamd` (with `--checks`) a fourth: the same with every message scanned by a
+private rspamd (Debian's, its own configuration and loopback ports, as the tests');
 `--edge` puts a Postfix made by `courriel edge postfix` in front of Courriel in edge
 mode (recipients checked at RCPT, policy service, LMTP) against plain Postfix.
 
@@ -64,18 +67,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _message_dirs(maildir: Path) -> list[Path]:
+    """Where a delivered message lands: the INBOX, or Junk when rspamd says "add
+    header" (a delivery all the same)."""
+    return [folder / sub for folder in (maildir, maildir / ".Junk") for sub in ("new", "cur")]
+
+
 def count(maildir: Path) -> int:
-    try:
-        return len(os.listdir(maildir / "new")) + len(os.listdir(maildir / "cur"))
-    except FileNotFoundError:
-        return 0
+    return sum(len(os.listdir(d)) for d in _message_dirs(maildir) if d.is_dir())
 
 
 def empty(maildir: Path) -> None:
     """Remove the delivered files between runs (off the clock), so that counting
     them stays cheap for the harness."""
-    for sub in ("new", "cur"):
-        directory = maildir / sub
+    for directory in _message_dirs(maildir):
         if directory.is_dir():
             for name in os.listdir(directory):
                 os.unlink(directory / name)
@@ -235,7 +240,7 @@ class Checked(Courriel):
     client is outside `[smtp] trusted_networks`, and a DNS server of the benchmark's
     own publishes example.org's SPF and DMARC records (nothing asks the system's)."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, name: str = "Courriel+checks", **env: str) -> None:
         sys.path.insert(0, str(ROOT))
         from tests.fixtures.nsd import PrivateNSD
 
@@ -250,16 +255,38 @@ class Checked(Courriel):
         self.dns.start()
         super().__init__(
             base,
-            "Courriel+checks",
+            name,
             {
                 "COURRIEL_SMTP_TRUSTED_NETWORKS": "192.0.2.0/24",
                 "COURRIEL_DNS_NAMESERVERS": self.dns.nameserver,
+                **env,
             },
         )
 
     def stop(self) -> None:
         super().stop()
         self.dns.stop()
+
+
+class Scanned(Checked):
+    """The checks and rspamd: every message scanned (`/checkv2`) by a private rspamd."""
+
+    def __init__(self, base: Path) -> None:
+        sys.path.insert(0, str(ROOT))
+        from tests.fixtures.nsd import PrivateNSD
+        from tests.fixtures.rspamd import PrivateRspamd
+
+        self.rspamd_dns = PrivateNSD(base / "rspamd-nsd")
+        self.rspamd_dns.zone("rspamd.test", ["@ A 127.0.0.1"])
+        self.rspamd_dns.start()
+        root = Path(tempfile.mkdtemp(prefix="courriel-bench-rspamd-"))
+        self.rspamd = PrivateRspamd(root, self.rspamd_dns.nameserver).start()
+        super().__init__(base, "Courriel+checks+rspamd", COURRIEL_FILTER_RSPAMD_URL=self.rspamd.url)
+
+    def stop(self) -> None:
+        super().stop()
+        self.rspamd.stop()
+        self.rspamd_dns.stop()
 
 
 class Edge:
@@ -419,10 +446,16 @@ def main() -> None:
     mode.add_argument(
         "--edge", action="store_true", help="Postfix in front of Courriel (production mode)"
     )
+    parser.add_argument(
+        "--rspamd", action="store_true", help="with --checks: also with rspamd scanning"
+    )
     args = parser.parse_args()
+    if args.rspamd and not args.checks:
+        parser.error("--rspamd goes with --checks")
     if args.quick:
         args.messages, args.rounds = args.messages // 10, 1
-    for tool in ("smtp-source", "postfix") + (("nsd",) if args.checks else ()):
+    needed = ("smtp-source", "postfix") + (("nsd",) if args.checks else ())
+    for tool in needed + (("rspamd",) if args.rspamd else ()):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is missing: run scripts/setup")
     base = Path(tempfile.mkdtemp(prefix="courriel-bench-smtp-"))
@@ -434,6 +467,8 @@ def main() -> None:
         ours = [Courriel(base / "courriel")]
         if args.checks:
             ours.append(Checked(base / "checked"))
+        if args.rspamd:
+            ours.append(Scanned(base / "scanned"))
     servers: list[Server] = [postfix, *ours]
     rows = [
         (size, label, sessions)
@@ -502,6 +537,8 @@ def report(
     header += [f"{n} / Postfix" for n in names[1:]]
     if args.checks:
         header.append("checks on / off")
+    if args.rspamd:
+        header.append("rspamd on / off")
     header += ["server CPU ms/msg " + " / ".join(names), "other load (cores)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -512,6 +549,8 @@ def report(
         cells += [f"{rates[n] / rates['Postfix']:.2f}" for n in names[1:]]
         if args.checks:
             cells.append(f"{rates['Courriel+checks'] / rates['Courriel']:.2f}")
+        if args.rspamd:
+            cells.append(f"{rates['Courriel+checks+rspamd'] / rates['Courriel']:.2f}")
         cells.append(" / ".join(f"{median(runs[n], 'cpu_ms'):.2f}" for n in names))
         load = max(run["other_cores"] for n in names for run in runs[n])
         cells.append(f"≤ {load:.2f}")
