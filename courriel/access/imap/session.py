@@ -46,7 +46,7 @@ MAX_BAD_COMMANDS = 20
 MAX_AUTH_RESPONSE = 8 * 1024
 PRE_LOGIN_TIMEOUT = 120.0
 # IMAP4rev2 (RFC 9051) beside IMAP4rev1: a client gets it after ENABLE IMAP4rev2 (`rev2`).
-BASE_CAPABILITIES = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
+BASE_CAPABILITIES = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE"
 # After login, as Dovecot 2.3 offers them (see docs/mail/imap-pop3.md, "What clients get"); LITERAL+
 # covers LITERAL- (RFC 7888 5: a server offers one of them).
 AUTH_CAPABILITIES = " ".join(
