@@ -359,3 +359,13 @@ def test_delete_of_a_folder_with_sub_folders_says_haschildren(connect: Connect) 
     assert " NO [NONEXISTENT] " in rev2.command("DELETE Absent")[-1]
     rev1 = connect(rev2=False)
     assert " NO [INUSE] " in rev1.command("DELETE Clients")[-1]
+
+
+def test_notify_speaks_utf8_names_too(connect: Connect) -> None:
+    """NOTIFY (RFC 5465) in an IMAP4rev2 session: its STATUS lines name folders in
+    UTF-8, like every other answer of the session."""
+    rev2 = connect()
+    rev2.ok('CREATE "Été"')
+    lines = rev2.ok("NOTIFY SET STATUS (PERSONAL (MessageNew MessageExpunge))")
+    assert any(line.startswith("* STATUS {5}\r\nÉté (MESSAGES 0 ") for line in lines), lines
+    assert not [line for line in lines if "&AMk-" in line]

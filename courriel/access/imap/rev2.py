@@ -45,8 +45,8 @@ def refuse(command: Command, rev2: bool) -> None:
         raise Bad("CHECK is not in IMAP4rev2: use NOOP.")
     if rev2 and command.name in ("CREATE", "RENAME"):
         _check_new_name(args["mailbox" if command.name == "CREATE" else "new"])
-    items = args.get("items") if command.name == "STATUS" else args.get("status")
-    if items:
+    items = {"STATUS": args.get("items"), "LIST": args.get("status")}.get(command.name)
+    if items:  # STATUS, or LIST ... RETURN (STATUS (...)) (NOTIFY's STATUS is a flag)
         unknown = set(items) & (STATUS_ONLY_REV1 if rev2 else STATUS_ONLY_REV2)
         if unknown:
             raise Bad(f"Unknown STATUS item {' '.join(sorted(unknown))}")
