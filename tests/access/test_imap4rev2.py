@@ -369,3 +369,24 @@ def test_notify_speaks_utf8_names_too(connect: Connect) -> None:
     lines = rev2.ok("NOTIFY SET STATUS (PERSONAL (MessageNew MessageExpunge))")
     assert any(line.startswith("* STATUS {5}\r\nÉté (MESSAGES 0 ") for line in lines), lines
     assert not [line for line in lines if "&AMk-" in line]
+
+
+def test_bodystructure_joins_rfc2231_continuations(access: Access, connect: Connect) -> None:
+    """E.6 (7.5.2): parameter continuations are decoded, in IMAP4rev2 only."""
+    access.deliver(
+        message(
+            "Menu",
+            Content_Type='text/plain; charset=us-ascii; name*0="Rap"; name*1="port.txt"',
+            Content_Disposition="attachment; filename*0*=utf-8''Caf%C3%A9; filename*1*=%20menu",
+        )
+    )
+    rev2 = connect()
+    rev2.ok("SELECT INBOX")
+    structure = rev2.ok("FETCH 1 BODYSTRUCTURE")[0]
+    assert '("charset" "us-ascii" "name" "Rapport.txt")' in structure, structure
+    assert '("attachment" ("filename*" {10}\r\nCafé menu))' in structure, structure
+    rev1 = connect(rev2=False)
+    rev1.ok("SELECT INBOX")
+    structure = rev1.ok("FETCH 1 BODYSTRUCTURE")[0]
+    assert '"name*0" "Rap" "name*1" "port.txt"' in structure, structure
+    assert '"filename*0*" "utf-8\'\'Caf%C3%A9"' in structure, structure

@@ -290,7 +290,9 @@ class MessageCommands:
             elif name in ("BODY", "BODYSTRUCTURE"):
                 assert root is not None
                 parts.append(
-                    name.encode() + b" " + fetch.body_structure(data, root, name == "BODYSTRUCTURE")
+                    name.encode()
+                    + b" "
+                    + fetch.body_structure(data, root, name == "BODYSTRUCTURE", self.rev2)
                 )
             elif name in ("BINARY[]", "BINARY.SIZE"):
                 assert root is not None

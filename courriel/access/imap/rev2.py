@@ -15,6 +15,7 @@ where each answer is written:
 - SELECT/EXAMINE send an untagged LIST of the mailbox (E.10), no `[UNSEEN n]` (E.11);
 - CHECK is gone (E.17): BAD, the client should use NOOP;
 - every unsolicited FETCH carries the UID (E.21);
+- BODYSTRUCTURE joins RFC 2231 parameter continuations (E.6, 7.5.2);
 - mailbox names are UTF-8 on the wire, as with UTF8=ACCEPT (E.16, Appendix A), and a
   name that is not in Unicode normalization form C cannot be created (5.1);
 - a parent that exists only as a path is `\\NonExistent`, listed only when a child of
