@@ -74,20 +74,23 @@ def envelope_of_header(header: bytes) -> bytes:
     return envelope(part)
 
 
-def _params(params: list[tuple[str, str]]) -> bytes:
+def _params(params: list[tuple[str, str]], joined: bool = False) -> bytes:
+    """A parameter list; `joined`: RFC 2231 continuations joined (IMAP4rev2)."""
+    if joined:
+        params = mime.join_continuations(params)
     if not params:
         return NIL
     return plist(item for key, value in params for item in (string(key), string(value)))
 
 
-def _disposition(part: mime.Part) -> bytes:
+def _disposition(part: mime.Part, joined: bool) -> bytes:
     value = part.field("content-disposition")
     if not value:
         return NIL
     kind, _, params = mime.parse_content_type(value + "/x")
     kind = kind.split(";")[0].strip()
     _, _, params = mime.parse_content_type("x/x;" + value.partition(";")[2])
-    return plist([string(kind), _params(params)])
+    return plist([string(kind), _params(params, joined)])
 
 
 def _language(part: mime.Part) -> bytes:
@@ -99,14 +102,17 @@ def _language(part: mime.Part) -> bytes:
     return plist(string(t) for t in tags) if tags else NIL
 
 
-def body_structure(data: bytes, part: mime.Part, extended: bool) -> bytes:
+def body_structure(data: bytes, part: mime.Part, extended: bool, joined: bool = False) -> bytes:
+    """BODY (`extended` False) or BODYSTRUCTURE; `joined`: RFC 2231 parameter
+    continuations joined, as RFC 9051 asks (IMAP4rev1 clients get them as stored, as
+    from Dovecot)."""
     if part.children:
-        items = b"".join(body_structure(data, child, extended) for child in part.children)
+        items = b"".join(body_structure(data, child, extended, joined) for child in part.children)
         out = [items, string(part.subtype)]
         if extended:
             out += [
-                _params(part.params),
-                _disposition(part),
+                _params(part.params, joined),
+                _disposition(part, joined),
                 _language(part),
                 string(part.field("content-location")),
             ]
@@ -116,7 +122,7 @@ def body_structure(data: bytes, part: mime.Part, extended: bool) -> bytes:
     out = [
         string(part.maintype),
         string(part.subtype),
-        _params(part.params),
+        _params(part.params, joined),
         string(part.field("content-id")),
         string(part.field("content-description")),
         string(encoding),
@@ -125,7 +131,7 @@ def body_structure(data: bytes, part: mime.Part, extended: bool) -> bytes:
     if part.maintype == "message" and part.subtype == "rfc822" and part.message is not None:
         out += [
             envelope(part.message),
-            body_structure(data, part.message, extended),
+            body_structure(data, part.message, extended, joined),
             str(mime.line_count(data, part.body_start, part.end)).encode(),
         ]
     elif part.maintype == "text":
@@ -133,7 +139,7 @@ def body_structure(data: bytes, part: mime.Part, extended: bool) -> bytes:
     if extended:
         out += [
             string(part.field("content-md5")),
-            _disposition(part),
+            _disposition(part, joined),
             _language(part),
             string(part.field("content-location")),
         ]

@@ -8,6 +8,11 @@ The rules that matter to clients: a parent that exists only as a path (`Projets`
 in a plain LIST and `\\NonExistent` only in an extended one; child information
 (`\\HasChildren`) comes with a plain LIST or when asked for with RETURN (CHILDREN); the
 special-use attribute with a plain LIST, LSUB, or when asked for.
+
+After ENABLE IMAP4rev2 (RFC 9051 6.3.9.3, Table 3 of 6.3.9.6, example 10 of 6.3.9.8), such
+a parent is `\\NonExistent \\HasChildren` in every LIST, and it is listed only when one of
+its sub-folders is outside the pattern (`LIST "" %`), not when they are all listed
+anyway (`LIST "" *`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class ListRequest:
     returns: list[str] = field(default_factory=list)
     status: list[str] = field(default_factory=list)  # LIST-STATUS items
     extended: bool = False  # selection options, a pattern list or RETURN were given
+    rev2: bool = False  # the client enabled IMAP4rev2
 
     def __post_init__(self) -> None:
         if "RECURSIVEMATCH" in self.select and not {"SUBSCRIBED", "SPECIAL-USE"} & set(self.select):
@@ -71,6 +77,19 @@ def matcher(reference: str, pattern: str) -> re.Pattern[str]:
 def _ancestors(name: str) -> list[str]:
     levels = name.split(SEPARATOR)
     return [SEPARATOR.join(levels[:depth]) for depth in range(1, len(levels))]
+
+
+def _has_children(name: str, present: set[str]) -> bool:
+    return any(other.startswith(name + SEPARATOR) for other in present)
+
+
+def entry(name: str, existing: list[str], special_use: Callable[[str], str | None]) -> Entry:
+    """One existing mailbox as a plain LIST shows it (SELECT's LIST in IMAP4rev2)."""
+    attributes = [CHILDREN if _has_children(name, set(existing)) else NOCHILDREN]
+    use = special_use(name)
+    if use:
+        attributes.append(use)
+    return Entry(name, attributes, [], True)
 
 
 def list_mailboxes(
@@ -115,6 +134,14 @@ def list_mailboxes(
         base = {n for n in existing if special_use(n)}
         if recursive:
             base |= child_special
+    elif request.rev2:  # only for a sub-folder the patterns leave out (RFC 9051)
+        base = present | {
+            parent
+            for name in present
+            if not matches(name)
+            for parent in _ancestors(name)
+            if parent in nonexistent_parents
+        }
     else:
         base = present | nonexistent_parents
 
@@ -138,10 +165,11 @@ def list_mailboxes(
             if not is_subscribed:
                 attributes.append(NOSELECT)
         elif not exists:
-            attributes.append(NONEXISTENT if request.extended else NOSELECT)
+            attributes.append(NONEXISTENT if request.extended or request.rev2 else NOSELECT)
         if show_children:
-            has_children = any(other.startswith(name + SEPARATOR) for other in present)
-            attributes.append(CHILDREN if has_children else NOCHILDREN)
+            attributes.append(CHILDREN if _has_children(name, present) else NOCHILDREN)
+        elif request.rev2 and not exists and not (by_subscription or by_special_use):
+            attributes.append(CHILDREN)  # RFC 9051 6.3.9.6: why a missing parent is listed
         use = special_use(name) if exists else None
         if show_special and use:
             attributes.append(use)

@@ -40,6 +40,7 @@ class MailboxCommands:
     condstore: bool
     qresync: bool
     utf8: bool
+    rev2: bool
     state: str
     waiting: bool
 
@@ -59,6 +60,9 @@ class MailboxCommands:
 
         def shown_name(self, name: str) -> str: ...
 
+        @property
+        def utf8_names(self) -> bool: ...
+
     # --- SELECT / EXAMINE ------------------------------------------------------------------
 
     async def cmd_select(self, command: Command, readonly: bool = False) -> str:
@@ -72,7 +76,10 @@ class MailboxCommands:
         if command.args.get("condstore"):
             self.condstore = True
         index = self.user_store.open(name)
-        recent = set(index.recent_uids()) if readonly else set(index.claim_recent())
+        if self.rev2:  # RFC 9051: no \Recent; left for the next IMAP4rev1 session
+            recent: set[int] = set()
+        else:
+            recent = set(index.recent_uids()) if readonly else set(index.claim_recent())
         view = list(index.uids)
         selected = Selected(
             name, index, readonly, view, recent, index.modseq, view[-1] if view else 0
@@ -82,12 +89,15 @@ class MailboxCommands:
         self.selected = selected
         self.send_flags(selected)
         self.send(f"* {len(view)} EXISTS")
-        self.send(f"* {len(recent)} RECENT")
-        by_uid = index.by_uid
-        for position, uid in enumerate(view, 1):
-            if "S" not in by_uid[uid].info:
-                self.send(f"* OK [UNSEEN {position}] First unseen.")
-                break
+        if self.rev2:  # RFC 9051 6.3.2: the mailbox's LIST; RECENT and UNSEEN are gone
+            self.send(self._list_line("LIST", self._entry(name)))
+        else:
+            self.send(f"* {len(recent)} RECENT")
+            by_uid = index.by_uid
+            for position, uid in enumerate(view, 1):
+                if "S" not in by_uid[uid].info:
+                    self.send(f"* OK [UNSEEN {position}] First unseen.")
+                    break
         self.send(f"* OK [UIDVALIDITY {index.uidvalidity}] UIDs valid.")
         self.send(f"* OK [UIDNEXT {index.uidnext}] Predicted next UID.")
         self.send(f"* OK [HIGHESTMODSEQ {index.modseq}] Highest mod-sequence.")
@@ -137,7 +147,12 @@ class MailboxCommands:
         name = folders.normalize(command.args["mailbox"])
         if self.selected is not None and self.selected.name == name:
             self.unselect()
-        self.user_store.delete(name)
+        try:
+            self.user_store.delete(name)
+        except FolderError as error:
+            if self.rev2 and error.code == "INUSE":  # RFC 9051 6.3.5
+                error.code = "HASCHILDREN"
+            raise
         return "DELETE completed."
 
     async def cmd_rename(self, command: Command) -> str:
@@ -176,6 +191,7 @@ class MailboxCommands:
                 args["return"],
                 args["status"],
                 args["extended"],
+                self.rev2,
             )
         except listing.ListError as error:
             raise Bad(str(error)) from None
@@ -190,14 +206,22 @@ class MailboxCommands:
             self.user_store.special_uses().get,
         )
         for entry in entries:
-            line = f'* {verb} ({" ".join(entry.attributes)}) "/" '.encode()
-            line += wire.astring(self.shown_name(entry.name))
-            for info in entry.childinfo:
-                line += f' (CHILDINFO ("{info}"))'.encode()
-            self.send(line)
+            self.send(self._list_line(verb, entry))
             if request.status and entry.selectable:
                 self.send(self.status_line(entry.name, request.status))
         return f"{verb} completed."
+
+    def _list_line(self, verb: str, entry: listing.Entry) -> bytes:
+        line = f'* {verb} ({" ".join(entry.attributes)}) "/" '.encode()
+        line += wire.astring(self.shown_name(entry.name))
+        for info in entry.childinfo:
+            line += f' (CHILDINFO ("{info}"))'.encode()
+        return line
+
+    def _entry(self, name: str) -> listing.Entry:
+        """The mailbox as a plain LIST shows it (for SELECT's LIST in IMAP4rev2)."""
+        existing = self.user_store.names()
+        return listing.entry(name, existing, self.user_store.special_uses().get)
 
     async def cmd_lsub(self, command: Command) -> str:
         return await self.cmd_list(command, lsub=True)
@@ -240,6 +264,8 @@ class MailboxCommands:
             return index.uidvalidity
         if item == "UNSEEN":
             return sum(1 for m in index.by_uid.values() if "S" not in m.info)
+        if item == "DELETED":  # RFC 9051
+            return sum(1 for m in index.by_uid.values() if "T" in m.info)
         if item == "HIGHESTMODSEQ":
             self.condstore = True
             return index.modseq
@@ -249,7 +275,7 @@ class MailboxCommands:
 
     def check_append(self, mailbox: str, size: int) -> None:
         """Before a message is sent: its mailbox exists and it fits in the quota."""
-        if self.utf8:
+        if self.utf8_names:
             mailbox = folders.encode_mutf7(mailbox)
         name = folders.normalize(mailbox)
         if not folders.exists(self.user_store.maildir, name):

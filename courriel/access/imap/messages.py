@@ -42,6 +42,7 @@ class MessageCommands:
     origin: int
     condstore: bool
     qresync: bool
+    rev2: bool
 
     if TYPE_CHECKING:
 
@@ -289,7 +290,9 @@ class MessageCommands:
             elif name in ("BODY", "BODYSTRUCTURE"):
                 assert root is not None
                 parts.append(
-                    name.encode() + b" " + fetch.body_structure(data, root, name == "BODYSTRUCTURE")
+                    name.encode()
+                    + b" "
+                    + fetch.body_structure(data, root, name == "BODYSTRUCTURE", self.rev2)
                 )
             elif name in ("BINARY[]", "BINARY.SIZE"):
                 assert root is not None
@@ -468,10 +471,11 @@ class MessageCommands:
         if new:
             view.extend(new)
             selected.max_uid = new[-1]
-            if selected.readonly:  # EXAMINE shows recent messages without taking them
-                selected.recent.update(u for u in new if u >= index.first_recent_uid)
-            else:
-                selected.recent.update(index.claim_recent())
+            if not self.rev2:  # RFC 9051 has no \Recent
+                if selected.readonly:  # EXAMINE shows recent messages without taking them
+                    selected.recent.update(u for u in new if u >= index.first_recent_uid)
+                else:
+                    selected.recent.update(index.claim_recent())
             out.append(b"* %d EXISTS\r\n" % len(view))
         if len(selected.recent) != selected.recent_told:
             out.append(b"* %d RECENT\r\n" % len(selected.recent))
@@ -484,7 +488,8 @@ class MessageCommands:
             position = bisect.bisect_left(view, uid)
             message = selected.lookup(uid)
             if position < len(view) and view[position] == uid and message is not None:
-                uid_part = b"UID %d " % uid if self.condstore else b""
+                # RFC 9051 7.5.2: every unsolicited FETCH has the UID in IMAP4rev2
+                uid_part = b"UID %d " % uid if self.condstore or self.rev2 else b""
                 out.append(
                     b"* %d FETCH (%s%s%s)\r\n"
                     % (

@@ -32,6 +32,56 @@ def parse_content_type(value: str) -> tuple[str, str, list[tuple[str, str]]]:
     return maintype.strip().lower(), subtype.strip().lower(), params
 
 
+_SECTION = re.compile(r"(.+)\*(\d{1,3})(\*?)")
+
+
+def join_continuations(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """RFC 2231 parameter continuations joined, as RFC 9051 7.5.2 asks of BODYSTRUCTURE:
+    `name*0`, `name*1`... become `name`; when sections are encoded (`name*0*`), their
+    %-escapes are decoded in the charset the first one names and the value, in UTF-8,
+    becomes `name*`. Other parameters are kept as they are, in order."""
+    sections: dict[str, list[tuple[int, bool, str]]] = {}
+    order: list[str | tuple[str, str]] = []
+    for name, value in params:
+        match = _SECTION.fullmatch(name)
+        if match is None:
+            order.append((name, value))
+            continue
+        base = match.group(1)
+        if base not in sections:
+            sections[base] = []
+            order.append(base)
+        sections[base].append((int(match.group(2)), bool(match.group(3)), value))
+    joined: list[tuple[str, str]] = []
+    for item in order:
+        if isinstance(item, tuple):
+            joined.append(item)
+            continue
+        parts = sorted(sections[item])
+        if not any(encoded for _, encoded, _ in parts):
+            joined.append((item, "".join(value for _, _, value in parts)))
+            continue
+        charset = "us-ascii"
+        raw = bytearray()
+        for position, (_, encoded, value) in enumerate(parts):
+            if position == 0 and encoded and value.count("'") >= 2:
+                charset, _language, value = value.split("'", 2)
+            if encoded:
+                raw += re.sub(
+                    rb"%([0-9A-Fa-f]{2})",
+                    lambda m: bytes([int(m.group(1), 16)]),
+                    value.encode("utf-8", "surrogateescape"),
+                )
+            else:
+                raw += value.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode(charset or "us-ascii")
+        except (LookupError, UnicodeDecodeError):
+            text = raw.decode("latin-1")
+        joined.append((item + "*", text))
+    return joined
+
+
 def _split_params(text: str) -> list[str]:
     items, current, quoted, escape = [], [], False, False
     for char in text:

@@ -754,6 +754,7 @@ STATUS_ITEMS = (
     "UIDNEXT",
     "UIDVALIDITY",
     "UNSEEN",
+    "DELETED",  # RFC 9051: after ENABLE IMAP4rev2 only (see `rev2`)
     "HIGHESTMODSEQ",
     "SIZE",
 )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 class SearchCommands:
     selected: Selected | None
     condstore: bool
+    rev2: bool
 
     if TYPE_CHECKING:
 
@@ -106,6 +107,8 @@ class SearchCommands:
         what RETURN asked for; the saved result for `$` when asked (SAVE)."""
         selected = self.sel
         returns = command.args["return"]
+        if returns is None and self.rev2 and verb == "SEARCH":
+            returns = []  # RFC 9051 6.4.4: ESEARCH always, ALL when nothing is asked
         numbers = [uid if command.uid else seq for seq, uid in found]
         if returns is None:
             handled = found

@@ -21,7 +21,7 @@ import logging
 import courriel
 from courriel.access import auth
 from courriel.access.auth import AccessSettings, AuthDenied, Login
-from courriel.access.imap import notify
+from courriel.access.imap import notify, rev2
 from courriel.access.imap.errors import Bad, Bye, No, Silent
 from courriel.access.imap.mailboxes import MailboxCommands
 from courriel.access.imap.messages import MessageCommands
@@ -45,7 +45,8 @@ log = logging.getLogger("courriel.access.imap")
 MAX_BAD_COMMANDS = 20
 MAX_AUTH_RESPONSE = 8 * 1024
 PRE_LOGIN_TIMEOUT = 120.0
-BASE_CAPABILITIES = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
+# IMAP4rev2 (RFC 9051) beside IMAP4rev1: a client gets it after ENABLE IMAP4rev2 (`rev2`).
+BASE_CAPABILITIES = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE"
 # After login, as Dovecot 2.3 offers them (see docs/mail/imap-pop3.md, "What clients get"); LITERAL+
 # covers LITERAL- (RFC 7888 5: a server offers one of them).
 AUTH_CAPABILITIES = " ".join(
@@ -95,6 +96,7 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
         self.upstream: Upstream | None = None  # the session is proxied to this node
         self.qresync = False  # RFC 7162: ENABLE QRESYNC (VANISHED instead of EXPUNGE)
         self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT (mailbox names in UTF-8)
+        self.rev2 = False  # RFC 9051: ENABLE IMAP4rev2 (see `rev2` for what changes)
         self.notifier: notify.Notifier | None = None  # RFC 5465: NOTIFY SET in force
         # Between commands (or in IDLE): NOTIFY may write untagged responses now.
         self.waiting = False
@@ -253,9 +255,16 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
     async def dispatch(self, command: Command) -> str:
         handler = getattr(self, "cmd_" + command.name.lower(), None)
         assert handler is not None, command.name
-        if self.utf8:
+        rev2.refuse(command, self.rev2)
+        if self.utf8_names:
             self._names_from_utf8(command.args)
         return await handler(command)
+
+    @property
+    def utf8_names(self) -> bool:
+        """Mailbox names in UTF-8 on the wire: after UTF8=ACCEPT (RFC 6855) or
+        IMAP4rev2 (RFC 9051 5.1); modified UTF-7 otherwise."""
+        return self.utf8 or self.rev2
 
     def _names_from_utf8(self, args: dict[str, object]) -> None:
         """UTF8=ACCEPT (RFC 6855): the client names mailboxes in UTF-8; they are kept in
@@ -269,8 +278,9 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
             args["patterns"] = [_to_mutf7(p) for p in patterns]
 
     def shown_name(self, name: str) -> str:
-        """A mailbox name as this client reads it: UTF-8 once UTF8=ACCEPT is enabled."""
-        if not self.utf8:
+        """A mailbox name as this client reads it: UTF-8 once UTF8=ACCEPT or IMAP4rev2
+        is enabled."""
+        if not self.utf8_names:
             return name
         try:
             return folders.decode_mutf7(name)
@@ -447,7 +457,7 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
     # --- NOTIFY (RFC 5465) -----------------------------------------------------------------
 
     async def cmd_notify(self, command: Command) -> str:
-        spec = notify.build(command.args, _to_mutf7 if self.utf8 else str)
+        spec = notify.build(command.args, _to_mutf7 if self.utf8_names else str)
         self.stop_notifying()
         if spec.filters or spec.selected:
             self.notifier = notify.Notifier(self, spec)
@@ -492,6 +502,12 @@ class ImapSession(MailboxCommands, MessageCommands, SearchCommands):
             elif name == "UTF8=ACCEPT" and not self.utf8:
                 self.utf8 = True
                 enabled.append(name)
+            elif name == "IMAP4REV2" and not self.rev2:
+                self.rev2 = True
+                enabled.append(rev2.NAME)
+                if self.selected is not None:  # late (RFC 9051 6.3.1): \Recent ends now
+                    self.selected.recent.clear()
+                    self.selected.recent_told = 0
         self.send(" ".join(["* ENABLED", *enabled]))
         return "ENABLE completed."
 

@@ -71,6 +71,7 @@ ONLY_COURRIEL = {
     "QUOTA=RES-MESSAGE": "the test Dovecot has no quota plugin",
     "APPENDLIMIT=": "RFC 7889, not implemented by Dovecot 2.3",
     "CREATE-SPECIAL-USE": "Dovecot 2.3 takes special uses from its configuration only",
+    "IMAP4rev2": "RFC 9051, not implemented by Dovecot 2.3 (tests/access/test_imap4rev2.py)",
 }
 
 
