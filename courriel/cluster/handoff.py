@@ -1,12 +1,16 @@
 """Handing copies to the node that holds their mailbox.
 
-A copy for a mailbox held elsewhere is put in this node's outbound queue like any
-other mail that leaves (durable before the sender gets "250"), as a `local` entry
-naming the mailbox and the Maildir file name it will have there. The queue runner
-then hands it over the `[cluster]` LMTP link (`send`), with the queue's own retries
-and back-off while that node is down, and its bounce when the queue's lifetime is
-over. The routing was done here, once, as on one machine: the other node only
-stores the copy.
+A copy for a mailbox held elsewhere is handed over the `[cluster]` LMTP link at once,
+before the sender gets its answer (`hand_over`): that node's "250" means the copy is
+on its disk, so the sender's "250" means the same, with no queue write and no queue
+run in between. A copy that node does not take now (down, full, slow to answer) goes
+into this node's outbound queue like any other mail that leaves (durable before the
+sender gets "250"), as a `local` entry naming the mailbox and the Maildir file name
+the copy has there, the same as tried at once (so it is stored there once even if
+that node did store it but its answer was lost). The queue runner hands it over the
+same link (`send`), with the queue's own retries and back-off while that node is
+down, and its bounce when the queue's lifetime is over. The routing was done here,
+once, as on one machine: the other node only stores the copy.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from courriel.cluster.peers import PeerUntrusted, connect
@@ -32,6 +37,51 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("courriel.mail")
 TIMEOUT = 60.0
+# A copy handed over while the sender waits: a node that does not answer within this
+# gets it through the queue, and is not tried that way again for DIRECT_PAUSE.
+DIRECT_TIMEOUT = 10.0
+DIRECT_PAUSE = 30.0
+_unreachable: dict[int, float] = {}  # server id -> monotonic time to try directly again
+
+
+@dataclass
+class Remote:
+    """A copy for a mailbox another hosting server holds, decided by the router."""
+
+    mailbox: Mailbox
+    address: str
+    data: list[bytes | Body]  # trace headers, then the message
+    folder: str = ""
+
+
+def hand_over(queue_id: str, sender: str, remote: Remote) -> list[Entry]:
+    """Hand `remote` to its node now; the queue entry made when that node did not take
+    it (empty when it did). A big message (a spool file, not in memory) goes through
+    the queue, which sends it from its own file."""
+    mailbox = remote.mailbox
+    size = sum(len(part) for part in remote.data)
+    name = copy_name(queue_id, time.time(), mailbox.pk, _origin(), size)
+    server = mailbox.domain.server_id
+    target = peer(server) if server is not None else None
+    small = all(isinstance(part, bytes) for part in remote.data)
+    if target is not None and small and _unreachable.get(server, 0.0) < time.monotonic():
+        ref = CopyRef(mailbox.pk, name, remote.folder)
+        message = b"".join(remote.data)  # type: ignore[arg-type]
+        reply = send(target, sender, remote.address, ref, message, DIRECT_TIMEOUT)
+        if reply.startswith("451 4.4"):  # not reached: through the queue for a while
+            _unreachable[server] = time.monotonic() + DIRECT_PAUSE
+        if reply.startswith("2"):
+            log.info(
+                "%s: from=<%s> to=<%s> mailbox=%s size=%d status=delivered via=node:%s%s",
+                queue_id, sender, remote.address, mailbox.login, size, target.name,
+                f" folder={remote.folder}" if remote.folder else "",
+            )  # fmt: skip
+            return []
+        log.info("%s: %s did not take the copy now (%s): queued", queue_id, target.name, reply)
+    entry = enqueue_copy(
+        sender, remote.address, mailbox, remote.data, folder=remote.folder, name=name
+    )
+    return [entry]
 
 
 def enqueue_copy(
@@ -97,6 +147,7 @@ def route_queued(entry: Entry, recipient: Recipient, message: bytes) -> bool:
     recipient.last_error = reply
     if reply.startswith("2"):
         recipient.status = "sent"
+        _unreachable.pop(home, None)  # reached again: copies go to it directly again
     elif reply.startswith("5"):
         recipient.status = "failed"
     return True
@@ -170,14 +221,23 @@ def _close(link: NodeLink) -> None:
         link.close()
 
 
-def send(target: Peer, sender: str, address: str, ref: CopyRef, message: bytes) -> str:
+def send(
+    target: Peer,
+    sender: str,
+    address: str,
+    ref: CopyRef,
+    message: bytes,
+    timeout: float = TIMEOUT,
+) -> str:
     """Hand one copy to `target`; its reply ("250 ...", "452 ...") or our diagnosis
     as a 4xx reply when it cannot be reached (the queue tries again)."""
     for attempt in (1, 2):
         link = _pool.take(target) if attempt == 1 else None
         try:
             if link is None:
-                link = NodeLink(target)
+                link = NodeLink(target, timeout)
+            if link.sock is not None:
+                link.sock.settimeout(timeout)
             options = [f"SIZE={len(message)}"] + ([] if sender.isascii() else ["SMTPUTF8"])
             code, text = link.mail(sender, options)
             if code >= 400:

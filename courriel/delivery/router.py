@@ -20,7 +20,7 @@ from django.db import DatabaseError
 from courriel.accounts.models import Mailbox
 from courriel.accounts.resolution import LocalCopy, Resolution, hosted_domain
 from courriel.accounts.routing_cache import cached_mailboxes
-from courriel.cluster.handoff import enqueue_copy
+from courriel.cluster.handoff import Remote, hand_over
 from courriel.cluster.placement import held_elsewhere
 from courriel.config import get_config
 from courriel.delivery import lastmail
@@ -178,11 +178,14 @@ def accept(incoming: Incoming) -> list[Outcome]:
         )
     queued: list[Entry] = []
     delivered: list[Mailbox] = []
+    remote: list[Remote] = []
     try:
-        copies = _local_copies(incoming, plan, mailboxes, outcomes, queued, delivered)
+        copies = _local_copies(incoming, plan, mailboxes, outcomes, queued, delivered, remote)
         _queue_outbound(incoming, plan, queued)
         if copies:
             store_copies(Record(incoming.queue_id, copies, incoming.content))
+        for item in remote:
+            queued.extend(hand_over(incoming.queue_id, incoming.sender, item))
     except (MaildirError, OSError) as error:
         _rollback(queued)
         log.error("%s: cannot store message: %s", incoming.queue_id, error)
@@ -228,8 +231,10 @@ def _local_copies(
     outcomes: list[Outcome | None],
     queued: list[Entry],
     delivered: list[Mailbox],
+    remote: list[Remote],
 ) -> list[Copy]:
-    """Decide every local copy (name, headers, room); they are written by the journal."""
+    """Decide every local copy (name, headers, room); they are written by the journal.
+    Copies for mailboxes another hosting server holds go into `remote`."""
     copies: list[Copy] = []
     for mailbox_id, (copy, index) in plan.local.items():
         mailbox = mailboxes.get(mailbox_id)
@@ -239,9 +244,9 @@ def _local_copies(
         prefix = trace_headers(incoming.sender, copy.address, incoming.auth_header + received)
         data = [prefix, incoming.content]
         total = sum(len(part) for part in data)
-        if held_elsewhere(mailbox):  # another hosting server holds it: through the queue
+        if held_elsewhere(mailbox):  # another hosting server holds it: handed over below
             folder = JUNK if mailbox_id in plan.junk else ""
-            queued.append(enqueue_copy(incoming.sender, copy.address, mailbox, data, folder=folder))
+            remote.append(Remote(mailbox, copy.address, data, folder))
             continue
         if not has_room(mailbox, total):
             if index in plan.keep_forwarding:

@@ -45,6 +45,28 @@ def test_mail_sent_to_every_node_lands_once_on_the_domain_node(cluster: Cluster)
     assert not (cluster["vonmuenchhausen"].data / "mail" / "autre.be").exists()
 
 
+def test_a_copy_for_another_node_is_on_its_disk_when_the_sender_gets_250(
+    cluster: Cluster,
+) -> None:
+    """Handed over before the answer: the accepting node says 250 only after the
+    holding node did, so the copy is there at once and nothing waits in a queue."""
+    accepting = cluster["maximusconfessor"]
+    wait_until(  # a previous test's stopped node: its queued copies delivered first
+        lambda: accepting.courriel("queue", "list", "--json").json == [],
+        "the queue of maximusconfessor to empty",
+    )
+    stamps = [_stamp(f"direct-{i}") for i in range(3)]
+    for stamp in stamps:
+        accepting.send(
+            "someone@example.org",
+            ["info@autre.be"],
+            message("someone@example.org", ["info@autre.be"], stamp.decode()),
+        )
+        holders = cluster.holders("autre0001", "autre.be", stamp)  # no waiting
+        assert holders == {"maximusconfessor": 0, "moses": 1, "vonmuenchhausen": 0}, holders
+    assert accepting.courriel("queue", "list", "--json").json == []
+
+
 def test_a_stopped_node_gets_its_mail_when_it_is_back(cluster: Cluster) -> None:
     moses = cluster["moses"]
     moses.stop()
