@@ -53,6 +53,9 @@ def counted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                 "alias", "create", "monsite.be", "frederic", "--to", "frederic@gmail.com"
             )
             play_the_sequence(platform)
+            # Counted in memory and written every few seconds: every test here reads
+            # what was written, whichever of them runs first.
+            wait_until(lambda: written(platform) == EXPECTED, "the counts to be written")
             yield platform
     finally:
         dns.stop()
@@ -120,6 +123,11 @@ def api(platform: Platform, secret: str, query: str = "") -> Any:
     )
     with urllib.request.urlopen(request, context=context, timeout=30) as response:
         return json.loads(response.read())
+
+
+def written(platform: Platform) -> dict[str, int]:
+    shown = platform.courriel("stats", "show", "--domain", "monsite.be", "--json").json
+    return totals(shown, "days")
 
 
 def totals(answer: Any, per: str) -> dict[str, int]:
