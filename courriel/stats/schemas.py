@@ -9,24 +9,23 @@ from pydantic import BaseModel
 from courriel.stats.figures import Figures
 
 
-class HourOut(BaseModel):
+class _Counts(BaseModel):
+    """What one hour or one day counts."""
+
+    received: int
+    delivered: int
+    forwarded: int
+    refused: int
+    greylisted: int
+    sent: int
+
+
+class HourOut(_Counts):
     hour: datetime
-    received: int
-    delivered: int
-    forwarded: int
-    refused: int
-    greylisted: int
-    sent: int
 
 
-class DayOut(BaseModel):
+class DayOut(_Counts):
     day: date
-    received: int
-    delivered: int
-    forwarded: int
-    refused: int
-    greylisted: int
-    sent: int
 
 
 class DiskOut(BaseModel):
