@@ -117,7 +117,8 @@ def restore(
 ) -> RestoreReport:
     """Restore mail for an actor (provider: anything; owner: their own domains), on the
     hosting server that holds the domain's mail and its backups."""
-    home = _home_elsewhere(get_domain(actor, domain))
+    found = get_domain(actor, domain)  # the name as typed (case, U-label) to the row's
+    home = _home_elsewhere(found)
     if home is not None:
         from courriel.cluster.rpc import actor_fields, call_service
 
@@ -128,7 +129,7 @@ def restore(
             "snapshot": snapshot,
             "in_place": in_place,
         }
-        body = {"actor": actor_fields(actor), "domain": domain, "options": options}
+        body = {"actor": actor_fields(actor), "domain": found.name, "options": options}
         return RestoreReport(**call_service(home, "restore", body))
     return restore_mail(
         actor,

@@ -67,10 +67,10 @@ def test_a_restore_asked_on_another_server_runs_where_the_mail_and_its_backups_a
     for name in ("maximusconfessor", "vonmuenchhausen"):
         assert not cluster[name].maildir("autre0001", "autre.be").exists(), name
 
-    # Asked again: nothing restored twice; a message that is not there: the holding
-    # server's error, as if the restore had run here.
+    # Asked again (the name typed another way): nothing restored twice; a message that
+    # is not there: the holding server's error, as if the restore had run here.
     again = cluster.cli(
-        "backup", "restore", "autre.be", "--user", "autre0001", "--message", message_id, "--yes",
+        "backup", "restore", "Autre.BE", "--user", "autre0001", "--message", message_id, "--yes",
         "--json",
     ).json  # fmt: skip
     assert again["restored"] == [] and again["already_present"] == 1
