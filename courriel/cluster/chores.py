@@ -25,30 +25,25 @@ def plan_retirements(mailboxes: Iterable[Mailbox]) -> None:
     """Inside the deletion's transaction: their homes retire their Maildirs."""
     from courriel.cluster.models import NodeChore
 
-    servers = set()
-    for mailbox in mailboxes:
-        NodeChore.objects.create(
-            server_id=mailbox.domain.server_id,
-            kind=NodeChore.RETIRE,
-            login=mailbox.login,
-            maildir=mailbox.maildir,
-        )
-        servers.add(mailbox.domain.server_id)
-    _nudge_on_commit(servers)
+    _nudge_on_commit({_plan(mailbox, NodeChore.RETIRE) for mailbox in mailboxes})
 
 
 def plan_quota(mailbox: Mailbox) -> None:
     """Inside the change's transaction: its home writes the new limit."""
     from courriel.cluster.models import NodeChore
 
+    _nudge_on_commit({_plan(mailbox, NodeChore.QUOTA, mailbox.quota)})
+
+
+def _plan(mailbox: Mailbox, kind: str, quota: int | None = None) -> int | None:
+    """The chore for the mailbox's home; that home's server id."""
+    from courriel.cluster.models import NodeChore
+
+    server = mailbox.domain.server_id
     NodeChore.objects.create(
-        server_id=mailbox.domain.server_id,
-        kind=NodeChore.QUOTA,
-        login=mailbox.login,
-        maildir=mailbox.maildir,
-        quota=mailbox.quota,
+        server_id=server, kind=kind, login=mailbox.login, maildir=mailbox.maildir, quota=quota
     )
-    _nudge_on_commit({mailbox.domain.server_id})
+    return server
 
 
 def retiring(login: str) -> str | None:
