@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -214,6 +215,7 @@ async def serve(
             started.append(service)
             for line in service.listening:
                 print(line, flush=True)
+        settle_heap()
         if main:
             print("Courriel is running. Stop with Ctrl-C or SIGTERM.", flush=True)
         await stop.wait()
@@ -226,6 +228,23 @@ async def serve(
         if main:
             with contextlib.suppress(OSError):
                 pid_file.unlink()
+
+
+# Young objects collected every 10,000 allocations of containers (CPython's default is 700):
+# a command over a 50,000-message folder makes a few hundred thousand short-lived tuples, and
+# at the default pace each such command also paid for a full collection of the heap (70 ms
+# of a 140 ms SORT in a profile). Cycles still get collected, a little later.
+COLLECT_YOUNG_EVERY = 10_000
+
+
+def settle_heap() -> None:
+    """Once the services have started: what is alive now (modules, Django, the
+    configuration) lives as long as the process, so the cyclic collector stops walking
+    it (`gc.freeze`), and collects the young generation less often."""
+    gc.collect()
+    gc.freeze()
+    _first, middle, oldest = gc.get_threshold()
+    gc.set_threshold(COLLECT_YOUNG_EVERY, middle, oldest)
 
 
 def run_loop(config: Config, main: Coroutine[Any, Any, None]) -> None:

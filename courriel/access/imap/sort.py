@@ -227,22 +227,23 @@ class Keys:
         return lambda m: index.header_text(m, field, _first_mailbox)
 
 
-def sort(
+def order(
     index: FolderIndex,
-    found: list[tuple[int, Message]],
+    messages: list[Message],
     criteria: list[tuple[str, bool]],
-) -> list[tuple[int, Message]]:
-    """(sequence number, message) in the order of the criteria, ties by sequence
-    number (`found` comes in that order; stable sorts from the last criterion to the
+) -> list[int]:
+    """Positions in `messages` in the order of the criteria, ties by position
+    (`messages` come in mailbox order; stable sorts from the last criterion to the
     first). Each key is worked out once per message, in one pass, before sorting."""
     keys = Keys(index)
-    ordered = found
+    positions = list(range(len(messages)))
     for name, reverse in reversed(criteria):
+        ordered = [messages[p] for p in positions]
         if name == "DATE":
-            values: list[object] = keys.dates([message for _seq, message in ordered])
+            values: list[object] = keys.dates(ordered)
         else:
             key = keys.key(name)
-            values = [key(message) for _seq, message in ordered]
-        positions = sorted(range(len(ordered)), key=values.__getitem__, reverse=reverse)
-        ordered = [ordered[p] for p in positions]
-    return ordered
+            values = [key(message) for message in ordered]
+        by_value = sorted(range(len(ordered)), key=values.__getitem__, reverse=reverse)
+        positions = [positions[p] for p in by_value]
+    return positions
