@@ -15,9 +15,12 @@ as Dovecot keeps them, and nothing else is written besides `dovecot-uidlist`.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextlib
 import ctypes
+import heapq
+import logging
 import os
 import re
 import time
@@ -32,6 +35,8 @@ from courriel.mailstore.headers import field_values, header_end
 from courriel.mailstore.keywords import Keywords
 from courriel.mailstore.maildir import fsync_dir, unique_name
 from courriel.mailstore.message_file import MessageFile, open_crlf
+
+log = logging.getLogger("courriel.mailstore")
 
 SYSTEM_FLAGS = {
     "D": "\\Draft",
@@ -127,6 +132,7 @@ class FolderIndex:
         # the last few kept.
         self.results: OrderedDict[object, object] = OrderedDict()
         self.users = 0
+        self.claiming = False  # `claim_later` is moving files out of new/
         self._stamp: tuple[int, int] | None = None
         self._uidlist: uidlist.UidList | None = None
         self._stale = 0  # records in dovecot-uidlist for files that are gone
@@ -636,22 +642,27 @@ class FolderIndex:
         """The messages that are \\Recent for the next session selecting the folder."""
         return self.uids[bisect.bisect_left(self.uids, self.first_recent_uid) :]
 
-    def claim_recent(self) -> list[int]:
+    def claim_recent(self, limit: int | None = None) -> list[int]:
         """SELECT (read-write): the recent messages become this session's (no other
-        session sees them as recent, RFC 3501), and delivered files move to cur/."""
+        session sees them as recent, RFC 3501), and delivered files move to cur/ (all,
+        or the first `limit`: see `claim_new`)."""
         recent = self.recent_uids()
-        self.claim_new()
+        self.claim_new(limit)
         if self.uids:
             self.first_recent_uid = max(self.first_recent_uid, self.uids[-1] + 1)
         return recent
 
-    def claim_new(self) -> list[int]:
-        """Move messages out of new/ into cur/ (their \\Recent state does not change)."""
+    def claim_new(self, limit: int | None = None) -> list[int]:
+        """Move messages out of new/ into cur/ (their \\Recent state does not change):
+        all of them, or the `limit` oldest, the others staying in new/ (where every
+        reader of the Maildir finds them too) for the next call."""
         if not self.in_new:
             return []
+        chosen = sorted(self.in_new) if limit is None else heapq.nsmallest(limit, self.in_new)
         claimed = []
         with self.own_change():
-            for uid in sorted(self.in_new):
+            for uid in chosen:
+                self.in_new.discard(uid)
                 message = self.by_uid[uid]
                 try:
                     os.rename(f"{self.dir}/new/{message.base}", f"{self.dir}/cur/{message.base}:2,")
@@ -659,7 +670,6 @@ class FolderIndex:
                     continue
                 message.sub = "cur"
                 claimed.append(uid)
-            self.in_new.clear()
         return claimed
 
     def set_info(self, message: Message, info: str, origin: int) -> bool:
@@ -815,3 +825,38 @@ def forget(path: Path) -> None:
     for known in list(_open):
         if known == path or str(known).startswith(str(path) + "."):
             del _open[known]
+
+
+CLAIM_AT_ONCE = 1_000  # files a SELECT moves from new/ to cur/ before it answers
+_claimers: set[asyncio.Task[None]] = set()
+
+
+def claim_later(folder: FolderIndex) -> None:
+    """Move what a SELECT left in new/ (see `claim_new`'s limit) to cur/ in the
+    background, `CLAIM_AT_ONCE` files at a time between the event loop's other work:
+    the first SELECT of a folder where 50,000 messages were delivered answers without
+    waiting for 50,000 renames (Dovecot renames them all first)."""
+    if not folder.in_new or folder.claiming:
+        return
+    folder.claiming = True
+    folder.users += 1  # kept open until done
+    task = asyncio.get_running_loop().create_task(_claim_the_rest(folder))
+    _claimers.add(task)
+    task.add_done_callback(_claimers.discard)
+
+
+async def _claim_the_rest(folder: FolderIndex) -> None:
+    try:
+        while folder.in_new:
+            await asyncio.sleep(0)
+            try:
+                folder.refresh()
+                folder.claim_new(CLAIM_AT_ONCE)
+            except FolderGone:
+                return
+            except OSError as error:  # the files stay in new/, where readers find them
+                log.warning("could not move new messages of %s to cur/: %s", folder.dir, error)
+                return
+    finally:
+        folder.claiming = False
+        release(folder)

@@ -14,9 +14,10 @@ from courriel.access.imap.errors import Bad, No
 from courriel.access.imap.parser import STATUS_ITEMS, Command, SequenceSet
 from courriel.access.imap.view import Selected, uid_set
 from courriel.mailstore import folders, metadata, watch
+from courriel.mailstore import index as folder_index
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
-from courriel.mailstore.index import FolderIndex
+from courriel.mailstore.index import FolderIndex, claim_later
 from courriel.mailstore.message_file import MessageFile
 from courriel.mailstore.spool import Spool, as_spool
 from courriel.mailstore.store import OverQuota
@@ -79,7 +80,11 @@ class MailboxCommands:
         if self.rev2:  # RFC 9051: no \Recent; left for the next IMAP4rev1 session
             recent: set[int] = set()
         else:
-            recent = set(index.recent_uids()) if readonly else set(index.claim_recent())
+            recent = (
+                set(index.recent_uids())
+                if readonly
+                else set(index.claim_recent(folder_index.CLAIM_AT_ONCE))
+            )
         view = list(index.uids)
         selected = Selected(
             name, index, readonly, view, recent, index.modseq, view[-1] if view else 0
@@ -102,6 +107,8 @@ class MailboxCommands:
         self.send(f"* OK [UIDNEXT {index.uidnext}] Predicted next UID.")
         self.send(f"* OK [HIGHESTMODSEQ {index.modseq}] Highest mod-sequence.")
         self.state = "selected"
+        if not readonly and not self.rev2:
+            claim_later(index)  # what the SELECT left in new/
         if resync is not None and resync["uidvalidity"] == index.uidvalidity:
             self._resynchronise(selected, resync["modseq"], resync["known"])
         mode = "READ-ONLY" if readonly else "READ-WRITE"
