@@ -204,8 +204,9 @@ class NodeLink(smtplib.LMTP):
 
 
 class _Pool:
-    """Idle links per node, reused by the queue runner's threads (a TLS handshake and
-    a sign-in per copy would cost more than the copy)."""
+    """Idle links per node, reused by every copy handed over, before the sender's
+    answer and by the queue runner's threads (a TLS handshake and a sign-in per copy
+    would cost more than the copy)."""
 
     MAX_AGE = 120.0
 
