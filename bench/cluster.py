@@ -8,10 +8,11 @@ runs), monsite.be on maximusconfessor and autre.be on moses.
 
 1. Per-message time: N messages of 2 KiB sent over SMTP to maximusconfessor by
    `--sessions` concurrent senders (a connection per message), for monsite.be (stored
-   there: direct) and for autre.be (queued there and handed to moses over LMTP/TLS),
+   there: direct) and for autre.be (handed to moses over LMTP/TLS before the 250),
    alternating round by round. A run's clock stops when the last message is in the
    mailbox's Maildir on the server holding it. The issue's bound: via another
-   server at most 1.5 times direct.
+   server at most 1.5 times direct. Each server's CPU time per message (from /proc)
+   is printed beside, less sensitive than the clock to other work on the machine.
 2. Move: `--move` messages of 4 KiB in monsite.be's Maildir on maximusconfessor,
    copied with `rsync -a` between the two data directories (the yardstick), then
    `courriel domain move monsite.be --to moses` (from the request to "done": the
@@ -52,6 +53,40 @@ def count(cluster: Cluster, domain: str, node: str = "") -> int:
     node = node or home
     base = cluster[node].maildir(login, domain)
     return sum(len(os.listdir(base / sub)) for sub in ("new", "cur") if (base / sub).is_dir())
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of `pid` and its descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    return total
+
+
+def node_cpu(cluster: Cluster) -> dict[str, float]:
+    return {
+        name: cpu_seconds(cluster[name].served.proc.pid)  # type: ignore[union-attr]
+        for name, _address in NODES
+    }
+
+
+def per_message(seconds: dict[str, float], n: int) -> str:
+    return ", ".join(f"{name} {value / n * 1000:.2f}" for name, value in seconds.items())
 
 
 def send_batch(cluster: Cluster, domain: str, n: int, sessions: int, label: str) -> float:
@@ -106,14 +141,24 @@ def main() -> None:
             send_batch(cluster, "monsite.be", 20, args.sessions, "warm-up")
             send_batch(cluster, "autre.be", 20, args.sessions, "warm-up")
             times: dict[str, list[float]] = {"monsite.be": [], "autre.be": []}
+            cpu: dict[str, list[dict[str, float]]] = {"monsite.be": [], "autre.be": []}
             for round_ in range(args.rounds):
                 order = ["monsite.be", "autre.be"][:: 1 if round_ % 2 == 0 else -1]
                 for domain in order:
+                    before = node_cpu(cluster)
                     seconds = send_batch(
                         cluster, domain, args.messages, args.sessions, f"round-{round_}"
                     )
+                    after = node_cpu(cluster)
+                    used = {name: after[name] - before[name] for name in after}
                     times[domain].append(seconds)
-                    print(f"round {round_}: {domain:11} {seconds:6.2f} s", flush=True)
+                    cpu[domain].append(used)
+                    spent = per_message(used, args.messages)
+                    print(
+                        f"round {round_}: {domain:11} {seconds:6.2f} s "
+                        f"(CPU ms per message: {spent})",
+                        flush=True,
+                    )
             direct = statistics.median(times["monsite.be"]) / args.messages * 1000
             handed = statistics.median(times["autre.be"]) / args.messages * 1000
             print(
@@ -121,6 +166,11 @@ def main() -> None:
                 f"direct {direct:.2f} ms, via another server {handed:.2f} ms, "
                 f"ratio {handed / direct:.2f} (bound: 1.50)"
             )
+            for domain, label in (("monsite.be", "direct"), ("autre.be", "via another server")):
+                rounds = cpu[domain]
+                median = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+                spent = per_message(median, args.messages)
+                print(f"CPU ms per message, {label}: {spent}")
 
             if args.move:
                 size = seed(cluster, args.move)

@@ -4,7 +4,9 @@ changed through A is written into the `maildirsize` on B (Dovecot reads it).
 
 A chore row is written in the transaction of the change (see `NodeChore`), the
 holding node is nudged once the change is committed, and every node does its own
-pending chores at start and now and then, so a node that was down catches up.
+pending chores at start and now and then, so a node that was down catches up. A
+node that did chores forgets its routing cache: copies other nodes hand over are
+checked against its rows, and a deleted mailbox must not take one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from courriel.accounts.models import Mailbox
+from courriel.accounts.routing_cache import bump
 from courriel.cluster.identity import local_server_id
 from courriel.config import get_config
 
@@ -99,4 +102,6 @@ def run_chores() -> int:
             set_limit(path, chore.quota)
         chore.delete()
         done += 1
+    if done:
+        bump()
     return done

@@ -179,10 +179,34 @@ class NodeLink(smtplib.LMTP):
     def _get_socket(self, host: str, port: int, timeout: float) -> ssl.SSLSocket:
         return connect(self.target, port, timeout)
 
+    def hand(self, sender: str, address: str, ref: CopyRef, message: bytes) -> tuple[int, bytes]:
+        """One copy: MAIL, RCPT and DATA in one write (PIPELINING, which every LMTP
+        server has, RFC 2033), then the message; two round trips instead of four.
+        The message is sent only after "354", so a refusal sends nothing more; the
+        transaction is reset for the link's next copy. Raises SMTPServerDisconnected
+        when the node closed the link."""
+        wide = not (sender.isascii() and address.isascii())
+        options = " ".join([f"SIZE={len(message)}"] + (["SMTPUTF8"] if wide else []))
+        commands = (
+            f"MAIL FROM:{smtplib.quoteaddr(sender)} {options}\r\n"
+            f"RCPT TO:{smtplib.quoteaddr(address)} {' '.join(ref.params())}\r\n"
+            "DATA\r\n"
+        )
+        self.send(commands.encode("utf-8" if wide else "ascii"))
+        mail, rcpt, data = self.getreply(), self.getreply(), self.getreply()
+        if data[0] == 354:
+            body = smtplib._quote_periods(message)  # type: ignore[attr-defined]
+            self.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+            return self.getreply()
+        if mail[0] < 400:
+            self.rset()
+        return next((reply for reply in (mail, rcpt, data) if reply[0] >= 400), data)
+
 
 class _Pool:
-    """Idle links per node, reused by the queue runner's threads (a TLS handshake and
-    a sign-in per copy would cost more than the copy)."""
+    """Idle links per node, reused by every copy handed over, before the sender's
+    answer and by the queue runner's threads (a TLS handshake and a sign-in per copy
+    would cost more than the copy)."""
 
     MAX_AGE = 120.0
 
@@ -238,18 +262,11 @@ def send(
                 link = NodeLink(target, timeout)
             if link.sock is not None:
                 link.sock.settimeout(timeout)
-            options = [f"SIZE={len(message)}"] + ([] if sender.isascii() else ["SMTPUTF8"])
-            code, text = link.mail(sender, options)
-            if code >= 400:
+            code, text = link.hand(sender, address, ref, message)
+            if code == 421:  # the node is closing this link
                 _close(link)
-                return _reply(code, text)
-            code, text = link.rcpt(address, ref.params())
-            if code >= 400:
-                link.rset()
+            else:
                 _pool.give_back(link)
-                return _reply(code, text)
-            code, text = link.data(message)
-            _pool.give_back(link)
             return _reply(code, text)
         except smtplib.SMTPServerDisconnected:
             if link is not None:

@@ -59,6 +59,8 @@ def wrap(raw: socket.socket, peer: Peer) -> ssl.SSLSocket:
 
 def connect(peer: Peer, port: int, timeout: float) -> ssl.SSLSocket:
     raw = socket.create_connection((peer.address, port), timeout=timeout)
+    # Commands and replies are small and each waits for the other side: no Nagle delay.
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         return wrap(raw, peer)
     except BaseException:

@@ -4,9 +4,10 @@ the IMAP/POP3 logins and the panel ask before touching a Maildir.
 A domain's mail lives on its `Domain.server`. On a machine that is the whole
 platform (no `[general] server`) everything is local. The mail plane decides from
 the mailbox rows of its routing cache (fast, possibly `[smtp] routing_cache_seconds`
-old); whoever writes into a Maildir on behalf of another node, or reads one for a
-login, asks `fresh_home` (one query) so that a domain moved a moment ago is never
-written to at its old place by them.
+old), and so does the `[cluster]` listener storing a copy another node handed over:
+what either still stores at a moved domain's old place is swept to its new home
+(`sweep`). The queue runner (entries that may be hours old), the logins and the
+mailbox download ask `fresh_home` (one query) instead.
 """
 
 from __future__ import annotations
