@@ -29,6 +29,7 @@ from courriel.cluster.peers import PeerUntrusted, connect
 from courriel.cluster.placement import Peer, fresh_home, is_here, peer
 from courriel.cluster.wire import CopyRef, copy_name
 from courriel.config import get_config
+from courriel.dots import dot_stuff
 from courriel.outbound.spool import Entry, Recipient, get_spool
 
 if TYPE_CHECKING:
@@ -195,8 +196,7 @@ class NodeLink(smtplib.LMTP):
         self.send(commands.encode("utf-8" if wide else "ascii"))
         mail, rcpt, data = self.getreply(), self.getreply(), self.getreply()
         if data[0] == 354:
-            body = smtplib._quote_periods(message)  # type: ignore[attr-defined]
-            self.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+            self.send(dot_stuff(message))
             return self.getreply()
         if mail[0] < 400:
             self.rset()

@@ -21,6 +21,7 @@ from courriel.access.auth import AccessSettings, AuthDenied, Login
 from courriel.access.listener import LineTooLong, Stream
 from courriel.cluster.proxy import ProxyError, Upstream, pipe, pop3_sign_in
 from courriel.cluster.sessions import track
+from courriel.dots import dot_stuff
 from courriel.mailstore.events import events
 from courriel.mailstore.index import FolderIndex, Message
 from courriel.mailstore.message_file import MessageFile
@@ -30,16 +31,6 @@ log = logging.getLogger("courriel.access.pop3")
 MAX_LINE = 512
 MAX_BAD_COMMANDS = 20
 _in_use: set[str] = set()  # maildrops held by a session of this process
-
-
-def dot_stuff(data: bytes) -> bytes:
-    """Byte-stuff a message for a multi-line response and terminate it."""
-    stuffed = data.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    if not stuffed.endswith(b"\r\n"):
-        stuffed += b"\r\n"
-    return stuffed + b".\r\n"
 
 
 def uidl(index: FolderIndex, message: Message) -> str:
