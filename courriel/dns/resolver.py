@@ -28,6 +28,7 @@ import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
+from courriel import cachedonly
 from courriel.config import get_config
 from courriel.errors import ConfigError
 from courriel.units import parse_duration
@@ -191,10 +192,13 @@ def _known(name: str, rdtype: str) -> tuple[tuple[str, str], list[Any] | None]:
 
 
 def query(name: str, rdtype: str) -> Sequence[Any]:
-    """The records of one type at a name ([] if the name or the records do not exist)."""
+    """The records of one type at a name ([] if the name or the records do not exist).
+    In cached-only mode (`courriel.cachedonly`), an answer not at hand raises NotCached."""
     key, known = _known(name, rdtype)
     if known is not None:
         return known
+    if cachedonly.active():
+        raise cachedonly.miss(f"DNS {name} {rdtype}")
     try:
         answer = sync_resolver().resolve(name, rdtype, search=False)
     except (dns.exception.DNSException, OSError) as error:
