@@ -12,6 +12,7 @@ import pytest
 from courriel.accounts.routing_cache import cache
 from courriel.cachedonly import attempt, cached_or_thread
 from courriel.config import get_config
+from courriel.dns import resolver
 from courriel.inbound.checks import authenticate
 from courriel.inbound.sender_policy import check_mailfrom
 from courriel.inbound.signatures import verify_dkim
@@ -119,3 +120,29 @@ def test_an_error_of_the_work_itself_is_raised_not_retried() -> None:
 
     with pytest.raises(ValueError, match="a bug"):
         attempt(broken)
+
+
+def test_an_spf_verdict_is_kept_only_while_its_dns_answers_are(nsd: PrivateNSD) -> None:
+    """A client sending again for the same sender is not evaluated again while the
+    answers its verdict rested on are cached; a changed record is seen as soon as the
+    cache lets it go (TTL), and a failure or a DNS error is never kept."""
+    nsd.zone("example.org", [nsd.txt("@", f"v=spf1 ip4:{EXAMPLE_IP} -all")])
+    nsd.start()
+    spf_args = (EXAMPLE_IP, "alice@example.org", "mail.example.org")
+    first = check_mailfrom(*spf_args)
+    assert first.result == "pass"
+    assert check_mailfrom(*spf_args) is first  # kept, not evaluated again
+
+    nsd.zone("example.org", [nsd.txt("@", "v=spf1 -all")])  # the domain changes its mind
+    nsd.reload()
+    assert check_mailfrom(*spf_args) is first  # the cached answer is still valid
+    resolver.clear_cache()  # as its TTL running out does
+    refused = check_mailfrom(*spf_args)
+    assert refused.result == "fail"
+    assert check_mailfrom(*spf_args) is not refused  # a failure is evaluated each time
+
+    nsd.stop()
+    resolver.clear_cache()
+    assert check_mailfrom(*spf_args).result == "temperror"
+    nsd.start()
+    assert check_mailfrom(*spf_args).result == "fail"
