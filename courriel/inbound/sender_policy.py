@@ -33,6 +33,8 @@ class SpfResult:
 def _is_domain(name: str) -> bool:
     if not name or "." not in name or name.startswith("["):
         return False
+    if ":" not in name and not name.replace(".", "").isdigit():
+        return True  # an address is dotted digits (IPv4) or has colons (IPv6)
     try:
         ipaddress.ip_address(name)
     except ValueError:
