@@ -22,7 +22,9 @@ from tests.inbound.conftest import EXAMPLE_IP, QUARANTINE_IP, letter, new_key, s
 CHECKS = {"authserv_id": "mx.courriel.test", "is_ours": lambda domain: False}
 
 
-def zones(nsd: PrivateNSD, public: str) -> None:
+def signed_by_example(nsd: PrivateNSD, subject: str) -> bytes:
+    """Start `nsd` with the zones below; a message from alice@example.org, signed."""
+    pem, public = new_key()
     nsd.zone(
         "example.org",
         [
@@ -35,16 +37,15 @@ def zones(nsd: PrivateNSD, public: str) -> None:
         "quarantine.example",
         [nsd.txt("@", f"v=spf1 ip4:{QUARANTINE_IP} -all"), nsd.txt("_dmarc", "v=DMARC1; p=none")],
     )
+    nsd.start()
+    return signed(letter("alice@example.org", "info@monsite.be", subject), pem)
 
 
 FROM_EXAMPLE = {"client_ip": EXAMPLE_IP, "helo": "mail.example.org", "sender": "alice@example.org"}
 
 
 def test_cached_answers_give_the_results_the_dns_gave(nsd: PrivateNSD) -> None:
-    pem, public = new_key()
-    zones(nsd, public)
-    nsd.start()
-    message = signed(letter("alice@example.org", "info@monsite.be", "le club"), pem)
+    message = signed_by_example(nsd, "le club")
     client = FROM_EXAMPLE
 
     # Nothing cached: the inline attempt gives up. pyspf turns the miss into a
@@ -79,10 +80,7 @@ def test_cached_answers_give_the_results_the_dns_gave(nsd: PrivateNSD) -> None:
 
 
 def test_the_event_loop_entry_point_takes_the_thread_when_it_must(nsd: PrivateNSD) -> None:
-    pem, public = new_key()
-    zones(nsd, public)
-    nsd.start()
-    message = signed(letter("alice@example.org", "info@monsite.be", "deux chemins"), pem)
+    message = signed_by_example(nsd, "deux chemins")
     client = FROM_EXAMPLE
 
     async def twice() -> tuple[bytes, bytes]:
