@@ -1,7 +1,8 @@
 """The authentication of one incoming message: SPF (envelope sender and HELO), every
 DKIM signature, the ARC chain and DMARC for each header From domain, and whether a
-From domain is one of ours without proof that we sent it. Run once per message, in
-a worker thread (the libraries are blocking; their DNS answers are cached)."""
+From domain is one of ours without proof that we sent it. Run once per message: on
+the event loop when every DNS answer it needs is cached, else in a worker thread (the
+libraries are blocking; `courriel.cachedonly` tells the two apart)."""
 
 from __future__ import annotations
 
