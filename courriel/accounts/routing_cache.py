@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from courriel import cachedonly
 from courriel.config import get_config
 
 if TYPE_CHECKING:
@@ -70,8 +71,12 @@ class RoutingCache:
         return stamp
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The cached answer, else `compute()`'s (in cached-only mode, `NotCached`:
+        computing it would query the database)."""
         ttl = get_config().smtp.routing_cache_seconds
         if ttl <= 0:
+            if cachedonly.active():
+                raise cachedonly.miss(f"routing {key!r}")
             return compute()
         stamp = self._current_stamp()
         now = time.monotonic()
@@ -82,6 +87,8 @@ class RoutingCache:
             found = self._entries.get(key)
             if found is not None and found[0] > now:
                 return found[1]  # type: ignore[return-value]
+        if cachedonly.active():
+            raise cachedonly.miss(f"routing {key!r}")
         value = compute()
         with self._lock:
             if self._stamp == stamp:

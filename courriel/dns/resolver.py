@@ -16,9 +16,9 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import dns.asyncresolver
 import dns.exception
@@ -28,9 +28,12 @@ import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
+from courriel import cachedonly
 from courriel.config import get_config
 from courriel.errors import ConfigError
 from courriel.units import parse_duration
+
+T = TypeVar("T")
 
 
 class DNSTemporaryError(Exception):
@@ -190,11 +193,63 @@ def _known(name: str, rdtype: str) -> tuple[tuple[str, str], list[Any] | None]:
     return key, None
 
 
+# -- what a computation rested on ----------------------------------------------------------
+# A result computed from DNS answers only (an SPF verdict) can be kept as long as every
+# answer it used is still the one in the cache: the same question on the same answers
+# gets the same answer.
+class _Used(threading.local):
+    answers: list[tuple[tuple[str, str], Any]] | None = None
+
+
+_used = _Used()
+Used = tuple[tuple[tuple[str, str], Any], ...]
+
+
+def recording(fn: Callable[[], T]) -> tuple[T, Used]:
+    """`fn()`'s result and the cached answers it was given (for `still_cached`)."""
+    outer, _used.answers = _used.answers, []
+    try:
+        result = fn()
+        used = tuple(_used.answers)
+    finally:
+        if outer is not None:
+            outer.extend(_used.answers)
+        _used.answers = outer
+    return result, used
+
+
+def still_cached(used: Used) -> bool:
+    """Whether every answer in `used` is still cached, unchanged and unexpired (one
+    that could not be cached, or could not be had, makes it false)."""
+    now = time.monotonic()
+    for key, entry in used:
+        if entry is None or _answers.get(key) is not entry or entry[0] <= now:
+            return False
+    return True
+
+
 def query(name: str, rdtype: str) -> Sequence[Any]:
-    """The records of one type at a name ([] if the name or the records do not exist)."""
+    """The records of one type at a name ([] if the name or the records do not exist).
+    In cached-only mode (`courriel.cachedonly`), an answer not at hand raises NotCached."""
     key, known = _known(name, rdtype)
-    if known is not None:
-        return known
+    if known is None:
+        if cachedonly.active():
+            if _used.answers is not None:
+                _used.answers.append((key, None))
+            raise cachedonly.miss(f"DNS {name} {rdtype}")
+        try:
+            known = _ask(key, name, rdtype)
+        except DNSTemporaryError:
+            if _used.answers is not None:
+                _used.answers.append((key, None))
+            raise
+    if _used.answers is not None:
+        entry = _answers.get(key)  # None when the answer could not be kept (no TTL)
+        _used.answers.append((key, entry if entry is not None and entry[1] is known else None))
+    return known
+
+
+def _ask(key: tuple[str, str], name: str, rdtype: str) -> list[Any]:
     try:
         answer = sync_resolver().resolve(name, rdtype, search=False)
     except (dns.exception.DNSException, OSError) as error:

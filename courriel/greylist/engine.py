@@ -746,6 +746,13 @@ def get_engine() -> Engine:
         return _engine
 
 
+def turned_off() -> bool:
+    """Whether this process's engine is running with greylisting turned off (then
+    every check passes: the SMTP server need not ask)."""
+    engine = _engine
+    return engine is not None and not engine.settings.enabled
+
+
 def set_engine(engine: Engine | None) -> Engine | None:
     """Install (or remove) the process-wide engine; returns the previous one."""
     global _engine

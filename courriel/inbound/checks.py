@@ -1,10 +1,12 @@
 """The authentication of one incoming message: SPF (envelope sender and HELO), every
 DKIM signature, the ARC chain and DMARC for each header From domain, and whether a
-From domain is one of ours without proof that we sent it. Run once per message, in
-a worker thread (the libraries are blocking; their DNS answers are cached)."""
+From domain is one of ours without proof that we sent it. Run once per message: on
+the event loop when every DNS answer it needs is cached, else in a worker thread (the
+libraries are blocking; `courriel.cachedonly` tells the two apart)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 
@@ -76,10 +78,38 @@ class Report:
         return None
 
 
+# The usual From of machine and client mail, `Name <local@domain>`, `<local@domain>` or
+# `local@domain` with plain ASCII words only: its domain is read without the email
+# package's address parser (a third of the checks' CPU), which gives the same answer
+# for these forms (tests/inbound/test_parts.py compares the two); anything else —
+# quotes, comments, groups, several addresses, encoded words — goes to the parser.
+_PLAIN_FROM = re.compile(
+    r"(?:[A-Za-z0-9 _-]*<(?P<angled>{0})>|(?P<bare>{0}))".format(
+        r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+    )
+)
+
+
 def from_domains(content: bytes) -> list[str]:
     """The domains of the header From addresses (A-labels, lower case, in order)."""
+    values = header_values(content, b"From")
+    if len(values) == 1:
+        plain = plain_from_domain(values[0])
+        if plain is not None:
+            return [plain]
+    return parsed_from_domains(values)
+
+
+def plain_from_domain(value: str) -> str | None:
+    plain = _PLAIN_FROM.fullmatch(value)
+    if plain is None:
+        return None
+    return (plain.group("angled") or plain.group("bare")).rpartition("@")[2].lower()
+
+
+def parsed_from_domains(values: list[str]) -> list[str]:
     domains: list[str] = []
-    for _name, address in getaddresses(header_values(content, b"From")):
+    for _name, address in getaddresses(values):
         domain = address.rpartition("@")[2].strip().rstrip(".").lower()
         if not domain or "@" not in address:
             continue

@@ -48,6 +48,7 @@ class Record:
     pct: int = 100
 
 
+@lru_cache(maxsize=4096)  # records are few and read for every message: parse each once
 def parse_record(text: str, found_at: str) -> Record | None:
     """A DMARC record, or None if `text` is not one (RFC 7489 6.3)."""
     tags: dict[str, str] = {}

@@ -5,13 +5,13 @@ policy only asks and applies."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
 from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any
 
+from courriel.cachedonly import cached_or_thread
 from courriel.delivery.message import header_values
 from courriel.delivery.replies import Outcome
 from courriel.inbound import screening as screening_module
@@ -113,7 +113,7 @@ def edge_login(content: bytes) -> str | None:
 
 # -- SPF for greylisting at RCPT, and what greylisting takes from it ---------------------
 async def check_spf(client: Client, sender: str) -> SpfResult:
-    return await asyncio.to_thread(check_mailfrom, client.ip, sender, client.helo)
+    return await cached_or_thread(check_mailfrom, client.ip, sender, client.helo)
 
 
 def spf_domain(spf: SpfResult | None) -> str | None:

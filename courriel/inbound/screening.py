@@ -14,8 +14,9 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from courriel.cachedonly import cached_or_thread
 from courriel.dbthread import run_db
-from courriel.inbound import authresults, rspamd
+from courriel.inbound import authresults, rspamd, signatures
 from courriel.inbound.checks import Report, authenticate
 from courriel.inbound.rules import domain_rules, is_ours, mailbox_rules
 from courriel.inbound.sender_policy import SpfResult
@@ -27,6 +28,9 @@ DELIVER, JUNK, REFUSE = "deliver", "junk", "refuse"
 _RANK = {DELIVER: 0, JUNK: 1, REFUSE: 2}
 DNS_TEMPFAIL = "451 4.4.3 Cannot verify the sender's authentication now (DNS), try again later"
 SPAM_TEMPFAIL = "451 4.7.1 Spam filter unavailable, try again later"
+# Above this size a signed message is checked in a worker thread, not on the event loop
+# (its body hashes would stall every other session for milliseconds).
+INLINE_LIMIT = 256 * 1024
 _SPAM_HEADER = re.compile(rb"^x-spam(-status)?[ \t]*:", re.IGNORECASE)
 
 
@@ -170,7 +174,10 @@ async def screen(
     """Authenticate `content` from `client_ip`, then scan it; the decision for each
     of `targets`. Never raises for a check that cannot be done: a temporary answer.
     With `complete` false, `content` is only the header block of a message too big
-    to hold in memory: signatures and spam are not checked (the headers say so)."""
+    to hold in memory: signatures and spam are not checked (the headers say so).
+
+    The checks run on the event loop when every DNS and routing answer they need is
+    cached, else in a worker thread (`courriel.cachedonly`): the same result."""
     content = authresults.strip_ours(content, authserv_id)
 
     def authenticate_and_judge() -> tuple[Screening, bool]:
@@ -188,7 +195,10 @@ async def screen(
         decided = screening.reply is not None or screening.all_refused
         return screening, not decided and _wants_spam_scan(settings, targets)
 
-    screening, scan_it = await run_db(authenticate_and_judge)
+    if len(content) <= INLINE_LIMIT or not signatures.signed(content):
+        screening, scan_it = await cached_or_thread(authenticate_and_judge)
+    else:  # hashing a big signed body would hold the event loop: a thread
+        screening, scan_it = await run_db(authenticate_and_judge)
     screening.content = content
     if scan_it and not complete:
         screening.header += _spam_headers(None, False, "message too big to scan")
@@ -216,7 +226,7 @@ async def screen(
             return screening
         error = "rspamd unreachable"
     if scan is not None:
-        await run_db(judge_spam, screening, scan, targets)
+        await cached_or_thread(judge_spam, screening, scan, targets)
     screening.content = authresults.drop_fields(content, lambda f: bool(_SPAM_HEADER.match(f[0])))
     junk = JUNK in screening.actions or REFUSE in screening.actions
     screening.header += _spam_headers(scan, junk, error)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import spf
 
+from courriel.dns import resolver
 from courriel.inbound import dnslookups  # noqa: F401  (routes pyspf's DNS to our resolver)
 
 RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
@@ -32,6 +33,8 @@ class SpfResult:
 def _is_domain(name: str) -> bool:
     if not name or "." not in name or name.startswith("["):
         return False
+    if ":" not in name and not name.replace(".", "").isdigit():
+        return True  # an address is dotted digits (IPv4) or has colons (IPv6)
     try:
         ipaddress.ip_address(name)
     except ValueError:
@@ -39,7 +42,30 @@ def _is_domain(name: str) -> bool:
     return False
 
 
+# Verdicts already reached, by (client address, sender, HELO, identity): a client sending again
+# for the same sender (a new connection per message is the rule) is not evaluated
+# again while every DNS answer the verdict rested on is still the cached one. Not
+# kept: temperror (the next try may get an answer) and fail (its explanation, from
+# the domain's exp= record, may hold the time: RFC 7208 7.3 %{t}).
+_verdicts: dict[tuple[str, str, str, str], tuple[SpfResult, resolver.Used]] = {}
+_VERDICTS_MAX = 10_000
+_NOT_KEPT = ("temperror", "fail")
+
+
 def _run(ip: str, sender: str, helo: str, identity: str, domain: str) -> SpfResult:
+    key = (ip, sender, helo, identity)
+    known = _verdicts.get(key)
+    if known is not None and resolver.still_cached(known[1]):
+        return known[0]
+    found, used = resolver.recording(lambda: _evaluate(ip, sender, helo, identity, domain))
+    if found.result not in _NOT_KEPT and all(entry is not None for _, entry in used):
+        if len(_verdicts) >= _VERDICTS_MAX:
+            _verdicts.clear()
+        _verdicts[key] = (found, used)
+    return found
+
+
+def _evaluate(ip: str, sender: str, helo: str, identity: str, domain: str) -> SpfResult:
     try:
         result, _code, explanation = spf.query(i=ip, s=sender, h=helo).check()
     except Exception as error:  # a library bug must not lose mail: report it, decide later

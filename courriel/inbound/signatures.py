@@ -158,6 +158,12 @@ def verify_dkim(message: bytes) -> list[DkimResult]:
     return results
 
 
+def signed(message: bytes) -> bool:
+    """Whether the message carries a DKIM signature or an ARC set (work to verify)."""
+    block = header_block(message)
+    return _has_field(block, b"dkim-signature:") or has_arc(block)
+
+
 def has_arc(header: bytes) -> bool:
     return _has_field(header, b"arc-seal:")
 

@@ -12,7 +12,9 @@ from django.db import connections
 from courriel.accounts.permissions import Actor
 from courriel.accounts.services.domains import add_domain_alias
 from courriel.accounts.services.mailboxes import create_mailbox
+from courriel.delivery.smtp import hooks
 from courriel.greylist import services
+from courriel.greylist.engine import set_engine
 from courriel.greylist.models import AutoWhitelist, DailyCount, Triplet
 from courriel.greylist.store import Store
 from tests.fixtures.accounts import STRONG, Customer
@@ -396,6 +398,14 @@ def test_memory_is_bounded_and_the_database_holds_the_rest(
 def test_turned_off_passes_everything(make_engine: EngineFactory) -> None:
     engine = make_engine(enabled=False)
     assert ask(engine).text == "greylisting is turned off on this server"
+    # ...and says so to the SMTP server, which then does not ask at all.
+    previous = set_engine(engine)
+    try:
+        assert hooks.greylisting_off()
+        set_engine(make_engine(enabled=True))
+        assert not hooks.greylisting_off()
+    finally:
+        set_engine(previous)
 
 
 def test_garbage_client_address_is_passed_and_logged(

@@ -3,13 +3,16 @@ Authentication-Results header, XFORWARD values, Junk lessons, hostile input."""
 
 from __future__ import annotations
 
+import string
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from courriel.inbound import dmarc, gate
 from courriel.inbound.authresults import header, result, strip_ours
-from courriel.inbound.checks import from_domains
+from courriel.inbound.checks import from_domains, parsed_from_domains, plain_from_domain
 from courriel.inbound.learning import lesson
 from courriel.inbound.sender_policy import SpfResult
 from courriel.inbound.signatures import MAX_SIGNATURES, DkimResult, verify_dkim
@@ -82,6 +85,28 @@ def test_header_from_domains() -> None:
     assert from_domains(message) == ["monsite.be", "example.org"]
     assert from_domains(b"Subject: no from\r\n\r\n") == []
     assert from_domains(b"From: info@caf\xc3\xa9.be\r\n\r\n") == ["xn--caf-dma.be"]
+
+
+@given(
+    st.text(alphabet=string.ascii_letters + string.digits + " _-.'\"(),;:<>@\\", max_size=40)
+    | st.builds(
+        "{}<{}@{}>".format,
+        st.text(alphabet=string.ascii_letters + " _-.,;:@'\"()<>\\", max_size=12),
+        st.from_regex(r"[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*", fullmatch=True),
+        st.from_regex(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", fullmatch=True),
+    )
+)
+@example("Direction <direction@monsite.be>")
+@example("direction@monsite.be <forger@evil.example>")  # two addresses for the parser
+@example('"direction@monsite.be" <forger@evil.example>')
+@example("Direction (monsite.be) <forger@evil.example>")
+@example("forger@evil.example, direction@monsite.be")
+def test_the_plain_from_shortcut_reads_what_the_parser_reads(value: str) -> None:
+    """The shortcut for `Name <local@domain>` gives the email parser's domain, and
+    leaves every other form to the parser."""
+    plain = plain_from_domain(value)
+    if plain is not None:
+        assert [plain] == parsed_from_domains([value])
 
 
 def test_hostile_dkim_signatures_are_reported_not_raised() -> None:

@@ -288,6 +288,8 @@ class SmtpPolicy(HookNames):
         client: gate.Client | None = getattr(envelope, "checked_client", None)
         if client is None or (self.kind != "smtp" and not asked_by_filter):
             return None
+        if hooks.greylisting_off():
+            return None
         spf = getattr(envelope, "spf", None)
         if spf is None and self.config.greylist.enabled:
             spf = envelope.spf = await gate.check_spf(client, envelope.sender)  # type: ignore[attr-defined]
