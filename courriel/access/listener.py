@@ -206,10 +206,9 @@ class Stream:
     async def settle(self) -> None:
         """After a command: send the replies, unless the client has already sent the
         next command (then they leave with its replies)."""
-        if self.has_line():
-            await self.pace()
-        else:
-            await self.drain()
+        if not self.has_line():
+            self.flush()
+        await self.pace()  # asyncio's drain only when the socket's buffer is full
 
     async def pace(self) -> None:
         """Within a long response: wait for the client only when the socket's buffer
