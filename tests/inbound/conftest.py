@@ -178,6 +178,8 @@ def inbound_world(base: Path, env: dict[str, str] | None = None) -> Iterator[Wor
             records = courriel("domain", "dns", "monsite.be", "--json").json
             write_zones(dns_server, records, public)
             dns_server.start()
+            settings["COURRIEL_DNS_NAMESERVERS"] = dns_server.nameserver  # its port may move
+            courriel.env.update(settings)
             served = start_serve(courriel)
             platform = Platform(courriel, served, sink)
             try:
