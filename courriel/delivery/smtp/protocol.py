@@ -10,6 +10,8 @@ aiosmtpd owns the wire format; decisions are in `policy.SmtpPolicy`. Added here:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import re
@@ -139,6 +141,31 @@ class CourrielSMTP(HookNames, SMTP):
         # RFC limits by aiosmtpd itself.
         self._reader._limit = READ_CHUNK  # type: ignore[attr-defined]
         await super()._handle_client()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        started = self._handler_coroutine
+        super().connection_made(transport)
+        task = self._handler_coroutine
+        if task is not None and task is not started:  # not again after STARTTLS
+            task.add_done_callback(self._session_over)
+
+    def _session_over(self, task: asyncio.Task[None]) -> None:
+        """The session's task has ended (QUIT, the client gone, a refusal): nothing
+        reads a command any more, so let go of what ties the protocol to itself.
+
+        aiosmtpd's protocol is a knot of reference cycles: its table of bound
+        `smtp_*` methods, its StreamWriter, its connection callback, and the
+        CancelledError that ends the task (kept by the task; its traceback keeps the
+        session's frames, whose `self` keeps the task). Left to the cyclic collector,
+        which runs seldom at our pace (`runtime.COLLECT_YOUNG_EVERY`), several hundred
+        dead sessions (reader, transport, envelope) piled up between collections and
+        spread the heap; untied, a session is freed as soon as its connection is."""
+        if task.cancelled():
+            with contextlib.suppress(asyncio.CancelledError):
+                task.result()  # asyncio hands the kept error over once, then forgets it
+        self._smtp_methods = {}
+        self._client_connected_cb = None
+        self._writer = None  # type: ignore[assignment]
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._counted_ip is not None:
