@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import importlib
 import logging
@@ -247,9 +248,32 @@ def settle_heap() -> None:
     gc.set_threshold(COLLECT_YOUNG_EVERY, middle, oldest)
 
 
+# glibc's mallopt() parameter for the most malloc arenas the process may have.
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas() -> None:
+    """At most MALLOC_ARENAS malloc arenas in a server process, before its threads start.
+
+    glibc gives each thread that calls malloc while another holds the lock an arena of
+    its own (up to 8 per core), and memory freed in an arena is reused by that arena
+    only. Our threads (the thread pool of database and delivery work, the journal's,
+    the greylist's) mostly take turns under the GIL anyway, so their arenas mostly hold
+    free memory that nobody else may use: with every listener on, 4-6 MiB per
+    process after a few thousand messages. Nothing is lost by sharing two arenas.
+    An operator's MALLOC_ARENA_MAX in the environment (read by glibc itself) wins; on
+    another C library mallopt is missing or refuses, and nothing changes."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+
+
 def run_loop(config: Config, main: Coroutine[Any, Any, None]) -> None:
     """Run `main` on the event loop `[general] event_loop` names (uvloop by default:
     the mail protocols spend much of their time in the loop itself)."""
+    limit_malloc_arenas()
     choice = config.general.get("event_loop", "uvloop")
     if choice not in {"uvloop", "asyncio"}:
         raise ConfigError(f'[general] event_loop must be "uvloop" or "asyncio", not {choice!r}')
