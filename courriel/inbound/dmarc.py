@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
@@ -20,14 +20,20 @@ from courriel.inbound.sender_policy import SpfResult
 from courriel.inbound.signatures import DkimResult
 
 POLICIES = ("none", "quarantine", "reject")
-_psl = PublicSuffixList()
+
+
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    """The list, parsed when DMARC first needs it (some 1.3 MiB of sets): mail from our
+    own users and trusted networks is never checked, so a process may never need it."""
+    return PublicSuffixList()
 
 
 @lru_cache(maxsize=20_000)
 def organisational_domain(domain: str) -> str:
     """`mail.example.co.uk` -> `example.co.uk`; a public suffix itself stays as it is."""
     name = domain.lower().rstrip(".")
-    return _psl.privatesuffix(name) or name
+    return _public_suffixes().privatesuffix(name) or name
 
 
 def aligned(identifier: str, from_domain: str, mode: str = "r") -> bool:

@@ -6,21 +6,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dkim
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 from courriel.delivery.message import header_block
 from courriel.dns.resolver import DNSTemporaryError
 from courriel.inbound.dnslookups import dkim_txt
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
 MAX_SIGNATURES = 8  # each costs a key look-up and a body hash: a limit against abuse
 _quiet = logging.getLogger("courriel.inbound.dkimpy")
 _quiet.setLevel(logging.CRITICAL)  # dkimpy logs every failure at ERROR; we report them
-_HASHES = {"sha256": hashes.SHA256, "sha1": hashes.SHA1}
+_HASHES = {"sha256": "SHA256", "sha1": "SHA1"}  # names in cryptography's `hashes`
 
 
 # -- two fast paths in dkimpy ---------------------------------------------------------------
@@ -31,19 +31,31 @@ _HASHES = {"sha256": hashes.SHA256, "sha1": hashes.SHA1}
 # dependency) for the RSASSA-PKCS1-v1_5 check itself, and a cache of parsed key records
 # (keyed by the record's text, so a changed key is parsed anew). The verdicts are the
 # same; only the arithmetic moved.
+# `cryptography` is imported with the first signature to check, not with this module:
+# its Rust extension is some 6 MiB resident in every process that loads it, and mail
+# from our own users and trusted networks (and unsigned mail) never needs it.
 @lru_cache(maxsize=4096)
-def _rsa_key(modulus: int, exponent: int) -> rsa.RSAPublicKey:
+def _rsa_key(modulus: int, exponent: int) -> RSAPublicKey:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     return rsa.RSAPublicNumbers(exponent, modulus).public_key()
 
 
 def _rsassa_verify(hash_object: Any, signature: bytes, public_key: dict[str, int]) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
+
     algorithm = _HASHES.get(str(hash_object.name).lower())
     if algorithm is None:
         return False
     try:
         key = _rsa_key(public_key["modulus"], public_key["publicExponent"])
         key.verify(
-            signature, hash_object.digest(), padding.PKCS1v15(), utils.Prehashed(algorithm())
+            signature,
+            hash_object.digest(),
+            padding.PKCS1v15(),
+            utils.Prehashed(getattr(hashes, algorithm)()),
         )
     except (InvalidSignature, ValueError):
         return False
