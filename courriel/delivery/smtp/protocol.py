@@ -153,8 +153,8 @@ class CourrielSMTP(HookNames, SMTP):
         """The session's task has ended (QUIT, the client gone, a refusal): nothing
         reads a command any more, so let go of what ties the protocol to itself.
 
-        aiosmtpd's protocol is a knot of reference cycles: its table of bound
-        `smtp_*` methods, its StreamWriter, its connection callback, and the
+        aiosmtpd's protocol is a knot of reference cycles: its tables of bound
+        `smtp_*` and `auth_*` methods, its StreamWriter, its connection callback, and the
         CancelledError that ends the task (kept by the task; its traceback keeps the
         session's frames, whose `self` keeps the task). Left to the cyclic collector,
         which runs seldom at our pace (`runtime.COLLECT_YOUNG_EVERY`), several hundred
@@ -164,6 +164,7 @@ class CourrielSMTP(HookNames, SMTP):
             with contextlib.suppress(asyncio.CancelledError):
                 task.result()  # asyncio hands the kept error over once, then forgets it
         self._smtp_methods = {}
+        self._auth_methods = {}
         self._client_connected_cb = None
         self._writer = None  # type: ignore[assignment]
 
