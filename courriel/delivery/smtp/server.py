@@ -141,6 +141,7 @@ def services(config: Config) -> list[Any]:
         SmtpWorkers,
         events_socket,
         mail_in_section,
+        relays_events,
         worker_count,
     )
     from courriel.mailstore.events import EventRelay
@@ -150,7 +151,7 @@ def services(config: Config) -> list[Any]:
     shared = mail_in_section(config)
     workers = worker_count(config)
     found: list[Any] = [Housekeeping()]
-    if workers > 1:
+    if workers > 1 and relays_events(config):
         found.append(EventRelay(Path(events_socket(config))))
     for section, kind in (
         ("smtp", "smtp"),

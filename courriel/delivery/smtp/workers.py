@@ -6,7 +6,7 @@ one `courriel smtp-worker` processes that listen on the same port (SO_REUSEPORT:
 kernel spreads connections). That port is 25, or in edge mode, where Postfix owns
 port 25 and hands every message to us, the LMTP port (`mail_in_section`). Each
 worker has its own delivery journal segments and sends news of new mail to the main
-process's IDLE sessions (`EventRelay`). A worker that dies is started again; the
+process's IDLE sessions (`EventRelay`), if it has any. A worker that dies is started again; the
 workers end when the main process ends (even by SIGKILL: the kernel sends them
 SIGTERM).
 """
@@ -49,6 +49,12 @@ def worker_count(config: Config) -> int:
 
 def events_socket(config: Config) -> str:
     return str(config.data_dir / "events.sock")
+
+
+def relays_events(config: Config) -> bool:
+    """Workers pass news of new mail to the main process only if it has IMAP or POP3
+    sessions to tell (not in edge mode, where Dovecot serves them)."""
+    return any(getattr(config, section).enabled for section in ("imap", "imaps", "pop3", "pop3s"))
 
 
 LISTEN_FD = "COURRIEL_SMTP_LISTEN_FD"
@@ -134,7 +140,8 @@ def worker_services(config: Config) -> list[Any]:
     from courriel.greylist.settings import Settings
     from courriel.mailstore.events import events
 
-    events.relay_to(events_socket(config))
+    if relays_events(config):
+        events.relay_to(events_socket(config))
     limiter = ConnectionLimiter(config.smtp.max_connections_per_ip)
     section = mail_in_section(config)
     if section is None:
