@@ -87,12 +87,19 @@ class Certificates:
     Names with a certificate of their own (ACME: the platform's host name and each
     domain's mail./autoconfig. names) are served by SNI; a client that sends no name,
     or an unknown one, gets the `[tls]` certificate (or the self-signed fallback).
+
+    The web panel has a context of its own, `panel_context`, with the same
+    certificates: with `[tls] acme_challenge = "tls-alpn-01"` it also answers the CA's
+    pending challenges (`courriel.acme.alpn`); the mail ports never do.
     """
 
     def __init__(self, config: Config) -> None:
         self.context = _new_context()
+        self.panel_context = _new_context()
         self.by_name: dict[str, ssl.SSLContext] = {}
+        self.challenges: Config | None = None
         self.context.sni_callback = self._pick
+        self.panel_context.sni_callback = self._pick_for_panel
         self.reload(config)
 
     def reload(self, config: Config) -> None:
@@ -100,6 +107,9 @@ class Certificates:
         # certificate and a key that do not match, and every handshake would fail.
         _load(_new_context(), config.tls_cert, config.tls_key)
         _load(self.context, config.tls_cert, config.tls_key)
+        _load(self.panel_context, config.tls_cert, config.tls_key)
+        alpn = bool(config.tls.acme_directory) and config.tls.acme_challenge == "tls-alpn-01"
+        self.challenges = config if alpn else None
         by_name: dict[str, ssl.SSLContext] = {}
         for name, cert, key in issued_certificates(config):
             context = _new_context()
@@ -115,6 +125,18 @@ class Certificates:
         if chosen is not None:
             connection.context = chosen
 
+    def _pick_for_panel(
+        self, connection: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object
+    ) -> None:
+        if self.challenges is not None and name:
+            from courriel.acme.alpn import pending_context
+
+            challenge = pending_context(self.challenges, name.lower().rstrip("."))
+            if challenge is not None:
+                connection.context = challenge
+                return
+        self._pick(connection, name, _)
+
 
 def issued_certificates(config: Config) -> list[tuple[str, Path, Path]]:
     """(name, certificate chain, key) for every name ACME gave us a certificate for."""
@@ -126,13 +148,22 @@ def issued_certificates(config: Config) -> list[tuple[str, Path, Path]]:
 _certificates: dict[tuple[Path, Path], Certificates] = {}
 
 
-def server_context(config: Config) -> ssl.SSLContext:
-    """The server context of this certificate and key, one per process for all the
-    listeners (see `Certificates`)."""
+def _certificates_of(config: Config) -> Certificates:
     key = (config.tls_cert, config.tls_key)
     if key not in _certificates:
         _certificates[key] = Certificates(config)
-    return _certificates[key].context
+    return _certificates[key]
+
+
+def server_context(config: Config) -> ssl.SSLContext:
+    """The server context of this certificate and key, one per process for all the
+    mail listeners (see `Certificates`)."""
+    return _certificates_of(config).context
+
+
+def panel_context(config: Config) -> ssl.SSLContext:
+    """The web panel's: the same certificates, and the CA's TLS-ALPN-01 challenges."""
+    return _certificates_of(config).panel_context
 
 
 def reload_certificates(config: Config) -> None:

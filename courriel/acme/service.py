@@ -100,7 +100,9 @@ class Renewals:
     name = "acme-renewals"
 
     def __init__(self, config: Config) -> None:
-        self.listening = [f"acme: certificates from {config.tls.acme_directory}"]
+        self.listening = [
+            f"acme: certificates from {config.tls.acme_directory} ({config.tls.acme_challenge})"
+        ]
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -113,7 +115,7 @@ class Renewals:
                 await self.task
 
     async def _run(self) -> None:
-        await asyncio.sleep(1)  # every listener up first: the CA connects to port 80
+        await asyncio.sleep(1)  # every listener up first: the CA connects to port 80 or 443
         while True:
             try:
                 status = await asyncio.to_thread(run_round, get_config())
