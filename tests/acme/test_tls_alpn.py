@@ -5,6 +5,7 @@ web server that knows nothing of ACME, so HTTP-01 cannot succeed."""
 
 from __future__ import annotations
 
+import email
 import http.server
 import shutil
 import socket
@@ -14,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email import policy
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,7 @@ class Alpn:
     courriel: Courriel
     served: Served
     pebble: Pebble
+    sink: Sink
     web_port: int
 
     def held(self) -> dict[str, list[str]]:
@@ -116,14 +119,21 @@ class Alpn:
 
 
 @pytest.fixture
-def alpn(courriel: Courriel, nsd: PrivateNSD, tmp_path: Path) -> Iterator[Alpn]:
+def alpn(
+    courriel: Courriel, nsd: PrivateNSD, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Alpn]:
+    """`courriel serve` with TLS-ALPN-01, pebble validating on the panel's port (or,
+    with the parameter "elsewhere", on a port where nothing answers: the provider's
+    443 does not lead to the panel)."""
     nsd.zone("courriel.test", ["@ A 127.0.0.1"])
     nsd.zone("monsite.test", ["mail A 127.0.0.1", "autoconfig A 127.0.0.1"])
     nsd.start()
     port_80 = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _NotOurs)
     threading.Thread(target=port_80.serve_forever, daemon=True).start()
     web_port = free_port()
-    pebble = Pebble(tmp_path / "pebble", nsd.nameserver, port_80.server_port, web_port).start()
+    validated_on = free_port() if getattr(request, "param", None) == "elsewhere" else web_port
+    pebble = Pebble(tmp_path / "pebble", nsd.nameserver, port_80.server_port, validated_on)
+    pebble.start()
     sink = Sink().start()
     courriel.env.update(
         {
@@ -145,7 +155,7 @@ def alpn(courriel: Courriel, nsd: PrivateNSD, tmp_path: Path) -> Iterator[Alpn]:
     )
     served = start_serve(courriel, {"COURRIEL_WEB_PORT": str(web_port)})
     try:
-        yield Alpn(courriel, served, pebble, web_port)
+        yield Alpn(courriel, served, pebble, sink, web_port)
     finally:
         served.stop()
         pebble.stop()
@@ -249,3 +259,26 @@ def test_challenge_certificate_only_for_acme_tls_clients_while_pending(alpn: Alp
     seen = visit(alpn.web_port, name)
     assert not seen.challenge and "Pebble" in seen.issuer, seen
     assert seen.status and seen.status.startswith("HTTP/1.1 "), seen
+
+
+@pytest.mark.parametrize("alpn", ["elsewhere"], indirect=True)
+def test_failed_validation_is_reported_and_the_fallback_serves(alpn: Alpn) -> None:
+    failures = wait_until(alpn.failures, "the failed round", timeout=120, interval=0.5)
+    assert {tuple(f["names"]) for f in failures} == {
+        (HOST,),
+        ("mail.monsite.test", "autoconfig.monsite.test"),
+    }
+    assert all("tls-alpn-01 validation failed" in f["error"] for f in failures), failures
+    shown = alpn.courriel("tls", "status")
+    assert f"failed: {HOST}: {HOST}: tls-alpn-01 validation failed: " in shown.err, shown.err
+    [report] = alpn.sink.wait_for(1, where=lambda m: m.recipients == ["ops@provider.example"])
+    assert report.header("Subject") == "Certificate renewal failed"
+    body = email.message_from_bytes(report.content, policy=policy.default).get_body()
+    assert body is not None and "tls-alpn-01 validation failed" in body.get_content()
+    # Nothing issued, no challenge left pending: the fallback certificate and the
+    # panel, even for a client asking for acme-tls/1.
+    assert alpn.held() == {}
+    for name in (HOST, "mail.monsite.test"):
+        seen = visit(alpn.web_port, name, ["acme-tls/1"])
+        assert not seen.challenge and seen.alpn is None and "Pebble" not in seen.issuer, seen
+        assert seen.status and seen.status.startswith("HTTP/1.1 "), seen
