@@ -8,37 +8,61 @@ import ipaddress
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 from courriel.config import Config
 from courriel.errors import ConfigError
 
 
-def generate_self_signed(cert_path: Path, key_path: Path, hostname: str) -> None:
-    # Imported here: `cryptography` (7 MB resident) is needed only on the first start.
+def self_signed(
+    key: Any,
+    hostname: str,
+    alt_names: list[Any],
+    lifetime: datetime.timedelta,
+    extensions: list[tuple[Any, bool]],
+) -> Any:
+    """A certificate for `hostname` (and `alt_names`) signed by its own `key`, valid
+    from five minutes ago (clocks differ) for `lifetime`, with `extensions`
+    ((extension, critical) pairs): the fallback certificate, and TLS-ALPN-01's."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64])])
-    alt_names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost")]
-    alt_names += [
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("::1")),
-    ]
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=825))
+        .not_valid_after(now + lifetime)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())
+
+
+def generate_self_signed(cert_path: Path, key_path: Path, hostname: str) -> None:
+    # Imported here: `cryptography` (7 MB resident) is needed only on the first start.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    alt_names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost")]
+    alt_names += [
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
+    ]
+    cert = self_signed(
+        key,
+        hostname,
+        alt_names,
+        datetime.timedelta(days=825),
+        [(x509.BasicConstraints(ca=False, path_length=None), True)],
     )
     cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -74,30 +74,18 @@ def certificate(name: str, key_authorization: str) -> bytes:
     import hashlib
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+
+    from courriel.tls import self_signed
 
     key = ec.generate_private_key(ec.SECP256R1())
     digest = hashlib.sha256(key_authorization.encode("ascii")).digest()
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[:64])])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(
-            x509.UnrecognizedExtension(
-                x509.ObjectIdentifier(ACME_IDENTIFIER_OID), b"\x04\x20" + digest
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
+    identifier = x509.UnrecognizedExtension(
+        x509.ObjectIdentifier(ACME_IDENTIFIER_OID), b"\x04\x20" + digest
+    )
+    cert = self_signed(
+        key, name, [x509.DNSName(name)], datetime.timedelta(days=1), [(identifier, True)]
     )
     return key.private_bytes(
         serialization.Encoding.PEM,

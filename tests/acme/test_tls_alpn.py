@@ -5,6 +5,7 @@ web server that knows nothing of ACME, so HTTP-01 cannot succeed."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import http.server
 import shutil
@@ -23,7 +24,7 @@ from cryptography import x509
 
 from tests.fixtures.net import free_port
 from tests.fixtures.nsd import PrivateNSD
-from tests.fixtures.pebble import Pebble
+from tests.fixtures.pebble import Pebble, ask_pebble
 from tests.fixtures.processes import Courriel, Served, start_serve
 from tests.fixtures.sink import Sink
 from tests.fixtures.waiting import wait_until
@@ -128,40 +129,23 @@ def alpn(
     nsd.zone("courriel.test", ["@ A 127.0.0.1"])
     nsd.zone("monsite.test", ["mail A 127.0.0.1", "autoconfig A 127.0.0.1"])
     nsd.start()
-    port_80 = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _NotOurs)
-    threading.Thread(target=port_80.serve_forever, daemon=True).start()
-    web_port = free_port()
-    validated_on = free_port() if getattr(request, "param", None) == "elsewhere" else web_port
-    pebble = Pebble(tmp_path / "pebble", nsd.nameserver, port_80.server_port, validated_on)
-    pebble.start()
-    sink = Sink().start()
-    courriel.env.update(
-        {
-            "COURRIEL_GENERAL_HOSTNAME": HOST,
-            "COURRIEL_DNS_NAMESERVERS": nsd.nameserver,
-            "COURRIEL_GENERAL_PROVIDER_EMAIL": "ops@provider.example",
-            "COURRIEL_QUEUE_TRANSPORT": f"provider.example=127.0.0.1:{sink.port}",
-            "COURRIEL_QUEUE_RELAY_SECURITY": "none",
-        }
-    )
-    courriel("domain", "create", "monsite.test", "--plan", "recommended")
-    courriel.env.update(
-        {
-            "COURRIEL_TLS_ACME_DIRECTORY": pebble.directory,
-            "COURRIEL_TLS_ACME_EMAIL": "ops@provider.example",
-            "COURRIEL_TLS_ACME_CA_FILE": str(pebble.cert),
-            "COURRIEL_TLS_ACME_CHALLENGE": "tls-alpn-01",
-        }
-    )
-    served = start_serve(courriel, {"COURRIEL_WEB_PORT": str(web_port)})
-    try:
+    with contextlib.ExitStack() as running:  # stopped in the reverse order
+        port_80 = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _NotOurs)
+        running.callback(port_80.server_close)
+        threading.Thread(target=port_80.serve_forever, daemon=True).start()
+        running.callback(port_80.shutdown)
+        web_port = free_port()
+        elsewhere = getattr(request, "param", None) == "elsewhere"
+        validated_on = free_port() if elsewhere else web_port
+        pebble = Pebble(tmp_path / "pebble", nsd.nameserver, port_80.server_port, validated_on)
+        running.callback(pebble.stop)
+        pebble.start()
+        sink = Sink().start()
+        running.callback(sink.stop)
+        ask_pebble(courriel, pebble, HOST, ["monsite.test"], sink.port, "tls-alpn-01")
+        served = start_serve(courriel, {"COURRIEL_WEB_PORT": str(web_port)})
+        running.callback(served.stop)
         yield Alpn(courriel, served, pebble, sink, web_port)
-    finally:
-        served.stop()
-        pebble.stop()
-        sink.stop()
-        port_80.shutdown()
-        port_80.server_close()
 
 
 WANTED = {HOST: [HOST], "mail.monsite.test": ["mail.monsite.test", "autoconfig.monsite.test"]}
