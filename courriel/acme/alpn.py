@@ -18,6 +18,7 @@ name, the panel's certificates serve as usual.
 from __future__ import annotations
 
 import ssl
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,7 +124,7 @@ def pending_context(config: Config, name: str) -> ChallengeContext | None:
     except OSError:
         _contexts.pop(path, None)
         return None
-    if time.time() - found.st_mtime > PENDING_FOR:
+    if not stat.S_ISREG(found.st_mode) or time.time() - found.st_mtime > PENDING_FOR:
         return None
     cached = _contexts.get(path)
     if cached is not None and cached[0] == found.st_mtime_ns:

@@ -175,9 +175,8 @@ def _prepare(
     """Make `challenge` answerable (where the CA will look: port 80's responder or the
     panel's port); returns what undoes it."""
     if config.tls.acme_challenge == "http-01":
-        _response, validation = challenge.response_and_validation(account)
         token = challenge.chall.encode("token")
-        store.save_challenge(config, token, validation)
+        store.save_challenge(config, token, challenge.chall.validation(account))
         return lambda: store.drop_challenge(config, token)
     alpn.begin(config, name, challenge.chall.key_authorization(account))
     return lambda: alpn.end(config, name)

@@ -27,10 +27,19 @@ REPORT_EVERY = datetime.timedelta(days=1)
 def run_round(config: Config, *, force: bool = False) -> dict[str, Any]:
     """Issue what is due (everything with `force`); returns and stores the outcome.
     Blocking: run in a thread."""
-    from courriel.acme.client import AcmeError, due, issue, wanted_groups
     from courriel.bootstrap import setup_django
 
     setup_django()
+    # One round at a time (the server's and `courriel tls renew`): a TLS-ALPN-01
+    # challenge is known by its name alone, so two rounds asking for the same name
+    # at once would replace each other's answer.
+    with store.round_lock(config):
+        return _round(config, force)
+
+
+def _round(config: Config, force: bool) -> dict[str, Any]:
+    from courriel.acme.client import AcmeError, due, issue, wanted_groups
+
     now = datetime.datetime.now(datetime.UTC)
     issued, failures = [], []
     for group in wanted_groups(config):

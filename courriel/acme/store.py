@@ -5,7 +5,8 @@
   in another process than the one asking the CA, e.g. `courriel tls renew`);
 - `challenges/tls-alpn-01/<name>`: a pending TLS-ALPN-01 challenge's certificate and
   key, read by the panel's listener (`courriel.acme.alpn`);
-- `account.key`: the ACME account; `status.json`: the last round's outcome.
+- `account.key`: the ACME account; `status.json`: the last round's outcome;
+  `round.lock`: held by the round running (`round_lock`).
 
 Files are written whole and renamed into place, so that a reload never reads half
 a certificate.
@@ -13,9 +14,12 @@ a certificate.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +115,20 @@ def alpn_challenge_path(config: Config, name: str) -> Path | None:
     if not _host_name(name):
         return None
     return root(config) / "challenges" / "tls-alpn-01" / name
+
+
+@contextmanager
+def round_lock(config: Config) -> Iterator[None]:
+    """Held while a renewal round runs, whichever process runs it (waits for the
+    other's)."""
+    path = root(config) / "round.lock"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def read_status(config: Config) -> dict[str, Any]:
