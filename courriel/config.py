@@ -187,10 +187,26 @@ def default_data_dir(environ: dict[str, str] | None = None) -> str:
     return SYSTEM_DATA_DIR if os.geteuid() == 0 else "courriel-data"
 
 
+ACME_CHALLENGES = ("http-01", "tls-alpn-01")
+
+
 def _apply_acme(sections: dict[str, Section]) -> None:
-    """Port 80 is only ours when certificates are asked of an ACME CA."""
-    if not sections["tls"]["acme_directory"]:
+    """Port 80 is only ours when certificates are asked of an ACME CA over HTTP-01;
+    TLS-ALPN-01 is answered by the panel's listener, which must then run."""
+    tls = sections["tls"]
+    if tls["acme_challenge"] not in ACME_CHALLENGES:
+        raise ConfigError(
+            f"[tls] acme_challenge: expected one of {', '.join(ACME_CHALLENGES)}, "
+            f"got {tls['acme_challenge']!r}"
+        )
+    if not tls["acme_directory"] or tls["acme_challenge"] != "http-01":
         sections["acme"]["enabled"] = False
+    alpn = tls["acme_directory"] and tls["acme_challenge"] == "tls-alpn-01"
+    if alpn and not sections["web"]["enabled"]:
+        raise ConfigError(
+            '[tls] acme_challenge = "tls-alpn-01" is answered on the web panel\'s port: '
+            '[web] enabled must be true (or use "http-01").'
+        )
 
 
 def _check_public_url(sections: dict[str, Section]) -> None:

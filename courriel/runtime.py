@@ -54,15 +54,15 @@ _prebound: dict[tuple[str, int], socket.socket] = {}
 
 def prebind(config: Config) -> None:
     """Bind every listener of `courriel serve` now, while still root (ports below
-    1024), including one port-25 socket per extra SMTP worker process; `bind()` then
-    hands these out instead of binding."""
+    1024), including one mail-in socket (port 25, or LMTP in edge mode) per extra SMTP
+    worker process; `bind()` then hands these out instead of binding."""
     from courriel.config import LISTENERS
-    from courriel.delivery.smtp.workers import worker_count
+    from courriel.delivery.smtp.workers import mail_in_section, worker_count
 
     for section in LISTENERS:
         if not getattr(config, section).enabled:
             continue
-        processes = worker_count(config) if section == "smtp" else 1
+        processes = worker_count(config) if section == mail_in_section(config) else 1
         for index in range(processes):
             _prebound[(section, index)] = _listen(
                 config, section, shared=processes > 1, join=index > 0

@@ -8,37 +8,61 @@ import ipaddress
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 from courriel.config import Config
 from courriel.errors import ConfigError
 
 
-def generate_self_signed(cert_path: Path, key_path: Path, hostname: str) -> None:
-    # Imported here: `cryptography` (7 MB resident) is needed only on the first start.
+def self_signed(
+    key: Any,
+    hostname: str,
+    alt_names: list[Any],
+    lifetime: datetime.timedelta,
+    extensions: list[tuple[Any, bool]],
+) -> Any:
+    """A certificate for `hostname` (and `alt_names`) signed by its own `key`, valid
+    from five minutes ago (clocks differ) for `lifetime`, with `extensions`
+    ((extension, critical) pairs): the fallback certificate, and TLS-ALPN-01's."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64])])
-    alt_names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost")]
-    alt_names += [
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("::1")),
-    ]
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=825))
+        .not_valid_after(now + lifetime)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())
+
+
+def generate_self_signed(cert_path: Path, key_path: Path, hostname: str) -> None:
+    # Imported here: `cryptography` (7 MB resident) is needed only on the first start.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    alt_names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost")]
+    alt_names += [
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
+    ]
+    cert = self_signed(
+        key,
+        hostname,
+        alt_names,
+        datetime.timedelta(days=825),
+        [(x509.BasicConstraints(ca=False, path_length=None), True)],
     )
     cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -87,12 +111,19 @@ class Certificates:
     Names with a certificate of their own (ACME: the platform's host name and each
     domain's mail./autoconfig. names) are served by SNI; a client that sends no name,
     or an unknown one, gets the `[tls]` certificate (or the self-signed fallback).
+
+    The web panel has a context of its own, `panel_context`, with the same
+    certificates: with `[tls] acme_challenge = "tls-alpn-01"` it also answers the CA's
+    pending challenges (`courriel.acme.alpn`); the mail ports never do.
     """
 
     def __init__(self, config: Config) -> None:
         self.context = _new_context()
+        self.panel_context = _new_context()
         self.by_name: dict[str, ssl.SSLContext] = {}
+        self.challenges: Config | None = None
         self.context.sni_callback = self._pick
+        self.panel_context.sni_callback = self._pick_for_panel
         self.reload(config)
 
     def reload(self, config: Config) -> None:
@@ -100,6 +131,9 @@ class Certificates:
         # certificate and a key that do not match, and every handshake would fail.
         _load(_new_context(), config.tls_cert, config.tls_key)
         _load(self.context, config.tls_cert, config.tls_key)
+        _load(self.panel_context, config.tls_cert, config.tls_key)
+        alpn = bool(config.tls.acme_directory) and config.tls.acme_challenge == "tls-alpn-01"
+        self.challenges = config if alpn else None
         by_name: dict[str, ssl.SSLContext] = {}
         for name, cert, key in issued_certificates(config):
             context = _new_context()
@@ -115,6 +149,18 @@ class Certificates:
         if chosen is not None:
             connection.context = chosen
 
+    def _pick_for_panel(
+        self, connection: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object
+    ) -> None:
+        if self.challenges is not None and name:
+            from courriel.acme.alpn import pending_context
+
+            challenge = pending_context(self.challenges, name.lower().rstrip("."))
+            if challenge is not None:
+                connection.context = challenge
+                return
+        self._pick(connection, name, _)
+
 
 def issued_certificates(config: Config) -> list[tuple[str, Path, Path]]:
     """(name, certificate chain, key) for every name ACME gave us a certificate for."""
@@ -126,13 +172,22 @@ def issued_certificates(config: Config) -> list[tuple[str, Path, Path]]:
 _certificates: dict[tuple[Path, Path], Certificates] = {}
 
 
-def server_context(config: Config) -> ssl.SSLContext:
-    """The server context of this certificate and key, one per process for all the
-    listeners (see `Certificates`)."""
+def _certificates_of(config: Config) -> Certificates:
     key = (config.tls_cert, config.tls_key)
     if key not in _certificates:
         _certificates[key] = Certificates(config)
-    return _certificates[key].context
+    return _certificates[key]
+
+
+def server_context(config: Config) -> ssl.SSLContext:
+    """The server context of this certificate and key, one per process for all the
+    mail listeners (see `Certificates`)."""
+    return _certificates_of(config).context
+
+
+def panel_context(config: Config) -> ssl.SSLContext:
+    """The web panel's: the same certificates, and the CA's TLS-ALPN-01 challenges."""
+    return _certificates_of(config).panel_context
 
 
 def reload_certificates(config: Config) -> None:

@@ -53,6 +53,13 @@ def test_file_then_environment(tmp_path: Path) -> None:
         ("[web\n", {}, "not valid TOML"),
         ("", {"COURRIEL_WEB_PORT": "ten"}, "expected a whole number"),
         ("", {"COURRIEL_WEB_ENABLED": "maybe"}, "expected true or false"),
+        ('[tls]\nacme_challenge = "dns-01"\n', {}, "expected one of http-01, tls-alpn-01"),
+        (
+            '[tls]\nacme_directory = "https://ca.example/dir"\nacme_challenge = "tls-alpn-01"\n'
+            "[web]\nenabled = false\n",
+            {},
+            r"answered on the web panel's port: \[web\] enabled must be true",
+        ),
     ],
 )
 def test_configuration_errors_are_clear(
@@ -62,6 +69,15 @@ def test_configuration_errors_are_clear(
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load(path, environ=env)
+
+
+@pytest.mark.parametrize(("challenge", "port_80"), [("http-01", True), ("tls-alpn-01", False)])
+def test_port_80_is_ours_only_for_http_01(tmp_path: Path, challenge: str, port_80: bool) -> None:
+    environ = {
+        "COURRIEL_TLS_ACME_DIRECTORY": "https://ca.example/dir",
+        "COURRIEL_TLS_ACME_CHALLENGE": challenge,
+    }
+    assert load(tmp_path / "none.toml", environ=environ).acme.enabled is port_80
 
 
 def test_secret_key_is_masked(tmp_path: Path) -> None:

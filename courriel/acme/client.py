@@ -1,6 +1,7 @@
 """Getting and renewing certificates from an ACME CA (RFC 8555) with the maintained
 `acme` package (certbot's protocol library), answering HTTP-01 challenges from our
-own port-80 responder (`courriel.acme.responder`).
+own port-80 responder (`courriel.acme.responder`), or TLS-ALPN-01 challenges on the
+web panel's TLS port (`courriel.acme.alpn`), as `[tls] acme_challenge` says.
 
 Which names: the platform's host name, and each hosted domain's `mail.` and
 `autoconfig.` names, but only those that resolve (through the platform's resolver)
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from courriel.acme import store
+from courriel.acme import alpn, store
 from courriel.config import Config
 from courriel.units import parse_duration
 
@@ -153,12 +155,57 @@ def _client(config: Config) -> tuple[ClientV2, josepy.JWKRSA]:
     return acme, account
 
 
+def _offered(config: Config, authorization: Any) -> Any:
+    """The challenge of `[tls] acme_challenge` among those the CA offers."""
+    from acme import challenges
+
+    kind = config.tls.acme_challenge
+    wanted = challenges.HTTP01 if kind == "http-01" else alpn.challenge_class()
+    found = next((c for c in authorization.body.challenges if isinstance(c.chall, wanted)), None)
+    if found is None:
+        raise AcmeError(
+            f"the CA offers no {kind} challenge for {authorization.body.identifier.value}"
+        )
+    return found
+
+
+def _prepare(
+    config: Config, account: josepy.JWKRSA, challenge: Any, name: str
+) -> Callable[[], None]:
+    """Make `challenge` answerable (where the CA will look: port 80's responder or the
+    panel's port); returns what undoes it."""
+    if config.tls.acme_challenge == "http-01":
+        token = challenge.chall.encode("token")
+        store.save_challenge(config, token, challenge.chall.validation(account))
+        return lambda: store.drop_challenge(config, token)
+    alpn.begin(config, name, challenge.chall.key_authorization(account))
+    return lambda: alpn.end(config, name)
+
+
+def _explain(error: Exception) -> str:
+    """The CA's own reason for a failed validation, one line per name."""
+    from acme import errors
+
+    if not isinstance(error, errors.ValidationError):
+        return str(error)
+    lines = [
+        f"{authorization.body.identifier.value}: {challenge.chall.typ} validation failed: "
+        f"{challenge.error.detail or challenge.error.typ}"
+        for authorization in error.failed_authzrs
+        for challenge in authorization.body.challenges
+        if challenge.error is not None
+    ]
+    return "; ".join(lines) or str(error)
+
+
 def issue(config: Config, group: Group) -> Path:
     """A new certificate for `group`, saved; returns the chain's path."""
-    from acme import challenges, crypto_util, messages
+    from acme import crypto_util, messages
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    if config.tls.acme_challenge == "tls-alpn-01":
+        alpn.challenge_class()  # before the CA's offers are decoded
     acme, account = _client(config)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_pem = key.private_bytes(
@@ -166,32 +213,25 @@ def issue(config: Config, group: Group) -> Path:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    tokens: list[str] = []
+    undo: list[Callable[[], None]] = []
     try:
         order = acme.new_order(crypto_util.make_csr(key_pem, list(group.names)))
         for authorization in order.authorizations:
             if authorization.body.status == messages.STATUS_VALID:
                 continue  # proven recently: the CA reuses it (Let's Encrypt: 30 days)
-            offered = authorization.body.challenges
-            challenge = next((c for c in offered if isinstance(c.chall, challenges.HTTP01)), None)
-            if challenge is None:
-                raise AcmeError(
-                    f"the CA offers no HTTP-01 challenge for {authorization.body.identifier.value}"
-                )
-            response, validation = challenge.response_and_validation(account)
-            token = challenge.chall.encode("token")
-            store.save_challenge(config, token, validation)
-            tokens.append(token)
-            acme.answer_challenge(challenge, response)
+            challenge = _offered(config, authorization)
+            name = authorization.body.identifier.value
+            undo.append(_prepare(config, account, challenge, name))
+            acme.answer_challenge(challenge, challenge.chall.response(account))
         deadline = datetime.datetime.now() + datetime.timedelta(seconds=FINALIZE_SECONDS)
         order = acme.poll_and_finalize(order, deadline=deadline)
     except AcmeError:
         raise
     except Exception as error:
-        raise AcmeError(str(error)) from None
+        raise AcmeError(_explain(error)) from None
     finally:
-        for token in tokens:
-            store.drop_challenge(config, token)
+        for step in undo:
+            step()
     store.save(config, group.key, order.fullchain_pem.encode(), key_pem)
     log.warning("ACME: certificate for %s issued", ", ".join(group.names))
     return store.directory(config, group.key) / "fullchain.pem"

@@ -27,10 +27,19 @@ REPORT_EVERY = datetime.timedelta(days=1)
 def run_round(config: Config, *, force: bool = False) -> dict[str, Any]:
     """Issue what is due (everything with `force`); returns and stores the outcome.
     Blocking: run in a thread."""
-    from courriel.acme.client import AcmeError, due, issue, wanted_groups
     from courriel.bootstrap import setup_django
 
     setup_django()
+    # One round at a time (the server's and `courriel tls renew`): a TLS-ALPN-01
+    # challenge is known by its name alone, so two rounds asking for the same name
+    # at once would replace each other's answer.
+    with store.round_lock(config):
+        return _round(config, force)
+
+
+def _round(config: Config, force: bool) -> dict[str, Any]:
+    from courriel.acme.client import AcmeError, due, issue, wanted_groups
+
     now = datetime.datetime.now(datetime.UTC)
     issued, failures = [], []
     for group in wanted_groups(config):
@@ -100,7 +109,9 @@ class Renewals:
     name = "acme-renewals"
 
     def __init__(self, config: Config) -> None:
-        self.listening = [f"acme: certificates from {config.tls.acme_directory}"]
+        self.listening = [
+            f"acme: certificates from {config.tls.acme_directory} ({config.tls.acme_challenge})"
+        ]
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -113,7 +124,7 @@ class Renewals:
                 await self.task
 
     async def _run(self) -> None:
-        await asyncio.sleep(1)  # every listener up first: the CA connects to port 80
+        await asyncio.sleep(1)  # every listener up first: the CA connects to port 80 or 443
         while True:
             try:
                 status = await asyncio.to_thread(run_round, get_config())

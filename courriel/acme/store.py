@@ -3,7 +3,10 @@
 - `<name>/fullchain.pem` and `<name>/key.pem`: a certificate, under its first name;
 - `challenges/<token>`: HTTP-01 answers, read by the port-80 responder (which may run
   in another process than the one asking the CA, e.g. `courriel tls renew`);
-- `account.key`: the ACME account; `status.json`: the last round's outcome.
+- `challenges/tls-alpn-01/<name>`: a pending TLS-ALPN-01 challenge's certificate and
+  key, read by the panel's listener (`courriel.acme.alpn`);
+- `account.key`: the ACME account; `status.json`: the last round's outcome;
+  `round.lock`: held by the round running (`round_lock`).
 
 Files are written whole and renamed into place, so that a reload never reads half
 a certificate.
@@ -11,9 +14,12 @@ a certificate.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +33,12 @@ def root(config: Config) -> Path:
     return config.data_dir / "tls" / "acme"
 
 
+def _host_name(name: str) -> bool:
+    return bool(_NAME.match(name)) and ".." not in name
+
+
 def directory(config: Config, name: str) -> Path:
-    if not _NAME.match(name) or ".." in name:
+    if not _host_name(name):
         raise ValueError(f"not a host name: {name!r}")
     return root(config) / name
 
@@ -97,6 +107,28 @@ def drop_challenge(config: Config, token: str) -> None:
     path = challenge_path(config, token)
     if path is not None:
         path.unlink(missing_ok=True)
+
+
+def alpn_challenge_path(config: Config, name: str) -> Path | None:
+    """Where a TLS-ALPN-01 challenge for `name` is kept; None for what is not a host
+    name (the name comes from a client's SNI)."""
+    if not _host_name(name):
+        return None
+    return root(config) / "challenges" / "tls-alpn-01" / name
+
+
+@contextmanager
+def round_lock(config: Config) -> Iterator[None]:
+    """Held while a renewal round runs, whichever process runs it (waits for the
+    other's)."""
+    path = root(config) / "round.lock"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def read_status(config: Config) -> dict[str, Any]:

@@ -63,8 +63,8 @@ def tls_renew(force: bool, as_json: bool) -> None:
     pid = running_pid()
     if pid is None:
         raise ServiceUnavailableError(
-            "`courriel serve` is not running: it answers the CA's HTTP-01 challenges on "
-            "port 80. Start it, then try again."
+            "`courriel serve` is not running: it answers the CA's challenges (HTTP-01 on "
+            "port 80, or TLS-ALPN-01 on the panel's port). Start it, then try again."
         )
     status = run_round(config, force=force)
     if status["issued"]:

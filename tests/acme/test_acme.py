@@ -15,7 +15,7 @@ import pytest
 
 from tests.fixtures.net import free_port
 from tests.fixtures.nsd import PrivateNSD
-from tests.fixtures.pebble import Pebble
+from tests.fixtures.pebble import Pebble, ask_pebble
 from tests.fixtures.processes import Courriel, Served, start_serve
 from tests.fixtures.sink import Sink
 from tests.fixtures.waiting import wait_until
@@ -64,24 +64,7 @@ def acme(courriel: Courriel, nsd: PrivateNSD, tmp_path: Path) -> Iterator[Acme]:
     http_port = free_port()
     pebble = Pebble(tmp_path / "pebble", nsd.nameserver, http_port).start()
     sink = Sink().start()
-    courriel.env.update(
-        {
-            "COURRIEL_GENERAL_HOSTNAME": HOST,
-            "COURRIEL_DNS_NAMESERVERS": nsd.nameserver,
-            "COURRIEL_GENERAL_PROVIDER_EMAIL": "ops@provider.example",
-            "COURRIEL_QUEUE_TRANSPORT": f"provider.example=127.0.0.1:{sink.port}",
-            "COURRIEL_QUEUE_RELAY_SECURITY": "none",
-        }
-    )
-    courriel("domain", "create", "monsite.test", "--plan", "recommended")
-    courriel("domain", "create", "elsewhere.test", "--plan", "recommended")
-    courriel.env.update(
-        {
-            "COURRIEL_TLS_ACME_DIRECTORY": pebble.directory,
-            "COURRIEL_TLS_ACME_EMAIL": "ops@provider.example",
-            "COURRIEL_TLS_ACME_CA_FILE": str(pebble.cert),
-        }
-    )
+    ask_pebble(courriel, pebble, HOST, ["monsite.test", "elsewhere.test"], sink.port)
     served = start_serve(courriel, {"COURRIEL_ACME_PORT": str(http_port)})
     try:
         yield Acme(courriel, served, pebble, sink, http_port)

@@ -148,6 +148,7 @@ def edge(rspamd: PrivateRspamd) -> Iterator[Edge]:
             "COURRIEL_QUEUE_TRANSPORT": f"gmail.com=127.0.0.1:{sink.port}",
             "COURRIEL_QUEUE_RELAY_SECURITY": "none",
             "COURRIEL_LMTP_XFORWARD_HOSTS": "127.0.0.1/32",  # Postfix, not the whole /8
+            "COURRIEL_SMTP_WORKERS": "2",  # LMTP shared with a worker, whatever the cores
         }
         served = start_serve(courriel, serve_env)
         generator = courriel.env | listener_env(served)

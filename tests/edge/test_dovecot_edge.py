@@ -80,6 +80,10 @@ def test_submission_through_postfix_signs_in_against_dovecot(edge: Edge) -> None
         assert code == 250  # Postfix decides at RCPT
         code, text = client.rcpt("small@monsite.be")
         assert code == 553 and b"not owned by user monsite0001" in text, (code, text)
+        client.rset()
+        client.mail("info@monsite.be")
+        code, text = client.rcpt("nobody@monsite.be")  # refused now, not bounced later
+        assert code == 550 and text.startswith(b"5.1.1"), (code, text)
     edge.wait_message("monsite0002", b"Subject: submitted at the edge")
     with smtplib.SMTP("127.0.0.1", edge.submission, timeout=60) as client:
         client.starttls(context=insecure())

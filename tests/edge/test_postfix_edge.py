@@ -5,8 +5,11 @@ restart) must not happen with the generated one."""
 
 from __future__ import annotations
 
+import pwd
+import re
 import smtplib
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -27,6 +30,40 @@ def test_serve_in_edge_mode_leaves_the_public_ports_to_postfix_and_dovecot(edge:
     for section in ("smtp", "submission", "imap", "pop3"):
         assert f"{section}: " not in output.replace("smtp-workers", "")
         assert not answers(edge.served.ports[section])
+
+
+def test_lmtp_is_shared_by_worker_processes_and_all_mail_arrives(edge: Edge) -> None:
+    """In edge mode every message comes in over LMTP: like port 25 in embedded mode,
+    the LMTP port is served by `[smtp] workers` processes (here 2), all running as
+    the service user, and mail sent over many connections all reaches the mailbox."""
+    assert "lmtp: 1 worker processes besides this one" in "".join(edge.served.output)
+    port = edge.served.ports["lmtp"]
+    listing = subprocess.run(
+        ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    holders = set(re.findall(r"pid=(\d+)", listing))
+    assert len(holders) == 2, listing
+    for pid in holders:
+        status = Path(f"/proc/{pid}/status").read_text()
+        uid = re.search(r"^Uid:\s+(\d+)", status, re.M)
+        assert uid is not None and int(uid.group(1)) == pwd.getpwnam("courriel").pw_uid
+
+    def send(number: int) -> None:
+        with edge.smtp() as client:
+            client.sendmail(
+                "alice@example.org",
+                ["info@monsite.be"],
+                f"From: alice@example.org\r\nSubject: shared lmtp {number}\r\n\r\nx\r\n",
+            )
+
+    senders = [threading.Thread(target=send, args=(n,)) for n in range(20)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    for number in range(20):
+        edge.wait_message("monsite0001", f"Subject: shared lmtp {number}\r\n".encode())
+    assert "Mail queue is empty" in edge.postfix.queued()
 
 
 def test_mail_through_the_edge_reaches_the_mailbox(edge: Edge) -> None:

@@ -125,6 +125,7 @@ class CourrielSMTP(HookNames, SMTP):
         self._counted_ip: str | None = None
         self._raw_replies = False
         self._held: list[bytes] | None = None  # reply lines kept for one write
+        self._pipelined: list[bytes] = []  # 250 replies held while commands are waiting
 
     # -- connection limits -------------------------------------------------------
     async def _handle_client(self) -> None:
@@ -189,7 +190,9 @@ class CourrielSMTP(HookNames, SMTP):
             self._timeout_handle = self.loop.call_later(left, self._timeout_cb)
             return
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"421 4.4.2 Idle too long, closing the connection\r\n")
+            self.transport.write(
+                self._take_pipelined() + b"421 4.4.2 Idle too long, closing the connection\r\n"
+            )
         super()._timeout_cb()
 
     # -- addresses -----------------------------------------------------------------
@@ -204,12 +207,31 @@ class CourrielSMTP(HookNames, SMTP):
 
     # -- replies -------------------------------------------------------------------
     async def push(self, status: Any) -> None:
+        """Send a reply line. A client that pipelines (RFC 2920: Postfix's LMTP client
+        sends XFORWARD, MAIL, RCPT and DATA at once) gets its 250 replies together with
+        the next reply, in one write: while another complete command waits in the
+        buffer, a 250 is held, since the next command's reply follows without waiting
+        on the client. Every other reply (354, 220 before TLS, 221, 334, errors, after
+        which the connection may close) sends what is held first, in order."""
         if isinstance(status, str) and not self._raw_replies:
             status = self._with_enhanced_code(status)
+        if isinstance(status, str):
+            status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
         if self._held is not None:
-            self._held.append(status.encode("utf-8") if isinstance(status, str) else status)
+            self._held.append(status)
             return
-        await super().push(status)
+        if status.startswith(b"250") and b"\n" in self._reader._buffer:  # type: ignore[attr-defined]
+            self._pipelined.append(status + b"\r\n")
+            return
+        await self._send(status + b"\r\n")
+
+    def _take_pipelined(self) -> bytes:
+        held, self._pipelined = b"".join(self._pipelined), []
+        return held
+
+    async def _send(self, data: bytes) -> None:
+        self._writer.write(self._take_pipelined() + data)
+        await self._writer.drain()
 
     def _with_enhanced_code(self, status: str) -> str:
         if self.session is None or not self.session.extended_smtp:
@@ -233,8 +255,7 @@ class CourrielSMTP(HookNames, SMTP):
             self._raw_replies = False
             held, self._held = self._held, None
         if held:
-            self._writer.write(b"".join(line + b"\r\n" for line in held))
-            await self._writer.drain()
+            await self._send(b"".join(line + b"\r\n" for line in held))
 
     # -- DATA ----------------------------------------------------------------------
     @syntax("DATA")

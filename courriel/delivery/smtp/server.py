@@ -137,14 +137,21 @@ class Housekeeping:
 
 
 def services(config: Config) -> list[Any]:
-    from courriel.delivery.smtp.workers import SmtpWorkers, events_socket, worker_count
+    from courriel.delivery.smtp.workers import (
+        SmtpWorkers,
+        events_socket,
+        mail_in_section,
+        relays_events,
+        worker_count,
+    )
     from courriel.mailstore.events import EventRelay
     from courriel.runtime import bind
 
     limiter = ConnectionLimiter(config.smtp.max_connections_per_ip)
-    workers = worker_count(config) if config.smtp.enabled else 1
+    shared = mail_in_section(config)
+    workers = worker_count(config)
     found: list[Any] = [Housekeeping()]
-    if workers > 1:
+    if workers > 1 and relays_events(config):
         found.append(EventRelay(Path(events_socket(config))))
     for section, kind in (
         ("smtp", "smtp"),
@@ -153,8 +160,8 @@ def services(config: Config) -> list[Any]:
         ("relay", "relay"),
     ):
         if getattr(config, section).enabled:
-            sock = bind(config, section, shared=section == "smtp" and workers > 1)
+            sock = bind(config, section, shared=section == shared and workers > 1)
             found.append(SmtpService(config, section, kind, limiter, sock))  # type: ignore[arg-type]
-    if workers > 1:
-        found.append(SmtpWorkers(config, workers - 1))
+    if workers > 1 and shared is not None:
+        found.append(SmtpWorkers(config, shared, workers - 1))
     return found

@@ -1,12 +1,14 @@
-"""More than one process on port 25, so that incoming mail uses every CPU core.
+"""More than one process on the port where mail comes in, so that it uses every core.
 
 Python runs one thread at a time; Postfix spreads SMTP over many processes. With
 `[smtp] workers` above 1 (0: one per core), `courriel serve` starts that many minus
 one `courriel smtp-worker` processes that listen on the same port (SO_REUSEPORT: the
-kernel spreads connections). Each has its own delivery journal segments and sends
-news of new mail to the main process's IDLE sessions (`EventRelay`). A worker that
-dies is started again; the workers end when the main process ends (even by SIGKILL:
-the kernel sends them SIGTERM).
+kernel spreads connections). That port is 25, or in edge mode, where Postfix owns
+port 25 and hands every message to us, the LMTP port (`mail_in_section`). Each
+worker has its own delivery journal segments and sends news of new mail to the main
+process's IDLE sessions (`EventRelay`), if it has any. A worker that dies is started again; the
+workers end when the main process ends (even by SIGKILL: the kernel sends them
+SIGTERM).
 """
 
 from __future__ import annotations
@@ -28,7 +30,19 @@ from courriel.processes import usable_cores
 log = logging.getLogger("courriel.smtp")
 
 
+def mail_in_section(config: Config) -> str | None:
+    """The listener that worker processes share: port 25 when we serve it, else (edge
+    mode) the LMTP port Postfix delivers to."""
+    for section in ("smtp", "lmtp"):
+        if getattr(config, section).enabled:
+            return section
+    return None
+
+
 def worker_count(config: Config) -> int:
+    """Processes on the mail-in port, this one included (1 when there is none)."""
+    if mail_in_section(config) is None:
+        return 1
     configured = config.smtp.workers
     return configured if configured > 0 else usable_cores()
 
@@ -37,27 +51,34 @@ def events_socket(config: Config) -> str:
     return str(config.data_dir / "events.sock")
 
 
+def relays_events(config: Config) -> bool:
+    """Workers pass news of new mail to the main process only if it has IMAP or POP3
+    sessions to tell (not in edge mode, where Dovecot serves them)."""
+    return any(getattr(config, section).enabled for section in ("imap", "imaps", "pop3", "pop3s"))
+
+
 LISTEN_FD = "COURRIEL_SMTP_LISTEN_FD"
 
 
 class SmtpWorkers:
-    """Extra processes on port 25. Each gets a socket of the port's SO_REUSEPORT group
-    made by this process (bound while it could still bind port 25: a worker runs as
-    the service user and could not), and is started again with it if it dies."""
+    """Extra processes on the mail-in port. Each gets a socket of the port's
+    SO_REUSEPORT group made by this process (bound while it could still bind port 25:
+    a worker runs as the service user and could not), and is started again with it if
+    it dies."""
 
     name = "smtp-workers"
 
-    def __init__(self, config: Config, count: int) -> None:
+    def __init__(self, config: Config, section: str, count: int) -> None:
         from courriel.runtime import bind
 
         self.config = config
         self.count = count
         self.sockets = [
-            bind(config, "smtp", shared=True, join=True, index=index + 1) for index in range(count)
+            bind(config, section, shared=True, join=True, index=index + 1) for index in range(count)
         ]
         self.procs: list[subprocess.Popen[bytes]] = []
         self.task: asyncio.Task[None] | None = None
-        self.listening = [f"smtp: {count} worker processes besides this one"]
+        self.listening = [f"{section}: {count} worker processes besides this one"]
 
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         fd = self.sockets[index].fileno()
@@ -119,13 +140,17 @@ def worker_services(config: Config) -> list[Any]:
     from courriel.greylist.settings import Settings
     from courriel.mailstore.events import events
 
-    events.relay_to(events_socket(config))
+    if relays_events(config):
+        events.relay_to(events_socket(config))
     limiter = ConnectionLimiter(config.smtp.max_connections_per_ip)
-    return [
-        Housekeeping(),
-        EngineService(Settings.from_config(config)),  # its own cache; the database is shared
-        SmtpService(config, "smtp", "smtp", limiter, inherited_socket()),
-    ]
+    section = mail_in_section(config)
+    if section is None:
+        raise SystemExit("courriel smtp-worker: neither [smtp] nor [lmtp] is enabled")
+    found: list[Any] = [Housekeeping()]
+    if section == "smtp":  # greylisting is decided on port 25, not on LMTP
+        found.append(EngineService(Settings.from_config(config)))  # its own cache
+    found.append(SmtpService(config, section, section, limiter, inherited_socket()))  # type: ignore[arg-type]
+    return found
 
 
 def inherited_socket() -> socket.socket:
