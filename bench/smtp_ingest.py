@@ -430,6 +430,20 @@ def hold_sessions(server: Courriel, sessions: int = 100) -> Memory:
             sock.close()
 
 
+def settled_memory(server: Courriel) -> Memory:
+    """The tree's memory once start-up is over: "Courriel is running" is printed while
+    the SMTP worker processes may still be importing, so wait until a second passes
+    without the resident total moving by more than 0.2 MiB (at most 20 s)."""
+    previous = server.memory()
+    for _ in range(20):
+        time.sleep(1)
+        current = server.memory()
+        if abs(current.rss_mib - previous.rss_mib) < 0.2:
+            return current
+        previous = current
+    return previous
+
+
 def median(runs: list[dict], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
@@ -484,7 +498,7 @@ def main() -> None:
             server.start()
             started.append(server)
         watched = ours[0].courriel if isinstance(ours[0], Edge) else ours[0]
-        fresh = watched.memory()
+        fresh = settled_memory(watched)
         for round_number in range(args.rounds):
             for size, label, sessions in rows:
                 order = servers if round_number % 2 == 0 else servers[::-1]
