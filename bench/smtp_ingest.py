@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "C0mpl3xP@ssW0rD?!"
 LISTENERS = (
     "web", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "policy", "lmtp", "socketmap",
+    "relay",
 )  # fmt: skip
 
 
