@@ -45,7 +45,8 @@ LISTENERS = (
 )
 MODES = ("embedded", "edge")
 # In edge mode Postfix and Dovecot own the public ports; we serve them on loopback.
-EDGE_OFF = ("smtp", "submission", "imap", "imaps", "pop3", "pop3s")
+READING = ("imap", "imaps", "pop3", "pop3s")  # the listeners where users read mail
+EDGE_OFF = ("smtp", "submission", *READING)
 EDGE_ON = ("lmtp", "policy", "socketmap", "relay")
 
 

@@ -59,10 +59,11 @@ def prebind(config: Config) -> None:
     from courriel.config import LISTENERS
     from courriel.delivery.smtp.workers import mail_in_section, worker_count
 
+    shared = mail_in_section(config)
     for section in LISTENERS:
         if not getattr(config, section).enabled:
             continue
-        processes = worker_count(config) if section == mail_in_section(config) else 1
+        processes = worker_count(config) if section == shared else 1
         for index in range(processes):
             _prebound[(section, index)] = _listen(
                 config, section, shared=processes > 1, join=index > 0

@@ -17,7 +17,7 @@ from courriel.mailstore import folders, metadata, watch
 from courriel.mailstore import index as folder_index
 from courriel.mailstore.events import events
 from courriel.mailstore.folders import FolderError
-from courriel.mailstore.index import FolderIndex, claim_later
+from courriel.mailstore.index import FolderIndex
 from courriel.mailstore.message_file import MessageFile
 from courriel.mailstore.spool import Spool, as_spool
 from courriel.mailstore.store import OverQuota
@@ -108,7 +108,7 @@ class MailboxCommands:
         self.send(f"* OK [HIGHESTMODSEQ {index.modseq}] Highest mod-sequence.")
         self.state = "selected"
         if not readonly and not self.rev2:
-            claim_later(index)  # what the SELECT left in new/
+            folder_index.claim_later(index)  # what the SELECT left in new/
         if resync is not None and resync["uidvalidity"] == index.uidvalidity:
             self._resynchronise(selected, resync["modseq"], resync["known"])
         mode = "READ-ONLY" if readonly else "READ-WRITE"

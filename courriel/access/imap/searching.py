@@ -12,7 +12,6 @@ from courriel.access.imap import sort, thread
 from courriel.access.imap.errors import Bad, No
 from courriel.access.imap.search import Search
 from courriel.access.imap.view import SearchUpdate, Selected, uid_set
-from courriel.mailstore.index import Message
 
 if TYPE_CHECKING:
     from courriel.access.imap.parser import Command
@@ -60,17 +59,16 @@ class SearchCommands:
         found, modseq = self._search(command)
         selected = self.sel
         lookup = selected.lookup
-        found = [(seq, uid) for seq, uid in found if lookup(uid) is not None]
+        kept = [(seq, m) for seq, uid in found if (m := lookup(uid)) is not None]
         # Sort keys come from a message's content, which never changes: the order of a
         # set of UIDs is kept per folder, so that a webmail listing again gets it at once.
         criteria = command.args["criteria"]
-        key = ("SORT", tuple(criteria), tuple(uid for _seq, uid in found))
+        key = ("SORT", tuple(criteria), tuple(m.uid for _seq, m in kept))
         positions = cast("list[int] | None", selected.index.results.get(key))
         if positions is None:
-            messages = [cast(Message, lookup(uid)) for _seq, uid in found]
-            positions = sort.order(selected.index, messages, criteria)
+            positions = sort.order(selected.index, [m for _seq, m in kept], criteria)
             selected.index.remember(key, positions)
-        self._answer(command, [found[p] for p in positions], modseq, "SORT")
+        self._answer(command, [(kept[p][0], kept[p][1].uid) for p in positions], modseq, "SORT")
         return "SORT completed."
 
     async def cmd_thread(self, command: Command) -> str:

@@ -6,9 +6,9 @@ one `courriel smtp-worker` processes that listen on the same port (SO_REUSEPORT:
 kernel spreads connections). That port is 25, or in edge mode, where Postfix owns
 port 25 and hands every message to us, the LMTP port (`mail_in_section`). Each
 worker has its own delivery journal segments and sends news of new mail to the main
-process's IDLE sessions (`EventRelay`), if it has any. A worker that dies is started again; the
-workers end when the main process ends (even by SIGKILL: the kernel sends them
-SIGTERM).
+process's IDLE sessions (`EventRelay`), if it has any. A worker that dies is started
+again; the workers end when the main process ends (even by SIGKILL: the kernel sends
+them SIGTERM).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from courriel.config import Config
+from courriel.config import READING, Config
 from courriel.processes import usable_cores
 
 log = logging.getLogger("courriel.smtp")
@@ -54,7 +54,7 @@ def events_socket(config: Config) -> str:
 def relays_events(config: Config) -> bool:
     """Workers pass news of new mail to the main process only if it has IMAP or POP3
     sessions to tell (not in edge mode, where Dovecot serves them)."""
-    return any(getattr(config, section).enabled for section in ("imap", "imaps", "pop3", "pop3s"))
+    return any(getattr(config, section).enabled for section in READING)
 
 
 LISTEN_FD = "COURRIEL_SMTP_LISTEN_FD"
