@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from courriel.delivery.journal import Copy, Journal, Record, decode_segment
 from courriel.mailstore.layout import create_maildir
 from courriel.mailstore.maildir import unique_name
@@ -94,3 +96,42 @@ def test_replay_writes_again_a_copy_that_a_machine_crash_left_empty(tmp_path: Pa
     (maildir / "new" / written.copies[0].name).write_bytes(b"")
     assert Journal(directory).recover() == 1
     assert files(maildir) == [b"Delivered-To: info7@monsite.be\r\nSubject: 7\r\n\r\nbody 7\r\n"]
+
+
+def test_the_segment_name_is_flushed_once_and_each_commit_flushes_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay needs the segment's directory entry and its records: the entry is made
+    durable when the segment is created, each commit then flushes the file's data only
+    (fdatasync: no file-system journal commit for the times on every message)."""
+    import courriel.delivery.journal as journal_module
+
+    flushed: list[tuple[str, str]] = []
+    real_fdatasync, real_fsync_dir = os.fdatasync, journal_module.fsync_dir
+
+    def fdatasync(fd: int) -> None:
+        flushed.append(("data", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fdatasync(fd)
+
+    def fsync_dir(path: Path) -> None:
+        flushed.append(("directory", str(path)))
+        real_fsync_dir(path)
+
+    monkeypatch.setattr(journal_module.os, "fdatasync", fdatasync)
+    monkeypatch.setattr(journal_module, "fsync_dir", fsync_dir)
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    journal = Journal(tmp_path / "journal")
+    journal.start()
+    try:
+        for n in range(3):
+            journal.commit(record(maildir, n))
+        segment = next((tmp_path / "journal").glob("*.seg"))
+    finally:
+        journal.stop()
+    assert flushed[:4] == [
+        ("directory", str(tmp_path / "journal")),
+        ("data", str(segment)),
+        ("data", str(segment)),
+        ("data", str(segment)),
+    ]
