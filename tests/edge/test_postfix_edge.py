@@ -284,3 +284,18 @@ def test_without_greylisting_postfix_does_not_ask_the_policy_service() -> None:
         text = main_cf(config, options)
     assert "check_policy_service" not in text
     assert "smtpd_data_restrictions = reject_unauth_pipelining" in text
+
+
+def test_postfix_keeps_its_lmtp_connections_to_courriel_open(edge: Edge) -> None:
+    """The generated configuration caches LMTP connections for every message, not only
+    under a backlog: no new connection, LHLO and QUIT per message on either side."""
+    for number in range(4):
+        with edge.smtp() as client:
+            client.sendmail(
+                "alice@example.org",
+                ["info@monsite.be"],
+                f"From: alice@example.org\r\nSubject: reused {number}\r\n\r\nx\r\n",
+            )
+        edge.wait_message("monsite0001", f"Subject: reused {number}\r\n".encode())
+    log = edge.postfix.wait_for_log("conn_use=")  # a delivery over a connection already open
+    assert "table lookup problem" not in log

@@ -19,10 +19,13 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def edge(world: World) -> Iterator[tuple[PrivatePostfix, int]]:
+@pytest.fixture(params=["a connection per message", "connections kept open"])
+def edge(world: World, request: pytest.FixtureRequest) -> Iterator[tuple[PrivatePostfix, int]]:
+    """Postfix in front of our LMTP; with its LMTP connections kept open between
+    messages too, as `courriel edge postfix` configures it."""
     port = free_port()
     lmtp = world.platform.port("lmtp")
+    cached = {"lmtp_connection_cache_destinations": "static:all"}
     instance = PrivatePostfix(
         main={
             "relay_domains": "monsite.be",
@@ -30,6 +33,7 @@ def edge(world: World) -> Iterator[tuple[PrivatePostfix, int]]:
             "lmtp_send_xforward_command": "yes",
             "smtpd_peername_lookup": "no",  # no reverse DNS through the system resolver
             "myhostname": "edge.test",
+            **(cached if request.param == "connections kept open" else {}),
         },
         services=[f"127.0.0.1:{port} inet n - n - - smtpd", "lmtp unix - - n - - lmtp"],
     )
@@ -68,6 +72,14 @@ def test_checks_use_the_original_client_address_passed_with_xforward(
     log = instance.wait_for_log("status=bounced")
     assert "550 5.7.1 Message refused: it fails the DMARC policy of example.org" in log
     assert not [m for m in world.platform.messages("monsite0002") if b"stranger through" in m]
+
+    # Each message is judged on its own client, also when Postfix hands it over a
+    # connection that carried another client's message before.
+    send_through(port, EXAMPLE_IP, "authorised again")
+    again = world.platform.wait_message("monsite0002", b"authorised again", timeout=30)
+    assert b"spf=pass" in again.split(b"\r\nReceived:", 1)[0]
+    if "lmtp_connection_cache_destinations" in (instance.config / "main.cf").read_text():
+        instance.wait_for_log("conn_use=")  # the same connection, used again
 
 
 def test_xforward_is_offered_and_accepted_only_for_trusted_clients(world: World) -> None:
