@@ -180,7 +180,8 @@ def attempt(spool: Spool, entry_id: str, now: float | None = None) -> Entry | No
         )
         entry.delay_notified = True
     entry.next_attempt = now + backoff(entry.attempts)
-    spool.save(entry)
+    if not spool.save(entry):  # `courriel queue delete` took it meanwhile: it stays gone
+        log.info("%s: deleted during the delivery attempt", entry.id)
     return entry
 
 

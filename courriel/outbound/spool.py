@@ -5,11 +5,18 @@ temporary name, fsynced and renamed into place, and the directory is fsynced: an
 entry exists exactly when both are durable. A crash in between leaves only a message
 file without envelope, which `recover` removes. Updates rewrite the envelope the same
 atomic way, so a crash never leaves a half-updated entry.
+
+An update never brings back an entry removed meanwhile: a delivery attempt works on
+a copy of the envelope for as long as the remote servers take, and `courriel queue
+delete` (another process) may remove the entry in that time. Putting an envelope
+back and removing an entry both happen under the spool's lock file (threads and
+processes alike), held for a rename or two unlinks, never during a delivery.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -150,7 +157,11 @@ class Spool:
             wake_server()
         return entry
 
-    def _write_env(self, entry: Entry, *, durable: bool = True) -> None:
+    def _write_env(
+        self, entry: Entry, *, durable: bool = True, only_if_present: bool = False
+    ) -> bool:
+        """Write the envelope atomically. With `only_if_present`, only over an envelope
+        that is still there (False: the entry was removed, nothing written)."""
         path = self._env_path(entry.id)
         tmp = path.with_suffix(f".tmp{threading.get_ident()}")
         try:
@@ -161,16 +172,38 @@ class Spool:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
+            if only_if_present:
+                with self._locked():
+                    if not path.exists():
+                        tmp.unlink()
+                        return False
+                    os.replace(tmp, path)
+            else:
+                os.replace(tmp, path)
             if durable:
                 fsync_dir(self.env_dir)
         except OSError:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
+        return True
 
-    def save(self, entry: Entry) -> None:
-        self._write_env(entry)
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The spool's lock, between threads and processes: a descriptor of its own
+        each time, as flock() does not exclude two holders of one descriptor."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def save(self, entry: Entry) -> bool:
+        """Rewrite the envelope of an entry that still exists; False (nothing written)
+        when it was removed since it was loaded."""
+        return self._write_env(entry, only_if_present=True)
 
     def load(self, entry_id: str) -> Entry | None:
         try:
@@ -184,10 +217,11 @@ class Spool:
         return self.message_path(entry_id).read_bytes()
 
     def remove(self, entry_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._env_path(entry_id).unlink()
-        with contextlib.suppress(FileNotFoundError):
-            self.message_path(entry_id).unlink()
+        with self._locked():
+            with contextlib.suppress(FileNotFoundError):
+                self._env_path(entry_id).unlink()
+            with contextlib.suppress(FileNotFoundError):
+                self.message_path(entry_id).unlink()
 
     def ids(self) -> list[str]:
         if not self.env_dir.is_dir():

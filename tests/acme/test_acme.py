@@ -16,7 +16,7 @@ import pytest
 from tests.fixtures.net import free_port
 from tests.fixtures.nsd import PrivateNSD
 from tests.fixtures.pebble import Pebble, ask_pebble
-from tests.fixtures.processes import Courriel, Served, start_serve
+from tests.fixtures.processes import RELOADED, Courriel, Served, start_serve
 from tests.fixtures.sink import Sink
 from tests.fixtures.waiting import wait_until
 
@@ -82,9 +82,15 @@ def held(acme: Acme) -> dict[str, list[str]]:
 def test_issue_serve_by_sni_renew_and_survive_the_ca_going_down(acme: Acme) -> None:
     wanted = {HOST: [HOST], "mail.monsite.test": ["mail.monsite.test", "autoconfig.monsite.test"]}
     wait_until(lambda: held(acme) == wanted, "the certificates", timeout=120)
-    ports = acme.served.ports
-    wait_until(lambda: "Pebble" in acme.certificate(ports["imaps"], "mail.monsite.test"),
-               "the new certificate served")  # fmt: skip
+    served = acme.served
+    ports = served.ports
+    wait_until(lambda: "Pebble" in acme.certificate(ports["imaps"], "mail.monsite.test")
+               and "Pebble" in acme.certificate(ports["imap"], HOST, "imap"),
+               "the new certificates served")  # fmt: skip
+    # The SMTP workers (port 25) read them a moment after the main process: each
+    # reload (a SIGHUP per round that issued something) logged by every process.
+    wait_until(lambda: (n := served.logged(RELOADED)) > 0 and n % served.processes == 0,
+               "every process's reload")  # fmt: skip
     for port, name, starttls in (
         (ports["imaps"], "mail.monsite.test", None),
         (ports["pop3s"], "mail.monsite.test", None),

@@ -118,6 +118,7 @@ def test_queue_commands(flaky) -> None:
     status = platform.courriel("status", "--json").json
     assert status["queue"]["entries"] == 1 and status["running_pid"]
     platform.courriel("queue", "delete", entry["id"], "--yes")
+    # At once, even with an attempt in flight: its end does not bring the entry back.
     assert platform.courriel("queue", "list", "--json").json == []
     missing = platform.courriel("queue", "delete", "NOPE", "--yes", ok=False)
     assert missing.code == 66

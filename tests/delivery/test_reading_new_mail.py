@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from courriel.access.imap.mailboxes import IDLE_CHECK
 from tests.fixtures.platform import STRONG, Platform, insecure_context
 
 
@@ -33,8 +34,7 @@ def reader(platform: Platform) -> Platform:
 
 
 def test_account_mail_arrives_in_the_new_mailbox(reader: Platform) -> None:
-    [welcome] = reader.wait_messages("monsite0001", 1)
-    assert b"A mailbox has been created for you." in welcome
+    welcome = reader.wait_message("monsite0001", b"A mailbox has been created for you.")
     assert b"Login: monsite0001" in welcome and b"port 993" in welcome
     assert b"C0mpl3xP" not in welcome  # a password typed by the owner is not mailed
 
@@ -50,11 +50,13 @@ def test_idle_client_hears_of_new_mail_at_once(reader: Platform) -> None:
         assert client.readline().startswith(b"+")
         sent_at = time.monotonic()
         reader.send("alice@example.org", ["info@monsite.be"], "ding")
-        client.sock.settimeout(5)
+        client.sock.settimeout(25)
         line = client.readline()
         waited = time.monotonic() - sent_at
         assert line.strip() == f"* {before + 1} EXISTS".encode(), line
-        assert waited < 3
+        # Pushed, not found by IDLE's periodic look at the folder (IDLE_CHECK, 30 s);
+        # room for a loaded machine.
+        assert IDLE_CHECK >= 30 and waited < 20
         client.send(b"DONE\r\n")
         while not client.readline().startswith(tag.encode()):
             pass
@@ -67,7 +69,9 @@ def test_idle_client_hears_of_new_mail_at_once(reader: Platform) -> None:
 
 def test_pop3_download_of_smtp_mail(reader: Platform) -> None:
     reader.send("bob@example.org", ["info@monsite.be"], "par POP3")
-    reader.wait_messages("monsite0001", 3)
+    # By its text, not a count: the other tests of the module may have run in
+    # another pytest-xdist worker, with a platform of its own.
+    reader.wait_message("monsite0001", b"par POP3")
     client = poplib.POP3_SSL("127.0.0.1", reader.port("pop3s"), context=insecure_context())
     try:
         client.user("monsite0001")

@@ -46,3 +46,15 @@ def test_unknown_kind_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError):
         Spool(tmp_path).enqueue("", ["x@y.z"], b"", kind="spam")
+
+
+def test_an_update_does_not_bring_back_a_removed_entry(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    entry = spool.enqueue("a@example.org", ["b@gmail.com"], b"x", kind="relay")
+    copy = spool.load(entry.id)  # what a delivery attempt works on
+    assert copy is not None
+    spool.remove(entry.id)  # `courriel queue delete`, meanwhile
+    copy.attempts += 1
+    assert spool.save(copy) is False
+    assert spool.load(entry.id) is None and spool.ids() == []
+    assert list(spool.env_dir.iterdir()) == []  # no temporary file left either

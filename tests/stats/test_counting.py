@@ -145,8 +145,10 @@ def test_the_owner_sees_exactly_what_was_sent(counted: Platform) -> None:
     assert answer["refused_by_reason_48h"] == {"unknown_recipient": 3, "loop": 1}
     assert answer["refused_by_reason_90d"] == {"unknown_recipient": 3, "loop": 1}
     assert answer["domains"] == ["monsite.be"] and answer["queue_now"] is None
-    # Hour by hour: everything in the last hour of the 48.
-    assert len(answer["hours"]) == 48 and answer["hours"][-1]["received"] == 5
+    # Hour by hour: everything in the last hour of the 48 (or the last two, when the
+    # clock struck the hour while the mail was being sent).
+    assert len(answer["hours"]) == 48
+    assert sum(hour["received"] for hour in answer["hours"][-2:]) == 5
 
 
 def test_the_provider_also_sees_mail_for_no_hosted_domain(counted: Platform) -> None:
