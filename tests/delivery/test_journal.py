@@ -3,7 +3,9 @@ exactly once after a crash, a cut record ignored."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +35,23 @@ def test_without_a_worker_records_are_applied_at_once(tmp_path: Path) -> None:
     assert list((tmp_path / "journal").glob("*.seg")) == []
 
 
-def test_worker_applies_and_removes_segments(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def running_journal(tmp_path: Path) -> Iterator[tuple[Path, Journal]]:
+    """A Maildir and a journal with its worker running, stopped on the way out."""
     maildir = tmp_path / "Maildir"
     create_maildir(maildir)
     journal = Journal(tmp_path / "journal")
     journal.start()
-    for n in range(50):
-        journal.commit(record(maildir, n))
-    journal.stop()
+    try:
+        yield maildir, journal
+    finally:
+        journal.stop()
+
+
+def test_worker_applies_and_removes_segments(tmp_path: Path) -> None:
+    with running_journal(tmp_path) as (maildir, journal):
+        for n in range(50):
+            journal.commit(record(maildir, n))
     assert len(files(maildir)) == 50
     assert list((tmp_path / "journal").glob("*.seg")) == []
 
@@ -72,16 +83,10 @@ def test_replay_after_a_crash_delivers_each_copy_once(tmp_path: Path) -> None:
 
 def test_with_a_worker_the_copy_is_in_the_maildir_when_commit_returns(tmp_path: Path) -> None:
     """ "250" means visible: a new IMAP or POP3 session right after sees the message."""
-    maildir = tmp_path / "Maildir"
-    create_maildir(maildir)
-    journal = Journal(tmp_path / "journal")
-    journal.start()
-    try:
+    with running_journal(tmp_path) as (maildir, journal):
         for n in range(20):
             journal.commit(record(maildir, n))
             assert len(files(maildir)) == n + 1
-    finally:
-        journal.stop()
 
 
 def test_replay_writes_again_a_copy_that_a_machine_crash_left_empty(tmp_path: Path) -> None:
@@ -119,16 +124,10 @@ def test_the_segment_name_is_flushed_once_and_each_commit_flushes_its_data(
 
     monkeypatch.setattr(journal_module.os, "fdatasync", fdatasync)
     monkeypatch.setattr(journal_module, "fsync_dir", fsync_dir)
-    maildir = tmp_path / "Maildir"
-    create_maildir(maildir)
-    journal = Journal(tmp_path / "journal")
-    journal.start()
-    try:
+    with running_journal(tmp_path) as (maildir, journal):
         for n in range(3):
             journal.commit(record(maildir, n))
         segment = next((tmp_path / "journal").glob("*.seg"))
-    finally:
-        journal.stop()
     assert flushed[:4] == [
         ("directory", str(tmp_path / "journal")),
         ("data", str(segment)),
