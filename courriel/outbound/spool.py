@@ -9,7 +9,7 @@ atomic way, so a crash never leaves a half-updated entry.
 An update never brings back an entry removed meanwhile: a delivery attempt works on
 a copy of the envelope for as long as the remote servers take, and `courriel queue
 delete` (another process) may remove the entry in that time. Putting an envelope
-back and removing an entry both happen under the spool's lock file (threads and
+back and removing an entry both happen under the spool's lock (threads and
 processes alike), held for a rename or two unlinks, never during a delivery.
 """
 
@@ -190,10 +190,12 @@ class Spool:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """The spool's lock, between threads and processes: a descriptor of its own
-        each time, as flock() does not exclude two holders of one descriptor."""
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        """The spool's lock, between threads and processes: flock on the envelope
+        directory itself (no lock file whose owner could shut the service user out), a
+        descriptor of its own each time, as flock() does not exclude two holders of
+        one descriptor."""
+        self.env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.env_dir, os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
