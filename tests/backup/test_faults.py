@@ -3,6 +3,7 @@ Each gives a clear message and leaves live mail and earlier snapshots alone."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -112,14 +113,16 @@ def backup_workers(courriel: Courriel) -> list[int]:
 
 
 def run_until_copying(courriel: Courriel) -> subprocess.Popen[str]:
-    """`courriel backup run` in the background, once it is copying monsite0001's new
-    messages (so that a test can strike mid-run)."""
+    """`courriel backup run` in the background, frozen (SIGSTOP to its process group)
+    once it is copying monsite0001's new messages, so that a test strikes mid-run
+    however slowly the test itself gets the CPU; `resume()` after the strike."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "courriel", "backup", "run"],
         env=courriel.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     partial = courriel.data / "backups" / ".incoming" / "mail" / INFO / "new"
     deadline = time.monotonic() + 60
@@ -127,7 +130,14 @@ def run_until_copying(courriel: Courriel) -> subprocess.Popen[str]:
         assert proc.poll() is None, "the run ended before the test could strike"
         assert time.monotonic() < deadline
         time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGSTOP)
     return proc
+
+
+def resume(proc: subprocess.Popen[str]) -> None:
+    """Let what is left of a frozen run (and its workers) go on."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGCONT)
 
 
 def test_interrupted_run_leaves_snapshots_and_the_next_run_finishes(courriel: Courriel) -> None:
@@ -141,6 +151,7 @@ def test_interrupted_run_leaves_snapshots_and_the_next_run_finishes(courriel: Co
     workers = backup_workers(courriel)
     assert workers, "mailboxes are copied by worker processes"
     proc.send_signal(signal.SIGKILL)  # a crash, a power cut
+    resume(proc)
     proc.communicate()
     # Killed with it: none goes on writing.
     wait_until(lambda: not backup_workers(courriel), "the backup workers to die with the run")
@@ -167,6 +178,7 @@ def test_a_worker_killed_from_outside_fails_the_run_cleanly(courriel: Courriel) 
     proc = run_until_copying(courriel)
     for pid in backup_workers(courriel):
         os.kill(pid, signal.SIGKILL)
+    resume(proc)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 75, err
     assert "A backup worker process was killed" in err and "Traceback" not in err
