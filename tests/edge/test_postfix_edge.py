@@ -22,6 +22,14 @@ from tests.fixtures.waiting import wait_until
 pytestmark = pytest.mark.slow
 
 
+def listening_pids(port: int) -> set[str]:
+    """The processes holding a listening socket on `port` (`ss`, as root: every user's)."""
+    listing = subprocess.run(
+        ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return set(re.findall(r"pid=(\d+)", listing))
+
+
 def test_serve_in_edge_mode_leaves_the_public_ports_to_postfix_and_dovecot(edge: Edge) -> None:
     output = "".join(edge.served.output)
     assert "Edge mode:" in output
@@ -30,20 +38,13 @@ def test_serve_in_edge_mode_leaves_the_public_ports_to_postfix_and_dovecot(edge:
     pid = str(edge.served.proc.pid)
     children = subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout
     ours = {pid, *children.split()}  # `courriel serve` and its worker processes
-
-    def holders(section: str) -> set[str]:
-        port = edge.served.ports[section]
-        listing = subprocess.run(
-            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, check=True
-        ).stdout
-        return set(re.findall(r"pid=(\d+)", listing))
-
-    assert ours & holders("lmtp")  # what it does listen on is seen as ours
+    ports = edge.served.ports
+    assert ours & listening_pids(ports["lmtp"])  # what it does listen on is seen as ours
     for section in ("smtp", "submission", "imap", "pop3"):
         assert f"{section}: " not in output.replace("smtp-workers", "")
         # Whose socket, not whether anything answers: a port left free may be taken by
         # another test's server meanwhile.
-        assert not ours & holders(section), section
+        assert not ours & listening_pids(ports[section]), section
 
 
 def test_lmtp_is_shared_by_worker_processes_and_all_mail_arrives(edge: Edge) -> None:
@@ -51,12 +52,8 @@ def test_lmtp_is_shared_by_worker_processes_and_all_mail_arrives(edge: Edge) -> 
     the LMTP port is served by `[smtp] workers` processes (here 2), all running as
     the service user, and mail sent over many connections all reaches the mailbox."""
     assert "lmtp: 1 worker processes besides this one" in "".join(edge.served.output)
-    port = edge.served.ports["lmtp"]
-    listing = subprocess.run(
-        ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, check=True
-    ).stdout
-    holders = set(re.findall(r"pid=(\d+)", listing))
-    assert len(holders) == 2, listing
+    holders = listening_pids(edge.served.ports["lmtp"])
+    assert len(holders) == 2, holders
     for pid in holders:
         status = Path(f"/proc/{pid}/status").read_text()
         uid = re.search(r"^Uid:\s+(\d+)", status, re.M)
