@@ -30,7 +30,9 @@ DNS server of the benchmark's own, rspamd off), as a third server of the same ru
 `--rspamd` (with `--checks`) a fourth: the same with every message scanned by a
 private rspamd (Debian's, its own configuration and loopback ports, as the tests');
 `--edge` puts a Postfix made by `courriel edge postfix` in front of Courriel in edge
-mode (recipients checked at RCPT, policy service, LMTP) against plain Postfix.
+mode (recipients checked at RCPT, policy service, LMTP) against plain Postfix, and,
+as the reference for that shape, the same plain Postfix handing every message by LMTP
+to a private Dovecot LMTP server (`Postfix→Dovecot`).
 
 Nothing leaves 127.0.0.1: Postfix's default transport is an error.
 """
@@ -208,6 +210,7 @@ class Postfix:
         self.base = base
         self.port = free_port()
         self.maildir = base / "mail" / "monsite.be" / "info" / "Maildir"
+        self.extra = ""  # more main.cf lines (DovecotEdge: deliver by LMTP)
 
     def start(self) -> None:
         for sub in ("etc", "spool", "data", "mail"):
@@ -216,7 +219,7 @@ class Postfix:
         shutil.chown(self.base / "mail", 65534, 65534)
         os.chmod(self.base, 0o755)
         etc = self.base / "etc"
-        (etc / "main.cf").write_text(POSTFIX_MAIN.format(base=self.base))
+        (etc / "main.cf").write_text(POSTFIX_MAIN.format(base=self.base) + self.extra)
         (etc / "vmailbox").write_text("info@monsite.be monsite.be/info/Maildir/\n")
         master = Path("/etc/postfix/master.cf").read_text().splitlines()
         lines = []
@@ -333,6 +336,87 @@ class Edge:
         self.courriel.stop()
 
 
+DOVECOT_LMTP = """\
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+passdb {{
+  driver = static
+  args = nopassword=y
+}}
+userdb {{
+  driver = static
+  args = uid=65534 gid=65534 home={base}/home/%u allow_all_users=yes
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  unix_listener lmtp {{
+    mode = 0
+  }}
+}}
+"""
+
+
+class DovecotEdge:
+    """The reference for the edge path: the same Postfix as the plain one, handing
+    every message over by LMTP (connections kept open, as in our generated main.cf) to
+    a private Dovecot 2.3 LMTP server that writes it into the Maildir, fsync as
+    shipped. What Postfix in front of the established LMTP server costs, against
+    which Postfix in front of Courriel can be judged. Its CPU is both process trees'."""
+
+    name = "Postfix→Dovecot"
+
+    def __init__(self, base: Path) -> None:
+        self.postfix = Postfix(base / "postfix")
+        self.base = base / "dovecot"
+        self.lmtp_port = free_port()
+        self.port = self.postfix.port
+        self.maildir = self.base / "home" / "info@monsite.be" / "Maildir"
+
+    def start(self) -> None:
+        for sub in ("run", "state", "home"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        shutil.chown(self.base / "home", 65534, 65534)
+        os.chmod(self.base, 0o755)
+        config = self.base / "dovecot.conf"
+        config.write_text(DOVECOT_LMTP.format(base=self.base, port=self.lmtp_port))
+        # The daemon must not keep this script's output open.
+        subprocess.run(
+            ["dovecot", "-c", str(config)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_listening(self.lmtp_port)
+        found = subprocess.run(
+            ["pgrep", "-o", "-f", f"dovecot -c {config}"], capture_output=True, text=True
+        )
+        self.dovecot_pid = int(found.stdout.split()[0])
+        self.postfix.extra = (
+            f"virtual_transport = lmtp:inet:127.0.0.1:{self.lmtp_port}\n"
+            "lmtp_connection_cache_destinations = static:all\n"
+            "lmtp_destination_concurrency_limit = 10\n"
+        )
+        self.postfix.start()
+
+    def cpu(self) -> float:
+        return self.postfix.cpu() + cpu_seconds(self.dovecot_pid)
+
+    def stop(self) -> None:
+        self.postfix.stop()
+        subprocess.run(
+            ["doveadm", "-c", str(self.base / "dovecot.conf"), "stop"], capture_output=True
+        )
+
+
 def master_pid(spool: Path) -> int:
     path = spool / "pid" / "master.pid"
     deadline = time.monotonic() + 30
@@ -355,7 +439,7 @@ def wait_listening(port: int) -> None:
             time.sleep(0.2)
 
 
-Server = Courriel | Postfix | Edge
+Server = Courriel | Postfix | Edge | DovecotEdge
 
 
 def run(server: Server, messages: int, size: int, sessions: int) -> dict:
@@ -477,7 +561,7 @@ def main() -> None:
     os.chmod(base, 0o755)
     postfix = Postfix(base / "postfix")
     if args.edge:
-        ours: list[Server] = [Edge(base / "edge")]
+        ours: list[Server] = [Edge(base / "edge"), DovecotEdge(base / "dovecot-edge")]
     else:
         ours = [Courriel(base / "courriel")]
         if args.checks:
