@@ -15,8 +15,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError
 
+from courriel import cachedonly
 from courriel.accounts.models import Mailbox
 from courriel.accounts.resolution import LocalCopy, Resolution, hosted_domain
 from courriel.accounts.routing_cache import cached_mailboxes
@@ -28,7 +30,13 @@ from courriel.delivery.body import Body
 from courriel.delivery.dkim import arc_seal, sign
 from courriel.delivery.journal import Copy, Record, get_journal
 from courriel.delivery.message import check_loop, received_header, trace_headers
-from courriel.delivery.quota import has_room, maildir_of, note_domain_growth, too_big_ever
+from courriel.delivery.quota import (
+    domain_used_is_known,
+    has_room,
+    maildir_of,
+    note_domain_growth,
+    too_big_ever,
+)
 from courriel.delivery.replies import Outcome, TemporaryFailure
 from courriel.delivery.space import enough_space
 from courriel.delivery.srs import from_config as srs_from_config
@@ -153,24 +161,70 @@ def _without_tag(address: str) -> str:
     return f"{local.partition('+')[0]}@{domain}"
 
 
-def accept(incoming: Incoming) -> list[Outcome]:
+class NotForTheLoop(Exception):
+    """`accept(on_loop=True)` found the message needs more than the event loop may do
+    (a database or cache look-up, a forward, a full mailbox...). Nothing was done:
+    run `accept` again in a thread."""
+
+
+# Room kept for the trace headers when a copy's size is judged before they exist.
+_TRACE_ROOM = 4096
+
+
+def _plan_on_loop(
+    incoming: Incoming, outcomes: list[Outcome | None]
+) -> tuple[_Plan, dict[int, Mailbox]] | None:
+    """The plan, if the message is plain local delivery whose every answer is in
+    memory: copies into mailboxes of this server with room, nothing else to do (no
+    forward, automatic reply, relay, bounce return, spool file). None otherwise.
+    Run in cached-only mode: a routing-cache miss raises instead of querying."""
+    if isinstance(incoming.content, Body):
+        return None
+    plan = _plan(incoming, outcomes)
+    if plan.forwards or plan.autoreplies or plan.relay or plan.returns:
+        return None
+    size = len(incoming.content) + _TRACE_ROOM
+    mailboxes = cached_mailboxes(list(plan.local))
+    for mailbox in mailboxes.values():
+        if held_elsewhere(mailbox) or not domain_used_is_known(mailbox.domain):
+            return None
+        if not has_room(mailbox, size, cached=True):
+            return None
+    return plan, mailboxes
+
+
+def accept(incoming: Incoming, *, on_loop: bool = False) -> list[Outcome]:
     """Store the message for every recipient; one outcome per recipient.
 
     Raises TemporaryFailure (nothing stored) when it cannot be made durable now.
+
+    `on_loop`: called on the event loop itself, which must neither wait for the
+    database nor hold up other sessions long. Only plain local delivery with every
+    answer in memory is done there (`_plan_on_loop`); for anything else this raises
+    NotForTheLoop before anything is stored or sent.
     """
     config = get_config()
     outcomes: list[Outcome | None] = [None] * len(incoming.recipients)
     loop = check_loop(incoming.head, incoming.recipients, config.smtp.max_received_headers)
     if loop is not None:
         return [loop] * len(incoming.recipients)
-    try:
-        plan = _plan(incoming, outcomes)
-        mailboxes = cached_mailboxes(list(plan.local) + list(plan.autoreplies))
-    except DatabaseError as error:
-        log.error("%s: database unavailable while routing: %s", incoming.queue_id, error)
-        raise TemporaryFailure(
-            Outcome(451, "4.3.0", "Temporary local problem (database), try again later")
-        ) from None
+    if on_loop:
+        try:
+            done, planned = cachedonly.attempt(_plan_on_loop, incoming, outcomes)
+        except SynchronousOnlyOperation:  # a row not loaded with the cached ones
+            raise NotForTheLoop from None
+        if not done or planned is None:
+            raise NotForTheLoop
+        plan, mailboxes = planned
+    else:
+        try:
+            plan = _plan(incoming, outcomes)
+            mailboxes = cached_mailboxes(list(plan.local) + list(plan.autoreplies))
+        except DatabaseError as error:
+            log.error("%s: database unavailable while routing: %s", incoming.queue_id, error)
+            raise TemporaryFailure(
+                Outcome(451, "4.3.0", "Temporary local problem (database), try again later")
+            ) from None
     if not enough_space(len(incoming.content)):
         log.error("%s: refused for now: disk space below [mail] min_free_space", incoming.queue_id)
         raise TemporaryFailure(
@@ -180,7 +234,9 @@ def accept(incoming: Incoming) -> list[Outcome]:
     delivered: list[Mailbox] = []
     remote: list[Remote] = []
     try:
-        copies = _local_copies(incoming, plan, mailboxes, outcomes, queued, delivered, remote)
+        copies = _local_copies(
+            incoming, plan, mailboxes, outcomes, queued, delivered, remote, cached_quota=on_loop
+        )
         _queue_outbound(incoming, plan, queued)
         if copies:
             store_copies(Record(incoming.queue_id, copies, incoming.content))
@@ -232,9 +288,12 @@ def _local_copies(
     queued: list[Entry],
     delivered: list[Mailbox],
     remote: list[Remote],
+    *,
+    cached_quota: bool = False,
 ) -> list[Copy]:
     """Decide every local copy (name, headers, room); they are written by the journal.
-    Copies for mailboxes another hosting server holds go into `remote`."""
+    Copies for mailboxes another hosting server holds go into `remote`. `cached_quota`:
+    on the event loop, the domain's usage is taken from memory (see `domain_used`)."""
     copies: list[Copy] = []
     for mailbox_id, (copy, index) in plan.local.items():
         mailbox = mailboxes.get(mailbox_id)
@@ -248,7 +307,7 @@ def _local_copies(
             folder = JUNK if mailbox_id in plan.junk else ""
             remote.append(Remote(mailbox, copy.address, data, folder))
             continue
-        if not has_room(mailbox, total):
+        if not has_room(mailbox, total, cached=cached_quota):
             if index in plan.keep_forwarding:
                 log.warning(
                     "%s: mailbox %s is full: local copy skipped, forward still sent",

@@ -26,9 +26,9 @@ from courriel.dbthread import run_db
 from courriel.delivery import quota
 from courriel.delivery.body import Body
 from courriel.delivery.recipients import Classified, classify, classify_cached
-from courriel.delivery.replies import TemporaryFailure
-from courriel.delivery.router import Incoming, accept
-from courriel.delivery.smtp import hooks
+from courriel.delivery.replies import Outcome, TemporaryFailure
+from courriel.delivery.router import Incoming, NotForTheLoop, accept
+from courriel.delivery.smtp import hooks, protocol
 from courriel.delivery.smtp.protocol import HookNames
 from courriel.delivery.space import enough_space
 from courriel.errors import ValidationError
@@ -435,7 +435,7 @@ class SmtpPolicy(HookNames):
         if screening is not None:
             gate.apply(screening, incoming, per_recipient_replies=self.kind == "lmtp")
         try:
-            outcomes = await run_db(accept, incoming)
+            outcomes = await _store(incoming)
         except TemporaryFailure as failure:
             return self._answer(envelope, failure.outcome.reply())
         if self.kind == "lmtp":
@@ -455,6 +455,17 @@ class SmtpPolicy(HookNames):
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error, exc_info=error)
         return TEMPFAIL
+
+
+async def _store(incoming: Incoming) -> list[Outcome]:
+    """`accept` on the event loop when this process has no other session to serve and
+    the message is plain local delivery from memory; else in a database thread."""
+    if protocol.alone():
+        try:
+            return accept(incoming, on_loop=True)
+        except NotForTheLoop:
+            pass
+    return await run_db(accept, incoming)
 
 
 def _tls_description(ssl: dict[str, Any]) -> str | None:

@@ -1,0 +1,206 @@
+"""Plain local mail stored on the event loop, without the trip to a thread.
+
+When a process serves one mail session, `accept(on_loop=True)` stores the message on
+the event loop itself. It may only do so from memory: the routing cache, the domain's
+usage, nothing to forward, answer or queue. Anything else raises NotForTheLoop
+before anything is stored, and the message goes to a thread as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from courriel.accounts.resolution import resolve
+from courriel.accounts.routing_cache import cache, cached_mailboxes
+from courriel.accounts.services.mailboxes import (
+    create_mailbox,
+    modify_mailbox,
+    set_autoreply,
+    set_forwarding,
+)
+from courriel.delivery import quota, router
+from courriel.delivery.body import Body
+from courriel.delivery.router import Incoming, NotForTheLoop, accept
+from courriel.delivery.smtp import protocol
+from courriel.mailstore.layout import create_maildir
+from courriel.outbound.spool import get_spool
+from tests.fixtures.accounts import STRONG, Customer
+
+MESSAGE = b"From: a@example.org\r\nSubject: on the loop\r\n\r\nhello\r\n"
+
+
+@pytest.fixture(autouse=True)
+def routing_cache(monkeypatch):
+    """The routing cache on, as in production (the suite turns it off in-process)."""
+    from courriel.config import get_config
+
+    monkeypatch.setitem(get_config().smtp, "routing_cache_seconds", 60)
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def boxes(monsite: Customer):
+    found = [
+        create_mailbox(monsite.actor, monsite.domain, password=STRONG, addresses=[name]).mailbox
+        for name in ("loop1", "loop2")
+    ]
+    for box in found:
+        create_maildir(router.maildir_of(box))
+    return found
+
+
+def incoming(*recipients: str, content: bytes | Body = MESSAGE) -> Incoming:
+    return Incoming(
+        sender="a@example.org",
+        recipients=list(recipients),
+        resolutions=[resolve(r) for r in recipients],
+        content=content,
+    )
+
+
+def stored(box) -> list[bytes]:
+    return [path.read_bytes() for path in (router.maildir_of(box) / "new").iterdir()]
+
+
+def on_the_loop(message: Incoming):
+    """`accept(on_loop=True)` called from a running event loop, as the SMTP server
+    does: there Django refuses any database query outright."""
+
+    async def main():
+        return accept(message, on_loop=True)
+
+    return asyncio.run(main())
+
+
+def test_plain_local_mail_is_stored_on_the_loop_as_in_a_thread(boxes) -> None:
+    one, two = boxes
+    cached_mailboxes([one.pk, two.pk])  # as at RCPT
+    [in_thread] = accept(incoming("loop1@monsite.be"))  # the domain's usage is known now
+    message = incoming("loop2@monsite.be")  # resolved at RCPT
+    with CaptureQueriesContext(connection) as queries:
+        [on_loop] = on_the_loop(message)
+    assert [q["sql"] for q in queries] == []
+    assert in_thread.code == on_loop.code == 250
+    [first], [second] = stored(one), stored(two)
+    a, b = email.message_from_bytes(first), email.message_from_bytes(second)
+    assert a.keys() == b.keys()  # the same trace headers, in the same order
+    assert b["Delivered-To"] == "loop2@monsite.be"
+    assert a.get_payload() == b.get_payload() == "hello\r\n"
+
+
+def _forward(customer, box):
+    set_forwarding(customer.actor, box, ["elsewhere@example.net"], keep=True)
+
+
+def _autoreply(customer, box):
+    set_autoreply(customer.actor, box, enabled=True, message="Away until Monday")
+
+
+def _full(customer, box):
+    [first] = stored(box)  # room for that one, not for another
+    modify_mailbox(customer.actor, box, quota=len(first) + 100)
+
+
+def _cold_cache(customer, box):
+    cache.clear()
+
+
+def _domain_usage_unknown(customer, box):
+    assert box.domain.top.effective_plan.mail_quota is not None
+    quota._domain_usage.clear()
+
+
+@pytest.mark.parametrize(
+    "situation", [_forward, _autoreply, _full, _cold_cache, _domain_usage_unknown]
+)
+def test_anything_more_goes_to_a_thread_with_nothing_done(
+    boxes, monsite: Customer, situation
+) -> None:
+    one = boxes[0]
+    accept(incoming("loop1@monsite.be"))  # caches filled, one copy stored
+    situation(monsite, one)
+    if situation is not _cold_cache:  # the change made known, as a commit does
+        cache.clear()
+        cached_mailboxes([one.pk])
+    message = incoming("loop1@monsite.be")
+    with pytest.raises(NotForTheLoop):
+        on_the_loop(message)
+    assert len(stored(one)) == 1
+    assert list(get_spool().entries()) == []
+    [outcome] = accept(message)  # what the server then does, in a thread
+    assert outcome.code == 250  # stored, or for the full mailbox queued for later
+
+
+def test_relayed_mail_and_big_messages_go_to_a_thread(boxes, tmp_path) -> None:
+    accept(incoming("loop1@monsite.be"))
+    relayed = incoming("loop1@monsite.be")  # and, from a signed-in user, one for elsewhere
+    relayed.recipients.append("someone@example.net")
+    relayed.resolutions.append(None)
+    with pytest.raises(NotForTheLoop):
+        on_the_loop(relayed)
+    spooled = tmp_path / "spooled"
+    spooled.write_bytes(MESSAGE)
+    with pytest.raises(NotForTheLoop):
+        on_the_loop(incoming("loop1@monsite.be", content=Body(spooled, len(MESSAGE), MESSAGE)))
+    assert len(stored(boxes[0])) == 1
+    assert list(get_spool().entries()) == []
+
+
+def test_a_session_alone_may_use_the_loop_and_a_crowd_may_not(monkeypatch) -> None:
+    from courriel.config import get_config
+    from courriel.delivery.smtp.protocol import ConnectionLimiter
+    from courriel.delivery.smtp.server import SmtpService
+    from courriel.tls import ensure_certificate
+
+    ensure_certificate(get_config())
+    monkeypatch.setattr(protocol, "CROWDED_MEMORY", 0.5)
+    monkeypatch.setattr(protocol, "_last_crowded", -1.0)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    service = SmtpService(get_config(), "smtp", "smtp", ConnectionLimiter(0), listener)
+    seen: dict[str, bool] = {}
+
+    async def session() -> asyncio.StreamWriter:
+        reader, writer = await asyncio.open_connection(*listener.getsockname())
+        await reader.readline()  # the banner: the server has counted the session
+        return writer
+
+    async def closed(writer: asyncio.StreamWriter, left: int) -> None:
+        writer.close()
+        while protocol._open_sessions > left:
+            await asyncio.sleep(0.01)
+
+    async def main() -> None:
+        await service.start()
+        first = await session()
+        seen["one session"] = protocol.alone()
+        second = await session()
+        seen["two sessions"] = protocol.alone()
+        await closed(second, 1)
+        seen["one again, at once"] = protocol.alone()
+        started = time.monotonic()
+        while not protocol.alone() and time.monotonic() - started < 5:
+            await asyncio.sleep(0.05)
+        seen["one again, later"] = protocol.alone()
+        waited = time.monotonic() - started
+        await closed(first, 0)
+        await service.stop()
+        assert 0.3 < waited < 5
+
+    asyncio.run(main())
+    assert seen == {
+        "one session": True,
+        "two sessions": False,
+        "one again, at once": False,
+        "one again, later": True,
+    }
