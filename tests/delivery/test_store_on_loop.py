@@ -155,7 +155,7 @@ def test_relayed_mail_and_big_messages_go_to_a_thread(boxes, tmp_path) -> None:
     assert list(get_spool().entries()) == []
 
 
-def test_a_session_alone_may_use_the_loop_and_a_crowd_may_not(monkeypatch) -> None:
+def test_a_session_may_use_the_loop_unless_another_is_sending_mail(monkeypatch) -> None:
     from courriel.config import get_config
     from courriel.delivery.smtp.protocol import ConnectionLimiter
     from courriel.delivery.smtp.server import SmtpService
@@ -170,37 +170,47 @@ def test_a_session_alone_may_use_the_loop_and_a_crowd_may_not(monkeypatch) -> No
     service = SmtpService(get_config(), "smtp", "smtp", ConnectionLimiter(0), listener)
     seen: dict[str, bool] = {}
 
-    async def session() -> asyncio.StreamWriter:
+    async def session() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_connection(*listener.getsockname())
-        await reader.readline()  # the banner: the server has counted the session
-        return writer
+        await reader.readline()  # the banner: the server has the session
+        return reader, writer
 
-    async def closed(writer: asyncio.StreamWriter, left: int) -> None:
-        writer.close()
-        while protocol._open_sessions > left:
-            await asyncio.sleep(0.01)
+    async def command(reader, writer, line: bytes) -> None:
+        writer.write(line + b"\r\n")
+        while (await reader.readline())[3:4] == b"-":
+            pass
+
+    def server_side(writer) -> protocol.CourrielSMTP:
+        here = writer.get_extra_info("sockname")
+        return next(s for s in protocol._sessions if tuple(s.session.peer) == here)
 
     async def main() -> None:
         await service.start()
-        first = await session()
-        seen["one session"] = protocol.alone()
-        second = await session()
-        seen["two sessions"] = protocol.alone()
-        await closed(second, 1)
-        seen["one again, at once"] = protocol.alone()
+        _, first_writer = await session()
+        first = server_side(first_writer)
+        seen["alone"] = protocol.alone(first)
+        reader, writer = await session()
+        seen["another, idle"] = protocol.alone(first)  # as Postfix's cached connections
+        await command(reader, writer, b"EHLO client.example")
+        await command(reader, writer, b"MAIL FROM:<a@example.org>")
+        seen["another, sending mail"] = protocol.alone(first)
+        await command(reader, writer, b"RSET")
+        seen["another, done a moment ago"] = protocol.alone(first)
         started = time.monotonic()
-        while not protocol.alone() and time.monotonic() - started < 5:
+        while not protocol.alone(first) and time.monotonic() - started < 5:
             await asyncio.sleep(0.05)
-        seen["one again, later"] = protocol.alone()
+        seen["another, done a while ago"] = protocol.alone(first)
         waited = time.monotonic() - started
-        await closed(first, 0)
+        writer.close()
+        first_writer.close()
         await service.stop()
         assert 0.3 < waited < 5
 
     asyncio.run(main())
     assert seen == {
-        "one session": True,
-        "two sessions": False,
-        "one again, at once": False,
-        "one again, later": True,
+        "alone": True,
+        "another, idle": True,
+        "another, sending mail": False,
+        "another, done a moment ago": False,
+        "another, done a while ago": True,
     }

@@ -312,7 +312,7 @@ class SmtpPolicy(HookNames):
     @counted_data
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> Any:
         try:
-            return await self._data(session, envelope)
+            return await self._data(server, session, envelope)
         finally:
             gate.forget_xforward(session)  # XFORWARD describes one transaction
             if isinstance(envelope.content, Body):
@@ -325,7 +325,7 @@ class SmtpPolicy(HookNames):
     def _answer(self, envelope: Envelope, reply: str) -> Any:
         return [reply] * len(envelope.rcpt_tos) if self.kind == "lmtp" else reply
 
-    async def _data(self, session: Session, envelope: Envelope) -> Any:
+    async def _data(self, server: Any, session: Session, envelope: Envelope) -> Any:
         # The whole message, or a big one's spool file (`Body`) with its header block.
         content: bytes | Body = envelope.content  # type: ignore[assignment]
         head = content.head if isinstance(content, Body) else content
@@ -435,7 +435,7 @@ class SmtpPolicy(HookNames):
         if screening is not None:
             gate.apply(screening, incoming, per_recipient_replies=self.kind == "lmtp")
         try:
-            outcomes = await _store(incoming)
+            outcomes = await _store(incoming, server)
         except TemporaryFailure as failure:
             return self._answer(envelope, failure.outcome.reply())
         if self.kind == "lmtp":
@@ -457,10 +457,10 @@ class SmtpPolicy(HookNames):
         return TEMPFAIL
 
 
-async def _store(incoming: Incoming) -> list[Outcome]:
-    """`accept` on the event loop when this process has no other session to serve and
+async def _store(incoming: Incoming, session: protocol.CourrielSMTP) -> list[Outcome]:
+    """`accept` on the event loop when no other session of this process is busy and
     the message is plain local delivery from memory; else in a database thread."""
-    if protocol.alone():
+    if protocol.alone(session):
         try:
             return accept(incoming, on_loop=True)
         except NotForTheLoop:

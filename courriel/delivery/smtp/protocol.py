@@ -17,6 +17,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -117,18 +118,25 @@ class HookNames:
         return hook_names(type(self))
 
 
-_open_sessions = 0  # SMTP and LMTP connections of this process
-_last_crowded = -CROWDED_MEMORY  # when it last had two or more (time.monotonic())
+_sessions: weakref.WeakSet[CourrielSMTP] = weakref.WeakSet()  # this process's, open
+_last_crowded = -CROWDED_MEMORY  # when another session was last seen mid-transaction
 
 
-def alone() -> bool:
-    """Whether this process serves one mail session, and has served no more for a
-    while. Then a message may be stored on the event loop itself (`accept(on_loop=
-    True)`): waiting there for the journal's flush holds up nobody, and saves the trip
-    to a thread and back, a tenth of a one-session message's time. Under concurrent
-    load a process often has a single session for a moment; blocking its loop then
-    cost 5 % with 8 sessions, hence the memory of the last crowd."""
-    return _open_sessions <= 1 and time.monotonic() - _last_crowded > CROWDED_MEMORY
+def alone(me: CourrielSMTP) -> bool:
+    """Whether no other session of this process is in a mail transaction (MAIL given,
+    its message not yet answered), nor was in the last CROWDED_MEMORY seconds. Then
+    `me` may store its message on the event loop itself (`accept(on_loop=True)`):
+    waiting there for the journal's flush holds up nobody, and saves the trip to a
+    thread and back, a tenth of a one-session message's time. Idle sessions do not
+    count (Postfix keeps LMTP connections open between messages). Under concurrent
+    load a process is often alone for a moment; blocking its loop then cost 5 % with
+    8 sessions, hence the memory of the last crowd."""
+    global _last_crowded
+    now = time.monotonic()
+    if any(other is not me and other.in_transaction() for other in list(_sessions)):
+        _last_crowded = now
+        return False
+    return now - _last_crowded > CROWDED_MEMORY
 
 
 class CourrielSMTP(HookNames, SMTP):
@@ -142,7 +150,11 @@ class CourrielSMTP(HookNames, SMTP):
         self._raw_replies = False
         self._held: list[bytes] | None = None  # reply lines kept for one write
         self._pipelined: list[bytes] = []  # 250 replies held while commands are waiting
-        self._counted_open = False  # in `_open_sessions`
+
+    def in_transaction(self) -> bool:
+        """MAIL given, and the transaction not ended (by its message's answer, RSET)."""
+        envelope = self.envelope
+        return envelope is not None and envelope.mail_from is not None
 
     # -- connection limits -------------------------------------------------------
     async def _handle_client(self) -> None:
@@ -161,12 +173,7 @@ class CourrielSMTP(HookNames, SMTP):
         await super()._handle_client()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        global _open_sessions, _last_crowded
-        if not self._counted_open:  # not again after STARTTLS
-            self._counted_open = True
-            _open_sessions += 1
-            if _open_sessions > 1:
-                _last_crowded = time.monotonic()
+        _sessions.add(self)
         started = self._handler_coroutine
         super().connection_made(transport)
         task = self._handler_coroutine
@@ -193,10 +200,7 @@ class CourrielSMTP(HookNames, SMTP):
         self._writer = None  # type: ignore[assignment]
 
     def connection_lost(self, error: Exception | None) -> None:
-        global _open_sessions
-        if self._counted_open:
-            self._counted_open = False
-            _open_sessions -= 1
+        _sessions.discard(self)
         if self._counted_ip is not None:
             self._limiter.release(self._counted_ip)
             self._counted_ip = None
