@@ -123,17 +123,16 @@ _last_crowded = -CROWDED_MEMORY  # when another session was last seen mid-transa
 
 
 def alone(me: CourrielSMTP) -> bool:
-    """Whether no other session of this process is in a mail transaction (MAIL given,
-    its message not yet answered), nor was in the last CROWDED_MEMORY seconds. Then
+    """Whether no other session of this process is busy (`busy`), nor was in the
+    last CROWDED_MEMORY seconds. Then
     `me` may store its message on the event loop itself (`accept(on_loop=True)`):
     waiting there for the journal's flush holds up nobody, and saves the trip to a
-    thread and back, a tenth of a one-session message's time. Idle sessions do not
-    count (Postfix keeps LMTP connections open between messages). Under concurrent
+    thread and back, a tenth of a one-session message's time. Under concurrent
     load a process is often alone for a moment; blocking its loop then cost 5 % with
     8 sessions, hence the memory of the last crowd."""
     global _last_crowded
     now = time.monotonic()
-    if any(other is not me and other.in_transaction() for other in list(_sessions)):
+    if any(other is not me and other.busy() for other in list(_sessions)):
         _last_crowded = now
         return False
     return now - _last_crowded > CROWDED_MEMORY
@@ -150,6 +149,12 @@ class CourrielSMTP(HookNames, SMTP):
         self._raw_replies = False
         self._held: list[bytes] | None = None  # reply lines kept for one write
         self._pipelined: list[bytes] = []  # 250 replies held while commands are waiting
+
+    def busy(self) -> bool:
+        """Whether this session keeps its process busy (see `alone`). An SMTP client
+        connects to send mail, most often one message per connection: connected is
+        busy."""
+        return True
 
     def in_transaction(self) -> bool:
         """MAIL given, and the transaction not ended (by its message's answer, RSET)."""
@@ -385,6 +390,11 @@ class CourrielLMTP(CourrielSMTP):
     show_smtp_greeting = False
 
     @syntax("LHLO hostname")
+    def busy(self) -> bool:
+        """Postfix keeps LMTP connections open between messages: only one with a
+        transaction under way is busy."""
+        return self.in_transaction()
+
     async def smtp_LHLO(self, arg: str) -> None:
         await super().smtp_EHLO(arg)
 
