@@ -5,25 +5,12 @@ from __future__ import annotations
 import pytest
 
 from courriel.accounts.resolution import resolve
-from courriel.accounts.services.mailboxes import create_mailbox
 from courriel.delivery import router
 from courriel.delivery.router import Incoming, TemporaryFailure, accept
-from courriel.mailstore.layout import create_maildir
 from courriel.outbound.spool import get_spool
-from tests.fixtures.accounts import STRONG, Customer
+from tests.fixtures.accounts import Customer
 
 MESSAGE = b"From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n"
-
-
-@pytest.fixture
-def two_boxes(monsite: Customer):
-    boxes = [
-        create_mailbox(monsite.actor, monsite.domain, password=STRONG, addresses=[name]).mailbox
-        for name in ("one", "two")
-    ]
-    for box in boxes:
-        create_maildir(router.maildir_of(box))
-    return boxes
 
 
 def incoming(*recipients: str, content: bytes = MESSAGE) -> Incoming:

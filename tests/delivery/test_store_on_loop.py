@@ -17,10 +17,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from courriel.accounts.resolution import resolve
 from courriel.accounts.routing_cache import cache, cached_mailboxes
 from courriel.accounts.services.mailboxes import (
-    create_mailbox,
     modify_mailbox,
     set_autoreply,
     set_forwarding,
@@ -29,11 +27,9 @@ from courriel.delivery import quota, router
 from courriel.delivery.body import Body
 from courriel.delivery.router import Incoming, NotForTheLoop, accept
 from courriel.delivery.smtp import protocol
-from courriel.mailstore.layout import create_maildir
 from courriel.outbound.spool import get_spool
-from tests.fixtures.accounts import STRONG, Customer
-
-MESSAGE = b"From: a@example.org\r\nSubject: on the loop\r\n\r\nhello\r\n"
+from tests.delivery.test_router import MESSAGE, incoming
+from tests.fixtures.accounts import Customer
 
 
 @pytest.fixture(autouse=True)
@@ -45,26 +41,6 @@ def routing_cache(monkeypatch):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def boxes(monsite: Customer):
-    found = [
-        create_mailbox(monsite.actor, monsite.domain, password=STRONG, addresses=[name]).mailbox
-        for name in ("loop1", "loop2")
-    ]
-    for box in found:
-        create_maildir(router.maildir_of(box))
-    return found
-
-
-def incoming(*recipients: str, content: bytes | Body = MESSAGE) -> Incoming:
-    return Incoming(
-        sender="a@example.org",
-        recipients=list(recipients),
-        resolutions=[resolve(r) for r in recipients],
-        content=content,
-    )
 
 
 def stored(box) -> list[bytes]:
@@ -81,11 +57,11 @@ def on_the_loop(message: Incoming):
     return asyncio.run(main())
 
 
-def test_plain_local_mail_is_stored_on_the_loop_as_in_a_thread(boxes) -> None:
-    one, two = boxes
+def test_plain_local_mail_is_stored_on_the_loop_as_in_a_thread(two_boxes) -> None:
+    one, two = two_boxes
     cached_mailboxes([one.pk, two.pk])  # as at RCPT
-    [in_thread] = accept(incoming("loop1@monsite.be"))  # the domain's usage is known now
-    message = incoming("loop2@monsite.be")  # resolved at RCPT
+    [in_thread] = accept(incoming("one@monsite.be"))  # the domain's usage is known now
+    message = incoming("two@monsite.be")  # resolved at RCPT
     with CaptureQueriesContext(connection) as queries:
         [on_loop] = on_the_loop(message)
     assert [q["sql"] for q in queries] == []
@@ -93,7 +69,7 @@ def test_plain_local_mail_is_stored_on_the_loop_as_in_a_thread(boxes) -> None:
     [first], [second] = stored(one), stored(two)
     a, b = email.message_from_bytes(first), email.message_from_bytes(second)
     assert a.keys() == b.keys()  # the same trace headers, in the same order
-    assert b["Delivered-To"] == "loop2@monsite.be"
+    assert b["Delivered-To"] == "two@monsite.be"
     assert a.get_payload() == b.get_payload() == "hello\r\n"
 
 
@@ -123,15 +99,15 @@ def _domain_usage_unknown(customer, box):
     "situation", [_forward, _autoreply, _full, _cold_cache, _domain_usage_unknown]
 )
 def test_anything_more_goes_to_a_thread_with_nothing_done(
-    boxes, monsite: Customer, situation
+    two_boxes, monsite: Customer, situation
 ) -> None:
-    one = boxes[0]
-    accept(incoming("loop1@monsite.be"))  # caches filled, one copy stored
+    one = two_boxes[0]
+    accept(incoming("one@monsite.be"))  # caches filled, one copy stored
     situation(monsite, one)
     if situation is not _cold_cache:  # the change made known, as a commit does
         cache.clear()
         cached_mailboxes([one.pk])
-    message = incoming("loop1@monsite.be")
+    message = incoming("one@monsite.be")
     with pytest.raises(NotForTheLoop):
         on_the_loop(message)
     assert len(stored(one)) == 1
@@ -140,9 +116,9 @@ def test_anything_more_goes_to_a_thread_with_nothing_done(
     assert outcome.code == 250  # stored, or for the full mailbox queued for later
 
 
-def test_relayed_mail_and_big_messages_go_to_a_thread(boxes, tmp_path) -> None:
-    accept(incoming("loop1@monsite.be"))
-    relayed = incoming("loop1@monsite.be")  # and, from a signed-in user, one for elsewhere
+def test_relayed_mail_and_big_messages_go_to_a_thread(two_boxes, tmp_path) -> None:
+    accept(incoming("one@monsite.be"))
+    relayed = incoming("one@monsite.be")  # and, from a signed-in user, one for elsewhere
     relayed.recipients.append("someone@example.net")
     relayed.resolutions.append(None)
     with pytest.raises(NotForTheLoop):
@@ -150,8 +126,8 @@ def test_relayed_mail_and_big_messages_go_to_a_thread(boxes, tmp_path) -> None:
     spooled = tmp_path / "spooled"
     spooled.write_bytes(MESSAGE)
     with pytest.raises(NotForTheLoop):
-        on_the_loop(incoming("loop1@monsite.be", content=Body(spooled, len(MESSAGE), MESSAGE)))
-    assert len(stored(boxes[0])) == 1
+        on_the_loop(incoming("one@monsite.be", content=Body(spooled, len(MESSAGE), MESSAGE)))
+    assert len(stored(two_boxes[0])) == 1
     assert list(get_spool().entries()) == []
 
 
