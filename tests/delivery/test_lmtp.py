@@ -17,6 +17,7 @@ def test_one_reply_per_recipient(tmp_path: Path) -> None:
         client = smtplib.LMTP("127.0.0.1", platform.port("lmtp"))
         try:
             client.ehlo_or_helo_if_needed()
+            assert client.docmd("HELP", "LHLO") == (250, b"2.0.0 Syntax: LHLO hostname")
             client.mail("a@example.org")
             assert client.rcpt("info@monsite.be")[0] == 250
             assert client.rcpt("tiny@monsite.be")[0] == 250

@@ -124,12 +124,12 @@ _last_crowded = -CROWDED_MEMORY  # when another session was last seen mid-transa
 
 def alone(me: CourrielSMTP) -> bool:
     """Whether no other session of this process is busy (`busy`), nor was in the
-    last CROWDED_MEMORY seconds. Then
-    `me` may store its message on the event loop itself (`accept(on_loop=True)`):
-    waiting there for the journal's flush holds up nobody, and saves the trip to a
-    thread and back, a tenth of a one-session message's time. Under concurrent
-    load a process is often alone for a moment; blocking its loop then cost 5 % with
-    8 sessions, hence the memory of the last crowd."""
+    last CROWDED_MEMORY seconds. Then `me` may store its message on the event loop
+    itself (`accept(on_loop=True)`): waiting there for the journal's flush holds up
+    nobody, and saves the trip to a thread and back, a tenth of a one-session
+    message's time. Under concurrent load a process is often alone for a moment;
+    blocking its loop then cost 5 % with 8 sessions, hence the memory of the last
+    crowd."""
     global _last_crowded
     now = time.monotonic()
     if any(other is not me and other.busy() for other in list(_sessions)):
@@ -389,12 +389,12 @@ class CourrielLMTP(CourrielSMTP):
 
     show_smtp_greeting = False
 
-    @syntax("LHLO hostname")
     def busy(self) -> bool:
         """Postfix keeps LMTP connections open between messages: only one with a
         transaction under way is busy."""
         return self.in_transaction()
 
+    @syntax("LHLO hostname")
     async def smtp_LHLO(self, arg: str) -> None:
         await super().smtp_EHLO(arg)
 
