@@ -457,10 +457,10 @@ class SmtpPolicy(HookNames):
         return TEMPFAIL
 
 
-async def _store(incoming: Incoming, session: protocol.CourrielSMTP) -> list[Outcome]:
-    """`accept` on the event loop when no other session of this process is busy and
+async def _store(incoming: Incoming, connection: protocol.CourrielSMTP) -> list[Outcome]:
+    """`accept` on the event loop when no other connection of this process is busy and
     the message is plain local delivery from memory; else in a database thread."""
-    if protocol.alone(session):
+    if protocol.alone(connection):
         try:
             return accept(incoming, on_loop=True)
         except NotForTheLoop:
