@@ -206,11 +206,11 @@ biff = no
 class Postfix:
     name = "Postfix"
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra: str = "") -> None:
         self.base = base
         self.port = free_port()
         self.maildir = base / "mail" / "monsite.be" / "info" / "Maildir"
-        self.extra = ""  # more main.cf lines (DovecotEdge: deliver by LMTP)
+        self.extra = extra  # more main.cf lines (DovecotEdge: deliver by LMTP)
 
     def start(self) -> None:
         for sub in ("etc", "spool", "data", "mail"):
@@ -375,9 +375,14 @@ class DovecotEdge:
     name = "Postfix→Dovecot"
 
     def __init__(self, base: Path) -> None:
-        self.postfix = Postfix(base / "postfix")
         self.base = base / "dovecot"
         self.lmtp_port = free_port()
+        self.postfix = Postfix(
+            base / "postfix",
+            extra=f"virtual_transport = lmtp:inet:127.0.0.1:{self.lmtp_port}\n"
+            "lmtp_connection_cache_destinations = static:all\n"
+            "lmtp_destination_concurrency_limit = 10\n",
+        )
         self.port = self.postfix.port
         self.maildir = self.base / "home" / "info@monsite.be" / "Maildir"
 
@@ -400,11 +405,6 @@ class DovecotEdge:
             ["pgrep", "-o", "-f", f"dovecot -c {config}"], capture_output=True, text=True
         )
         self.dovecot_pid = int(found.stdout.split()[0])
-        self.postfix.extra = (
-            f"virtual_transport = lmtp:inet:127.0.0.1:{self.lmtp_port}\n"
-            "lmtp_connection_cache_destinations = static:all\n"
-            "lmtp_destination_concurrency_limit = 10\n"
-        )
         self.postfix.start()
 
     def cpu(self) -> float:
