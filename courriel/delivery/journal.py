@@ -13,6 +13,14 @@ After a crash, `recover()` replays the segments left behind before the SMTP port
 opens: a copy whose file is already in the Maildir (`new/` or `cur/`) is skipped, so
 nothing acknowledged is lost and nothing is delivered twice. A record cut short by
 the crash was never acknowledged and is ignored (its checksum does not match).
+
+A segment whose records are all durable in the Maildirs is used again rather than
+deleted (`_retire`): writing over blocks a file already has lets `fdatasync` flush
+the data alone, where an append must also commit the file's new size to the file
+system's journal (measured here: 125 against 250 µs for 100 KiB, 90 against 135 µs
+for 1 KiB). Each use of a segment has its own number (`incarnation`) in every record;
+a replay reads the records of the first record's incarnation and stops at the first
+of another, so what an earlier use left further in the file is never replayed.
 """
 
 from __future__ import annotations
@@ -37,9 +45,13 @@ from courriel.mailstore.maildir import MaildirError, deliver, folder_path, fsync
 
 log = logging.getLogger("courriel.mail")
 
-MAGIC = b"CJ01"
-_HEAD = struct.Struct(">4sIII")  # magic, header length, content length, crc32
+MAGIC = b"CJ02"
+_HEAD = struct.Struct(">4sQIII")  # magic, incarnation, header length, content length, crc32
+LEGACY_MAGIC = b"CJ01"  # records of the first version, without an incarnation
+_LEGACY_HEAD = struct.Struct(">4sIII")
 SEAL_EVERY = 0.5  # seconds: how often the worker seals a segment and makes it durable
+SPARE_SEGMENTS = 4  # retired segments kept for use again, per process
+SPARE_SEGMENT_MAX = 64 * 1024 * 1024  # a bigger one is deleted instead (a burst's)
 _libc = ctypes.CDLL(None, use_errno=True) if hasattr(ctypes, "CDLL") else None
 
 
@@ -76,7 +88,13 @@ class Record:
     copies: list[Copy]
     content: bytes
 
-    def encode(self) -> bytes:
+    def encode(self, incarnation: int = 0) -> bytes:
+        header, crc = self.encoded()
+        return _head(incarnation, header, self.content, crc) + header + self.content
+
+    def encoded(self) -> tuple[bytes, int]:
+        """The JSON header, and the checksum of header and content: what does not
+        depend on the segment the record goes to."""
         header = json.dumps(
             {
                 "id": self.id,
@@ -88,37 +106,61 @@ class Record:
             },
             separators=(",", ":"),
         ).encode()
-        crc = zlib.crc32(self.content, zlib.crc32(header))
-        return _HEAD.pack(MAGIC, len(header), len(self.content), crc) + header + self.content
+        return header, zlib.crc32(self.content, zlib.crc32(header))
+
+
+def _head(incarnation: int, header: bytes, content: bytes, crc: int) -> bytes:
+    return _HEAD.pack(MAGIC, incarnation, len(header), len(content), crc)
 
 
 def decode_segment(data: bytes) -> list[Record]:
-    """Every complete record of a segment; stops at the first damaged or cut one."""
+    """Every complete record of a segment's current use; stops at the first damaged or
+    cut one, and at the first of another incarnation (left by an earlier use)."""
     records: list[Record] = []
-    offset = 0
-    while offset + _HEAD.size <= len(data):
-        magic, header_len, content_len, crc = _HEAD.unpack_from(data, offset)
-        start = offset + _HEAD.size
-        end = start + header_len + content_len
-        if magic != MAGIC or end > len(data):
+    offset, current = 0, None
+    while (found := _read_record(data, offset)) is not None:
+        incarnation, record, offset = found
+        if current is None:
+            current = incarnation
+        elif incarnation != current:
             break
-        header, content = data[start : start + header_len], data[start + header_len : end]
-        if zlib.crc32(content, zlib.crc32(header)) != crc:
-            break
-        try:
-            meta = json.loads(header)
-        except ValueError:
-            break
-        copies = [Copy(m, n, p.encode("latin-1"), i, *rest) for m, n, p, i, *rest in meta["copies"]]
-        records.append(Record(meta["id"], copies, content))
-        offset = end
+        records.append(record)
     return records
+
+
+def _read_record(data: bytes, offset: int) -> tuple[int, Record, int] | None:
+    """(incarnation, record, where the next one starts), or None where none is whole.
+    Records of the first version (`LEGACY_MAGIC`, left by a crash before an upgrade)
+    have no incarnation: -1."""
+    magic = data[offset : offset + 4]
+    layout = _HEAD if magic == MAGIC else _LEGACY_HEAD if magic == LEGACY_MAGIC else None
+    if layout is None or offset + layout.size > len(data):
+        return None
+    fields = layout.unpack_from(data, offset)
+    incarnation = fields[1] if layout is _HEAD else -1
+    header_len, content_len, crc = fields[-3:]
+    start = offset + layout.size
+    end = start + header_len + content_len
+    if end > len(data):
+        return None
+    header, content = data[start : start + header_len], data[start + header_len : end]
+    if zlib.crc32(content, zlib.crc32(header)) != crc:
+        return None
+    try:
+        meta = json.loads(header)
+    except ValueError:
+        return None
+    copies = [Copy(m, n, p.encode("latin-1"), i, *rest) for m, n, p, i, *rest in meta["copies"]]
+    return incarnation, Record(meta["id"], copies, content), end
 
 
 @dataclass
 class _Segment:
     path: Path
     fd: int
+    room: int = 0  # bytes the file has already (a segment used again): no append there
+    incarnation: int = field(default_factory=lambda: int.from_bytes(os.urandom(8), "big"))
+    offset: int = 0  # where the next record goes
     written: int = 0  # records appended
     applied: int = 0  # records written into the Maildirs
     sealed: bool = False
@@ -135,7 +177,8 @@ class Journal:
         self._sequence = 0
         self._segment: _Segment | None = None
         self._sealed: list[_Segment] = []
-        self._work: queue.Queue[tuple[_Segment, Record] | None] = queue.Queue()
+        self._spare: list[_Segment] = []  # retired, for use again (`_retire`)
+        self._work: queue.Queue[tuple[_Segment, Record, bool] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._stopping = threading.Event()
         self.after_apply: Callable[[Record], None] | None = None
@@ -143,10 +186,14 @@ class Journal:
 
     # -- writing ---------------------------------------------------------------------
     def _new_segment(self) -> _Segment:
+        """A spare segment (`_retire`) under a new incarnation, else a new file."""
+        if self._spare:
+            spare = self._spare.pop()
+            return _Segment(spare.path, spare.fd, room=spare.room)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._sequence += 1
         path = self.directory / f"{time.time_ns():020d}-{os.getpid()}-{self._sequence}.seg"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         # The segment's name is made durable once, here (a new segment every
         # SEAL_EVERY at most), so that each commit needs only its data flushed.
         try:
@@ -158,21 +205,23 @@ class Journal:
         return _Segment(path, fd)
 
     def commit(self, record: Record) -> None:
-        """Append and flush; when this returns the record survives a crash.
+        """Write and flush; when this returns the record survives a crash.
         Raises OSError (nothing acknowledged) when the disk refuses it."""
-        data = record.encode()
+        header, crc = record.encoded()
+        size = _HEAD.size + len(header) + len(record.content)
         with self._append:
-            if self._segment is None:
-                self._segment = self._new_segment()
             segment = self._segment
-            written = 0
-            try:
-                while written < len(data):
-                    written += os.write(segment.fd, data[written:])
-            except OSError:
-                if written:  # never leave half a record before the next one
-                    os.ftruncate(segment.fd, os.fstat(segment.fd).st_size - written)
-                raise
+            if segment is None:
+                segment = self._segment = self._new_segment()
+            elif segment.written and segment.offset + size > segment.room and self._spare:
+                # A spare has room where this one would grow: seal it, go on there.
+                self._seal(segment)
+                segment = self._segment = self._new_segment()
+            pieces = [_head(segment.incarnation, header, record.content, crc), header]
+            _write_at(segment.fd, [*pieces, record.content], segment.offset)
+            # What a failed write left at `offset` is written over by the next
+            # record, or stops a replay there (its checksum does not match).
+            segment.offset += size
             with self._state:
                 segment.written += 1
                 segment.ticket += 1
@@ -264,6 +313,7 @@ class Journal:
         self._worker = None
         self._drain()
         self._seal_and_sync()
+        self._delete_spares()
 
     def _run(self) -> None:
         last_seal = time.monotonic()
@@ -315,14 +365,18 @@ class Journal:
 
     def _seal_and_sync(self) -> None:
         """Seal the current segment; once every record of a sealed segment is in the
-        Maildirs, flush the Maildirs' file system and delete the segment."""
+        Maildirs, flush the Maildirs' file system and retire the segment."""
         with self._append:
             current = self._segment
             if current is not None and current.written:
-                current.sealed = True
-                self._sealed.append(current)
+                self._seal(current)
                 self._segment = None
         self._collect()
+
+    def _seal(self, segment: _Segment) -> None:
+        """No more records go to `segment` (the caller holds `_append`)."""
+        segment.sealed = True
+        self._sealed.append(segment)
 
     def _collect(self) -> None:
         with self._state:
@@ -351,14 +405,43 @@ class Journal:
             return
         with self._append, self._state:
             for segment in done:
-                with contextlib.suppress(OSError):
-                    os.close(segment.fd)
-                with contextlib.suppress(OSError):
-                    segment.path.unlink()
                 if segment in self._sealed:
                     self._sealed.remove(segment)
                 if segment is self._segment:
                     self._segment = None
+        for segment in done:
+            self._retire(segment)
+
+    def _retire(self, segment: _Segment) -> None:
+        """Every record of `segment` is durable in the Maildirs: keep the file as a
+        spare for a later use (see the module's docstring) or delete it. Its first
+        record is wiped, and that made durable, before it is used again: a replay of
+        a spare finds nothing, and one of a segment in use again never reads on into
+        what the earlier use left (the new records start at its first byte)."""
+        keep = (
+            self._worker is not None
+            and self._worker.is_alive()
+            and len(self._spare) < SPARE_SEGMENTS
+            and _HEAD.size <= segment.offset <= SPARE_SEGMENT_MAX
+        )
+        if keep:
+            room = max(segment.offset, segment.room)
+            try:
+                os.pwrite(segment.fd, bytes(min(room, 4096)), 0)
+                os.fdatasync(segment.fd)
+            except OSError as error:
+                log.warning("journal segment %s not kept for use again: %s", segment.path, error)
+            else:
+                with self._append:
+                    self._spare.append(_Segment(segment.path, segment.fd, room=room))
+                return
+        _delete(segment)
+
+    def _delete_spares(self) -> None:
+        with self._append:
+            spares, self._spare = self._spare, []
+        for segment in spares:
+            _delete(segment)
 
     # -- recovery ----------------------------------------------------------------------
     def recover(self) -> int:
@@ -374,7 +457,7 @@ class Journal:
 
     def _replay(self) -> int:
         replayed = 0
-        mine = {s.path for s in [*self._sealed, self._segment] if s is not None}
+        mine = {s.path for s in [*self._sealed, *self._spare, self._segment] if s is not None}
         for path in sorted(self.directory.glob("*.seg")):
             if path in mine or _writer_alive(path):
                 continue
@@ -393,6 +476,24 @@ class Journal:
                 syncfs(maildir)
             path.unlink()
         return replayed
+
+
+def _write_at(fd: int, pieces: list[bytes], offset: int) -> None:
+    """Write `pieces` one after the other from `offset` (one system call, no copy
+    into one buffer unless the kernel takes only part)."""
+    total = sum(map(len, pieces))
+    done = os.pwritev(fd, pieces, offset)
+    if done < total:
+        rest = memoryview(b"".join(pieces))
+        while done < total:
+            done += os.pwrite(fd, rest[done:], offset + done)
+
+
+def _delete(segment: _Segment) -> None:
+    with contextlib.suppress(OSError):
+        os.close(segment.fd)
+    with contextlib.suppress(OSError):
+        segment.path.unlink()
 
 
 def _writer_alive(path: Path) -> bool:

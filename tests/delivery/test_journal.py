@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from courriel.delivery.journal import Copy, Journal, Record, decode_segment
 from courriel.mailstore.layout import create_maildir
 from courriel.mailstore.maildir import unique_name
+from tests.fixtures.waiting import wait_until
 
 
 def record(maildir: Path, n: int) -> Record:
@@ -134,3 +136,121 @@ def test_the_segment_name_is_flushed_once_and_each_commit_flushes_its_data(
         ("data", str(segment)),
         ("data", str(segment)),
     ]
+
+
+def big_record(maildir: Path, n: int, size: int) -> Record:
+    content = f"Subject: {n}\r\n\r\n".encode() + b"x" * size + b"\r\n"
+    prefix = f"Delivered-To: info{n}@monsite.be\r\n".encode()
+    copy = Copy(str(maildir), unique_name(len(prefix) + len(content)), prefix, 1)
+    return Record(f"Q{n}", [copy], content)
+
+
+def retired(segment: Path) -> bool:
+    """Its records all durable in the Maildirs, a segment kept for use again starts
+    with zeros (its first record wiped)."""
+    return segment.read_bytes()[:4] == b"\0\0\0\0"
+
+
+def crash_copy(journal_dir: Path, into: Path) -> Path:
+    """The journal directory as a crash of the machine would leave it now."""
+    into.mkdir()
+    for segment in journal_dir.glob("*.seg"):
+        (into / segment.name).write_bytes(segment.read_bytes())
+    return into
+
+
+def test_a_durable_segment_is_used_again_and_its_old_records_never_come_back(
+    tmp_path: Path,
+) -> None:
+    """Writing over blocks the segment has is what makes each flush cheap; what the
+    earlier use left further in the file must never be replayed: a message the user
+    has deleted since does not come back after a crash."""
+    with running_journal(tmp_path) as (maildir, journal):
+        for n in range(3):
+            journal.commit(big_record(maildir, n, 20_000))
+        [segment] = (tmp_path / "journal").glob("*.seg")
+        size = segment.stat().st_size
+        wait_until(lambda: retired(segment), "the segment to be retired")
+        # A crash now: the spare replays as nothing.
+        for path in (maildir / "new").iterdir():
+            path.unlink()  # the user deleted the three messages
+        assert Journal(crash_copy(tmp_path / "journal", tmp_path / "crash1")).recover() == 0
+        assert files(maildir) == []
+        # Used again: same file, written from its first byte, not grown.
+        journal.commit(record(maildir, 9))
+        assert list((tmp_path / "journal").glob("*.seg")) == [segment]
+        assert segment.stat().st_size == size
+        assert [r.id for r in decode_segment(segment.read_bytes())] == ["Q9"]
+        # A crash now (the copy of Q9 lost with the machine): Q9 alone comes back.
+        for path in (maildir / "new").iterdir():
+            path.unlink()
+        assert Journal(crash_copy(tmp_path / "journal", tmp_path / "crash2")).recover() == 1
+        assert files(maildir) == [b"Delivered-To: info9@monsite.be\r\nSubject: 9\r\n\r\nbody 9\r\n"]
+    assert list((tmp_path / "journal").glob("*.seg")) == []  # stop deletes the spares
+
+
+def test_records_of_an_earlier_use_stop_a_replay(tmp_path: Path) -> None:
+    old = [big_record(tmp_path, n, 500).encode(incarnation=1) for n in range(4)]
+    new = big_record(tmp_path, 7, 10).encode(incarnation=2)
+    data = bytearray(b"".join(old))
+    data[: len(new)] = new
+    assert [r.id for r in decode_segment(bytes(data))] == ["Q7"]
+    # Even where the new record ends exactly where an old one began.
+    aligned = new + b"".join(old[1:])
+    assert [r.id for r in decode_segment(aligned)] == ["Q7"]
+    assert decode_segment(bytes(4096) + b"".join(old)) == []
+
+
+def test_a_segment_of_the_first_version_is_still_replayed(tmp_path: Path) -> None:
+    """Records written before segments were used again (no incarnation), left by a
+    crash before an upgrade."""
+    import struct
+    import zlib
+
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    legacy = b""
+    for n in (1, 2):
+        header, _crc = record(maildir, n).encoded()
+        content = record(maildir, n).content
+        crc = zlib.crc32(content, zlib.crc32(header))
+        legacy += struct.pack(">4sIII", b"CJ01", len(header), len(content), crc) + header
+        legacy += content
+    (directory / f"00000000000000000001-{2**22 + 12345}-1.seg").write_bytes(legacy)
+    assert Journal(directory).recover() == 2
+    assert len(files(maildir)) == 2
+
+
+def test_many_records_through_many_uses_of_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records of every size across many seals and uses again: each message once, a
+    crash at any moment replays no record twice, few files are kept."""
+    import random
+
+    from courriel.delivery import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "SPARE_SEGMENTS", 2)
+    rng = random.Random(5)
+    seen: set[int] = set()
+    with running_journal(tmp_path) as (maildir, journal):
+        n = 0
+        for _burst in range(16):
+            for _ in range(rng.randint(1, 40)):
+                journal.commit(big_record(maildir, n, rng.choice([10, 3000, 60_000, 200_000])))
+                n += 1
+            segments = list((tmp_path / "journal").glob("*.seg"))
+            ids = [r.id for s in segments for r in decode_segment(s.read_bytes())]
+            assert len(ids) == len(set(ids))
+            assert len(segments) <= journal_module.SPARE_SEGMENTS + 3
+            seen.update(s.name for s in segments)
+            time.sleep(rng.choice([0, 0.7, 0.7]))
+    assert len(files(maildir)) == n
+    assert sorted(
+        int(b.split(b"\r\n")[0].split(b"info")[1].split(b"@")[0]) for b in files(maildir)
+    ) == list(range(n))
+    # Files used again, not one new one per seal (a seal every 0.5 s when busy).
+    assert len(seen) <= journal_module.SPARE_SEGMENTS + 3
+    assert list((tmp_path / "journal").glob("*.seg")) == []

@@ -61,6 +61,11 @@ class SmtpPolicy(HookNames):
         self.trusted = parse_networks(config.smtp.trusted_networks)
         self.filters = FilterSettings.from_config(config)
         self.authserv_id = config.hostname
+        # Mail from the Postfix edge was accepted there already: refusing it now
+        # would make Postfix bounce it (backscatter). What Postfix can enforce is in
+        # the configuration `courriel edge postfix` writes; the rest is kept as sent,
+        # so the content rules are not even looked at (`DataSink`).
+        self.checks_content = kind not in ("lmtp", "relay")
 
     # -- helpers ---------------------------------------------------------------------
     def _client_ip(self, session: Session) -> str:
@@ -332,13 +337,9 @@ class SmtpPolicy(HookNames):
         eight_bit = envelope.smtp_utf8 or any(
             o.upper() == "BODY=8BITMIME" for o in envelope.mail_options
         )
-        # Mail from the Postfix edge was accepted there already: refusing it now
-        # would make Postfix bounce it (backscatter). What Postfix can enforce is in
-        # the configuration `courriel edge postfix` writes; the rest is kept as sent.
-        # The content checks were made as DATA arrived.
+        # The content rules were checked as DATA arrived (not for the edge's mail).
         check = envelope.content_check  # type: ignore[attr-defined]
-        edge = self.kind in ("lmtp", "relay")
-        refusal = None if edge else check.outcome(eight_bit_declared=eight_bit)
+        refusal = None if check is None else check.outcome(eight_bit_declared=eight_bit)
         if refusal is not None:
             return self._answer(envelope, refusal.reply())
         login = self._login(session)

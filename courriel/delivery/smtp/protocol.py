@@ -46,6 +46,7 @@ aiosmtpd_smtp.sanitized_log = _quiet_sanitized_log
 READ_CHUNK = 256 * 1024
 CROWDED_MEMORY = 1.0  # seconds: see `alone`
 _PLAIN_ADDRESS = re.compile(r"^\s*<([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+)>(.*)$")
+_DOT_LINE = re.compile(rb"\r\n\.")  # found faster by `re` than by bytes.find here
 _HAS_ENHANCED = re.compile(r"^\d{3}[ -]\d\.\d{1,3}\.\d{1,3}( |$)")
 _DEFAULT_ENHANCED = {
     "221": "2.0.0",
@@ -333,9 +334,10 @@ class CourrielSMTP(HookNames, SMTP):
         """
         reader = self._reader
         limit = self.data_size_limit
-        sink = DataSink(self._spool)
+        sink = self._data_sink()
         buffer = bytearray(b"\r\n")  # as if the 354 line ended here: ".\r\n" ends an empty one
         first, searched, size = True, 0, 0
+        stuffed = -1  # where in `buffer` the first line starting with a dot is, if any
         try:
             while True:
                 chunk = await reader.read(READ_CHUNK)
@@ -343,7 +345,16 @@ class CourrielSMTP(HookNames, SMTP):
                     raise ConnectionResetError("client closed the connection during DATA")
                 self._reset_timeout()
                 buffer += chunk
-                end = buffer.find(b"\r\n.\r\n", searched)
+                # One pass finds both the end marker and the dot-stuffed lines: a line
+                # that starts with a dot is one or the other (RFC 5321 4.5.2).
+                end = -1
+                for match in _DOT_LINE.finditer(buffer, searched):
+                    at = match.start()
+                    if buffer[at + 3 : at + 5] == b"\r\n":
+                        end = at
+                        break
+                    if stuffed < 0:
+                        stuffed = at
                 if end >= 0:
                     leftover = bytes(buffer[end + 5 :])
                     del buffer[end + 2 :]
@@ -352,13 +363,17 @@ class CourrielSMTP(HookNames, SMTP):
                     cut = len(buffer)
                 else:
                     # Whole lines go on; the last line end stays, as the start of what
-                    # follows (an end marker, or a dot to unstuff, may come next).
-                    cut = buffer.rfind(b"\r\n")
+                    # follows (an end marker, or a dot to unstuff, may come next). Only
+                    # the new bytes can hold one (a line may be longer than a read).
+                    cut = buffer.rfind(b"\r\n", max(0, len(buffer) - len(chunk) - 1))
                 if cut > 0:
                     block = bytes(buffer[:cut])
                     del buffer[:cut]
-                    if b"\r\n." in block:  # dot-stuffed lines (RFC 5321 4.5.2)
+                    if 0 <= stuffed < cut:
                         block = block.replace(b"\r\n.", b"\r\n")
+                    # What is left is the last line end and a line in part: a dot
+                    # can only start it.
+                    stuffed = 0 if buffer.startswith(b"\r\n.") else -1
                     if first:
                         block, first = block[2:], False
                     size += len(block)
@@ -366,13 +381,14 @@ class CourrielSMTP(HookNames, SMTP):
                         sink.write(block)
                     elif sink.size:  # too big: read on to the end marker, keep nothing
                         sink.abort()
-                        sink = DataSink(self._spool)
+                        sink = self._data_sink()
                 if end >= 0:
                     break
                 searched = max(0, len(buffer) - 4)
                 if limit and len(buffer) > limit + 5:  # one endless line: too big too
                     size += len(buffer) - 5
                     del buffer[:-5]
+                    stuffed, searched = -1, 0  # (positions changed)
         except BaseException:
             sink.abort()
             raise
@@ -382,6 +398,11 @@ class CourrielSMTP(HookNames, SMTP):
         assert self.envelope is not None
         self.envelope.content_check = sink.check  # type: ignore[attr-defined]
         return sink.finish(), size
+
+    def _data_sink(self) -> DataSink:
+        """Where DATA goes; with the content rules checked on the way unless the
+        handler takes mail its sender (the Postfix edge) has accepted already."""
+        return DataSink(self._spool, checked=getattr(self.event_handler, "checks_content", True))
 
 
 class CourrielLMTP(CourrielSMTP):
