@@ -46,7 +46,10 @@ from courriel.mailstore.maildir import MaildirError, deliver, folder_path, fsync
 log = logging.getLogger("courriel.mail")
 
 MAGIC = b"CJ02"
-_HEAD = struct.Struct(">4sQIII")  # magic, incarnation, header length, content length, crc32
+# magic, incarnation, header length, content length, crc32 of header and content, and
+# crc32 of those five: a head is whole or refused, never a new start on an old rest.
+_HEAD = struct.Struct(">4sQIIII")
+_HEAD_FIELDS = struct.Struct(">4sQIII")
 LEGACY_MAGIC = b"CJ01"  # records of the first version, without an incarnation
 _LEGACY_HEAD = struct.Struct(">4sIII")
 SEAL_EVERY = 0.5  # seconds: how often the worker seals a segment and makes it durable
@@ -110,7 +113,8 @@ class Record:
 
 
 def _head(incarnation: int, header: bytes, content: bytes, crc: int) -> bytes:
-    return _HEAD.pack(MAGIC, incarnation, len(header), len(content), crc)
+    fields = _HEAD_FIELDS.pack(MAGIC, incarnation, len(header), len(content), crc)
+    return fields + struct.pack(">I", zlib.crc32(fields))
 
 
 def decode_segment(data: bytes) -> list[Record]:
@@ -137,6 +141,13 @@ def _read_record(data: bytes, offset: int) -> tuple[int, Record, int] | None:
     if layout is None or offset + layout.size > len(data):
         return None
     fields = layout.unpack_from(data, offset)
+    if layout is _HEAD:
+        # A write torn inside the head (power lost) leaves its start on the rest of
+        # an earlier use's record: refused here, or that old record would be read
+        # as one of this use.
+        if zlib.crc32(data[offset : offset + _HEAD_FIELDS.size]) != fields[-1]:
+            return None
+        fields = fields[:-1]
     incarnation = fields[1] if layout is _HEAD else -1
     header_len, content_len, crc = fields[-3:]
     start = offset + layout.size
@@ -403,13 +414,19 @@ class Journal:
                 for path in dirty:
                     self._dirty.setdefault(os.stat(path).st_dev, path)
             return
+        retired = []
         with self._append, self._state:
             for segment in done:
                 if segment in self._sealed:
                     self._sealed.remove(segment)
-                if segment is self._segment:
+                elif segment is self._segment and segment.applied >= segment.written:
+                    # (Checked again: without a worker, another commit may have
+                    # written into it since, and be flushing it now.)
                     self._segment = None
-        for segment in done:
+                else:
+                    continue  # retired by another `_collect` meanwhile, or in use
+                retired.append(segment)
+        for segment in retired:
             self._retire(segment)
 
     def _retire(self, segment: _Segment) -> None:

@@ -4,11 +4,16 @@ the message."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import socket
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from courriel.delivery.smtp import protocol
 from tests.fixtures.platform import STRONG, Platform
 
 BODY = (
@@ -86,3 +91,70 @@ def test_one_endless_line_beyond_the_size_limit_is_refused_at_its_end(target: Pl
     reply = send_in_pieces(target, [b"Subject: endless\r\n\r\n" + line, b"\r\n.\r\n"])
     assert reply.startswith("552 5.3.4")
     assert not [m for m in target.messages("monsite0001") if b"Subject: endless" in m]
+
+
+class _Reader:
+    """What the DATA reader uses of asyncio's StreamReader, handing out `chunks` one
+    read at a time (a socket cannot be made to cut reads at chosen bytes)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks, self._buffer = list(chunks), bytearray()
+
+    async def read(self, n: int) -> bytes:
+        if self._buffer:
+            out = bytes(self._buffer[:n])
+            del self._buffer[:n]
+            return out
+        if not self.chunks:
+            return b""
+        chunk = self.chunks.pop(0)
+        if len(chunk) > n:
+            self.chunks.insert(0, chunk[n:])
+        return chunk[:n]
+
+
+def _read(chunks: list[bytes], limit: int, tmp_path: Path) -> tuple[Any, bytes]:
+    session: Any = object.__new__(protocol.CourrielSMTP)
+    session._reader = _Reader(chunks)
+    session.data_size_limit = limit
+    session._spool = tmp_path
+    session.event_handler = None
+    session.envelope = type("Envelope", (), {})()
+    session._reset_timeout = lambda: None
+    content, _size = asyncio.run(session._read_data())
+    return content, bytes(session._reader._buffer) + b"".join(session._reader.chunks)
+
+
+def _reference(wire: bytes, limit: int) -> tuple[bytes | None, bytes] | None:
+    """RFC 5321 read plainly: up to the first CRLF.CRLF (the command line's CRLF
+    counts), a dot removed at the start of each line; what follows is for the command
+    reader. None when the wire has no end marker."""
+    marked = b"\r\n" + wire
+    end = marked.find(b"\r\n.\r\n")
+    if end < 0:
+        return None
+    body = marked[: end + 2].replace(b"\r\n.", b"\r\n")[2:]
+    return (None if limit and len(body) > limit else body), marked[end + 5 :]
+
+
+def test_the_reader_agrees_with_a_plain_reading_however_the_bytes_are_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random wires of line ends, lone CRs and LFs, dots and end markers, cut at random
+    and read a few bytes at a time or in big reads, with and without a size limit:
+    the same message and the same leftover as the plain reading."""
+    pieces = [b"\r\n", b".", b"\r", b"\n", b"a", b"\r\n.", b"\r\n.\r\n", b"..", b"x" * 7]
+    rng = random.Random(2033)
+    checked = 0
+    while checked < 3000:
+        wire = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        wire += b"\r\n.\r\n" + b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 5)))
+        limit = rng.choice([0, 0, 0, 3, 10, 20, 1000])
+        expected = _reference(wire, limit)
+        if expected is None:
+            continue
+        cuts = sorted(rng.sample(range(1, len(wire)), min(len(wire) - 1, rng.randint(0, 8))))
+        chunks = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True)]
+        monkeypatch.setattr(protocol, "READ_CHUNK", rng.choice([1, 2, 3, 5, 7, 256 * 1024]))
+        assert _read(chunks, limit, tmp_path) == expected, (wire, chunks, limit)
+        checked += 1

@@ -254,3 +254,55 @@ def test_many_records_through_many_uses_of_segments(
     # Files used again, not one new one per seal (a seal every 0.5 s when busy).
     assert len(seen) <= journal_module.SPARE_SEGMENTS + 3
     assert list((tmp_path / "journal").glob("*.seg")) == []
+
+
+@pytest.mark.parametrize("reached", [4, 12, 16, 20, 24])
+def test_a_write_torn_in_its_head_never_revives_a_record_of_an_earlier_use(
+    tmp_path: Path, reached: int
+) -> None:
+    """Power lost while a record is written over one of the segment's earlier use at
+    the same offset: only its first `reached` bytes made it to the disk (a sector
+    boundary inside the head). The earlier record, deleted by its user since, must
+    not be read as one of this use."""
+
+    def same_size(n: int, incarnation: int) -> bytes:
+        content = b"Subject: %d\r\n\r\n" % n + b"x" * 400 + b"\r\n"
+        copy = Copy(str(tmp_path), f"1700000000.M{n}P1.host,S=425", b"", 1)
+        return Record(f"Q{n}", [copy], content).encode(incarnation)
+
+    earlier = [same_size(n, 1) for n in range(3)]
+    acknowledged, torn = same_size(7, 2), same_size(8, 2)
+    on_disk = acknowledged + torn[:reached] + earlier[1][reached:] + earlier[2]
+    assert [r.id for r in decode_segment(on_disk)] == ["Q7"]
+    assert [r.id for r in decode_segment(b"".join(earlier))] == ["Q0", "Q1", "Q2"]
+
+
+def test_without_a_worker_concurrent_commits_each_flush_a_file_still_open(
+    tmp_path: Path,
+) -> None:
+    """Without the worker (command line), each commit applies its copy and retires the
+    segment when everything in it is applied. A commit that wrote into the segment
+    meanwhile must keep it: before, it then flushed a closed file (EBADF) or another
+    one that had taken its descriptor number."""
+    import threading
+
+    maildir = tmp_path / "Maildir"
+    create_maildir(maildir)
+    journal = Journal(tmp_path / "journal")
+    errors: list[BaseException] = []
+
+    def session(worker: int) -> None:
+        for n in range(300):
+            try:
+                journal.commit(record(maildir, worker * 1000 + n))
+            except OSError as error:
+                errors.append(error)
+
+    threads = [threading.Thread(target=session, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(files(maildir)) == 8 * 300
+    assert list((tmp_path / "journal").glob("*.seg")) == []

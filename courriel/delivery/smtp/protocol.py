@@ -345,16 +345,20 @@ class CourrielSMTP(HookNames, SMTP):
                     raise ConnectionResetError("client closed the connection during DATA")
                 self._reset_timeout()
                 buffer += chunk
-                # One pass finds both the end marker and the dot-stuffed lines: a line
-                # that starts with a dot is one or the other (RFC 5321 4.5.2).
+                # One search finds both the end marker and a dot-stuffed line: a line
+                # that starts with a dot is one or the other (RFC 5321 4.5.2). Once a
+                # stuffed one is known, only the end marker is looked for.
                 end = -1
-                for match in _DOT_LINE.finditer(buffer, searched):
-                    at = match.start()
-                    if buffer[at + 3 : at + 5] == b"\r\n":
-                        end = at
-                        break
-                    if stuffed < 0:
-                        stuffed = at
+                if stuffed < 0:
+                    match = _DOT_LINE.search(buffer, searched)
+                    if match is not None:
+                        at = match.start()
+                        if buffer[at + 3 : at + 5] == b"\r\n":
+                            end = at
+                        else:
+                            stuffed = at
+                if stuffed >= 0 and end < 0:
+                    end = buffer.find(b"\r\n.\r\n", max(searched, stuffed))
                 if end >= 0:
                     leftover = bytes(buffer[end + 5 :])
                     del buffer[end + 2 :]
