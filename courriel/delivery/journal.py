@@ -16,9 +16,8 @@ the crash was never acknowledged and is ignored (its checksum does not match).
 
 A segment whose records are all durable in the Maildirs is used again rather than
 deleted (`_retire`): writing over blocks a file already has lets `fdatasync` flush
-the data alone, where an append must also commit the file's new size to the file
-system's journal (measured here: 125 against 250 µs for 100 KiB, 90 against 135 µs
-for 1 KiB). Each use of a segment has its own number (`incarnation`) in every record;
+the data alone, where an append must also write the file's new size and blocks
+(measured here: 125 against 250 µs for 100 KiB, 90 against 135 µs for 1 KiB). Each use of a segment has its own number (`incarnation`) in every record;
 a replay reads the records of the first record's incarnation and stops at the first
 of another, so what an earlier use left further in the file is never replayed.
 """
