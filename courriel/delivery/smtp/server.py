@@ -15,7 +15,12 @@ from courriel.delivery.body import clean_spool, spool_directory
 from courriel.delivery.journal import get_journal
 from courriel.delivery.quota import warn_after_delivery
 from courriel.delivery.smtp.policy import Kind, SmtpPolicy
-from courriel.delivery.smtp.protocol import ConnectionLimiter, CourrielLMTP, CourrielSMTP
+from courriel.delivery.smtp.protocol import (
+    ConnectionLimiter,
+    CourrielLMTP,
+    CourrielSMTP,
+    SessionTemplate,
+)
 from courriel.runtime import close_server
 from courriel.stats import counters
 from courriel.tls import server_context
@@ -46,6 +51,7 @@ class SmtpService:
         self.server: asyncio.AbstractServer | None = None
         self.options = self._options()
         self.protocol_class = CourrielLMTP if kind == "lmtp" else CourrielSMTP
+        self._template: SessionTemplate | None = None  # made on the loop, at the first
 
     def _options(self) -> dict[str, Any]:
         """What every connection's protocol object gets, worked out once."""
@@ -74,7 +80,9 @@ class SmtpService:
         return options
 
     def _protocol(self) -> CourrielSMTP:
-        return self.protocol_class(self.policy, **self.options)
+        if self._template is None:
+            self._template = SessionTemplate(self.protocol_class, self.policy, self.options)
+        return self._template.new()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
