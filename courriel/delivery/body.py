@@ -118,7 +118,8 @@ class DataSink:
     ) -> None:
         self.directory = directory
         self.spill_above = spill_above
-        self.memory = bytearray()
+        self.blocks: list[bytes] = []  # held in memory until spill_above
+        self.held = 0
         self.fd: int | None = None
         self.path: Path | None = None
         self.head = b""
@@ -130,8 +131,9 @@ class DataSink:
             self.check.feed(block)
         self.size += len(block)
         if self.fd is None:
-            self.memory += block
-            if len(self.memory) > self.spill_above:
+            self.blocks.append(block)
+            self.held += len(block)
+            if self.held > self.spill_above:
                 self._spill()
         else:
             _write_all(self.fd, block)
@@ -140,13 +142,15 @@ class DataSink:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = self.directory / f"{os.getpid()}.{next(_counter)}"
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self.head = header_prefix(bytes(self.memory[:HEAD_MAX]))
-        _write_all(self.fd, self.memory)
-        self.memory = bytearray()
+        held = b"".join(self.blocks)
+        self.head = header_prefix(held[:HEAD_MAX])
+        _write_all(self.fd, held)
+        self.blocks, self.held = [], 0
 
     def finish(self) -> bytes | Body:
         if self.fd is None:
-            return bytes(self.memory)
+            # A message read in one block is returned as it is, without a copy.
+            return self.blocks[0] if len(self.blocks) == 1 else b"".join(self.blocks)
         os.close(self.fd)
         self.fd = None
         assert self.path is not None
@@ -159,7 +163,7 @@ class DataSink:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink()
-        self.memory = bytearray()
+        self.blocks, self.held = [], 0
 
 
 def header_prefix(start: bytes) -> bytes:

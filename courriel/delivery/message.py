@@ -9,12 +9,21 @@ after we accepted them, 8-bit data the client did not declare), or when it is lo
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from courriel.delivery.replies import Outcome
 
 MAX_LINE = 998
+# A CR not followed by LF, an LF not preceded by CR. Each pattern starts with a
+# literal, which `re` finds at memchr speed: 40 µs per 100 KiB each, where one pattern
+# for both (a look-behind first) takes 600 µs to 2 ms.
+_BARE_CR = re.compile(rb"\r(?!\n)")
+_BARE_LF = re.compile(rb"\n(?<!\r\n)")
+# A line over MAX_LINE is a run of at least MAX_LINE + 1 bytes without LF; any such
+# run holds a whole window of this size that starts at a multiple of it.
+_LONG_RUN_WINDOW = (MAX_LINE + 2) // 2
 
 
 def header_block(content: bytes) -> bytes:
@@ -32,16 +41,19 @@ class ContentCheck:
     def feed(self, block: bytes) -> None:
         if b"\x00" in block:
             self.nul = True
-        # One split serves both checks, in C: a CR or LF left inside a line is a bare
-        # one (found with memchr in the joined lines). Measured on 100 KiB: 0.32 ms,
-        # against 0.61 ms for counting CRLF, CR and LF separately and then splitting,
-        # and 3.7 ms for a regular expression.
-        lines = block.split(b"\r\n")
-        joined = b"".join(lines)
-        if b"\r" in joined or b"\n" in joined:
+        bare = _BARE_CR.search(block) is not None or _BARE_LF.search(block) is not None
+        if bare:
             self.bare_line_end = True
-        del joined
-        if len(block) > MAX_LINE and max(map(len, lines)) > MAX_LINE:
+        # Lines are measured (split at CRLF) only when one may be too long: after a
+        # bare line end, or where some window of the block holds no LF. Measured on
+        # 100 KiB of 78-byte lines: 0.12 ms for these checks, against 0.23 ms for
+        # splitting every block into its lines.
+        if (
+            not self.long_line
+            and len(block) > MAX_LINE
+            and (bare or _has_long_run(block))
+            and max(map(len, block.split(b"\r\n"))) > MAX_LINE
+        ):
             self.long_line = True
         if not self.eight_bit and not block.isascii():
             self.eight_bit = True
@@ -57,6 +69,16 @@ class ContentCheck:
         if self.eight_bit and not eight_bit_declared:
             return Outcome(554, "5.6.1", "8-bit data requires BODY=8BITMIME or SMTPUTF8 (RFC 6152)")
         return None
+
+
+def _has_long_run(block: bytes) -> bool:
+    """Whether some window of `_LONG_RUN_WINDOW` bytes, at a multiple of that size,
+    holds no LF: false means no run without LF is as long as a too-long line."""
+    find, window = block.find, _LONG_RUN_WINDOW
+    return any(
+        find(b"\n", start, start + window) < 0
+        for start in range(0, len(block) - window + 1, window)
+    )
 
 
 def check_content(content: bytes, *, eight_bit_declared: bool) -> Outcome | None:

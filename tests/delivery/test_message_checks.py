@@ -34,3 +34,41 @@ def test_good_message_passes_and_8bit_needs_declaring() -> None:
     assert refusal(HEAD + b"line\r\n" * 5000) is None
     assert refusal(HEAD + "héhé".encode()) == "554 5.6.1"
     assert refusal(HEAD + "héhé".encode(), eight_bit=True) is None
+
+
+def _split_reference(block: bytes) -> tuple[bool, bool, bool, bool]:
+    """The rules as first written: split at CRLF, look at what is left."""
+    lines = block.split(b"\r\n")
+    joined = b"".join(lines)
+    return (
+        b"\x00" in block,
+        b"\r" in joined or b"\n" in joined,
+        len(block) > MAX_LINE and max(map(len, lines)) > MAX_LINE,
+        not block.isascii(),
+    )
+
+
+def test_the_checks_agree_with_splitting_every_line() -> None:
+    """Differential: random blocks of every shape (runs around the line limit and the
+    window size, bare and paired CR and LF at any place, NUL, 8-bit) give the same four
+    verdicts as the split-based rules."""
+    import random
+
+    from courriel.delivery.message import ContentCheck
+
+    rng = random.Random(20261205)
+    pieces = [b"\r\n", b"\r", b"\n", b"\n\r", b"\x00", b"\xe9", b".", b"a"]
+    lengths = [0, 1, 76, 499, 500, 501, 997, 998, 999, 1000, 1001, 1499, 1500, 2500]
+    for _ in range(4000):
+        parts = []
+        for _ in range(rng.randint(1, 8)):
+            if rng.random() < 0.5:
+                parts.append(b"x" * rng.choice(lengths) + b"\r\n")
+            else:
+                parts.append(rng.choice(pieces) * rng.randint(1, 3))
+                parts.append(b"y" * rng.randint(0, 1100))
+        block = b"".join(parts)
+        check = ContentCheck()
+        check.feed(block)
+        got = (check.nul, check.bare_line_end, check.long_line, check.eight_bit)
+        assert got == _split_reference(block), block[:200]

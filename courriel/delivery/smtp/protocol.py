@@ -434,15 +434,16 @@ class CourrielSMTP(HookNames, SMTP):
                     # the new bytes can hold one (a line may be longer than a read).
                     cut = buffer.rfind(b"\r\n", max(0, len(buffer) - len(chunk) - 1))
                 if cut > 0:
-                    block = bytes(buffer[:cut])
+                    skip, first = (2 if first else 0), False  # the 354 line's end
+                    with memoryview(buffer) as view:  # one copy of the block, not two
+                        if 0 <= stuffed < cut:
+                            block = bytes(view[:cut]).replace(b"\r\n.", b"\r\n")[skip:]
+                        else:
+                            block = bytes(view[skip:cut])
                     del buffer[:cut]
-                    if 0 <= stuffed < cut:
-                        block = block.replace(b"\r\n.", b"\r\n")
                     # What is left is the last line end and a line in part: a dot
                     # can only start it.
                     stuffed = 0 if buffer.startswith(b"\r\n.") else -1
-                    if first:
-                        block, first = block[2:], False
                     size += len(block)
                     if not (limit and size > limit):
                         sink.write(block)
