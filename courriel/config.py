@@ -105,7 +105,7 @@ class Config:
     @property
     def mail_root(self) -> Path:
         configured = self.sections["mail"]["root"]
-        return _absolute(configured) if configured else _child(self.data_dir, "mail")
+        return _absolute(configured) if configured else child(self.data_dir, "mail")
 
     @property
     def hostname(self) -> str:
@@ -155,7 +155,8 @@ def _absolute(path: str) -> Path:
 
 
 @cache
-def _child(parent: Path, name: str) -> Path:
+def child(parent: Path, name: str) -> Path:
+    """`parent / name`, made once: some are asked for every message."""
     return parent / name
 
 

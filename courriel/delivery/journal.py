@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -281,7 +282,7 @@ class Journal:
         """Write every copy into its Maildir (not flushed yet: the journal still holds
         it). When replaying after a crash, copies already there whole are skipped."""
         for copy in record.copies:
-            maildir = Path(copy.maildir)
+            maildir = _maildir_path(copy.maildir)
             size = len(copy.prefix) + len(record.content)
             if replay and already_there(folder_path(maildir, copy.folder), copy.name, size):
                 continue
@@ -299,7 +300,7 @@ class Journal:
         """News for IDLE sessions, quota warnings: after the copies, off the client's
         way (on the worker thread)."""
         for copy in record.copies:
-            events.notify(Path(copy.maildir))
+            events.notify(_maildir_path(copy.maildir))
         if self.after_apply is not None:
             try:
                 self.after_apply(record)
@@ -556,11 +557,18 @@ _journals: dict[Path, Journal] = {}
 _journals_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=4096)
+def _maildir_path(maildir: str) -> Path:
+    """The same Path object for a Maildir's every message: made once, its string and
+    hash are kept with it."""
+    return Path(maildir)
+
+
 def get_journal(directory: Path | None = None) -> Journal:
     if directory is None:
-        from courriel.config import get_config
+        from courriel.config import child, get_config
 
-        directory = get_config().data_dir / "journal"
+        directory = child(get_config().data_dir, "journal")
     with _journals_lock:
         journal = _journals.get(directory)
         if journal is None:

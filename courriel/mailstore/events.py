@@ -51,6 +51,10 @@ class MailboxEvents:
             if not waiters:
                 del self._waiters[key]
 
+    def watched(self) -> bool:
+        """Whether any IDLE session of this process waits for news."""
+        return bool(self._waiters)
+
     def notify(self, maildir: Path) -> None:
         if self._relay is not None:
             sock, address = self._relay
@@ -88,7 +92,8 @@ class EventRelay:
 
         class Protocol(asyncio.DatagramProtocol):
             def datagram_received(self, data: bytes, addr: object) -> None:
-                events.notify(Path(os.fsdecode(data)))
+                if events.watched():  # one datagram per delivery: nothing made for none
+                    events.notify(Path(os.fsdecode(data)))
 
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(str(self.address))

@@ -12,6 +12,7 @@ and writes the same file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from pathlib import Path
@@ -112,9 +113,15 @@ _parsed: dict[Path, tuple[tuple[int, int, int], tuple[int, int]]] = {}
 _parsed_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=4096)
+def _size_file(maildir: Path) -> Path:
+    """A Maildir's `maildirsize`, asked on every delivery: joined once."""
+    return maildir / SIZEFILE
+
+
 def usage(maildir: Path) -> tuple[int, int]:
     """(bytes, messages) used, from `maildirsize` (recalculated when needed)."""
-    path = maildir / SIZEFILE
+    path = _size_file(maildir)
     try:
         stat = os.stat(path)
     except FileNotFoundError:
@@ -152,7 +159,7 @@ def usage(maildir: Path) -> tuple[int, int]:
 
 def add(maildir: Path, size: int, count: int) -> None:
     """Record a change (+ on delivery, - on expunge) with one atomic append."""
-    path = maildir / SIZEFILE
+    path = _size_file(maildir)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     except FileNotFoundError:

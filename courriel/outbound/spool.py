@@ -265,9 +265,9 @@ _spools: dict[Path, Spool] = {}
 def get_spool(root: Path | None = None) -> Spool:
     """The spool of this data directory (one object per process, shared by threads)."""
     if root is None:
-        from courriel.config import get_config
+        from courriel.config import child, get_config
 
-        root = get_config().data_dir / "queue"
+        root = child(get_config().data_dir, "queue")
     spool = _spools.get(root)
     if spool is None:
         spool = _spools.setdefault(root, Spool(root))
