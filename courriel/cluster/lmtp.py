@@ -26,7 +26,12 @@ from aiosmtpd.smtp import AuthResult, Envelope, Session, syntax
 from courriel.cluster.wire import BadCopy, CopyRef
 from courriel.config import Config
 from courriel.delivery.body import Body
-from courriel.delivery.smtp.protocol import ConnectionLimiter, CourrielLMTP, HookNames
+from courriel.delivery.smtp.protocol import (
+    ConnectionLimiter,
+    CourrielLMTP,
+    HookNames,
+    SessionTemplate,
+)
 
 log = logging.getLogger("courriel.cluster")
 
@@ -193,11 +198,12 @@ class NodeListener:
             "auth_require_tls": False,  # the whole connection is TLS (implicit)
             "auth_exclude_mechanism": ["LOGIN"],
         }
+        self.sessions = SessionTemplate(NodeLMTP, self.handler, self.options)
         self.listening = [f"cluster: lmtps://{config.cluster.bind}:{config.cluster.port}/"]
         self.server: asyncio.AbstractServer | None = None
 
     def _protocol(self) -> NodeLMTP:
-        return NodeLMTP(self.handler, **self.options)
+        return self.sessions()  # type: ignore[return-value]
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -167,14 +167,14 @@ def deliver_many(deliveries: list[Delivery], *, durable: bool = True) -> list[St
         for item in deliveries:
             target = str(folder_path(item.maildir, item.folder))
             tmp_path = f"{target}/tmp/{time.time():.6f}.{os.getpid()}.{next(_counter)}"
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            new_file = os.O_WRONLY | os.O_CREAT | os.O_EXCL
             try:
-                fd = os.open(tmp_path, flags, 0o600)
+                fd = os.open(tmp_path, new_file, 0o600)
             except FileNotFoundError:  # a new mailbox or folder: made on first use
                 create_folder(item.maildir, item.folder) if item.folder else _create_inbox(
                     item.maildir
                 )
-                fd = os.open(tmp_path, flags, 0o600)
+                fd = os.open(tmp_path, new_file, 0o600)
             written.append((item, target, tmp_path, 0))
             try:
                 size = write_all(fd, [item.data] if _single(item.data) else item.data)

@@ -110,10 +110,10 @@ def hook_names(cls: type) -> list[str]:
 
 
 class HookNames:
-    """aiosmtpd builds its command and hook tables for every connection with
-    `inspect.getmembers()` and `dir()` over the protocol and the handler: every
-    attribute, properties included, a third of the CPU of a one-message connection.
-    Listing only the names it looks for makes that cheap."""
+    """aiosmtpd builds its command and hook tables with `inspect.getmembers()` and
+    `dir()` over the protocol and the handler: every attribute, properties included.
+    Listing only the names it looks for keeps that walk short (once per listener now,
+    see `SessionTemplate`) and away from anything else an attribute might compute."""
 
     def __dir__(self) -> list[str]:
         return hook_names(type(self))
@@ -140,18 +140,19 @@ def alone(me: CourrielSMTP) -> bool:
 
 
 class SessionTemplate:
-    """Makes a listener's protocol objects without aiosmtpd's `SMTP.__init__` for
-    each connection.
+    """A listener's protocol factory (for `loop.create_server`) that makes each
+    connection's object without aiosmtpd's `SMTP.__init__`.
 
     That constructor works out, for every connection, what depends only on the
     protocol class, the handler and the listener's options: its command, AUTH and
     hook tables (with `inspect.getmembers()` and `inspect.signature()`), an AUTH log
     line, the event loop. 36 µs of CPU per connection, on a port where most
-    connections never send a message. Here one object is built by aiosmtpd itself,
-    once; each connection copies its settings and gets what must be its own: its
-    stream reader, the futures and queues of asyncio's stream protocol, and the
-    tables of methods bound to it. `tests/delivery/test_session_template.py` compares
-    the result with aiosmtpd's constructor, attribute by attribute."""
+    connections never send a message. Here one object is built by aiosmtpd itself, at
+    the first connection (on the running loop, which it takes); each connection copies
+    its settings and gets what must be its own: its stream reader, the futures and
+    queues of asyncio's stream protocol, and the tables of methods bound to it.
+    `tests/delivery/test_session_template.py` compares the result with aiosmtpd's
+    constructor, attribute by attribute."""
 
     # Made anew for each connection by `CourrielSMTP._from_template`.
     OWN = frozenset(
@@ -169,16 +170,20 @@ class SessionTemplate:
     )
 
     def __init__(self, cls: type[CourrielSMTP], handler: Any, options: dict[str, Any]) -> None:
-        first = cls(handler, **options)
-        self.cls = cls
-        self.settings = {k: v for k, v in vars(first).items() if k not in self.OWN}
-        self.commands = {name: m.__func__ for name, m in first._smtp_methods.items()}
-        self.auth = {
-            name: (a.method.__func__ if a.is_builtin else a.method, a.is_builtin)
-            for name, a in first._auth_methods.items()
-        }
+        self.cls, self.handler, self.options = cls, handler, options
+        self.settings: dict[str, Any] = {}
+        self.commands: dict[str, Any] = {}
+        self.auth: dict[str, tuple[Any, bool]] = {}
 
-    def new(self) -> CourrielSMTP:
+    def __call__(self) -> CourrielSMTP:
+        if not self.settings:
+            first = self.cls(self.handler, **self.options)
+            self.commands = {name: m.__func__ for name, m in first._smtp_methods.items()}
+            self.auth = {
+                name: (a.method.__func__ if a.is_builtin else a.method, a.is_builtin)
+                for name, a in first._auth_methods.items()
+            }
+            self.settings = {k: v for k, v in vars(first).items() if k not in self.OWN}
         session = self.cls.__new__(self.cls)
         session._from_template(self)
         return session

@@ -51,7 +51,7 @@ class SmtpService:
         self.server: asyncio.AbstractServer | None = None
         self.options = self._options()
         self.protocol_class = CourrielLMTP if kind == "lmtp" else CourrielSMTP
-        self._template: SessionTemplate | None = None  # made on the loop, at the first
+        self.sessions = SessionTemplate(self.protocol_class, self.policy, self.options)
 
     def _options(self) -> dict[str, Any]:
         """What every connection's protocol object gets, worked out once."""
@@ -80,9 +80,7 @@ class SmtpService:
         return options
 
     def _protocol(self) -> CourrielSMTP:
-        if self._template is None:
-            self._template = SessionTemplate(self.protocol_class, self.policy, self.options)
-        return self._template.new()
+        return self.sessions()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
