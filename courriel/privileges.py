@@ -126,17 +126,18 @@ def _groups(user: ServiceUser) -> list[int]:
     return sorted(groups)
 
 
-def check_reachable(config: Config) -> None:
-    """After the drop: the data directory must be usable, with advice if it is not
-    (a directory inside root's home cannot be reached by another user)."""
-    for root in _owned_directories(config):
-        if not os.access(root, os.R_OK | os.W_OK | os.X_OK):
-            raise ConfigError(
-                f"The data directory {root} cannot be used by user "
-                f"{pwd.getpwuid(os.geteuid()).pw_name} (is one of its parent directories "
-                "private, like /root?). Set COURRIEL_DATA or [general] data_dir to a "
-                "directory such as /var/lib/courriel."
-            )
+def check_reachable(config: Config, user: ServiceUser) -> None:
+    """Before the drop (and before any port is bound): the data directory must be
+    usable by the service user, with advice if it is not (a directory inside root's
+    home cannot be reached by another user)."""
+    roots = [str(root) for root in _owned_directories(config)]
+    missing = _unreachable_as(user, roots, os.R_OK | os.W_OK | os.X_OK)
+    if missing:
+        raise ConfigError(
+            f"The data directory {missing[0]} cannot be used by user {user.name} (is one of "
+            "its parent directories private, like /root?). Set COURRIEL_DATA or "
+            "[general] data_dir to a directory such as /var/lib/courriel."
+        )
 
 
 def _code_paths() -> list[str]:
@@ -153,9 +154,13 @@ def _code_paths() -> list[str]:
 
 
 def unreachable_code(user: ServiceUser) -> list[str]:
-    """The code paths the service user could not read (checked by a child process that
-    becomes the user, so every permission rule of the system applies)."""
-    paths = _code_paths()
+    """The code paths the service user could not read."""
+    return _unreachable_as(user, _code_paths(), os.R_OK | os.X_OK)
+
+
+def _unreachable_as(user: ServiceUser, paths: list[str], mode: int) -> list[str]:
+    """The paths the service user could not use in `mode` (checked by a child process
+    that becomes the user, so every permission rule of the system applies)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: become the user, look, report, leave at once
@@ -164,7 +169,7 @@ def unreachable_code(user: ServiceUser) -> list[str]:
             os.setgroups(_groups(user))
             os.setgid(user.gid)
             os.setuid(user.uid)
-            missing = [p for p in paths if not os.access(p, os.R_OK | os.X_OK)]
+            missing = [p for p in paths if not os.access(p, mode)]
             os.write(write, "\0".join(missing).encode("utf-8", "surrogateescape"))
         finally:
             os._exit(0)
@@ -203,5 +208,5 @@ def drop_for_command(config: Config) -> None:
         return
     check_code_reachable(user)
     prepare_directories(config, user)
+    check_reachable(config, user)
     become(user, config)
-    check_reachable(config)

@@ -10,6 +10,7 @@ import random
 import re
 import shutil
 import smtplib
+import socket
 import stat
 import subprocess
 import sys
@@ -113,12 +114,27 @@ def test_commands_run_as_root_write_only_the_service_users_files(courriel: Courr
 def test_a_data_directory_the_service_user_cannot_reach_is_a_clear_error(
     courriel: Courriel, tmp_path: Path
 ) -> None:
+    """Said before any port is bound: a port another server holds (as another test's
+    may, on port 25) does not hide what is wrong, and nothing is bound for nothing."""
     private = tmp_path / "inside-a-private-directory"  # pytest's tmp_path is 0700 root
     courriel.env["COURRIEL_DATA"] = str(private)
-    result = courriel("serve", ok=False)
+    address = f"127.0.{random.randrange(1, 250)}.{random.randrange(2, 250)}"
+    courriel.env["COURRIEL_SMTP_BIND"] = address
+    with socket.create_server((address, 25)):  # taken
+        result = courriel("serve", ok=False)
     assert result.code == 78
     assert "cannot be used by user courriel" in result.err
     assert "COURRIEL_DATA" in result.err
+
+
+def test_a_command_on_a_data_directory_the_service_user_cannot_reach_is_a_clear_error(
+    courriel: Courriel, tmp_path: Path
+) -> None:
+    courriel.env["COURRIEL_DATA"] = str(tmp_path / "inside-a-private-directory")
+    result = courriel("domain", "create", "monsite.be", "--plan", "recommended", ok=False)
+    assert result.code == 78
+    assert "cannot be used by user courriel" in result.err
+    assert "Traceback" not in result.err
 
 
 def test_a_missing_service_user_is_a_clear_error(courriel: Courriel) -> None:

@@ -94,9 +94,9 @@ def serve() -> None:
     if user is not None:  # root: what needs root, then never root again
         check_code_reachable(user)
         prepare_directories(cfg, user)
+        check_reachable(cfg, user)
         prebind(cfg)
         become(user, cfg)
-        check_reachable(cfg)
         click.echo(f"Running as user {user.name}; data directory {cfg.data_dir}.")
     if cfg.general.mode == "edge":
         click.echo(
