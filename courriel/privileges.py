@@ -200,13 +200,19 @@ def _first_private_parent(path: str) -> str:
     return path
 
 
+def prepare_for(user: ServiceUser, config: Config) -> None:
+    """As root, before any port is bound and before the drop: the service user can
+    run the program, and the data directories exist, are theirs and usable by them."""
+    check_code_reachable(user)
+    prepare_directories(config, user)
+    check_reachable(config, user)
+
+
 def drop_for_command(config: Config) -> None:
     """Every command that works on the data run as root: become the service user first
     (so no file it writes is root's, which the server could not open later)."""
     user = service_user(config)
     if user is None:
         return
-    check_code_reachable(user)
-    prepare_directories(config, user)
-    check_reachable(config, user)
+    prepare_for(user, config)
     become(user, config)

@@ -80,21 +80,13 @@ def _announce(result: object) -> None:
 def serve() -> None:
     """Start every service: web panel (HTTPS, port 10000) and the mail services."""
     from courriel.bootstrap import initialize
-    from courriel.privileges import (
-        become,
-        check_code_reachable,
-        check_reachable,
-        prepare_directories,
-        service_user,
-    )
+    from courriel.privileges import become, prepare_for, service_user
     from courriel.runtime import prebind, run
 
     cfg = get_config()
     user = service_user(cfg)
     if user is not None:  # root: what needs root, then never root again
-        check_code_reachable(user)
-        prepare_directories(cfg, user)
-        check_reachable(cfg, user)
+        prepare_for(user, cfg)
         prebind(cfg)
         become(user, cfg)
         click.echo(f"Running as user {user.name}; data directory {cfg.data_dir}.")
