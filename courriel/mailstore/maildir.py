@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from courriel.mailstore import quota
+from courriel.mailstore import quota, spares
 
 SPECIAL_FOLDERS = ("Sent", "Drafts", "Trash", "Junk")
 _counter = itertools.count()
@@ -157,62 +157,83 @@ class Delivery:
 
 def deliver_many(deliveries: list[Delivery], *, durable: bool = True) -> list[Stored]:
     """Store messages in two steps: every file written (and flushed) in its folder's
-    `tmp/` first, then all moved into place; a failure in the first step leaves
+    `tmp/` (or in a file made ready ahead, `spares`) first, then all moved into place; a failure in the first step leaves
     nothing behind in any Maildir, so one message for several mailboxes is delivered
     to all or to none."""
     # Paths as strings on this path of every delivery: five pathlib joins cost more
     # than the system calls they name.
     written: list[tuple[Delivery, str, str, int]] = []
+    taken = 0  # ready files (`spares`) used: the helper makes as many again at the end
     try:
-        for item in deliveries:
-            target = str(folder_path(item.maildir, item.folder))
-            tmp_path = f"{target}/tmp/{time.time():.6f}.{os.getpid()}.{next(_counter)}"
-            new_file = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-            try:
-                fd = os.open(tmp_path, new_file, 0o600)
-            except FileNotFoundError:  # a new mailbox or folder: made on first use
-                create_folder(item.maildir, item.folder) if item.folder else _create_inbox(
-                    item.maildir
-                )
-                fd = os.open(tmp_path, new_file, 0o600)
-            written.append((item, target, tmp_path, 0))
-            try:
-                size = write_all(fd, [item.data] if _single(item.data) else item.data)
-                if durable:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            if item.mtime is not None:
-                os.utime(tmp_path, (item.mtime, item.mtime))
-            written[-1] = (item, target, tmp_path, size)
-    except OSError as error:
-        for _item, _target, tmp_path, _size in written:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_path)
-        where = written[-1][1] if written else deliveries[0].maildir
-        raise MaildirError(
-            error.errno, f"cannot store message in {where}: {error.strerror}"
-        ) from None
-    stored = []
-    for item, target, tmp_path, size in written:
-        name = item.name or unique_name(size)
-        if item.flags or item.seen_by_client:
-            final = f"{target}/cur/{name}:2,{''.join(sorted(set(item.flags)))}"
-        else:
-            final = f"{target}/new/{name}"
+        try:
+            for item in deliveries:
+                target = str(folder_path(item.maildir, item.folder))
+                spare = spares.take(target)
+                if spare is not None:
+                    fd, tmp_path = spare
+                    taken += 1
+                else:
+                    fd, tmp_path = _create_in_tmp(item, target)
+                written.append((item, target, tmp_path, 0))
+                try:
+                    size = write_all(fd, [item.data] if _single(item.data) else item.data)
+                    if durable:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+                if item.mtime is not None:
+                    os.utime(tmp_path, (item.mtime, item.mtime))
+                written[-1] = (item, target, tmp_path, size)
+        except OSError as error:
+            for _item, _target, tmp_path, _size in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_path)
+            where = written[-1][1] if written else deliveries[0].maildir
+            raise MaildirError(
+                error.errno, f"cannot store message in {where}: {error.strerror}"
+            ) from None
+        return [
+            _move(item, target, tmp_path, size, durable) for item, target, tmp_path, size in written
+        ]
+    finally:
+        spares.used(taken)
+
+
+def _create_in_tmp(item: Delivery, target: str) -> tuple[int, str]:
+    tmp_path = f"{target}/tmp/{time.time():.6f}.{os.getpid()}.{next(_counter)}"
+    new_file = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        return os.open(tmp_path, new_file, 0o600), tmp_path
+    except FileNotFoundError:  # a new mailbox or folder: made on first use
+        create_folder(item.maildir, item.folder) if item.folder else _create_inbox(item.maildir)
+        return os.open(tmp_path, new_file, 0o600), tmp_path
+
+
+def _move(item: Delivery, target: str, tmp_path: str, size: int, durable: bool) -> Stored:
+    """Into `new/` (or `cur/` with flags): from this moment the message is seen."""
+    name = item.name or unique_name(size)
+    if item.flags or item.seen_by_client:
+        final = f"{target}/cur/{name}:2,{''.join(sorted(set(item.flags)))}"
+    else:
+        final = f"{target}/new/{name}"
+    try:
         try:
             os.rename(tmp_path, final)
-            if durable:
-                sync_directory(Path(final).parent)
-        except OSError as error:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_path)
-            raise MaildirError(
-                error.errno, f"cannot store message in {target}: {error.strerror}"
-            ) from None
-        quota.add(item.maildir, size, 1)
-        stored.append(Stored(Path(final), size))
-    return stored
+        except FileNotFoundError:  # a ready file, for a folder deleted since: made again
+            if not os.path.exists(tmp_path):
+                raise
+            create_folder(item.maildir, item.folder) if item.folder else _create_inbox(item.maildir)
+            os.rename(tmp_path, final)
+        if durable:
+            sync_directory(Path(final).parent)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_path)
+        raise MaildirError(
+            error.errno, f"cannot store message in {target}: {error.strerror}"
+        ) from None
+    quota.add(item.maildir, size, 1)
+    return Stored(Path(final), size)
 
 
 def _single(data: object) -> bool:
