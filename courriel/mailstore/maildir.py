@@ -1,6 +1,7 @@
 """Writing messages into Maildirs the durable way, and Maildir++ folders.
 
-A message is written to `tmp/`, fsynced, renamed into `new/` (or `cur/` with flags),
+A message is written to `tmp/` (or to an empty file a helper made ready ahead in the
+mail root, `spares`), fsynced, renamed into `new/` (or `cur/` with flags),
 and the directory is fsynced: once `deliver` returns, the message survives a crash.
 That is what lets the SMTP server answer "250" only after this call.
 
@@ -157,9 +158,9 @@ class Delivery:
 
 def deliver_many(deliveries: list[Delivery], *, durable: bool = True) -> list[Stored]:
     """Store messages in two steps: every file written (and flushed) in its folder's
-    `tmp/` (or in a file made ready ahead, `spares`) first, then all moved into place; a failure in the first step leaves
-    nothing behind in any Maildir, so one message for several mailboxes is delivered
-    to all or to none."""
+    `tmp/`, or in a file made ready ahead (`spares`), first; then all moved into
+    place. A failure in the first step leaves nothing behind in any Maildir, so one
+    message for several mailboxes is delivered to all or to none."""
     # Paths as strings on this path of every delivery: five pathlib joins cost more
     # than the system calls they name.
     written: list[tuple[Delivery, str, str, int]] = []

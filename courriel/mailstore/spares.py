@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 # Files kept ready per process: a burst of this many messages finds them all made.
@@ -49,7 +50,9 @@ class Spares:
     delivery is done with it."""
 
     def __init__(self, directory: Path, ready: int = READY) -> None:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for level in reversed([directory, *directory.parents]):
+            if not level.exists():  # the mail root too, if missing: nobody else's (0700)
+                level.mkdir(mode=0o700, exist_ok=True)
         self.directory = str(directory)
         self.device = os.stat(directory).st_dev
         self._next = 0
@@ -109,7 +112,7 @@ class Spares:
         except subprocess.TimeoutExpired:
             self._helper.kill()
             self._helper.wait()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        _remove(self.directory)
 
 
 _spares: Spares | None = None
@@ -153,7 +156,17 @@ def _remove_stale(pools: Path) -> None:
     with contextlib.suppress(OSError), os.scandir(pools) as entries:
         for entry in entries:
             if entry.name.isdigit() and not _alive(int(entry.name)):
-                shutil.rmtree(entry.path, ignore_errors=True)
+                _remove(entry.path)
+
+
+def _remove(directory: str) -> None:
+    """Remove a pool; the helper of a process killed a moment ago may still be making
+    its first files there (it ends at its next read of the closed pipe)."""
+    for _ in range(100):
+        shutil.rmtree(directory, ignore_errors=True)
+        if not os.path.lexists(directory):
+            return
+        time.sleep(0.01)
 
 
 def _alive(pid: int) -> bool:
