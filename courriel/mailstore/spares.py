@@ -134,6 +134,15 @@ def start(mail_root: Path) -> None:
         logging.getLogger(__name__).warning("no files made ahead for deliveries: %s", error)
 
 
+def _forget_in_child() -> None:
+    """A process forked from a serving one must not take the same ready files."""
+    global _spares
+    _spares = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def stop() -> None:
     global _spares
     if _spares is not None:

@@ -191,3 +191,19 @@ def test_a_missing_mail_root_is_made_for_the_service_user_alone(tmp_path: Path) 
             assert level.stat().st_mode & 0o777 == 0o700, level
     finally:
         spares.stop()
+
+
+def test_a_forked_child_makes_its_own_files(mail_root: Path) -> None:
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready = ready_inodes(mail_root)
+    pid = os.fork()
+    if pid == 0:  # the child: its delivery must not take the parent's next ready file
+        try:
+            deliver(maildir, b"from the child\r\n")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    [stored] = list((maildir / "new").iterdir())
+    assert stored.stat().st_ino not in ready
+    assert deliver(maildir, MESSAGE).path.stat().st_ino in ready
