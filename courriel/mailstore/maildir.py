@@ -13,9 +13,11 @@ the RFC822.SIZE clients see. Dovecot reads such files as they are.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import random
+import shutil
 import socket
 import threading
 import time
@@ -220,11 +222,10 @@ def _move(item: Delivery, target: str, tmp_path: str, size: int, durable: bool) 
     try:
         try:
             os.rename(tmp_path, final)
-        except FileNotFoundError:  # a ready file, for a folder deleted since: made again
-            if not os.path.exists(tmp_path):
+        except OSError as error:
+            if not spares.owns(tmp_path):
                 raise
-            create_folder(item.maildir, item.folder) if item.folder else _create_inbox(item.maildir)
-            os.rename(tmp_path, final)
+            _move_ready_file(item, target, tmp_path, final, error)
         if durable:
             sync_directory(Path(final).parent)
     except OSError as error:
@@ -235,6 +236,30 @@ def _move(item: Delivery, target: str, tmp_path: str, size: int, durable: bool) 
         ) from None
     quota.add(item.maildir, size, 1)
     return Stored(Path(final), size)
+
+
+def _move_ready_file(item: Delivery, target: str, ready: str, final: str, error: OSError) -> None:
+    """A ready file (`spares`) that the rename could not move: its folder was deleted
+    since it was looked at (made again), or it is another mount of the same file
+    system (copied into the folder's `tmp/`; that folder makes its own files from now
+    on)."""
+    if error.errno == errno.ENOENT and os.path.exists(ready):
+        create_folder(item.maildir, item.folder) if item.folder else _create_inbox(item.maildir)
+        os.rename(ready, final)
+        return
+    if error.errno != errno.EXDEV:
+        raise error
+    spares.not_for(target)
+    fd, tmp_path = _create_in_tmp(item, target)
+    try:
+        with os.fdopen(fd, "wb") as copy, open(ready, "rb") as source:
+            shutil.copyfileobj(source, copy)
+        os.rename(tmp_path, final)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_path)
+        raise
+    os.unlink(ready)
 
 
 def _single(data: object) -> bool:

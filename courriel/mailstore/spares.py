@@ -90,6 +90,14 @@ class Spares:
             except OSError:  # the helper ended (the disk full?): deliveries make their own
                 self._pipe = -1
 
+    def owns(self, path: str) -> bool:
+        return path.startswith(self.directory + "/")
+
+    def not_for(self, folder: str) -> None:
+        """A rename from the pool into `folder` failed (another mount of the same file
+        system): its deliveries make their own files."""
+        self._same_device[folder] = False
+
     def _on_this_device(self, folder: str) -> bool:
         known = self._same_device.get(folder)
         if known is None:
@@ -159,6 +167,18 @@ def used(count: int) -> None:
     spares = _spares
     if spares is not None:
         spares.used(count)
+
+
+def owns(path: str) -> bool:
+    """Whether `path` is a ready file of this process."""
+    spares = _spares
+    return spares is not None and spares.owns(path)
+
+
+def not_for(folder: str) -> None:
+    spares = _spares
+    if spares is not None:
+        spares.not_for(folder)
 
 
 def _remove_stale(pools: Path) -> None:

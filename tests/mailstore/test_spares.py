@@ -207,3 +207,30 @@ def test_a_forked_child_makes_its_own_files(mail_root: Path) -> None:
     [stored] = list((maildir / "new").iterdir())
     assert stored.stat().st_ino not in ready
     assert deliver(maildir, MESSAGE).path.stat().st_ino in ready
+
+
+def test_a_folder_on_another_mount_of_the_same_file_system_gets_a_copy(
+    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bind mount has the same device number, yet a rename across it fails (EXDEV)."""
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready = ready_inodes(mail_root)
+    real_rename = os.rename
+
+    def across_mounts(source: str, target: str) -> None:
+        if str(pool(mail_root)) in str(source):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", across_mounts)
+    first = deliver(maildir, MESSAGE)
+    assert first.path.read_bytes() == MESSAGE
+    assert first.path.stat().st_mode & 0o777 == 0o600
+    assert first.path.stat().st_ino not in ready
+    second = deliver(maildir, MESSAGE + b"2")  # made in tmp/ from now on
+    assert second.path.read_bytes() == MESSAGE + b"2"
+    assert list((maildir / "tmp").iterdir()) == []
+    after = ready_inodes(mail_root)
+    assert len(after) == spares.READY and "0" not in after.values()  # used, removed, replaced
+    assert "1" in after.values()  # not taken for the second message
