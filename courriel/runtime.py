@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 from courriel.config import Config
 from courriel.errors import ConfigError
-from courriel.mailstore import spares
 
 log = logging.getLogger("courriel.serve")
 
@@ -212,7 +211,6 @@ async def serve(
     if main:
         pid_file.write_text(f"{os.getpid()}\n")
     started: list[Service] = []
-    spares.start(config.mail_root)
     try:
         for service in services:
             await service.start()
@@ -229,7 +227,6 @@ async def serve(
                 await service.stop()
             except Exception:  # keep stopping the others
                 log.exception("error while stopping %s", service.name)
-        spares.stop()
         if main:
             with contextlib.suppress(OSError):
                 pid_file.unlink()
