@@ -90,9 +90,16 @@ def empty(maildir: Path) -> None:
 
 
 class Courriel:
-    def __init__(self, base: Path, name: str = "Courriel", env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        base: Path,
+        name: str = "Courriel",
+        env: dict[str, str] | None = None,
+        root: Path = ROOT,
+    ):
         self.name = name
         self.base = base
+        self.root = root  # the checkout it runs from (`--versus`: another one)
         base.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.env = dict(os.environ)
@@ -105,7 +112,7 @@ class Courriel:
                 "COURRIEL_SMTP_MAX_CONNECTIONS_PER_IP": "0",  # one client sends it all
                 "COURRIEL_QUEUE_TRANSPORT": "*=127.0.0.1:9",
                 "PYTHONUNBUFFERED": "1",
-                "PYTHONPATH": str(ROOT),
+                "PYTHONPATH": str(root),
             }
         )
         for listener in LISTENERS:  # every one on, each on a free loopback port
@@ -123,7 +130,7 @@ class Courriel:
             env=self.env,
             check=True,
             capture_output=True,
-            cwd=ROOT,
+            cwd=self.root,
         )
 
     def start(self) -> None:
@@ -147,7 +154,7 @@ class Courriel:
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            cwd=ROOT,
+            cwd=self.root,
         )
         deadline = time.monotonic() + 60
         while "Courriel is running" not in (self.base / "serve.log").read_text():
@@ -560,6 +567,12 @@ def main() -> None:
     mode.add_argument(
         "--edge", action="store_true", help="Postfix in front of Courriel (production mode)"
     )
+    mode.add_argument(
+        "--versus",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also Courriel from another checkout (git worktree add /tmp/other COMMIT)",
+    )
     parser.add_argument(
         "--rspamd", action="store_true", help="with --checks: also with rspamd scanning"
     )
@@ -583,6 +596,11 @@ def main() -> None:
             ours.append(Checked(base / "checked"))
         if args.rspamd:
             ours.append(Scanned(base / "scanned"))
+        if args.versus:
+            other = args.versus.resolve()
+            if not (other / "courriel" / "__init__.py").is_file():
+                parser.error(f"--versus: no courriel package in {other}")
+            ours.append(Courriel(base / "versus", name=f"Courriel@{other.name}", root=other))
     servers: list[Server] = [postfix, *ours]
     rows = [
         (size, label, sessions)

@@ -51,10 +51,7 @@ def main() -> None:
     results: dict[str, list[tuple[float, float, float]]] = {"A": [], "B": []}
     try:
         for name, checkout in (("A", args.a), ("B", args.b)):
-            smtp_ingest.ROOT = checkout.resolve()  # the directory `courriel` runs from
-            server = smtp_ingest.Courriel(
-                base / name, name=name, env={"PYTHONPATH": str(checkout.resolve())}
-            )
+            server = smtp_ingest.Courriel(base / name, name=name, root=checkout.resolve())
             server.start()
             servers[name] = server
             smtp_ingest.run(server, 300, args.size, args.sessions)  # warm up
