@@ -40,14 +40,20 @@ def descendants(root: int) -> list[int]:
 
 def cpu_seconds(root: int) -> float:
     """User + system seconds of the tree, reaped children included."""
-    total = 0.0
+    return sum(cpu_split(root))
+
+
+def cpu_split(root: int) -> tuple[float, float]:
+    """User and system seconds of the tree apart, reaped children included."""
+    user = system = 0
     for pid in descendants(root):
         try:
             fields = _stat(pid)
         except OSError:
             continue  # ended meanwhile: its parent's cutime has it once reaped
-        total += sum(int(value) for value in fields[11:15]) / CLK
-    return total
+        user += int(fields[11]) + int(fields[13])  # utime + cutime
+        system += int(fields[12]) + int(fields[14])  # stime + cstime
+    return user / CLK, system / CLK
 
 
 @dataclass

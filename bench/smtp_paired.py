@@ -20,20 +20,7 @@ import tempfile
 from pathlib import Path
 
 import smtp_ingest
-from proctree import CLK, _stat, descendants
-
-
-def cpu_split(root: int) -> tuple[float, float]:
-    """User and system seconds of the tree, reaped children included."""
-    user = system = 0.0
-    for pid in descendants(root):
-        try:
-            fields = _stat(pid)
-        except OSError:
-            continue
-        user += (int(fields[11]) + int(fields[13])) / CLK
-        system += (int(fields[12]) + int(fields[14])) / CLK
-    return user, system
+from proctree import cpu_split
 
 
 def main() -> None:
