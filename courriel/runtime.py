@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from courriel.config import Config
 from courriel.errors import ConfigError
+from courriel.mailstore import spares
 
 log = logging.getLogger("courriel.serve")
 
@@ -211,6 +212,7 @@ async def serve(
     if main:
         pid_file.write_text(f"{os.getpid()}\n")
     started: list[Service] = []
+    spares.start(config.mail_root)
     try:
         for service in services:
             await service.start()
@@ -227,6 +229,7 @@ async def serve(
                 await service.stop()
             except Exception:  # keep stopping the others
                 log.exception("error while stopping %s", service.name)
+        spares.stop()
         if main:
             with contextlib.suppress(OSError):
                 pid_file.unlink()

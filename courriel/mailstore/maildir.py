@@ -1,6 +1,7 @@
 """Writing messages into Maildirs the durable way, and Maildir++ folders.
 
-A message is written to `tmp/`, fsynced, renamed into `new/` (or `cur/` with flags),
+A message is written to `tmp/` (or to an empty file a helper made ready ahead in the
+mail root, `spares`), fsynced, renamed into `new/` (or `cur/` with flags),
 and the directory is fsynced: once `deliver` returns, the message survives a crash.
 That is what lets the SMTP server answer "250" only after this call.
 
@@ -12,9 +13,11 @@ the RFC822.SIZE clients see. Dovecot reads such files as they are.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import random
+import shutil
 import socket
 import threading
 import time
@@ -22,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from courriel.mailstore import quota
+from courriel.mailstore import quota, spares
 
 SPECIAL_FOLDERS = ("Sent", "Drafts", "Trash", "Junk")
 _counter = itertools.count()
@@ -157,62 +160,118 @@ class Delivery:
 
 def deliver_many(deliveries: list[Delivery], *, durable: bool = True) -> list[Stored]:
     """Store messages in two steps: every file written (and flushed) in its folder's
-    `tmp/` first, then all moved into place; a failure in the first step leaves
-    nothing behind in any Maildir, so one message for several mailboxes is delivered
-    to all or to none."""
+    `tmp/`, or in a file made ready ahead (`spares`), first; then all moved into
+    place. A failure in the first step leaves nothing behind in any Maildir, so one
+    message for several mailboxes is delivered to all or to none."""
     # Paths as strings on this path of every delivery: five pathlib joins cost more
     # than the system calls they name.
     written: list[tuple[Delivery, str, str, int]] = []
+    taken = 0  # ready files (`spares`) used: the helper makes as many again at the end
     try:
-        for item in deliveries:
-            target = str(folder_path(item.maildir, item.folder))
-            tmp_path = f"{target}/tmp/{time.time():.6f}.{os.getpid()}.{next(_counter)}"
-            new_file = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-            try:
-                fd = os.open(tmp_path, new_file, 0o600)
-            except FileNotFoundError:  # a new mailbox or folder: made on first use
-                create_folder(item.maildir, item.folder) if item.folder else _create_inbox(
-                    item.maildir
-                )
-                fd = os.open(tmp_path, new_file, 0o600)
-            written.append((item, target, tmp_path, 0))
-            try:
-                size = write_all(fd, [item.data] if _single(item.data) else item.data)
-                if durable:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            if item.mtime is not None:
-                os.utime(tmp_path, (item.mtime, item.mtime))
-            written[-1] = (item, target, tmp_path, size)
-    except OSError as error:
-        for _item, _target, tmp_path, _size in written:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_path)
-        where = written[-1][1] if written else deliveries[0].maildir
-        raise MaildirError(
-            error.errno, f"cannot store message in {where}: {error.strerror}"
-        ) from None
-    stored = []
-    for item, target, tmp_path, size in written:
-        name = item.name or unique_name(size)
-        if item.flags or item.seen_by_client:
-            final = f"{target}/cur/{name}:2,{''.join(sorted(set(item.flags)))}"
-        else:
-            final = f"{target}/new/{name}"
         try:
-            os.rename(tmp_path, final)
-            if durable:
-                sync_directory(Path(final).parent)
+            for item in deliveries:
+                target = str(folder_path(item.maildir, item.folder))
+                spare = spares.take(target)
+                if spare is not None:
+                    fd, tmp_path = spare
+                    taken += 1
+                else:
+                    fd, tmp_path = _create_in_tmp(item, target)
+                written.append((item, target, tmp_path, 0))
+                try:
+                    size = write_all(fd, [item.data] if _single(item.data) else item.data)
+                    if durable:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+                if item.mtime is not None:
+                    os.utime(tmp_path, (item.mtime, item.mtime))
+                written[-1] = (item, target, tmp_path, size)
         except OSError as error:
+            for _item, _target, tmp_path, _size in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_path)
+            where = written[-1][1] if written else deliveries[0].maildir
+            raise MaildirError(
+                error.errno, f"cannot store message in {where}: {error.strerror}"
+            ) from None
+        return [
+            _move(item, target, tmp_path, size, durable) for item, target, tmp_path, size in written
+        ]
+    finally:
+        spares.used(taken)
+
+
+def _create_in_tmp(item: Delivery, target: str) -> tuple[int, str]:
+    tmp_path = f"{target}/tmp/{time.time():.6f}.{os.getpid()}.{next(_counter)}"
+    new_file = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        return os.open(tmp_path, new_file, 0o600), tmp_path
+    except FileNotFoundError:  # a new mailbox or folder: made on first use
+        create_folder(item.maildir, item.folder) if item.folder else _create_inbox(item.maildir)
+        return os.open(tmp_path, new_file, 0o600), tmp_path
+
+
+def _move(item: Delivery, target: str, tmp_path: str, size: int, durable: bool) -> Stored:
+    """Into `new/` (or `cur/` with flags): from this moment the message is seen."""
+    name = item.name or unique_name(size)
+    if item.flags or item.seen_by_client:
+        final = f"{target}/cur/{name}:2,{''.join(sorted(set(item.flags)))}"
+    else:
+        final = f"{target}/new/{name}"
+    try:
+        if spares.owns(tmp_path):
+            _place_ready_file(item, target, tmp_path, final)
+        else:
+            os.rename(tmp_path, final)
+        if durable:
+            sync_directory(Path(final).parent)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_path)
+        raise MaildirError(
+            error.errno, f"cannot store message in {target}: {error.strerror}"
+        ) from None
+    quota.add(item.maildir, size, 1)
+    return Stored(Path(final), size)
+
+
+def _place_ready_file(item: Delivery, target: str, ready: str, final: str) -> None:
+    """A ready file (`spares`) goes in under a second name (`link`): a rename would
+    also lock the pool's directory, where the helper may be making the next file at
+    that moment (a walk of up to a millisecond on ext4 without a journal). The pool's
+    name is removed afterwards, a batch at a time (`spares.linked`). A file already
+    there under that name (the journal's replay after a crash) is replaced, as a
+    rename would. If the folder was
+    deleted since it was looked at, it is made again; if it is another mount of the
+    same file system (EXDEV), the message is copied into its `tmp/`, and that folder
+    makes its own files from then on."""
+    try:
+        os.link(ready, final)
+    except FileExistsError:  # a replay repairing a copy a crash left short: replaced
+        os.rename(ready, final)
+        return
+    except FileNotFoundError:
+        if not os.path.exists(ready):
+            raise
+        create_folder(item.maildir, item.folder) if item.folder else _create_inbox(item.maildir)
+        os.link(ready, final)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        spares.not_for(target)
+        fd, tmp_path = _create_in_tmp(item, target)
+        try:
+            with os.fdopen(fd, "wb") as copy, open(ready, "rb") as source:
+                shutil.copyfileobj(source, copy)
+            os.rename(tmp_path, final)
+        except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_path)
-            raise MaildirError(
-                error.errno, f"cannot store message in {target}: {error.strerror}"
-            ) from None
-        quota.add(item.maildir, size, 1)
-        stored.append(Stored(Path(final), size))
-    return stored
+            raise
+        os.unlink(ready)
+        return
+    spares.linked(ready)
 
 
 def _single(data: object) -> bool:

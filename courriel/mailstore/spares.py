@@ -1,0 +1,279 @@
+"""Empty message files made ahead of time, off the path of a delivery.
+
+Creating a file is the dearest step of storing a message on some file systems: ext4
+without a journal, for one, walks every inode freed in the last minute on each
+creation (0.3-0.7 ms per file after a few thousand deletions, in `perf`), and a server
+that answers "250" only once the message is visible waits for it. A serving process
+therefore keeps a few empty files ready in a directory of its own under the mail root,
+and a helper process (`/bin/sh`, about 2 MiB) makes a new one each time one is taken,
+on another core while the next message comes in — as Postfix's `virtual` makes its
+Maildir files in a process of their own. A delivery writes the message into a ready
+file and links it into the Maildir's `new/` (or `cur/`) under its final name, as it
+would rename it from `tmp/`: the link is what makes it visible, whole. (A link, not a
+rename: a rename would also lock this directory, where the helper may be making the
+next file at that moment; the names left here are removed a batch at a time.)
+
+Each pool is its process's alone, whatever the process ids: it is locked (`flock`)
+for as long as its process lives, so a pool left by a process that died is known by
+the lock anyone can then take, even after a restart with the same pid (a container's
+first process) or with a second server of the same pid in another container sharing
+the mail root; and the helper never writes over a file already there.
+
+Nothing depends on the helper: with no ready file there (helper behind, stopped, or
+unable to create files), a delivery makes its own file in `tmp/` as before, and a
+Maildir on another file system than the mail root never uses the ready files. The
+helper is told of each file taken once the delivery is in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+# Files kept ready per process: a burst of this many messages finds them all made.
+READY = 32
+# Names of ready files already linked into Maildirs, removed this many at a time.
+UNLINK_BATCH = 16
+# Under the mail root: a directory of the mail root named "tmp" is never backed up
+# (`courriel.backup.snapshot`), and one starting with "." is no domain's.
+POOL = ".courriel/tmp"
+
+# Made in order, named 0, 1, 2...; one more per line read; stops at end of input
+# (the serving process closed the pipe, or died). `set -C`: a file is only ever
+# created (O_EXCL), never truncated, whatever is already there.
+_HELPER = """\
+set -C
+umask 077
+cd "$1" || exit 1
+made=0
+while [ "$made" -lt "$2" ]; do : > "$made" || exit 1; made=$((made + 1)); done
+while read -r used; do : > "$made" || exit 1; made=$((made + 1)); done
+"""
+
+
+class Spares:
+    """The ready files of this process: `take` one for a folder, `used` once the
+    delivery is done with it."""
+
+    def __init__(self, pools: Path, ready: int = READY) -> None:
+        for level in reversed([pools, *pools.parents]):
+            if not level.exists():  # the mail root too, if missing: nobody else's (0700)
+                level.mkdir(mode=0o700, exist_ok=True)
+        directory, self._lock_fd = _claim(pools)
+        self.directory = str(directory)
+        self.device = os.stat(directory).st_dev
+        self._next = 0
+        self._linked: list[str] = []
+        self._lock = threading.Lock()
+        self._same_device: dict[str, bool] = {}
+        try:
+            self._helper = subprocess.Popen(
+                ["/bin/sh", "-c", _HELPER, "courriel-spares", self.directory, str(ready)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+            )
+        except OSError:
+            self._release()
+            raise
+        assert self._helper.stdin is not None
+        self._pipe = self._helper.stdin.fileno()
+        os.set_blocking(self._pipe, False)
+
+    def take(self, folder: str) -> tuple[int, str] | None:
+        """A ready file, open for writing, and its path; None when there is none or
+        the folder is on another file system (a link could not put it there)."""
+        if not self._on_this_device(folder):
+            return None
+        with self._lock:
+            path = f"{self.directory}/{self._next}"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:  # not made yet, or the helper stopped
+                return None
+            self._next += 1
+        return fd, path
+
+    def used(self, count: int) -> None:
+        """`count` ready files were taken (moved into Maildirs, or removed after a
+        failed write): the helper makes as many again."""
+        if count and self._pipe >= 0:
+            try:
+                os.write(self._pipe, b"\n" * count)
+            except OSError:  # the helper ended (the disk full?): deliveries make their own
+                self._pipe = -1
+
+    def linked(self, path: str) -> None:
+        """A ready file is in a Maildir under its second name: its name here goes
+        with the next batch (one lock of this directory for many files)."""
+        with self._lock:
+            self._linked.append(path)
+            if len(self._linked) < UNLINK_BATCH:
+                return
+            batch, self._linked = self._linked, []
+        for name in batch:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+    def owns(self, path: str) -> bool:
+        return path.startswith(self.directory + "/")
+
+    def not_for(self, folder: str) -> None:
+        """A link from the pool into `folder` failed (another mount of the same file
+        system): its deliveries make their own files."""
+        self._same_device[folder] = False
+
+    def _on_this_device(self, folder: str) -> bool:
+        known = self._same_device.get(folder)
+        if known is None:
+            try:
+                known = os.stat(folder).st_dev == self.device
+            except OSError:  # a folder not made yet: the usual way makes it
+                return False
+            if len(self._same_device) >= 4096:
+                self._same_device.clear()
+            self._same_device[folder] = known
+        return known
+
+    def close(self) -> None:
+        """Stop the helper and remove what it left."""
+        with contextlib.suppress(OSError):
+            self._helper.stdin.close()  # type: ignore[union-attr]
+        self._pipe = -1
+        try:
+            self._helper.wait(10)
+        except subprocess.TimeoutExpired:
+            self._helper.kill()
+            self._helper.wait()
+        self._release()
+
+    def _release(self) -> None:
+        _remove(self.directory)
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+
+
+_spares: Spares | None = None
+
+
+def start(mail_root: Path) -> None:
+    """Keep files ready for this process's deliveries into Maildirs under `mail_root`;
+    pools left by processes that are gone are removed first."""
+    global _spares
+    if _spares is not None:
+        return
+    pools = mail_root / POOL
+    _remove_stale(pools)
+    try:
+        _spares = Spares(pools)
+    except OSError as error:  # no /bin/sh, a read-only mail root: deliveries make their own
+        import logging
+
+        logging.getLogger(__name__).warning("no files made ahead for deliveries: %s", error)
+
+
+def _forget_in_child() -> None:
+    """A process forked from a serving one must not take the same ready files (nor
+    keep its parent's pool locked once the parent is gone)."""
+    global _spares
+    if _spares is not None:
+        with contextlib.suppress(OSError):
+            os.close(_spares._lock_fd)
+    _spares = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def stop() -> None:
+    global _spares
+    if _spares is not None:
+        _spares.close()
+        _spares = None
+
+
+def take(folder: str) -> tuple[int, str] | None:
+    spares = _spares
+    return spares.take(folder) if spares is not None else None
+
+
+def used(count: int) -> None:
+    spares = _spares
+    if spares is not None:
+        spares.used(count)
+
+
+def owns(path: str) -> bool:
+    """Whether `path` is a ready file of this process."""
+    spares = _spares
+    return spares is not None and spares.owns(path)
+
+
+def not_for(folder: str) -> None:
+    spares = _spares
+    if spares is not None:
+        spares.not_for(folder)
+
+
+def linked(path: str) -> None:
+    spares = _spares
+    if spares is not None:
+        spares.linked(path)
+
+
+def _claim(pools: Path) -> tuple[Path, int]:
+    """A new pool, locked: made under a hidden name, locked, and only then given its
+    name, so that another process's clean-up (`_remove_stale`) never takes a pool
+    still being made."""
+    making = pools / f".{os.getpid()}.{secrets.token_hex(6)}"
+    making.mkdir(mode=0o700)
+    fd = os.open(making, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    directory = pools / making.name[1:]
+    os.rename(making, directory)
+    return directory, fd
+
+
+def _remove_stale(pools: Path) -> None:
+    """Remove the pools nobody holds: their processes are gone. (A hidden one is a pool
+    being made; left for a minute, it is one whose process died while making it.)"""
+    with contextlib.suppress(OSError), os.scandir(pools) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and time.time() - _mtime(entry) < 60:
+                continue
+            try:
+                fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held: its process is alive
+                os.close(fd)
+                continue
+            try:
+                _remove(entry.path)
+            finally:
+                os.close(fd)
+
+
+def _mtime(entry: os.DirEntry[str]) -> float:
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return time.time()
+
+
+def _remove(directory: str) -> None:
+    """Remove a pool; the helper of a process killed a moment ago may still be making
+    its first files there (it ends at its next read of the closed pipe)."""
+    for _ in range(100):
+        shutil.rmtree(directory, ignore_errors=True)
+        if not os.path.lexists(directory):
+            return
+        time.sleep(0.01)

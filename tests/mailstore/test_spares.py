@@ -1,0 +1,312 @@
+"""Files made ready ahead of time for deliveries (`courriel.mailstore.spares`): a
+delivery uses one when there is one, and gets on without them in every other case."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from courriel.mailstore import spares
+from courriel.mailstore.layout import create_maildir
+from courriel.mailstore.maildir import Delivery, MaildirError, deliver, deliver_many
+
+MESSAGE = b"From: a@b.be\r\nSubject: hi\r\n\r\nhello\r\n"
+
+
+@pytest.fixture
+def mail_root(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "mail"
+    root.mkdir()
+    spares.start(root)
+    try:
+        yield root
+    finally:
+        spares.stop()
+
+
+def pool(root: Path) -> Path:
+    """This process's pool (under `root`)."""
+    assert spares._spares is not None
+    assert Path(spares._spares.directory).parent == root / spares.POOL
+    return Path(spares._spares.directory)
+
+
+def ready_inodes(root: Path, count: int = spares.READY) -> dict[int, str]:
+    """The inode numbers of the ready files, once the helper has made `count`."""
+    deadline = time.monotonic() + 10
+    while True:
+        entries = [  # a name left of a file linked into a Maildir is not a ready file
+            e for e in os.scandir(pool(root)) if e.stat(follow_symlinks=False).st_nlink == 1
+        ]
+        if len(entries) >= count or time.monotonic() > deadline:
+            return {entry.inode(): entry.name for entry in entries}
+        time.sleep(0.01)
+
+
+def test_a_delivery_moves_a_ready_file_into_new(mail_root: Path) -> None:
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready = ready_inodes(mail_root)
+    assert len(ready) == spares.READY
+    assert all(os.stat(pool(mail_root) / name).st_size == 0 for name in ready.values())
+    stored = deliver(maildir, MESSAGE)
+    assert stored.path.parent == maildir / "new"
+    assert stored.path.read_bytes() == MESSAGE
+    assert os.stat(stored.path).st_ino in ready, "the message was not written in a ready file"
+    assert os.stat(stored.path).st_mode & 0o777 == 0o600
+    assert list((maildir / "tmp").iterdir()) == []
+    # The helper makes another one, so that as many stay ready.
+    assert len(ready_inodes(mail_root)) == spares.READY
+
+
+def test_a_burst_longer_than_the_ready_files_is_delivered_whole(mail_root: Path) -> None:
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready_inodes(mail_root)
+    for n in range(3 * spares.READY):
+        deliver(maildir, MESSAGE + str(n).encode())
+    bodies = sorted(path.read_bytes() for path in (maildir / "new").iterdir())
+    assert bodies == sorted(MESSAGE + str(n).encode() for n in range(3 * spares.READY))
+    assert list((maildir / "tmp").iterdir()) == []
+    assert len(ready_inodes(mail_root)) == spares.READY  # nothing left over, nothing lost
+
+
+def test_folders_with_flags_and_new_mailboxes(mail_root: Path) -> None:
+    ready_inodes(mail_root)
+    fresh = mail_root / "monsite.be" / "new-user" / "Maildir"  # made on first delivery
+    stored = deliver(fresh, MESSAGE)
+    assert stored.path.read_bytes() == MESSAGE
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    sent = deliver(maildir, MESSAGE, folder="Sent", flags="S")
+    assert sent.path.parent == maildir / ".Sent" / "cur" and sent.path.name.endswith(":2,S")
+
+
+def test_a_folder_deleted_after_it_was_seen_is_made_again(mail_root: Path) -> None:
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready_inodes(mail_root)
+    deliver(maildir, MESSAGE, folder="Junk")
+    for sub in ("new", "cur", "tmp"):
+        for path in (maildir / ".Junk" / sub).iterdir():
+            path.unlink()
+        (maildir / ".Junk" / sub).rmdir()
+    (maildir / ".Junk" / "maildirfolder").unlink()
+    (maildir / ".Junk").rmdir()  # a client deleted the folder
+    stored = deliver(maildir, MESSAGE, folder="Junk")
+    assert stored.path.parent == maildir / ".Junk" / "new"
+    assert stored.path.read_bytes() == MESSAGE
+
+
+def test_a_failed_write_leaves_nothing_and_the_file_is_made_again(
+    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    before = ready_inodes(mail_root)
+
+    class Full:
+        def write_to(self, fd: int) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(MaildirError) as caught:
+        deliver_many([Delivery(maildir, [b"head\r\n", Full()])])
+    assert caught.value.errno == errno.ENOSPC
+    for sub in ("new", "cur", "tmp"):
+        assert list((maildir / sub).iterdir()) == []
+    after = ready_inodes(mail_root)
+    assert len(after) == spares.READY
+    # The one written to is gone, and another was made in its place.
+    assert set(before.values()) - set(after.values()) == {"0"}
+    assert set(after.values()) - set(before.values()) == {str(spares.READY)}
+
+
+def test_a_maildir_on_another_file_system_makes_its_own_file(mail_root: Path) -> None:
+    if os.stat("/dev/shm").st_dev == os.stat(mail_root).st_dev:
+        pytest.skip("/dev/shm is not another file system here")
+    other = Path(f"/dev/shm/courriel-test-{os.getpid()}") / "Maildir"
+    try:
+        create_maildir(other)
+        ready = ready_inodes(mail_root)
+        stored = deliver(other, MESSAGE)
+        assert stored.path.read_bytes() == MESSAGE
+        assert set(ready_inodes(mail_root)) == set(ready)  # none taken
+    finally:
+        subprocess.run(["rm", "-rf", str(other.parent)], check=False)
+
+
+def test_deliveries_go_on_when_the_helper_is_gone(mail_root: Path) -> None:
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready_inodes(mail_root)
+    helper = spares._spares._helper  # type: ignore[union-attr]
+    helper.kill()
+    helper.wait()
+    for n in range(spares.READY + 5):  # the ready ones, then files of their own
+        deliver(maildir, MESSAGE + str(n).encode())
+    assert len(list((maildir / "new").iterdir())) == spares.READY + 5
+    assert list((maildir / "tmp").iterdir()) == []
+
+
+def test_a_live_process_pool_is_kept_a_dead_one_goes_at_the_next_start(tmp_path: Path) -> None:
+    root = tmp_path / "mail"
+    root.mkdir()
+    # Another serving process on the same mail root, later killed without stopping.
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from courriel.mailstore import spares;"
+            "spares.start(Path(sys.argv[1])); print(spares._spares.directory, flush=True);"
+            "time.sleep(60)",
+            str(root),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    left = Path(child.stdout.readline().strip())
+    assert left.is_dir() and left.parent == root / spares.POOL
+    spares.start(root)
+    try:
+        assert left.is_dir(), "the pool of a process alive was removed"
+        assert pool(root) != left
+    finally:
+        spares.stop()
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    spares.start(root)
+    try:
+        assert not left.exists()
+        assert pool(root).is_dir()
+        mine = pool(root)
+    finally:
+        spares.stop()
+    assert not mine.exists()
+    assert list((root / spares.POOL).iterdir()) == []
+
+
+def test_a_pool_left_under_this_very_pid_never_touches_delivered_mail(tmp_path: Path) -> None:
+    """A container's first process has the same pid after every restart: the names a
+    killed process left in its pool, second names of delivered messages, must not be
+    taken for ready files (written over, or emptied by the helper)."""
+    root = tmp_path / "mail"
+    maildir = root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    delivered = maildir / "new" / "1.M1P1.host,S=39"
+    delivered.write_bytes(MESSAGE)
+    left = root / spares.POOL / str(os.getpid())
+    left.mkdir(parents=True)
+    for name in ("0", "1"):
+        os.link(delivered, left / name)
+    spares.start(root)
+    try:
+        ready_inodes(root)
+        deliver(maildir, b"the next one\r\n")
+        deliver(maildir, b"and another\r\n")
+    finally:
+        spares.stop()
+    assert delivered.read_bytes() == MESSAGE
+    assert delivered.stat().st_nlink == 1
+    assert not left.exists()
+
+
+def test_a_pool_being_made_is_left_alone_until_it_is_a_minute_old(tmp_path: Path) -> None:
+    root = tmp_path / "mail"
+    making = root / spares.POOL / ".4242.0123456789ab"  # another process between two steps
+    making.mkdir(parents=True)
+    spares.start(root)
+    spares.stop()
+    assert making.is_dir()
+    old = time.time() - 120
+    os.utime(making, (old, old))  # its process died between the two steps
+    spares.start(root)
+    spares.stop()
+    assert not making.exists()
+
+
+def test_a_missing_mail_root_is_made_for_the_service_user_alone(tmp_path: Path) -> None:
+    root = tmp_path / "new" / "mail"
+    spares.start(root)
+    try:
+        for level in (tmp_path / "new", root, root / ".courriel", pool(root)):
+            assert level.stat().st_mode & 0o777 == 0o700, level
+    finally:
+        spares.stop()
+
+
+def test_a_forked_child_makes_its_own_files(mail_root: Path) -> None:
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready = ready_inodes(mail_root)
+    pid = os.fork()
+    if pid == 0:  # the child: its delivery must not take the parent's next ready file
+        try:
+            deliver(maildir, b"from the child\r\n")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    [stored] = list((maildir / "new").iterdir())
+    assert stored.stat().st_ino not in ready
+    assert deliver(maildir, MESSAGE).path.stat().st_ino in ready
+
+
+def test_a_folder_on_another_mount_of_the_same_file_system_gets_a_copy(
+    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bind mount has the same device number, yet a rename across it fails (EXDEV)."""
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready = ready_inodes(mail_root)
+    real_link = os.link
+
+    def across_mounts(source: str, target: str) -> None:
+        if str(pool(mail_root)) in str(source):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", across_mounts)
+    first = deliver(maildir, MESSAGE)
+    assert first.path.read_bytes() == MESSAGE
+    assert first.path.stat().st_mode & 0o777 == 0o600
+    assert first.path.stat().st_ino not in ready
+    second = deliver(maildir, MESSAGE + b"2")  # made in tmp/ from now on
+    assert second.path.read_bytes() == MESSAGE + b"2"
+    assert list((maildir / "tmp").iterdir()) == []
+    after = ready_inodes(mail_root)
+    assert len(after) == spares.READY and "0" not in after.values()  # used, removed, replaced
+    assert "1" in after.values()  # not taken for the second message
+
+
+def test_the_names_left_in_the_pool_go_a_batch_at_a_time(mail_root: Path) -> None:
+    """A message linked into a Maildir keeps its name in the pool only until the next
+    batch: deleting the message then frees its space."""
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready_inodes(mail_root)
+    stored = [deliver(maildir, MESSAGE + str(n).encode()) for n in range(spares.UNLINK_BATCH)]
+    assert all(s.path.stat().st_nlink == 1 for s in stored)  # the batch went
+    more = deliver(maildir, MESSAGE)
+    assert more.path.stat().st_nlink == 2  # its pool name waits for the next batch
+    spares.stop()
+    assert more.path.stat().st_nlink == 1 and more.path.read_bytes() == MESSAGE
+
+
+def test_a_copy_a_crash_left_short_is_replaced_by_the_replay(mail_root: Path) -> None:
+    """The journal replays a copy under its name when the file there is not whole; the
+    ready file then takes its place, as a rename from tmp/ would."""
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready_inodes(mail_root)
+    (maildir / "new" / "1.M1P1.host,S=42").write_bytes(b"From: a")  # short
+    stored = deliver(maildir, MESSAGE, name="1.M1P1.host,S=42")
+    assert stored.path.read_bytes() == MESSAGE
+    assert [p.name for p in (maildir / "new").iterdir()] == ["1.M1P1.host,S=42"]
