@@ -166,12 +166,13 @@ def deliver_many(deliveries: list[Delivery], *, durable: bool = True) -> list[St
     # Paths as strings on this path of every delivery: five pathlib joins cost more
     # than the system calls they name.
     written: list[tuple[Delivery, str, str, int]] = []
+    pool = spares.current()
     taken = 0  # ready files (`spares`) used: the helper makes as many again at the end
     try:
         try:
             for item in deliveries:
                 target = str(folder_path(item.maildir, item.folder))
-                spare = spares.take(target)
+                spare = pool.take(target) if pool is not None else None
                 if spare is not None:
                     fd, tmp_path = spare
                     taken += 1
@@ -187,19 +188,31 @@ def deliver_many(deliveries: list[Delivery], *, durable: bool = True) -> list[St
                 if item.mtime is not None:
                     os.utime(tmp_path, (item.mtime, item.mtime))
                 written[-1] = (item, target, tmp_path, size)
-        except OSError as error:
-            for _item, _target, tmp_path, _size in written:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp_path)
+        except BaseException as error:
+            _remove_files(written)
+            if not isinstance(error, OSError):
+                raise
             where = written[-1][1] if written else deliveries[0].maildir
             raise MaildirError(
                 error.errno, f"cannot store message in {where}: {error.strerror}"
             ) from None
-        return [
-            _move(item, target, tmp_path, size, durable) for item, target, tmp_path, size in written
-        ]
+        stored = []
+        for index, (item, target, tmp_path, size) in enumerate(written):
+            try:
+                stored.append(_move(item, target, tmp_path, size, durable, pool))
+            except BaseException:
+                _remove_files(written[index + 1 :])  # written, never to be seen
+                raise
+        return stored
     finally:
-        spares.used(taken)
+        if pool is not None:
+            pool.used(taken)
+
+
+def _remove_files(written: list[tuple[Delivery, str, str, int]]) -> None:
+    for _item, _target, path, _size in written:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _create_in_tmp(item: Delivery, target: str) -> tuple[int, str]:
@@ -208,11 +221,22 @@ def _create_in_tmp(item: Delivery, target: str) -> tuple[int, str]:
     try:
         return os.open(tmp_path, new_file, 0o600), tmp_path
     except FileNotFoundError:  # a new mailbox or folder: made on first use
-        create_folder(item.maildir, item.folder) if item.folder else _create_inbox(item.maildir)
+        _make_folder(item)
         return os.open(tmp_path, new_file, 0o600), tmp_path
 
 
-def _move(item: Delivery, target: str, tmp_path: str, size: int, durable: bool) -> Stored:
+def _make_folder(item: Delivery) -> None:
+    create_folder(item.maildir, item.folder) if item.folder else _create_inbox(item.maildir)
+
+
+def _move(
+    item: Delivery,
+    target: str,
+    tmp_path: str,
+    size: int,
+    durable: bool,
+    pool: spares.Spares | None = None,
+) -> Stored:
     """Into `new/` (or `cur/` with flags): from this moment the message is seen."""
     name = item.name or unique_name(size)
     if item.flags or item.seen_by_client:
@@ -220,8 +244,8 @@ def _move(item: Delivery, target: str, tmp_path: str, size: int, durable: bool) 
     else:
         final = f"{target}/new/{name}"
     try:
-        if spares.owns(tmp_path):
-            _place_ready_file(item, target, tmp_path, final)
+        if pool is not None and pool.owns(tmp_path):
+            _place_ready_file(item, target, tmp_path, final, durable, pool)
         else:
             os.rename(tmp_path, final)
         if durable:
@@ -236,42 +260,77 @@ def _move(item: Delivery, target: str, tmp_path: str, size: int, durable: bool) 
     return Stored(Path(final), size)
 
 
-def _place_ready_file(item: Delivery, target: str, ready: str, final: str) -> None:
+# A file system (or a mount) where a second name cannot be made: vfat, some FUSE and
+# network mounts, a file at its link limit.
+_NO_LINK = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS})
+
+
+def _place_ready_file(
+    item: Delivery, target: str, ready: str, final: str, durable: bool, pool: spares.Spares
+) -> None:
     """A ready file (`spares`) goes in under a second name (`link`): a rename would
     also lock the pool's directory, where the helper may be making the next file at
     that moment (a walk of up to a millisecond on ext4 without a journal). The pool's
-    name is removed afterwards, a batch at a time (`spares.linked`). A file already
-    there under that name (the journal's replay after a crash) is replaced, as a
-    rename would. If the folder was
-    deleted since it was looked at, it is made again; if it is another mount of the
-    same file system (EXDEV), the message is copied into its `tmp/`, and that folder
-    makes its own files from then on."""
-    try:
-        os.link(ready, final)
-    except FileExistsError:  # a replay repairing a copy a crash left short: replaced
-        os.rename(ready, final)
-        return
-    except FileNotFoundError:
-        if not os.path.exists(ready):
-            raise
-        create_folder(item.maildir, item.folder) if item.folder else _create_inbox(item.maildir)
-        os.link(ready, final)
-    except OSError as error:
-        if error.errno != errno.EXDEV:
-            raise
-        spares.not_for(target)
-        fd, tmp_path = _create_in_tmp(item, target)
+    name is removed afterwards, a batch at a time (`Spares.linked`); a durable
+    delivery syncs the file again, so that its count of names is on disk with it.
+
+    A file already there under that name (the journal's replay after a crash) is
+    replaced, as a rename would. A folder deleted since it was looked at is made
+    again. Where no second name can be made, the file is renamed; on another mount of
+    the same file system (EXDEV) it is copied into the folder's `tmp/`; either way
+    that folder makes its own files from then on."""
+    for attempt in (1, 2):
         try:
-            with os.fdopen(fd, "wb") as copy, open(ready, "rb") as source:
-                shutil.copyfileobj(source, copy)
-            os.rename(tmp_path, final)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_path)
+            os.link(ready, final)
+            break
+        except FileExistsError:  # a replay repairing a copy a crash left short: replaced
+            os.rename(ready, final)
+            return
+        except FileNotFoundError:
+            if attempt == 2 or not os.path.exists(ready):
+                raise
+            _make_folder(item)
+        except OSError as error:
+            if error.errno == errno.EXDEV:
+                pool.not_for(target)
+                _copy_in(item, target, ready, final, durable)
+                return
+            if error.errno in _NO_LINK:
+                pool.not_for(target)
+                os.rename(ready, final)
+                return
             raise
-        os.unlink(ready)
-        return
-    spares.linked(ready)
+    if durable:
+        _sync_file(final)
+    pool.linked(ready)
+
+
+def _copy_in(item: Delivery, target: str, ready: str, final: str, durable: bool) -> None:
+    """The message, written in a ready file another mount cannot take, copied into
+    the folder's `tmp/` (flushed like any other) and moved in from there."""
+    fd, tmp_path = _create_in_tmp(item, target)
+    try:
+        with os.fdopen(fd, "wb") as copy, open(ready, "rb") as source:
+            shutil.copyfileobj(source, copy)
+            copy.flush()
+            if durable:
+                os.fsync(copy.fileno())
+        if item.mtime is not None:
+            os.utime(tmp_path, (item.mtime, item.mtime))
+        os.rename(tmp_path, final)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_path)
+        raise
+    os.unlink(ready)
+
+
+def _sync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _single(data: object) -> bool:

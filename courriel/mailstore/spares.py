@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import secrets
 import shutil
@@ -37,10 +38,15 @@ import threading
 import time
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 # Files kept ready per process: a burst of this many messages finds them all made.
 READY = 32
-# Names of ready files already linked into Maildirs, removed this many at a time.
+# Names of ready files already linked into Maildirs, removed this many at a time, or
+# this many seconds after the first of them (a message deleted soon after it came in
+# must not keep its data on disk under its pool name while the server is idle).
 UNLINK_BATCH = 16
+UNLINK_AFTER = 2.0
 # Under the mail root: a directory of the mail root named "tmp" is never backed up
 # (`courriel.backup.snapshot`), and one starting with "." is no domain's.
 POOL = ".courriel/tmp"
@@ -68,12 +74,16 @@ class Spares:
                 level.mkdir(mode=0o700, exist_ok=True)
         directory, self._lock_fd = _claim(pools)
         self.directory = str(directory)
-        self.device = os.stat(directory).st_dev
         self._next = 0
+        self._in_use = 0  # taken, not yet in a Maildir nor removed
+        self._closing = False
         self._linked: list[str] = []
+        self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._same_device: dict[str, bool] = {}
         try:
+            self.device = os.stat(directory).st_dev
             self._helper = subprocess.Popen(
                 ["/bin/sh", "-c", _HELPER, "courriel-spares", self.directory, str(ready)],
                 stdin=subprocess.PIPE,
@@ -92,22 +102,31 @@ class Spares:
         if not self._on_this_device(folder):
             return None
         with self._lock:
+            if self._closing:
+                return None
             path = f"{self.directory}/{self._next}"
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except OSError:  # not made yet, or the helper stopped
                 return None
             self._next += 1
+            self._in_use += 1
         return fd, path
 
     def used(self, count: int) -> None:
-        """`count` ready files were taken (moved into Maildirs, or removed after a
+        """`count` ready files taken are done with (in Maildirs, or removed after a
         failed write): the helper makes as many again."""
-        if count and self._pipe >= 0:
-            try:
-                os.write(self._pipe, b"\n" * count)
-            except OSError:  # the helper ended (the disk full?): deliveries make their own
-                self._pipe = -1
+        if not count:
+            return
+        with self._lock:  # the pipe is closed under the same lock (`close`)
+            self._in_use -= count
+            if self._pipe >= 0:
+                try:
+                    os.write(self._pipe, b"\n" * count)
+                except OSError:  # the helper ended (the disk full?): deliveries make their own
+                    self._pipe = -1
+            if not self._in_use:
+                self._idle.notify_all()
 
     def linked(self, path: str) -> None:
         """A ready file is in a Maildir under its second name: its name here goes
@@ -115,11 +134,18 @@ class Spares:
         with self._lock:
             self._linked.append(path)
             if len(self._linked) < UNLINK_BATCH:
+                if self._timer is None:
+                    self._timer = threading.Timer(UNLINK_AFTER, self._unlink_pending)
+                    self._timer.daemon = True
+                    self._timer.start()
                 return
             batch, self._linked = self._linked, []
-        for name in batch:
-            with contextlib.suppress(OSError):
-                os.unlink(name)
+        _unlink(batch)
+
+    def _unlink_pending(self) -> None:
+        with self._lock:
+            batch, self._linked, self._timer = self._linked, [], None
+        _unlink(batch)
 
     def owns(self, path: str) -> bool:
         return path.startswith(self.directory + "/")
@@ -142,19 +168,36 @@ class Spares:
         return known
 
     def close(self) -> None:
-        """Stop the helper and remove what it left."""
+        """Stop the helper and remove the pool, once the deliveries still writing
+        into ready files are done (or leave it, locked, to the next start if they are
+        not within ten seconds)."""
+        with self._lock:
+            self._closing = True
+            self._pipe = -1  # no `used` writes to the pipe's number once it is closed
+            done = self._idle.wait_for(lambda: not self._in_use, timeout=10)
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         with contextlib.suppress(OSError):
             self._helper.stdin.close()  # type: ignore[union-attr]
-        self._pipe = -1
         try:
             self._helper.wait(10)
         except subprocess.TimeoutExpired:
             self._helper.kill()
             self._helper.wait()
-        self._release()
+        if done:
+            self._release()
 
     def _release(self) -> None:
         _remove(self.directory)
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+
+    def forget(self) -> None:
+        """In a process forked from this one: let go of the pipe and the lock, touch
+        nothing else."""
+        with contextlib.suppress(OSError):
+            self._helper.stdin.close()  # type: ignore[union-attr]
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
 
@@ -173,9 +216,7 @@ def start(mail_root: Path) -> None:
     try:
         _spares = Spares(pools)
     except OSError as error:  # no /bin/sh, a read-only mail root: deliveries make their own
-        import logging
-
-        logging.getLogger(__name__).warning("no files made ahead for deliveries: %s", error)
+        log.warning("no files made ahead for deliveries: %s", error)
 
 
 def _forget_in_child() -> None:
@@ -183,8 +224,7 @@ def _forget_in_child() -> None:
     keep its parent's pool locked once the parent is gone)."""
     global _spares
     if _spares is not None:
-        with contextlib.suppress(OSError):
-            os.close(_spares._lock_fd)
+        _spares.forget()
     _spares = None
 
 
@@ -193,38 +233,15 @@ os.register_at_fork(after_in_child=_forget_in_child)
 
 def stop() -> None:
     global _spares
-    if _spares is not None:
-        _spares.close()
-        _spares = None
-
-
-def take(folder: str) -> tuple[int, str] | None:
-    spares = _spares
-    return spares.take(folder) if spares is not None else None
-
-
-def used(count: int) -> None:
-    spares = _spares
+    spares, _spares = _spares, None  # no ready file handed out from here on
     if spares is not None:
-        spares.used(count)
+        spares.close()
 
 
-def owns(path: str) -> bool:
-    """Whether `path` is a ready file of this process."""
-    spares = _spares
-    return spares is not None and spares.owns(path)
-
-
-def not_for(folder: str) -> None:
-    spares = _spares
-    if spares is not None:
-        spares.not_for(folder)
-
-
-def linked(path: str) -> None:
-    spares = _spares
-    if spares is not None:
-        spares.linked(path)
+def current() -> Spares | None:
+    """This process's ready files, if it keeps any. A delivery holds on to what it got
+    here until it is done, so that a `stop` meanwhile waits for it."""
+    return _spares
 
 
 def _claim(pools: Path) -> tuple[Path, int]:
@@ -233,11 +250,25 @@ def _claim(pools: Path) -> tuple[Path, int]:
     still being made."""
     making = pools / f".{os.getpid()}.{secrets.token_hex(6)}"
     making.mkdir(mode=0o700)
-    fd = os.open(making, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    directory = pools / making.name[1:]
-    os.rename(making, directory)
+    fd = -1
+    try:
+        fd = os.open(making, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # not on every network file system
+        directory = pools / making.name[1:]
+        os.rename(making, directory)
+    except OSError:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            making.rmdir()
+        raise
     return directory, fd
+
+
+def _unlink(names: list[str]) -> None:
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 def _remove_stale(pools: Path) -> None:

@@ -3,13 +3,15 @@ delivery uses one when there is one, and gets on without them in every other cas
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -310,3 +312,179 @@ def test_a_copy_a_crash_left_short_is_replaced_by_the_replay(mail_root: Path) ->
     stored = deliver(maildir, MESSAGE, name="1.M1P1.host,S=42")
     assert stored.path.read_bytes() == MESSAGE
     assert [p.name for p in (maildir / "new").iterdir()] == ["1.M1P1.host,S=42"]
+
+
+def test_a_copy_to_another_mount_is_flushed_before_it_is_seen(
+    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy made for a bind mount (EXDEV) is a durable delivery like any other:
+    flushed before its rename into new/, with the time the message came in."""
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready_inodes(mail_root)
+    monkeypatch.setattr(os, "link", _failing_link(errno.EXDEV))
+    flushed = _record_fsyncs(monkeypatch)
+    stored = deliver_many([Delivery(maildir, MESSAGE, mtime=1_000_000_000)])[0]
+    assert stored.path.read_bytes() == MESSAGE
+    assert stored.path.stat().st_mtime == 1_000_000_000
+    assert any(path.startswith(str(maildir / "tmp") + "/") for path in flushed), flushed
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK])
+def test_where_no_second_name_can_be_made_the_ready_file_is_moved(
+    mail_root: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready = ready_inodes(mail_root)
+    monkeypatch.setattr(os, "link", _failing_link(code))
+    first = deliver(maildir, MESSAGE)
+    assert first.path.read_bytes() == MESSAGE and first.path.stat().st_ino in ready
+    second = deliver(maildir, MESSAGE + b"2")  # that folder makes its own from now on
+    assert second.path.read_bytes() == MESSAGE + b"2"
+    assert second.path.stat().st_ino not in ready
+
+
+def test_a_durable_delivery_flushes_the_file_again_once_it_has_two_names(
+    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its count of names must reach the disk too: otherwise, after a crash, removing
+    the pool name could free a message that new/ still names."""
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready_inodes(mail_root)
+    events: list[str] = []
+    real_link = os.link
+
+    def link(source: str, target: str) -> None:
+        real_link(source, target)
+        events.append(f"link {target}")
+
+    monkeypatch.setattr(os, "link", link)
+    flushed = _record_fsyncs(monkeypatch, events)
+    stored = deliver(maildir, MESSAGE)
+    assert f"link {stored.path}" in events
+    after_link = events[events.index(f"link {stored.path}") :]
+    assert str(stored.path) in after_link, events
+    assert flushed
+
+
+def test_when_one_copy_cannot_go_in_the_others_written_leave_nothing_in_the_pool(
+    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = (mail_root / "monsite.be" / name / "Maildir" for name in ("a", "b"))
+    create_maildir(first)
+    create_maildir(second)
+    ready_inodes(mail_root)
+    monkeypatch.setattr(os, "link", _failing_link(errno.EIO))
+    with pytest.raises(MaildirError):
+        deliver_many([Delivery(first, MESSAGE), Delivery(second, MESSAGE)])
+    written = [e.name for e in os.scandir(pool(mail_root)) if e.stat().st_size]
+    assert written == [], "a message written for nobody stays on disk"
+
+
+def test_a_pool_name_left_by_a_delivery_goes_soon_even_with_no_more_mail(
+    mail_root: Path,
+) -> None:
+    """A message deleted just after it came in must not keep its data on disk under
+    its pool name until sixteen more messages arrive."""
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready_inodes(mail_root)
+    stored = deliver(maildir, MESSAGE)
+    wait = time.monotonic() + spares.UNLINK_AFTER + 5
+    while stored.path.stat().st_nlink > 1 and time.monotonic() < wait:
+        time.sleep(0.05)
+    assert stored.path.stat().st_nlink == 1
+
+
+def test_stopping_waits_for_a_delivery_still_writing_into_a_ready_file(
+    mail_root: Path,
+) -> None:
+    maildir = mail_root / "monsite.be" / "Maildir"
+    create_maildir(maildir)
+    ready_inodes(mail_root)
+    writing, go_on = threading.Event(), threading.Event()
+
+    class Slow:
+        def write_to(self, fd: int) -> int:
+            writing.set()
+            go_on.wait(10)
+            return os.write(fd, MESSAGE)
+
+    results: list[object] = []
+
+    def delivery() -> None:
+        try:
+            results.append(deliver_many([Delivery(maildir, [Slow()])])[0])
+        except Exception as error:
+            results.append(error)
+
+    deliveries = threading.Thread(target=delivery)
+    deliveries.start()
+    assert writing.wait(10)
+    stopping = threading.Thread(target=spares.stop)
+    stopping.start()
+    stopping.join(0.5)
+    assert stopping.is_alive(), "the pool went while a delivery was writing into it"
+    go_on.set()
+    deliveries.join(10)
+    stopping.join(10)
+    [stored] = results
+    assert not isinstance(stored, Exception), stored
+    assert stored.path.read_bytes() == MESSAGE  # type: ignore[union-attr]
+    assert list((mail_root / spares.POOL).iterdir()) == []
+
+
+def test_a_forked_child_keeps_neither_the_helpers_pipe_nor_the_pools_lock(
+    mail_root: Path,
+) -> None:
+    """Else the parent's stop waits for the child (the helper never sees the end of its
+    input), and a pool stays locked after its process is gone."""
+    ready_inodes(mail_root)
+    current = spares.current()
+    assert current is not None
+    held = {os.fstat(current._pipe).st_ino, os.stat(current.directory).st_ino}
+    report_read, report_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            kept = 0
+            for name in os.listdir("/proc/self/fd"):
+                with contextlib.suppress(OSError):
+                    kept += os.stat(f"/proc/self/fd/{name}").st_ino in held
+            os.write(report_write, str(kept).encode())
+        finally:
+            os._exit(0)
+    os.close(report_write)
+    kept = os.read(report_read, 16)
+    os.close(report_read)
+    os.waitpid(pid, 0)
+    assert kept == b"0"
+
+
+def _failing_link(code: int) -> Callable[[str, str], None]:
+    real_link = os.link
+
+    def link(source: str, target: str) -> None:
+        if "/.courriel/tmp/" in str(source):
+            raise OSError(code, os.strerror(code))
+        real_link(source, target)
+
+    return link
+
+
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch, events: list[str] | None = None) -> list[str]:
+    """The paths of the files and directories flushed from now on."""
+    flushed: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        flushed.append(path)
+        if events is not None:
+            events.append(path)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return flushed
