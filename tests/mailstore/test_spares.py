@@ -34,6 +34,15 @@ def mail_root(tmp_path: Path) -> Iterator[Path]:
         spares.stop()
 
 
+@pytest.fixture
+def maildir(mail_root: Path) -> Path:
+    """A mailbox's Maildir under the mail root, once the ready files are all made."""
+    path = mail_root / "monsite.be" / "Maildir"
+    create_maildir(path)
+    ready_inodes(mail_root)
+    return path
+
+
 def pool(root: Path) -> Path:
     """This process's pool (under `root`)."""
     assert spares._spares is not None
@@ -53,9 +62,7 @@ def ready_inodes(root: Path, count: int = spares.READY) -> dict[int, str]:
         time.sleep(0.01)
 
 
-def test_a_delivery_moves_a_ready_file_into_new(mail_root: Path) -> None:
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
+def test_a_delivery_moves_a_ready_file_into_new(mail_root: Path, maildir: Path) -> None:
     ready = ready_inodes(mail_root)
     assert len(ready) == spares.READY
     assert all(os.stat(pool(mail_root) / name).st_size == 0 for name in ready.values())
@@ -69,10 +76,9 @@ def test_a_delivery_moves_a_ready_file_into_new(mail_root: Path) -> None:
     assert len(ready_inodes(mail_root)) == spares.READY
 
 
-def test_a_burst_longer_than_the_ready_files_is_delivered_whole(mail_root: Path) -> None:
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
-    ready_inodes(mail_root)
+def test_a_burst_longer_than_the_ready_files_is_delivered_whole(
+    mail_root: Path, maildir: Path
+) -> None:
     for n in range(3 * spares.READY):
         deliver(maildir, MESSAGE + str(n).encode())
     bodies = sorted(path.read_bytes() for path in (maildir / "new").iterdir())
@@ -92,10 +98,7 @@ def test_folders_with_flags_and_new_mailboxes(mail_root: Path) -> None:
     assert sent.path.parent == maildir / ".Sent" / "cur" and sent.path.name.endswith(":2,S")
 
 
-def test_a_folder_deleted_after_it_was_seen_is_made_again(mail_root: Path) -> None:
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
-    ready_inodes(mail_root)
+def test_a_folder_deleted_after_it_was_seen_is_made_again(maildir: Path) -> None:
     deliver(maildir, MESSAGE, folder="Junk")
     for sub in ("new", "cur", "tmp"):
         for path in (maildir / ".Junk" / sub).iterdir():
@@ -109,10 +112,8 @@ def test_a_folder_deleted_after_it_was_seen_is_made_again(mail_root: Path) -> No
 
 
 def test_a_failed_write_leaves_nothing_and_the_file_is_made_again(
-    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+    mail_root: Path, maildir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
     before = ready_inodes(mail_root)
 
     class Full:
@@ -145,10 +146,7 @@ def test_a_maildir_on_another_file_system_makes_its_own_file(mail_root: Path) ->
         subprocess.run(["rm", "-rf", str(other.parent)], check=False)
 
 
-def test_deliveries_go_on_when_the_helper_is_gone(mail_root: Path) -> None:
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
-    ready_inodes(mail_root)
+def test_deliveries_go_on_when_the_helper_is_gone(maildir: Path) -> None:
     helper = spares._spares._helper  # type: ignore[union-attr]
     helper.kill()
     helper.wait()
@@ -245,9 +243,7 @@ def test_a_missing_mail_root_is_made_for_the_service_user_alone(tmp_path: Path) 
         spares.stop()
 
 
-def test_a_forked_child_makes_its_own_files(mail_root: Path) -> None:
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
+def test_a_forked_child_makes_its_own_files(mail_root: Path, maildir: Path) -> None:
     ready = ready_inodes(mail_root)
     pid = os.fork()
     if pid == 0:  # the child: its delivery must not take the parent's next ready file
@@ -262,20 +258,11 @@ def test_a_forked_child_makes_its_own_files(mail_root: Path) -> None:
 
 
 def test_a_folder_on_another_mount_of_the_same_file_system_gets_a_copy(
-    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+    mail_root: Path, maildir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bind mount has the same device number, yet a rename across it fails (EXDEV)."""
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
     ready = ready_inodes(mail_root)
-    real_link = os.link
-
-    def across_mounts(source: str, target: str) -> None:
-        if str(pool(mail_root)) in str(source):
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-        real_link(source, target)
-
-    monkeypatch.setattr(os, "link", across_mounts)
+    monkeypatch.setattr(os, "link", _failing_link(errno.EXDEV))
     first = deliver(maildir, MESSAGE)
     assert first.path.read_bytes() == MESSAGE
     assert first.path.stat().st_mode & 0o777 == 0o600
@@ -288,12 +275,9 @@ def test_a_folder_on_another_mount_of_the_same_file_system_gets_a_copy(
     assert "1" in after.values()  # not taken for the second message
 
 
-def test_the_names_left_in_the_pool_go_a_batch_at_a_time(mail_root: Path) -> None:
+def test_the_names_left_in_the_pool_go_a_batch_at_a_time(maildir: Path) -> None:
     """A message linked into a Maildir keeps its name in the pool only until the next
     batch: deleting the message then frees its space."""
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
-    ready_inodes(mail_root)
     stored = [deliver(maildir, MESSAGE + str(n).encode()) for n in range(spares.UNLINK_BATCH)]
     assert all(s.path.stat().st_nlink == 1 for s in stored)  # the batch went
     more = deliver(maildir, MESSAGE)
@@ -302,12 +286,9 @@ def test_the_names_left_in_the_pool_go_a_batch_at_a_time(mail_root: Path) -> Non
     assert more.path.stat().st_nlink == 1 and more.path.read_bytes() == MESSAGE
 
 
-def test_a_copy_a_crash_left_short_is_replaced_by_the_replay(mail_root: Path) -> None:
+def test_a_copy_a_crash_left_short_is_replaced_by_the_replay(maildir: Path) -> None:
     """The journal replays a copy under its name when the file there is not whole; the
     ready file then takes its place, as a rename from tmp/ would."""
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
-    ready_inodes(mail_root)
     (maildir / "new" / "1.M1P1.host,S=42").write_bytes(b"From: a")  # short
     stored = deliver(maildir, MESSAGE, name="1.M1P1.host,S=42")
     assert stored.path.read_bytes() == MESSAGE
@@ -315,13 +296,10 @@ def test_a_copy_a_crash_left_short_is_replaced_by_the_replay(mail_root: Path) ->
 
 
 def test_a_copy_to_another_mount_is_flushed_before_it_is_seen(
-    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+    maildir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The copy made for a bind mount (EXDEV) is a durable delivery like any other:
     flushed before its rename into new/, with the time the message came in."""
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
-    ready_inodes(mail_root)
     monkeypatch.setattr(os, "link", _failing_link(errno.EXDEV))
     flushed = _record_fsyncs(monkeypatch)
     stored = deliver_many([Delivery(maildir, MESSAGE, mtime=1_000_000_000)])[0]
@@ -332,10 +310,8 @@ def test_a_copy_to_another_mount_is_flushed_before_it_is_seen(
 
 @pytest.mark.parametrize("code", [errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK])
 def test_where_no_second_name_can_be_made_the_ready_file_is_moved(
-    mail_root: Path, monkeypatch: pytest.MonkeyPatch, code: int
+    mail_root: Path, maildir: Path, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
     ready = ready_inodes(mail_root)
     monkeypatch.setattr(os, "link", _failing_link(code))
     first = deliver(maildir, MESSAGE)
@@ -346,13 +322,10 @@ def test_where_no_second_name_can_be_made_the_ready_file_is_moved(
 
 
 def test_a_durable_delivery_flushes_the_file_again_once_it_has_two_names(
-    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+    maildir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its count of names must reach the disk too: otherwise, after a crash, removing
     the pool name could free a message that new/ still names."""
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
-    ready_inodes(mail_root)
     events: list[str] = []
     real_link = os.link
 
@@ -385,12 +358,10 @@ def test_when_one_copy_cannot_go_in_the_others_written_leave_nothing_in_the_pool
 
 def test_a_pool_name_left_by_a_delivery_goes_soon_even_with_no_more_mail(
     mail_root: Path,
+    maildir: Path,
 ) -> None:
     """A message deleted just after it came in must not keep its data on disk under
     its pool name until sixteen more messages arrive."""
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
-    ready_inodes(mail_root)
     stored = deliver(maildir, MESSAGE)
     wait = time.monotonic() + spares.UNLINK_AFTER + 5
     while stored.path.stat().st_nlink > 1 and time.monotonic() < wait:
@@ -400,10 +371,8 @@ def test_a_pool_name_left_by_a_delivery_goes_soon_even_with_no_more_mail(
 
 def test_stopping_waits_for_a_delivery_still_writing_into_a_ready_file(
     mail_root: Path,
+    maildir: Path,
 ) -> None:
-    maildir = mail_root / "monsite.be" / "Maildir"
-    create_maildir(maildir)
-    ready_inodes(mail_root)
     writing, go_on = threading.Event(), threading.Event()
 
     class Slow:
