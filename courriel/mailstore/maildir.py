@@ -300,8 +300,8 @@ def _place_ready_file(
                 os.rename(ready, final)
                 return
             raise
-    if durable:
-        _sync_file(final)
+    if durable:  # by the pool's name: a client may already have moved the message
+        _sync_file(ready)
     pool.linked(ready)
 
 

@@ -135,9 +135,11 @@ class Spares:
             self._linked.append(path)
             if len(self._linked) < UNLINK_BATCH:
                 if self._timer is None:
-                    self._timer = threading.Timer(UNLINK_AFTER, self._unlink_pending)
-                    self._timer.daemon = True
-                    self._timer.start()
+                    timer = threading.Timer(UNLINK_AFTER, self._unlink_pending)
+                    timer.daemon = True
+                    with contextlib.suppress(RuntimeError):  # no thread: the batch will do
+                        timer.start()
+                        self._timer = timer
                 return
             batch, self._linked = self._linked, []
         _unlink(batch)
@@ -219,23 +221,30 @@ def start(mail_root: Path) -> None:
         log.warning("no files made ahead for deliveries: %s", error)
 
 
+# The ready files of this process being closed (`stop`): a fork meanwhile must let go
+# of them too.
+_closing: Spares | None = None
+
+
 def _forget_in_child() -> None:
     """A process forked from a serving one must not take the same ready files (nor
     keep its parent's pool locked once the parent is gone)."""
-    global _spares
-    if _spares is not None:
-        _spares.forget()
-    _spares = None
+    global _spares, _closing
+    for spares in (_spares, _closing):
+        if spares is not None:
+            spares.forget()
+    _spares = _closing = None
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def stop() -> None:
-    global _spares
-    spares, _spares = _spares, None  # no ready file handed out from here on
-    if spares is not None:
-        spares.close()
+    global _spares, _closing
+    _closing, _spares = _spares, None  # no ready file handed out from here on
+    if _closing is not None:
+        _closing.close()
+    _closing = None
 
 
 def current() -> Spares | None:

@@ -338,7 +338,7 @@ def test_a_durable_delivery_flushes_the_file_again_once_it_has_two_names(
     stored = deliver(maildir, MESSAGE)
     assert f"link {stored.path}" in events
     after_link = events[events.index(f"link {stored.path}") :]
-    assert str(stored.path) in after_link, events
+    assert "fsync {}:{}".format(*_identity(stored.path.stat())) in after_link, events
     assert flushed
 
 
@@ -392,10 +392,14 @@ def test_stopping_waits_for_a_delivery_still_writing_into_a_ready_file(
     deliveries = threading.Thread(target=delivery)
     deliveries.start()
     assert writing.wait(10)
+    current = spares.current()
+    assert current is not None
+    held = _held(current)
     stopping = threading.Thread(target=spares.stop)
     stopping.start()
     stopping.join(0.5)
     assert stopping.is_alive(), "the pool went while a delivery was writing into it"
+    assert _kept_by_a_forked_child(held) == 0  # a fork while stopping lets go too
     go_on.set()
     deliveries.join(10)
     stopping.join(10)
@@ -413,7 +417,17 @@ def test_a_forked_child_keeps_neither_the_helpers_pipe_nor_the_pools_lock(
     ready_inodes(mail_root)
     current = spares.current()
     assert current is not None
-    held = {os.fstat(current._pipe).st_ino, os.stat(current.directory).st_ino}
+    assert _kept_by_a_forked_child(_held(current)) == 0
+
+
+def _held(current: spares.Spares) -> set[tuple[int, int]]:
+    """The helper's pipe and the pool's lock, as a forked child would see them."""
+    pipe = current._helper.stdin.fileno()  # type: ignore[union-attr]
+    return {_identity(os.fstat(pipe)), _identity(os.stat(current.directory))}
+
+
+def _kept_by_a_forked_child(held: set[tuple[int, int]]) -> int:
+    """How many of `held` a child forked now still has open."""
     report_read, report_write = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -421,7 +435,7 @@ def test_a_forked_child_keeps_neither_the_helpers_pipe_nor_the_pools_lock(
             kept = 0
             for name in os.listdir("/proc/self/fd"):
                 with contextlib.suppress(OSError):
-                    kept += os.stat(f"/proc/self/fd/{name}").st_ino in held
+                    kept += _identity(os.stat(f"/proc/self/fd/{name}")) in held
             os.write(report_write, str(kept).encode())
         finally:
             os._exit(0)
@@ -429,7 +443,11 @@ def test_a_forked_child_keeps_neither_the_helpers_pipe_nor_the_pools_lock(
     kept = os.read(report_read, 16)
     os.close(report_read)
     os.waitpid(pid, 0)
-    assert kept == b"0"
+    return int(kept)
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
 
 
 def _failing_link(code: int) -> Callable[[str, str], None]:
@@ -452,8 +470,28 @@ def _record_fsyncs(monkeypatch: pytest.MonkeyPatch, events: list[str] | None = N
         path = os.readlink(f"/proc/self/fd/{fd}")
         flushed.append(path)
         if events is not None:
-            events.append(path)
+            events.append("fsync {}:{}".format(*_identity(os.fstat(fd))))
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
     return flushed
+
+
+def test_a_message_a_client_moves_to_cur_at_once_is_still_delivered_once(
+    maildir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An IMAP session watching new/ may claim the message (new/ → cur/) the moment its
+    name appears, before a durable delivery has flushed it again: the delivery must
+    not then fail (a 451, and the sender's retry a second copy)."""
+    real_link = os.link
+
+    def link_then_claimed(source: str, target: str) -> None:
+        real_link(source, target)
+        if "/new/" in str(target):
+            os.rename(target, str(target).replace("/new/", "/cur/") + ":2,")
+
+    monkeypatch.setattr(os, "link", link_then_claimed)
+    deliver(maildir, MESSAGE)  # durable
+    [claimed] = list((maildir / "cur").iterdir())
+    assert claimed.read_bytes() == MESSAGE
+    assert list((maildir / "new").iterdir()) == []
