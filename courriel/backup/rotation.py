@@ -16,7 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from courriel.backup.store import Snapshot, fsync_directory, set_aside
+from courriel.backup.store import Snapshot, set_aside
+from courriel.mailstore.maildir import fsync_dir
 
 
 @dataclass
@@ -68,5 +69,5 @@ def apply(directory: Path, rotation: Plan) -> list[Path]:
     for snapshot, name in moving:
         os.rename(snapshot.path, directory / name)
         snapshot.path, snapshot.name = directory / name, name
-    fsync_directory(directory)
+    fsync_dir(directory)
     return trash

@@ -154,14 +154,6 @@ def write_info(path: Path, info: dict[str, Any]) -> None:
     os.replace(tmp, path / INFO)
 
 
-def fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def set_aside(path: Path) -> Path:
     """First step of deleting a snapshot: an atomic rename, so that a half-deleted
     snapshot is never mistaken for a complete one; `.trash.*` leftovers are removed

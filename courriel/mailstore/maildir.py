@@ -88,7 +88,13 @@ def write_all(fd: int, chunks: Iterable[bytes]) -> int:
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    _fsync_opened(path, os.O_DIRECTORY)
+
+
+def _fsync_opened(path: Path | str, flags: int) -> None:
+    """Open `path` read-only only to flush it: a directory's entries, or a file whose
+    writing descriptor is already closed."""
+    fd = os.open(path, os.O_RDONLY | flags)
     try:
         os.fsync(fd)
     finally:
@@ -301,7 +307,7 @@ def _place_ready_file(
                 return
             raise
     if durable:  # by the pool's name: a client may already have moved the message
-        _sync_file(ready)
+        _fsync_opened(ready, os.O_NOFOLLOW | os.O_CLOEXEC)
     pool.linked(ready)
 
 
@@ -323,14 +329,6 @@ def _copy_in(item: Delivery, target: str, ready: str, final: str, durable: bool)
             os.unlink(tmp_path)
         raise
     os.unlink(ready)
-
-
-def _sync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _single(data: object) -> bool:
