@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -175,6 +176,12 @@ def check_warnings(mailbox: Mailbox) -> list[int]:
     if recipients:
         send_quota_warning(mailbox, level, room.used, mailbox.quota, recipients)
     return [level]
+
+
+def may_warn(mailboxes: Iterable[Mailbox | None]) -> bool:
+    """Whether a delivery to these mailboxes may make a warning due: never for a
+    mailbox without a quota (`check_warnings`). None, a mailbox not known: maybe."""
+    return any(mailbox is None or mailbox.quota is not None for mailbox in mailboxes)
 
 
 def warn_after_delivery(record: Record) -> None:

@@ -34,6 +34,7 @@ from courriel.delivery.quota import (
     domain_used_is_known,
     has_room,
     maildir_of,
+    may_warn,
     note_domain_growth,
     too_big_ever,
 )
@@ -239,7 +240,9 @@ def accept(incoming: Incoming, *, on_loop: bool = False) -> list[Outcome]:
         )
         _queue_outbound(incoming, plan, queued)
         if copies:
-            store_copies(Record(incoming.queue_id, copies, incoming.content))
+            record = Record(incoming.queue_id, copies, incoming.content)
+            record.needs_after_apply = may_warn(mailboxes.get(c.mailbox_id) for c in copies)
+            store_copies(record)
         for item in remote:
             queued.extend(hand_over(incoming.queue_id, incoming.sender, item))
     except (MaildirError, OSError) as error:

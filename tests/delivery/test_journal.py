@@ -306,3 +306,27 @@ def test_without_a_worker_concurrent_commits_each_flush_a_file_still_open(
     assert errors == []
     assert len(files(maildir)) == 8 * 300
     assert list((tmp_path / "journal").glob("*.seg")) == []
+
+
+def test_the_after_apply_hook_runs_on_the_worker_only_for_records_that_ask_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every copy is announced to IDLE sessions at once; the hook (quota warnings, which
+    may query the database) runs on the journal's thread, for a record that needs it."""
+    import threading
+
+    from courriel.delivery import journal as journal_module
+
+    announced: list[str] = []
+    monkeypatch.setattr(journal_module.events, "notify", lambda path: announced.append(str(path)))
+    hooked: list[tuple[str, str]] = []
+    with running_journal(tmp_path) as (maildir, journal):
+        journal.after_apply = lambda r: hooked.append((r.id, threading.current_thread().name))
+        quiet = record(maildir, 1)
+        quiet.needs_after_apply = False
+        journal.commit(quiet)
+        assert announced == [str(maildir)]  # before commit returns
+        journal.commit(record(maildir, 2))
+        assert announced == [str(maildir)] * 2
+    assert hooked == [("Q2", "delivery-journal")]
+    assert len(files(maildir)) == 2

@@ -69,3 +69,31 @@ def test_a_full_mailbox_gets_its_copy_queued_for_later(two_boxes, monsite: Custo
     assert len(stored(one)) == 1
     [outcome] = accept(incoming("one@monsite.be", content=MESSAGE * 10))
     assert outcome.reply() == "552 5.2.2 Message too big for the mailbox quota"
+
+
+def test_only_a_mailbox_with_a_quota_asks_the_journal_for_its_warnings_hook(
+    two_boxes, monsite: Customer, monkeypatch
+) -> None:
+    """The journal wakes its thread for the quota warnings only when one may be due."""
+    from courriel.accounts.services.mailboxes import modify_mailbox
+    from courriel.delivery.journal import Journal
+
+    one, two = two_boxes
+    modify_mailbox(monsite.actor, one, quota=None)
+    modify_mailbox(monsite.actor, two, quota=10_000_000)
+    committed = []
+    real_commit = Journal.commit
+
+    def commit(self, record):
+        committed.append(record.needs_after_apply)
+        real_commit(self, record)
+
+    monkeypatch.setattr(Journal, "commit", commit)
+    for recipients in (
+        ["one@monsite.be"],
+        ["two@monsite.be"],
+        ["one@monsite.be", "two@monsite.be"],
+    ):
+        assert [o.code for o in accept(incoming(*recipients))] == [250] * len(recipients)
+    assert committed == [False, True, True]
+    assert len(stored(one)) == 2 and len(stored(two)) == 2
