@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import mmap
+import logging
 import os
 import socket
 import threading
 from collections import defaultdict
 from pathlib import Path
+
+log = logging.getLogger("courriel.mail")
 
 
 class MailboxEvents:
@@ -30,12 +32,13 @@ class MailboxEvents:
             defaultdict(set)
         )
         self._relay: tuple[socket.socket, str] | None = None  # worker -> main process
-        self._watching: mmap.mmap | None = None  # (main process) its flag, written
-        self._main_watching: mmap.mmap | None = None  # (worker) the main process's flag
+        self._watching: int | None = None  # (main process) its flag's file, written
+        self._shown = False  # what the flag says
+        self._main_watching: int | None = None  # (worker) the main process's flag, read
 
-    def relay_to(self, address: str) -> None:
-        """In a worker process: pass changes on to the main process, while it has a
-        session waiting for them (its flag, if it keeps one: else every change)."""
+    def relay_to(self, address: str, main_pid: int) -> None:
+        """In a worker process: pass changes on to the main process (`main_pid`), while
+        it has a session waiting for them (its flag; without one, every change)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setblocking(False)
         self._relay = (sock, address)
@@ -44,31 +47,66 @@ class MailboxEvents:
         except OSError:
             return
         try:
-            self._main_watching = mmap.mmap(fd, 1, prot=mmap.PROT_READ)
-        except (OSError, ValueError):  # (an empty file: not a flag of ours)
-            pass
-        finally:
+            owner = os.pread(fd, 1 + _PID_DIGITS, 0)[1:]
+        except OSError:
+            owner = b""
+        if owner == _pid_field(main_pid):  # kept by our main process, not a stale one
+            self._main_watching = fd
+        else:
             os.close(fd)
 
-    def keep_watching_flag(self, address: str) -> None:
-        """In the main process: keep the flag its workers read (`relay_to`) saying
-        whether any session of this process waits for news."""
-        fd = os.open(watching_flag(address), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def _relaying(self) -> bool:
+        """(Worker.) Whether the main process has a session waiting for news."""
+        if self._main_watching is None:
+            return True
         try:
-            os.ftruncate(fd, 1)
-            flag = mmap.mmap(fd, 1)
-        finally:
-            os.close(fd)
+            return os.pread(self._main_watching, 1, 0) != b"\0"
+        except OSError:
+            return True
+
+    def keep_watching_flag(self, address: str) -> None:
+        """In the main process: keep the flag its workers read (`relay_to`): one byte
+        saying whether any session of this process waits for news, then this process's
+        id. Written with pwrite (a full disk is an error here, never a signal); if it
+        cannot be written, it is removed, and the workers relay every change."""
+        path = watching_flag(address)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            log.warning("cannot keep %s (%s): workers will relay every delivery", path, error)
+            return
         with self._lock:
-            self._watching = flag
+            try:
+                content = b"\0" + _pid_field(os.getpid())
+                os.pwrite(fd, content, 0)
+                os.ftruncate(fd, len(content))  # (one an older process left)
+                os.fchmod(fd, 0o600)
+            except OSError as error:
+                log.warning("cannot keep %s (%s): workers will relay every delivery", path, error)
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                return
+            self._watching, self._shown = fd, False
             self._show_watching()
 
     def _show_watching(self) -> None:
-        """(With `_lock` held.) Set when a session subscribes, so a message a worker
-        stores from then on is relayed; one stored before, the session finds by its own
-        checks, as it did when a datagram came before it subscribed."""
-        if self._watching is not None:
-            self._watching[0] = 1 if self._waiters else 0
+        """(Main process, with `_lock` held.) Set when a session subscribes, so a
+        message a worker stores from then on is relayed; one stored before, the
+        session finds by its own checks, as it did when a datagram came before it
+        subscribed. Should the write fail, the flag says "waiting" (nothing missed)."""
+        watching = bool(self._waiters)
+        if self._watching is None or watching == self._shown:
+            return
+        try:
+            os.pwrite(self._watching, b"\1" if watching else b"\0", 0)
+        except OSError as error:
+            log.warning("cannot update the events flag (%s): workers will relay everything", error)
+            with contextlib.suppress(OSError):
+                os.pwrite(self._watching, b"\1", 0)
+            self._watching = None  # stays "waiting"
+            return
+        self._shown = watching
 
     def subscribe(self, maildir: Path) -> asyncio.Event:
         """An Event set whenever `maildir` changes; call `unsubscribe` when done."""
@@ -96,7 +134,7 @@ class MailboxEvents:
         return bool(self._waiters)
 
     def notify(self, maildir: Path) -> None:
-        if self._relay is not None and (self._main_watching is None or self._main_watching[0]):
+        if self._relay is not None and self._relaying():
             sock, address = self._relay
             with contextlib.suppress(OSError):  # best effort: clients also poll
                 sock.sendto(os.fsencode(maildir), address)
@@ -112,6 +150,13 @@ class MailboxEvents:
 
 
 events = MailboxEvents()
+
+
+_PID_DIGITS = 10
+
+
+def _pid_field(pid: int) -> bytes:
+    return b"%010d" % pid
 
 
 def watching_flag(address: str) -> str:

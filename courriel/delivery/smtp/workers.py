@@ -141,7 +141,7 @@ def worker_services(config: Config) -> list[Any]:
     from courriel.mailstore.events import events
 
     if relays_events(config):
-        events.relay_to(events_socket(config))
+        events.relay_to(events_socket(config), os.getppid())
     limiter = ConnectionLimiter(config.smtp.max_connections_per_ip)
     section = mail_in_section(config)
     if section is None:
