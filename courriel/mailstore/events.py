@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -111,6 +112,7 @@ class MailboxEvents:
     def subscribe(self, maildir: Path) -> asyncio.Event:
         """An Event set whenever `maildir` changes; call `unsubscribe` when done."""
         event = asyncio.Event()
+        _resolved.cache_clear()  # (a Maildir moved behind a link since: found again)
         with self._lock:
             self._waiters[maildir.resolve()].add((asyncio.get_running_loop(), event))
             self._show_watching()
@@ -140,8 +142,9 @@ class MailboxEvents:
                 sock.sendto(os.fsencode(maildir), address)
         if not self._waiters:  # nobody in IDLE: the common case on the delivery path
             return
+        key = _resolved(maildir)  # (outside the lock: a walk of the path, once)
         with self._lock:
-            waiters = list(self._waiters.get(maildir.resolve(), ()))
+            waiters = list(self._waiters.get(key, ()))
         for loop, event in waiters:
             try:
                 loop.call_soon_threadsafe(event.set)
@@ -150,6 +153,13 @@ class MailboxEvents:
 
 
 events = MailboxEvents()
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(maildir: Path) -> Path:
+    """A delivered-to Maildir's real path, as sessions subscribe by: `notify` runs for
+    every delivery, on the way to "250", while any session waits for news."""
+    return maildir.resolve()
 
 
 _PID_DIGITS = 10

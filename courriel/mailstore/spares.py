@@ -22,7 +22,9 @@ the mail root; and the helper never writes over a file already there.
 Nothing depends on the helper: with no ready file there (helper behind, stopped, or
 unable to create files), a delivery makes its own file in `tmp/` as before, and a
 Maildir on another file system than the mail root never uses the ready files. The
-helper is told of each file taken once the delivery is in place.
+helper is told of each file taken once the delivery is in place; one that ended (a
+full disk, killed) is started again when a delivery next finds no ready file, at most
+every RESTART_EVERY seconds.
 """
 
 from __future__ import annotations
@@ -51,15 +53,21 @@ UNLINK_AFTER = 2.0
 # (`courriel.backup.snapshot`), and one starting with "." is no domain's.
 POOL = ".courriel/tmp"
 
-# Made in order, named 0, 1, 2...; one more per line read; stops at end of input
-# (the serving process closed the pipe, or died). `set -C`: a file is only ever
-# created (O_EXCL), never truncated, whatever is already there.
+# A helper that ended (a full disk, killed) is started again when a delivery finds no
+# ready file, at most this often (seconds).
+RESTART_EVERY = 10.0
+
+# Made in order, named from $3 on ($3 the next one the process will take: names an
+# earlier helper made ahead are skipped) until $2 are ready; then one more per line
+# read; stops at end of input (the serving process closed the pipe, or died).
+# `set -C`: a file is only ever created (O_EXCL), never truncated.
 _HELPER = """\
 set -C
 umask 077
 cd "$1" || exit 1
-made=0
-while [ "$made" -lt "$2" ]; do : > "$made" || exit 1; made=$((made + 1)); done
+made=$3
+while [ -e "$made" ]; do made=$((made + 1)); done
+while [ "$made" -lt $(($3 + $2)) ]; do : > "$made" || exit 1; made=$((made + 1)); done
 while read -r used; do : > "$made" || exit 1; made=$((made + 1)); done
 """
 
@@ -82,19 +90,46 @@ class Spares:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._same_device: dict[str, bool] = {}
+        self._ready = ready
         try:
             self.device = os.stat(directory).st_dev
-            self._helper = subprocess.Popen(
-                ["/bin/sh", "-c", _HELPER, "courriel-spares", self.directory, str(ready)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-            )
+            self._start_helper()
         except OSError:
             self._release()
             raise
+
+    def _start_helper(self) -> None:
+        """(Under `_lock`, or before another thread knows of this pool.) A helper
+        making files from the next name to be taken on."""
+        self._started = time.monotonic()
+        arguments = [self.directory, str(self._ready), str(self._next)]
+        self._helper = subprocess.Popen(
+            ["/bin/sh", "-c", _HELPER, "courriel-spares", *arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
         assert self._helper.stdin is not None
         self._pipe = self._helper.stdin.fileno()
         os.set_blocking(self._pipe, False)
+
+    def _restart_if_ended(self) -> None:
+        """(Under `_lock`.) No ready file where one should be: if the helper ended,
+        start another (not more often than RESTART_EVERY: a disk still full would
+        end it again at once)."""
+        if self._helper.poll() is None or time.monotonic() - self._started < RESTART_EVERY:
+            return
+        log.warning(
+            "the helper making files ahead for deliveries ended (status %s); starting it again",
+            self._helper.returncode,
+        )
+        with contextlib.suppress(OSError):
+            self._helper.stdin.close()  # type: ignore[union-attr]
+        self._pipe = -1
+        try:
+            self._start_helper()
+        except OSError as error:
+            self._started = time.monotonic()
+            log.warning("cannot start the helper making files ahead again: %s", error)
 
     def take(self, folder: str) -> tuple[int, str] | None:
         """A ready file, open for writing, and its path; None when there is none or
@@ -107,7 +142,8 @@ class Spares:
             path = f"{self.directory}/{self._next}"
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError:  # not made yet, or the helper stopped
+            except OSError:  # not made yet, or the helper ended
+                self._restart_if_ended()
                 return None
             self._next += 1
             self._in_use += 1

@@ -156,6 +156,39 @@ def test_deliveries_go_on_when_the_helper_is_gone(maildir: Path) -> None:
     assert list((maildir / "tmp").iterdir()) == []
 
 
+def test_a_helper_that_ended_is_started_again_and_files_are_made_ahead_again(
+    mail_root: Path, maildir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = spares._spares._helper  # type: ignore[union-attr]
+    first.kill()  # (or a full disk: `: > file` fails and the helper exits)
+    first.wait()
+    monkeypatch.setattr(spares, "RESTART_EVERY", 0.0)
+    for n in range(spares.READY + 1):  # the ready ones, then one finding none: a restart
+        deliver(maildir, MESSAGE + str(n).encode())
+    helper = spares._spares._helper  # type: ignore[union-attr]
+    assert helper is not first and helper.poll() is None
+    ready = ready_inodes(mail_root)
+    assert len(ready) == spares.READY
+    # Named from the next one to be taken on: none a delivery took, none skipped.
+    assert sorted(map(int, ready.values())) == list(range(spares.READY, 2 * spares.READY))
+    stored = deliver(maildir, MESSAGE)
+    assert os.stat(stored.path).st_ino in ready
+    assert len(ready_inodes(mail_root)) == spares.READY
+    assert len(list((maildir / "new").iterdir())) == spares.READY + 2
+
+
+def test_a_helper_that_keeps_ending_is_not_started_at_every_delivery(
+    mail_root: Path, maildir: Path
+) -> None:
+    first = spares._spares._helper  # type: ignore[union-attr]
+    first.kill()
+    first.wait()
+    spares._spares._started = time.monotonic()  # type: ignore[union-attr]  (just started)
+    for n in range(spares.READY + 3):
+        deliver(maildir, MESSAGE + str(n).encode())
+    assert spares._spares._helper is first  # type: ignore[union-attr]
+
+
 def test_a_live_process_pool_is_kept_a_dead_one_goes_at_the_next_start(tmp_path: Path) -> None:
     root = tmp_path / "mail"
     root.mkdir()
