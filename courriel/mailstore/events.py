@@ -112,7 +112,6 @@ class MailboxEvents:
     def subscribe(self, maildir: Path) -> asyncio.Event:
         """An Event set whenever `maildir` changes; call `unsubscribe` when done."""
         event = asyncio.Event()
-        _resolved.cache_clear()  # (a Maildir moved behind a link since: found again)
         with self._lock:
             self._waiters[maildir.resolve()].add((asyncio.get_running_loop(), event))
             self._show_watching()
@@ -158,7 +157,9 @@ events = MailboxEvents()
 @functools.lru_cache(maxsize=4096)
 def _resolved(maildir: Path) -> Path:
     """A delivered-to Maildir's real path, as sessions subscribe by: `notify` runs for
-    every delivery, on the way to "250", while any session waits for news."""
+    every delivery, on the way to "250", while any session waits for news. (Kept: a
+    link in a Maildir's path pointed elsewhere later leaves that Maildir's sessions to
+    their own checks, inotify and polling, for its news.)"""
     return maildir.resolve()
 
 

@@ -91,6 +91,7 @@ class Spares:
         self._idle = threading.Condition(self._lock)
         self._same_device: dict[str, bool] = {}
         self._ready = ready
+        self._restarting = False  # the helper ended and is being started again
         try:
             self.device = os.stat(directory).st_dev
             self._start_helper()
@@ -107,6 +108,7 @@ class Spares:
             ["/bin/sh", "-c", _HELPER, "courriel-spares", *arguments],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # (a full disk: one warning of ours, not one a try)
         )
         assert self._helper.stdin is not None
         self._pipe = self._helper.stdin.fileno()
@@ -118,17 +120,19 @@ class Spares:
         end it again at once)."""
         if self._helper.poll() is None or time.monotonic() - self._started < RESTART_EVERY:
             return
-        log.warning(
-            "the helper making files ahead for deliveries ended (status %s); starting it again",
-            self._helper.returncode,
-        )
+        if not self._restarting:  # once, not every RESTART_EVERY while the disk is full
+            log.warning(
+                "the helper making files ahead for deliveries ended (status %s); "
+                "starting it again (deliveries make their own files meanwhile)",
+                self._helper.returncode,
+            )
+            self._restarting = True
         with contextlib.suppress(OSError):
             self._helper.stdin.close()  # type: ignore[union-attr]
         self._pipe = -1
         try:
             self._start_helper()
         except OSError as error:
-            self._started = time.monotonic()
             log.warning("cannot start the helper making files ahead again: %s", error)
 
     def take(self, folder: str) -> tuple[int, str] | None:
@@ -147,6 +151,9 @@ class Spares:
                 return None
             self._next += 1
             self._in_use += 1
+            if self._restarting:
+                log.warning("files are made ahead for deliveries again")
+                self._restarting = False
         return fd, path
 
     def used(self, count: int) -> None:

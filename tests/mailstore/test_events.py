@@ -129,3 +129,22 @@ def test_a_flag_update_that_fails_leaves_every_change_relayed(
     asyncio.run(idle())
     worker.notify(tmp_path)
     assert relayed(inbox) == [bytes(tmp_path)]  # the flag was left at "waiting"
+
+
+def test_news_for_a_maildir_reached_through_a_link_reaches_its_session(tmp_path: Path) -> None:
+    """Sessions subscribe by the real path; deliveries may name the Maildir through a
+    link (a mail root that is one): the same Maildir, the same news, every time."""
+    real = tmp_path / "disk" / "Maildir"
+    real.mkdir(parents=True)
+    (tmp_path / "mail").symlink_to(tmp_path / "disk")
+    events = MailboxEvents()
+
+    async def idle() -> None:
+        event = events.subscribe(real)
+        for _ in range(2):  # (the second time from what was kept)
+            events.notify(tmp_path / "mail" / "Maildir")
+            await asyncio.wait_for(event.wait(), 1)
+            event.clear()
+        events.unsubscribe(real, event)
+
+    asyncio.run(idle())

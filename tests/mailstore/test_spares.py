@@ -177,6 +177,33 @@ def test_a_helper_that_ended_is_started_again_and_files_are_made_ahead_again(
     assert len(list((maildir / "new").iterdir())) == spares.READY + 2
 
 
+def test_a_disk_that_stays_full_gives_one_warning_then_one_when_files_are_made_again(
+    mail_root: Path,
+    maildir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(spares, "RESTART_EVERY", 0.0)
+    working = spares._HELPER
+    monkeypatch.setattr(spares, "_HELPER", "exit 1")  # every helper ends at once: disk full
+    first = spares._spares._helper  # type: ignore[union-attr]
+    first.kill()
+    first.wait()
+    for n in range(spares.READY + 10):
+        deliver(maildir, MESSAGE + str(n).encode())
+        spares._spares._helper.wait()  # type: ignore[union-attr]  (ended, as on a full disk)
+    ended = [r for r in caplog.records if "ended" in r.getMessage()]
+    assert len(ended) == 1, "one warning, not one per try"
+    monkeypatch.setattr(spares, "_HELPER", working)  # room on the disk again
+    deliver(maildir, MESSAGE)  # finds none: starts a helper that works
+    ready_inodes(mail_root)
+    deliver(maildir, MESSAGE)
+    assert [r.getMessage() for r in caplog.records if "again" in r.getMessage()][-1] == (
+        "files are made ahead for deliveries again"
+    )
+    assert len(list((maildir / "new").iterdir())) == spares.READY + 12
+
+
 def test_a_helper_that_keeps_ending_is_not_started_at_every_delivery(
     mail_root: Path, maildir: Path
 ) -> None:
