@@ -167,8 +167,9 @@ class Delivery:
 def deliver_many(deliveries: list[Delivery], *, durable: bool = True) -> list[Stored]:
     """Store messages in two steps: every file written (and flushed) in its folder's
     `tmp/`, or in a file made ready ahead (`spares`), first; then all moved into
-    place. A failure in the first step leaves nothing behind in any Maildir, so one
-    message for several mailboxes is delivered to all or to none."""
+    place. A failure in either step leaves nothing behind in any Maildir (what the
+    second step had put in place is taken back), so one message for several mailboxes
+    is delivered to all or to none, and the sender's retry makes no second copy."""
     # Paths as strings on this path of every delivery: five pathlib joins cost more
     # than the system calls they name.
     written: list[tuple[Delivery, str, str, int]] = []
@@ -202,17 +203,32 @@ def deliver_many(deliveries: list[Delivery], *, durable: bool = True) -> list[St
             raise MaildirError(
                 error.errno, f"cannot store message in {where}: {error.strerror}"
             ) from None
-        stored = []
+        stored: list[Stored] = []
         for index, (item, target, tmp_path, size) in enumerate(written):
             try:
                 stored.append(_move(item, target, tmp_path, size, durable, pool))
             except BaseException:
                 _remove_files(written[index + 1 :])  # written, never to be seen
+                _take_back(written[:index], stored)
                 raise
         return stored
     finally:
         if pool is not None:
             pool.used(taken)
+
+
+def _take_back(written: list[tuple[Delivery, str, str, int]], stored: list[Stored]) -> None:
+    """The copies already in place when a later one could not go in: seen for a
+    moment, not kept, since the sender is told to try again (a copy a client has
+    moved meanwhile stays where it is)."""
+    for (item, _target, tmp_path, _size), copy in zip(written, stored, strict=True):
+        with contextlib.suppress(OSError):  # a ready file's name in the pool, if left
+            os.unlink(tmp_path)
+        try:
+            os.unlink(copy.path)
+        except OSError:
+            continue
+        quota.add(item.maildir, -copy.size, -1)
 
 
 def _remove_files(written: list[tuple[Delivery, str, str, int]]) -> None:
@@ -249,16 +265,26 @@ def _move(
         final = f"{target}/cur/{name}:2,{''.join(sorted(set(item.flags)))}"
     else:
         final = f"{target}/new/{name}"
+    placed = False
     try:
         if pool is not None and pool.owns(tmp_path):
-            _place_ready_file(item, target, tmp_path, final, durable, pool)
+            linked = _place_ready_file(item, target, tmp_path, final, durable, pool)
+            placed = True
+            if linked:
+                if durable:  # by the pool's name: a client may have moved the message
+                    _fsync_opened(tmp_path, os.O_NOFOLLOW | os.O_CLOEXEC)
+                pool.linked(tmp_path)
         else:
             os.rename(tmp_path, final)
+            placed = True
         if durable:
             sync_directory(Path(final).parent)
     except OSError as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp_path)
+        if placed:  # seen for a moment, not kept: the sender is told to try again
+            with contextlib.suppress(OSError):
+                os.unlink(final)
         raise MaildirError(
             error.errno, f"cannot store message in {target}: {error.strerror}"
         ) from None
@@ -273,25 +299,26 @@ _NO_LINK = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
 def _place_ready_file(
     item: Delivery, target: str, ready: str, final: str, durable: bool, pool: spares.Spares
-) -> None:
+) -> bool:
     """A ready file (`spares`) goes in under a second name (`link`): a rename would
     also lock the pool's directory, where the helper may be making the next file at
-    that moment (a walk of up to a millisecond on ext4 without a journal). The pool's
-    name is removed afterwards, a batch at a time (`Spares.linked`); a durable
-    delivery syncs the file again, so that its count of names is on disk with it.
+    that moment (a walk of up to a millisecond on ext4 without a journal). True: it
+    is in under both names; the pool's is removed afterwards, a batch at a time
+    (`Spares.linked`), and a durable delivery syncs the file again, so that its count
+    of names is on disk with it (`_move`).
 
     A file already there under that name (the journal's replay after a crash) is
     replaced, as a rename would. A folder deleted since it was looked at is made
     again. Where no second name can be made, the file is renamed; on another mount of
     the same file system (EXDEV) it is copied into the folder's `tmp/`; either way
-    that folder makes its own files from then on."""
+    that folder makes its own files from then on (and False: no pool name left)."""
     for attempt in (1, 2):
         try:
             os.link(ready, final)
             break
         except FileExistsError:  # a replay repairing a copy a crash left short: replaced
             os.rename(ready, final)
-            return
+            return False
         except FileNotFoundError:
             if attempt == 2 or not os.path.exists(ready):
                 raise
@@ -300,15 +327,13 @@ def _place_ready_file(
             if error.errno == errno.EXDEV:
                 pool.not_for(target)
                 _copy_in(item, target, ready, final, durable)
-                return
+                return False
             if error.errno in _NO_LINK:
                 pool.not_for(target)
                 os.rename(ready, final)
-                return
+                return False
             raise
-    if durable:  # by the pool's name: a client may already have moved the message
-        _fsync_opened(ready, os.O_NOFOLLOW | os.O_CLOEXEC)
-    pool.linked(ready)
+    return True
 
 
 def _copy_in(item: Delivery, target: str, ready: str, final: str, durable: bool) -> None:

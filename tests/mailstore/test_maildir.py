@@ -10,7 +10,14 @@ import pytest
 
 from courriel.mailstore import quota
 from courriel.mailstore.layout import create_maildir
-from courriel.mailstore.maildir import MaildirError, clean_tmp, deliver, folder_path
+from courriel.mailstore.maildir import (
+    Delivery,
+    MaildirError,
+    clean_tmp,
+    deliver,
+    deliver_many,
+    folder_path,
+)
 
 MESSAGE = b"From: a@b.be\r\nSubject: hi\r\n\r\nhello\r\n"
 
@@ -79,6 +86,41 @@ def test_full_disk_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.undo()
     assert list((maildir / "tmp").iterdir()) == []
     assert list((maildir / "new").iterdir()) == []
+
+
+@pytest.mark.parametrize("failing", ["rename", "sync"])
+def test_one_message_for_two_mailboxes_is_in_both_or_in_neither(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """A copy that cannot go into place (the directory cannot grow: a full disk; its
+    flush fails) takes back the copies already in place: the sender, told to try
+    again, must not give the first mailbox the message twice."""
+    from courriel.mailstore import maildir as maildir_module
+
+    one, two = tmp_path / "one" / "Maildir", tmp_path / "two" / "Maildir"
+    for box in (one, two):
+        create_maildir(box)
+    real_rename, real_sync = os.rename, maildir_module.sync_directory
+
+    def rename(source: str, target: str) -> None:
+        if failing == "rename" and "/two/" in str(target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_rename(source, target)
+
+    def sync_directory(path: Path) -> None:
+        if failing == "sync" and "/two/" in str(path):
+            raise OSError(errno.EIO, "Input/output error")
+        real_sync(path)
+
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(maildir_module, "sync_directory", sync_directory)
+    with pytest.raises(MaildirError):
+        deliver_many([Delivery(one, MESSAGE), Delivery(two, MESSAGE)])
+    monkeypatch.undo()
+    for box in (one, two):
+        for sub in ("tmp", "new", "cur"):
+            assert list((box / sub).iterdir()) == [], (box, sub)
+        assert quota.usage(box) == (0, 0)
 
 
 def test_old_tmp_leftovers_are_cleaned(tmp_path: Path) -> None:

@@ -416,6 +416,36 @@ def test_when_one_copy_cannot_go_in_the_others_written_leave_nothing_in_the_pool
     assert written == [], "a message written for nobody stays on disk"
 
 
+def test_a_copy_that_cannot_go_in_after_another_did_takes_that_one_back(
+    mail_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second mailbox's directory cannot grow (a full disk): the first copy, in
+    place already, is taken back, so the sender's retry gives nobody two copies."""
+    from courriel.mailstore import quota
+
+    first, second = (mail_root / "monsite.be" / name / "Maildir" for name in ("a", "b"))
+    create_maildir(first)
+    create_maildir(second)
+    ready_inodes(mail_root)
+    real_link = os.link
+
+    def link(source: str, target: str) -> None:
+        if "/b/Maildir/" in str(target):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", link)
+    with pytest.raises(MaildirError):
+        deliver_many([Delivery(first, MESSAGE), Delivery(second, MESSAGE)])
+    monkeypatch.undo()
+    for box in (first, second):
+        assert [p for sub in ("new", "cur", "tmp") for p in (box / sub).iterdir()] == []
+        assert quota.usage(box) == (0, 0)
+    assert len(ready_inodes(mail_root)) == spares.READY
+    written = [e.name for e in os.scandir(pool(mail_root)) if e.stat().st_size]
+    assert written == [], "a message written for nobody stays on disk"
+
+
 def test_a_pool_name_left_by_a_delivery_goes_soon_even_with_no_more_mail(
     mail_root: Path,
     maildir: Path,
