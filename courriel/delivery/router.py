@@ -240,9 +240,8 @@ def accept(incoming: Incoming, *, on_loop: bool = False) -> list[Outcome]:
         )
         _queue_outbound(incoming, plan, queued)
         if copies:
-            record = Record(incoming.queue_id, copies, incoming.content)
-            record.needs_after_apply = may_warn(mailboxes.get(c.mailbox_id) for c in copies)
-            store_copies(record)
+            warn = may_warn(mailboxes.get(c.mailbox_id) for c in copies)
+            store_copies(Record(incoming.queue_id, copies, incoming.content, warn))
         for item in remote:
             queued.extend(hand_over(incoming.queue_id, incoming.sender, item))
     except (MaildirError, OSError) as error:

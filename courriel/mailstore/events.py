@@ -71,23 +71,21 @@ class MailboxEvents:
         id. Written with pwrite (a full disk is an error here, never a signal); if it
         cannot be written, it is removed, and the workers relay every change."""
         path = watching_flag(address)
+        fd = -1
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            content = b"\0" + _pid_field(os.getpid())
+            os.pwrite(fd, content, 0)
+            os.ftruncate(fd, len(content))  # (one an older process left)
+            os.fchmod(fd, 0o600)
         except OSError as error:
             log.warning("cannot keep %s (%s): workers will relay every delivery", path, error)
-            return
-        with self._lock:
-            try:
-                content = b"\0" + _pid_field(os.getpid())
-                os.pwrite(fd, content, 0)
-                os.ftruncate(fd, len(content))  # (one an older process left)
-                os.fchmod(fd, 0o600)
-            except OSError as error:
-                log.warning("cannot keep %s (%s): workers will relay every delivery", path, error)
+            if fd >= 0:
                 os.close(fd)
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-                return
+            return
+        with self._lock:
             self._watching, self._shown = fd, False
             self._show_watching()
 

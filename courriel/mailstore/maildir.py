@@ -221,9 +221,8 @@ def _take_back(written: list[tuple[Delivery, str, str, int]], stored: list[Store
     """The copies already in place when a later one could not go in: seen for a
     moment, not kept, since the sender is told to try again (a copy a client has
     moved meanwhile stays where it is)."""
-    for (item, _target, tmp_path, _size), copy in zip(written, stored, strict=True):
-        with contextlib.suppress(OSError):  # a ready file's name in the pool, if left
-            os.unlink(tmp_path)
+    _remove_files(written)  # ready files' names left in the pool
+    for (item, _target, _tmp_path, _size), copy in zip(written, stored, strict=True):
         try:
             os.unlink(copy.path)
         except OSError:
